@@ -1,0 +1,49 @@
+# Linli — two commands: `make run` and `make test`. Both set themselves up from nothing but
+# Python 3.11 and make.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 8080
+DB     ?= var/linli.db
+
+.PHONY: run test lint typecheck pytest demo clean help
+
+help:
+	@echo "make run   - set up, create the demo community in $(DB), serve on $(HOST):$(PORT)"
+	@echo "make test  - set up with the test extras, run ruff, mypy --strict and pytest"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Re-install when the project's metadata changes.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(VENV)/.installed $@
+
+demo: $(VENV)/.installed
+	$(BIN)/linli demo --db $(DB)
+
+run: demo
+	$(BIN)/linli serve --db $(DB) --host $(HOST) --port $(PORT)
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check service channels tests
+	$(BIN)/ruff format --check service channels tests
+
+typecheck: $(VENV)/.installed-test
+	$(BIN)/mypy --strict service channels
+
+pytest: $(VENV)/.installed-test
+	$(BIN)/pytest -q
+
+test: lint typecheck pytest
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Delivery adapters: one module per channel behind the interface in `channels.base`."""

@@ -1,0 +1,193 @@
+"""The `linli` command line: serve, demo, token, backup."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from aiohttp import web
+
+from . import __version__
+from .clock import system_clock
+from .errors import ServiceError, SettingsError
+from .models import Role
+from .settings import Settings, load_settings
+from .store import Store, backup
+
+EXIT_USAGE = 2
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="FILE", help="TOML file overriding config/default.toml")
+    parser.add_argument("--db", metavar="PATH", help="SQLite database file (store.path)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line, one sub-command per job."""
+    parser = argparse.ArgumentParser(
+        prog="linli",
+        description="Linli (邻里): notifications, RSVPs and check-ins for a residential community.",
+    )
+    parser.add_argument("--version", action="version", version=f"linli {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the web server", description="Run the web server.")
+    _common(serve)
+    serve.add_argument("--host", help="address to listen on (server.host)")
+    serve.add_argument("--port", type=int, help="TCP port (server.port)")
+
+    demo = sub.add_parser(
+        "demo",
+        help="create the demo community (idempotent)",
+        description="Create the demo community: 3 buildings, 60 households, about 100 residents, "
+        "the activity room and three published events. Running it again changes nothing. "
+        "Prints a demo organiser token.",
+    )
+    _common(demo)
+    demo.add_argument(
+        "--token-file",
+        metavar="PATH",
+        default="var/demo-organiser.token",
+        help="where the demo organiser token is kept (default: %(default)s)",
+    )
+
+    token = sub.add_parser("token", help="manage API tokens", description="Manage API tokens.")
+    token_sub = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
+    create = token_sub.add_parser(
+        "create",
+        help="issue a new API token",
+        description="Issue a new API token and print only the token on stdout. "
+        "It is stored as a hash: keep it, it cannot be shown again.",
+    )
+    _common(create)
+    create.add_argument("--role", required=True, choices=[r.value for r in Role])
+    create.add_argument("--name", required=True, help="who or what holds the token")
+    create.add_argument("--room", help="the room a door token is bound to (name or id)")
+
+    bak = sub.add_parser(
+        "backup",
+        help="copy the live database to PATH",
+        description="Take an online backup with SQLite's backup API; safe while the server runs.",
+    )
+    bak.add_argument("path", metavar="PATH", help="the backup file to write")
+    _common(bak)
+    return parser
+
+
+def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
+    overrides["store.path"] = args.db
+    return load_settings(args.config, os.environ, overrides)
+
+
+def _configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log.level,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .app import create_app
+
+    settings = _settings(args, **{"server.host": args.host, "server.port": args.port})
+    _configure_logging(settings)
+    app = create_app(settings)
+    base = settings.public_url
+    print(f"Linli is serving {settings.community.name} at {base}/", flush=True)
+    print(f"  health:  {base}/healthz", flush=True)
+    print(f"  API:     {base}/api/v1/  (reference: {base}/api/v1/openapi.json)", flush=True)
+    print(f"  metrics: {base}/metrics", flush=True)
+    web.run_app(
+        app,
+        host=settings.server.host,
+        port=settings.server.port,
+        access_log=None,
+        print=None,
+        handle_signals=True,
+    )
+    return 0
+
+
+async def _with_store(settings: Settings) -> Store:
+    store = Store(
+        settings.store.path,
+        synchronous=settings.store.synchronous,
+        busy_timeout_ms=settings.store.busy_timeout_ms,
+        batch_max=settings.store.batch_max,
+    )
+    await store.open()
+    return store
+
+
+def _token_create(args: argparse.Namespace) -> int:
+    from .auth import issue_token
+
+    settings = _settings(args)
+
+    async def run() -> str:
+        store = await _with_store(settings)
+        try:
+            room: str | int | None = args.room
+            if isinstance(room, str) and room.isdigit():
+                room = int(room)
+            _, token = await issue_token(
+                store, role=Role(args.role), name=args.name, room=room, now=system_clock()
+            )
+            return token
+        finally:
+            await store.close()
+
+    print(asyncio.run(run()))
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import ensure_demo
+
+    settings = _settings(args)
+    _configure_logging(settings)
+
+    async def run() -> str:
+        store = await _with_store(settings)
+        try:
+            return await ensure_demo(store, settings, args.token_file, now=system_clock())
+        finally:
+            await store.close()
+
+    token = asyncio.run(run())
+    print(f"Demo organiser token: {token}")
+    return 0
+
+
+def _backup(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    pages = backup(settings.store.path, args.path)
+    print(f"backed up {settings.store.path} to {args.path} ({pages} pages)", file=sys.stderr)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `linli` console script."""
+    args = build_parser().parse_args(argv)
+    commands = {"serve": _serve, "demo": _demo, "token": _token_create, "backup": _backup}
+    try:
+        return commands[args.command](args)
+    except SettingsError as exc:
+        print(f"linli: config error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ServiceError as exc:
+        print(f"linli: {exc.code}: {exc.message}", file=sys.stderr)
+        return 1
+    except (FileNotFoundError, PermissionError) as exc:
+        print(f"linli: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

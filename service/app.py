@@ -1,0 +1,54 @@
+"""The application factory: settings in, a wired aiohttp application out (no I/O here)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from .clock import Clock, system_clock
+from .keys import clock_key, metrics_key, openapi_key, settings_key, store_key
+from .metrics import Metrics
+from .settings import Settings
+from .store import Store
+from .web import households, ops
+from .web.middlewares import errors, observe
+from .web.openapi import build_document
+from .web.routing import Api
+
+log = logging.getLogger("linli")
+
+# Every route table the app serves; the OpenAPI document is built from the same list.
+ROUTE_TABLES: tuple[Api, ...] = (ops.routes, households.routes)
+
+
+def create_app(settings: Settings, *, clock: Clock = system_clock) -> web.Application:
+    """A Linli application; its store opens when the app starts and closes when it stops."""
+    app = web.Application(
+        middlewares=[observe, errors], client_max_size=settings.server.max_body_bytes
+    )
+    app[settings_key] = settings
+    app[clock_key] = clock
+    app[metrics_key] = Metrics()
+    app[store_key] = Store(
+        settings.store.path,
+        synchronous=settings.store.synchronous,
+        busy_timeout_ms=settings.store.busy_timeout_ms,
+        batch_max=settings.store.batch_max,
+    )
+    for table in ROUTE_TABLES:
+        table.add_to(app)
+    operations = [op for table in ROUTE_TABLES for op in table.operations]
+    app[openapi_key] = build_document(operations, f"Linli API — {settings.community.name}")
+    app.cleanup_ctx.append(_store_ctx)
+    return app
+
+
+async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
+    store = app[store_key]
+    await store.open()
+    app[metrics_key].schema_version.set(store.schema_version)
+    log.info("store %s open at schema version %d", store.path, store.schema_version)
+    yield
+    await store.close()

@@ -1,0 +1,39 @@
+"""Time: an injectable clock and the one text form times take in the store."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, tzinfo
+from typing import Final
+
+Clock = Callable[[], datetime]
+_DB_FORMAT: Final = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def system_clock() -> datetime:
+    """The real time, aware, in UTC."""
+    return datetime.now(UTC)
+
+
+def to_db(moment: datetime) -> str:
+    """An aware datetime as the fixed-width UTC text the store keeps (sorts as text)."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime reached the store")
+    return moment.astimezone(UTC).strftime(_DB_FORMAT)
+
+
+def from_db(text: str) -> datetime:
+    """The store's UTC text back as an aware datetime."""
+    return datetime.strptime(text, _DB_FORMAT).replace(tzinfo=UTC)
+
+
+def opt_from_db(text: str | None) -> datetime | None:
+    """`from_db` for a nullable column."""
+    return None if text is None else from_db(text)
+
+
+def localize(moment: datetime, tz: tzinfo) -> datetime:
+    """Read a naive datetime as wall time in `tz`; an aware one is kept, in UTC."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=tz).astimezone(UTC)
+    return moment.astimezone(UTC)

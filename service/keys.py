@@ -1,0 +1,18 @@
+"""Typed keys for the objects the aiohttp application shares."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from aiohttp import web
+
+from .clock import Clock
+from .metrics import Metrics
+from .settings import Settings
+from .store import Store
+
+settings_key: Final = web.AppKey("settings", Settings)
+store_key: Final = web.AppKey("store", Store)
+clock_key: Final = web.AppKey[Clock]("clock")
+metrics_key: Final = web.AppKey("metrics", Metrics)
+openapi_key: Final = web.AppKey("openapi", dict[str, Any])

@@ -1,0 +1,177 @@
+"""Frozen dataclasses the store returns and the API shows, and the enums they use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class Role(StrEnum):
+    """What an API token may do: admin ⊇ organiser; door is one room's tablet."""
+
+    ADMIN = "admin"
+    ORGANISER = "organiser"
+    DOOR = "door"
+
+
+class Channel(StrEnum):
+    """Where a resident can be reached."""
+
+    SMS = "sms"
+    EMAIL = "email"
+    TELEGRAM = "telegram"
+    WEBHOOK = "webhook"
+
+
+class Language(StrEnum):
+    """The languages messages and pages come in."""
+
+    ZH_CN = "zh-CN"
+    EN = "en"
+
+
+class EventKind(StrEnum):
+    """What sort of gathering an event is."""
+
+    FLEA_MARKET = "flea_market"
+    MEETING = "meeting"
+    VOLUNTEER = "volunteer"
+    ACTIVITY = "activity"
+    OTHER = "other"
+
+
+class EventStatus(StrEnum):
+    """An event's life: draft → published → finished, or cancelled from draft/published."""
+
+    DRAFT = "draft"
+    PUBLISHED = "published"
+    CANCELLED = "cancelled"
+    FINISHED = "finished"
+
+
+@dataclass(frozen=True)
+class Room:
+    """A bookable shared room such as the activity room (活动室)."""
+
+    id: int
+    name: str
+    capacity: int
+    location: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Household:
+    """One dwelling, named by its unit label (building-entrance-flat, e.g. 3-2-1501)."""
+
+    id: int
+    unit: str
+    building: str
+    notes: str
+    resident_count: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Contact:
+    """One way to reach a resident, in canonical form, with its place in their preference."""
+
+    id: int
+    resident_id: int
+    channel: Channel
+    address: str
+    rank: int
+    opted_out: bool
+    opted_out_at: datetime | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Resident:
+    """A person living in a household, with their tags and contacts in preference order."""
+
+    id: int
+    household_id: int
+    unit: str
+    name: str
+    language: Language
+    notes: str
+    tags: tuple[str, ...]
+    contacts: tuple[Contact, ...]
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Staff:
+    """A person who runs Linli: an admin or an organiser."""
+
+    id: int
+    name: str
+    role: Role
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ApiToken:
+    """An API token's record; the token itself is shown once and never stored."""
+
+    id: int
+    name: str
+    role: Role
+    staff_id: int | None
+    room_id: int | None
+    hint: str
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the token that authenticated the request."""
+
+    token_id: int
+    name: str
+    role: Role
+    staff_id: int | None
+    room_id: int | None
+
+
+@dataclass(frozen=True)
+class Event:
+    """A community event: what, where, when, for whom and how many."""
+
+    id: int
+    kind: EventKind
+    title: str
+    description: str
+    location: str
+    room_id: int | None
+    starts_at: datetime
+    ends_at: datetime
+    capacity: int | None
+    max_party_size: int
+    rsvp_deadline: datetime | None
+    status: EventStatus
+    audience_tags: tuple[str, ...]
+    created_at: datetime
+    updated_at: datetime
+    published_at: datetime | None
+    cancelled_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a list, with the total that matched."""
+
+    items: tuple[T, ...]
+    total: int
+    limit: int
+    offset: int

@@ -1,0 +1,7 @@
+"""All SQL lives in this package; functions take a `Db` or `Tx` and return frozen dataclasses."""
+
+from __future__ import annotations
+
+from .core import Db, Row, Store, Tx, backup, migrations
+
+__all__ = ["Db", "Row", "Store", "Tx", "backup", "migrations"]

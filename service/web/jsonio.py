@@ -1,0 +1,118 @@
+"""Turning requests into validated values and domain objects into JSON."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from datetime import datetime, tzinfo
+from enum import Enum
+from typing import Any, TypeVar
+
+import pydantic
+from aiohttp import web
+
+from ..errors import PayloadTooLargeError, UnsupportedMediaError, ValidationError
+from ..keys import settings_key
+
+M = TypeVar("M", bound=pydantic.BaseModel)
+
+
+class Body(pydantic.BaseModel):
+    """Base of request bodies: unknown fields are refused, strings are trimmed."""
+
+    model_config = pydantic.ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Query(pydantic.BaseModel):
+    """Base of query-string parameter sets."""
+
+    model_config = pydantic.ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+def jsonable(value: Any, tz: tzinfo) -> Any:
+    """Dataclasses, enums and datetimes as plain JSON values; times in the community zone."""
+    if isinstance(value, datetime):
+        return value.astimezone(tz).isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name), tz) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v, tz) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v, tz) for v in value]
+    return value
+
+
+def reply(request: web.Request, value: Any, status: int = 200) -> web.Response:
+    """A JSON response of `value` rendered with `jsonable`."""
+    tz = request.app[settings_key].tz
+    return web.json_response(
+        jsonable(value, tz), status=status, dumps=lambda v: json.dumps(v, ensure_ascii=False)
+    )
+
+
+def _field_errors(exc: pydantic.ValidationError) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for err in exc.errors(include_url=False):
+        name = ".".join(str(part) for part in err["loc"]) or "body"
+        fields.setdefault(name, str(err["msg"]))
+    return fields
+
+
+def validate(model: type[M], data: Any, what: str) -> M:
+    """`model` from parsed data, or a 400 naming every bad field."""
+    try:
+        return model.model_validate(data)
+    except pydantic.ValidationError as exc:
+        fields = _field_errors(exc)
+        summary = "; ".join(f"{k}: {v}" for k, v in fields.items())
+        raise ValidationError(f"invalid {what}: {summary}", fields=fields) from None
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The raw body, within server.max_body_bytes (413 beyond)."""
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        limit = request.app[settings_key].server.max_body_bytes
+        raise PayloadTooLargeError(f"request body is larger than {limit} bytes") from None
+
+
+async def parse_json(request: web.Request, model: type[M]) -> M:
+    """The JSON object in the body, validated as `model`."""
+    ctype = request.headers.get("Content-Type", "application/json").split(";")[0].strip()
+    if ctype.lower() not in ("application/json", ""):
+        raise UnsupportedMediaError(f"expected Content-Type application/json, got {ctype}")
+    raw = await read_body(request)
+    try:
+        data = json.loads(raw.decode("utf-8")) if raw.strip() else {}
+    except UnicodeDecodeError:
+        raise ValidationError("request body is not UTF-8", code="invalid_json") from None
+    except json.JSONDecodeError as exc:
+        raise ValidationError(
+            f"request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+            code="invalid_json",
+        ) from None
+    if not isinstance(data, dict):
+        raise ValidationError("request body must be a JSON object", code="invalid_json")
+    return validate(model, data, "request body")
+
+
+def parse_query(request: web.Request, model: type[M]) -> M:
+    """The query string validated as `model`; list fields take repeated parameters."""
+    data: dict[str, Any] = {}
+    for name in request.query:
+        if name in data:
+            continue
+        info = model.model_fields.get(name)
+        values = request.query.getall(name)
+        is_list = info is not None and _is_list(info.annotation)
+        data[name] = values if is_list else values[-1]
+    return validate(model, data, "query")
+
+
+def _is_list(annotation: Any) -> bool:
+    text = str(annotation)
+    return text.startswith("list[") or "list[" in text

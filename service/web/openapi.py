@@ -1,0 +1,169 @@
+"""The OpenAPI 3.1 document, built from the declared routes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import pydantic
+
+from .. import __version__
+from .routing import ListOf, Operation, RawBody
+
+REF = "#/components/schemas/{model}"
+
+_ERROR_TEXT = {
+    400: "Invalid input: the body, a field or a parameter (see error.fields)",
+    401: "No API token, or an unknown, revoked or expired one",
+    403: "The token's role may not call this route",
+    404: "No such object",
+    409: "The object's state forbids this (e.g. an illegal status transition)",
+    413: "The request body is larger than server.max_body_bytes",
+    415: "The request body has the wrong Content-Type",
+}
+
+_ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string", "description": "Stable snake_case cause"},
+                "message": {"type": "string"},
+                "fields": {"type": "object", "additionalProperties": {"type": "string"}},
+            },
+        }
+    },
+}
+
+
+class _Schemas:
+    """Collects JSON Schemas for components and hands out $refs."""
+
+    def __init__(self) -> None:
+        self.components: dict[str, Any] = {"Error": _ERROR_SCHEMA}
+
+    def ref(self, tp: type, mode: str = "serialization") -> dict[str, Any]:
+        schema = pydantic.TypeAdapter(tp).json_schema(ref_template=REF, mode=mode)  # type: ignore[arg-type]
+        self.components.update(schema.pop("$defs", {}))
+        name = tp.__name__
+        self.components[name] = schema
+        return {"$ref": REF.format(model=name)}
+
+    def response(self, response: type | ListOf) -> dict[str, Any]:
+        if isinstance(response, ListOf):
+            return {
+                "type": "object",
+                "required": ["items", "total", "limit", "offset"],
+                "properties": {
+                    "items": {"type": "array", "items": self.ref(response.item)},
+                    "total": {"type": "integer"},
+                    "limit": {"type": "integer"},
+                    "offset": {"type": "integer"},
+                },
+            }
+        return self.ref(response)
+
+
+def _parameters(op: Operation, schemas: _Schemas) -> list[dict[str, Any]]:
+    params: list[dict[str, Any]] = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "integer"}}
+        for name in op.path_params
+    ]
+    if op.query is not None:
+        schema = op.query.model_json_schema(ref_template=REF)
+        schemas.components.update(schema.pop("$defs", {}))
+        required = set(schema.get("required", []))
+        for name, prop in schema.get("properties", {}).items():
+            entry: dict[str, Any] = {
+                "name": name,
+                "in": "query",
+                "required": name in required,
+                "schema": prop,
+            }
+            if "description" in prop:
+                entry["description"] = prop["description"]
+            if prop.get("type") == "array":
+                entry["explode"] = True
+            params.append(entry)
+    return params
+
+
+def _operation(op: Operation, schemas: _Schemas) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "operationId": op.handler.__name__,
+        "summary": op.summary,
+        "tags": [op.tag],
+    }
+    doc = (op.handler.__doc__ or "").strip()
+    if doc and doc != op.summary:
+        out["description"] = doc
+    if op.roles is None:
+        out["security"] = []
+    else:
+        out["x-roles"] = sorted(op.roles)
+    params = _parameters(op, schemas)
+    if params:
+        out["parameters"] = params
+    if isinstance(op.body, RawBody):
+        out["requestBody"] = {
+            "required": True,
+            "description": op.body.description,
+            "content": {op.body.media_type: {"schema": {"type": "string"}}},
+        }
+    elif op.body is not None:
+        out["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": schemas.ref(op.body, "validation")}},
+        }
+    ok: dict[str, Any] = {"description": "Success"}
+    if op.response is not None:
+        if op.response_media == "application/json":
+            schema = schemas.response(op.response)
+        else:
+            schema = {"type": "string"}
+        ok["content"] = {op.response_media: {"schema": schema}}
+    responses: dict[str, Any] = {str(op.status): ok}
+    codes = set(op.errors)
+    if op.roles is not None:
+        codes |= {401, 403}
+    if op.body is not None:
+        codes |= {400, 413, 415}
+    if op.query is not None:
+        codes.add(400)
+    if op.path_params:
+        codes.add(404)
+    for code in sorted(codes):
+        responses[str(code)] = {
+            "description": _ERROR_TEXT.get(code, "Error"),
+            "content": {"application/json": {"schema": {"$ref": REF.format(model="Error")}}},
+        }
+    out["responses"] = responses
+    return out
+
+
+def build_document(operations: Iterable[Operation], title: str) -> dict[str, Any]:
+    """The whole OpenAPI 3.1 document for these routes."""
+    schemas = _Schemas()
+    paths: dict[str, dict[str, Any]] = {}
+    for op in operations:
+        paths.setdefault(op.doc_path, {})[op.method.lower()] = _operation(op, schemas)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": title,
+            "version": __version__,
+            "description": "Linli (邻里): notifications, RSVPs and check-ins for a residential "
+            "community. Send `Authorization: Bearer <token>`; times are ISO 8601, shown in "
+            "the community's time zone; naive times in requests are read in that zone.",
+        },
+        "servers": [{"url": "/"}],
+        "paths": paths,
+        "components": {
+            "schemas": schemas.components,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+        "security": [{"bearer": []}],
+    }

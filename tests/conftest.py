@@ -1,0 +1,120 @@
+"""Fixtures: a real app on a real SQLite file in tmp_path, a pinned clock, real tokens."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from service import auth
+from service.app import create_app
+from service.keys import store_key
+from service.models import Role
+from service.settings import Settings, load_settings
+
+START = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
+
+AiohttpClient = Callable[[web.Application], Awaitable[TestClient[Any, Any]]]
+
+
+class PinnedClock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, now: datetime = START) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock() -> PinnedClock:
+    return PinnedClock()
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "linli.db"
+
+
+@pytest.fixture
+def settings(db_path: Path) -> Settings:
+    return load_settings(overrides={"store.path": str(db_path), "server.access_log": False})
+
+
+class Api:
+    """A test client that sends one token's Authorization header."""
+
+    def __init__(self, client: TestClient[Any, Any], token: str | None) -> None:
+        self.client = client
+        self.token = token
+
+    def _headers(self, extra: dict[str, str] | None) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        headers.update(extra or {})
+        return headers
+
+    async def call(
+        self, method: str, path: str, *, headers: dict[str, str] | None = None, **kwargs: Any
+    ) -> tuple[int, Any]:
+        async with self.client.request(
+            method, path, headers=self._headers(headers), **kwargs
+        ) as resp:
+            body: Any = await resp.text()
+            if resp.content_type == "application/json" and body:
+                body = await resp.json()
+            return resp.status, body
+
+    async def get(self, path: str, **kw: Any) -> tuple[int, Any]:
+        return await self.call("GET", path, **kw)
+
+    async def post(self, path: str, **kw: Any) -> tuple[int, Any]:
+        return await self.call("POST", path, **kw)
+
+    async def patch(self, path: str, **kw: Any) -> tuple[int, Any]:
+        return await self.call("PATCH", path, **kw)
+
+    async def put(self, path: str, **kw: Any) -> tuple[int, Any]:
+        return await self.call("PUT", path, **kw)
+
+    async def delete(self, path: str, **kw: Any) -> tuple[int, Any]:
+        return await self.call("DELETE", path, **kw)
+
+
+@pytest.fixture
+async def client(
+    aiohttp_client: AiohttpClient, settings: Settings, clock: PinnedClock
+) -> TestClient[Any, Any]:
+    return await aiohttp_client(create_app(settings, clock=clock))
+
+
+async def _token(client: TestClient[Any, Any], role: Role, name: str, **kw: Any) -> str:
+    store = client.app[store_key]
+    _, token = await auth.issue_token(store, role=role, name=name, now=START, **kw)
+    return token
+
+
+@pytest.fixture
+async def api(client: TestClient[Any, Any]) -> Api:
+    """The API as an organiser."""
+    return Api(client, await _token(client, Role.ORGANISER, "王组织"))
+
+
+@pytest.fixture
+async def admin(client: TestClient[Any, Any]) -> Api:
+    """The API as an admin."""
+    return Api(client, await _token(client, Role.ADMIN, "管理员"))
+
+
+@pytest.fixture
+def anonymous(client: TestClient[Any, Any]) -> Api:
+    """The API with no token."""
+    return Api(client, None)
