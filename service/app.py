@@ -7,12 +7,13 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from . import housekeeping
 from .clock import Clock, system_clock
 from .keys import clock_key, metrics_key, openapi_key, settings_key, store_key
 from .metrics import Metrics
 from .settings import Settings
 from .store import Store
-from .web import households, ops
+from .web import events, households, ops, residents, rooms, tokens
 from .web.middlewares import errors, observe
 from .web.openapi import build_document
 from .web.routing import Api
@@ -20,7 +21,14 @@ from .web.routing import Api
 log = logging.getLogger("linli")
 
 # Every route table the app serves; the OpenAPI document is built from the same list.
-ROUTE_TABLES: tuple[Api, ...] = (ops.routes, households.routes)
+ROUTE_TABLES: tuple[Api, ...] = (
+    ops.routes,
+    households.routes,
+    residents.routes,
+    rooms.routes,
+    events.routes,
+    tokens.routes,
+)
 
 
 def create_app(settings: Settings, *, clock: Clock = system_clock) -> web.Application:
@@ -42,6 +50,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> web.Applic
     operations = [op for table in ROUTE_TABLES for op in table.operations]
     app[openapi_key] = build_document(operations, f"Linli API — {settings.community.name}")
     app.cleanup_ctx.append(_store_ctx)
+    app.cleanup_ctx.append(_housekeeping_ctx)
     return app
 
 
@@ -52,3 +61,8 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     log.info("store %s open at schema version %d", store.path, store.schema_version)
     yield
     await store.close()
+
+
+async def _housekeeping_ctx(app: web.Application) -> AsyncIterator[None]:
+    async with housekeeping.running(app[store_key], app[clock_key]):
+        yield

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Final
 
 from .errors import ConflictError, NotFoundError, ValidationError
 from .models import Household, Page
 from .store import Store, Tx
 from .store import households as sql
+from .text import check_text
 
 
 @dataclass(frozen=True)
@@ -29,13 +31,24 @@ def building_of(unit: str) -> str:
     return ""
 
 
+UNIT_MAX: Final = 64
+BUILDING_MAX: Final = 64
+NOTES_MAX: Final = 2000
+
+
 def _clean_unit(unit: str) -> str:
-    unit = unit.strip()
+    unit = check_text("unit", unit, UNIT_MAX)
     if not unit:
         raise ValidationError.field("unit", "must not be empty")
-    if len(unit) > 64:
-        raise ValidationError.field("unit", "must be at most 64 characters")
     return unit
+
+
+def _clean_building(building: str) -> str:
+    return check_text("building", building, BUILDING_MAX)
+
+
+def _clean_notes(notes: str) -> str:
+    return check_text("notes", notes, NOTES_MAX, multiline=True)
 
 
 async def create_household(
@@ -43,7 +56,8 @@ async def create_household(
 ) -> Household:
     """A new household; the building defaults to the unit label's first part."""
     unit = _clean_unit(unit)
-    building = building.strip() if building else building_of(unit)
+    building = _clean_building(building) if building else building_of(unit)
+    notes = _clean_notes(notes)
 
     async def txn(tx: Tx) -> Household:
         return await ensure_household(
@@ -105,8 +119,10 @@ async def update_household(
                 code="household_exists",
                 fields={"unit": "already exists"},
             )
-        building = changes.building.strip() if changes.building is not None else current.building
-        notes = changes.notes if changes.notes is not None else current.notes
+        building = (
+            _clean_building(changes.building) if changes.building is not None else current.building
+        )
+        notes = _clean_notes(changes.notes) if changes.notes is not None else current.notes
         await sql.update_household(tx, household_id, unit, building, notes, now)
         updated = await sql.get_household(tx, household_id)
         assert updated is not None

@@ -108,6 +108,26 @@ class Resident:
 
 
 @dataclass(frozen=True)
+class ImportRowError:
+    """One CSV row that was skipped: its spreadsheet row number (header = 1) and why."""
+
+    row: int
+    message: str
+    fields: dict[str, str]
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """What a CSV import did: rows created, updated, unchanged, and skipped with reasons."""
+
+    created: int
+    updated: int
+    unchanged: int
+    skipped: int
+    errors: tuple[ImportRowError, ...]  # the first few hundred skipped rows, in file order
+
+
+@dataclass(frozen=True)
 class Staff:
     """A person who runs Linli: an admin or an organiser."""
 
@@ -131,6 +151,13 @@ class ApiToken:
     expires_at: datetime | None
     last_used_at: datetime | None
     revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class IssuedToken(ApiToken):
+    """A new API token's record with the token itself: the one time the token is shown."""
+
+    token: str
 
 
 @dataclass(frozen=True)

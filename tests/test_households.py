@@ -54,3 +54,22 @@ async def test_households_bad_input_is_400_naming_the_field(api: Api) -> None:
     assert status == 400 and body["error"]["code"] == "invalid_json"
     status, body = await api.get("/api/v1/households", params={"limit": "0"})
     assert status == 400 and "limit" in body["error"]["fields"]
+
+
+async def test_households_odd_input_is_refused_not_500(api: Api) -> None:
+    status, body = await api.get(f"/api/v1/households/{2**64}")
+    assert status == 404 and body["error"]["code"] == "household_not_found"
+    status, body = await api.get("/api/v1/households", params={"offset": str(2**64)})
+    assert status == 400 and "offset" in body["error"]["fields"]
+    status, body = await api.post(
+        "/api/v1/households",
+        data=b'{"unit": "1-1-101", "notes": "\\ud800"}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert status == 400 and "notes" in body["error"]["fields"]
+    status, body = await api.post(
+        "/api/v1/households", json={"unit": "1-1-101", "building": "a\x00"}
+    )
+    assert status == 400 and "building" in body["error"]["fields"]
+    status, page = await api.get("/api/v1/households")
+    assert page["total"] == 0

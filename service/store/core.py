@@ -126,14 +126,18 @@ class Store:
     async def open(self) -> None:
         """Create the file if needed, migrate it, and start the writer."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer = await self._connect()
-        async with self._writer.execute("PRAGMA journal_mode = WAL") as cur:
-            row = await cur.fetchone()
-            if row is None or str(row[0]).lower() != "wal":
-                raise RuntimeError(f"{self.path}: could not switch to WAL journal mode")
-        self.schema_version = await self._migrate(self._writer)
-        self._reader = await self._connect()
-        await self._reader.execute("PRAGMA query_only = ON")
+        try:
+            self._writer = await self._connect()
+            async with self._writer.execute("PRAGMA journal_mode = WAL") as cur:
+                row = await cur.fetchone()
+                if row is None or str(row[0]).lower() != "wal":
+                    raise RuntimeError(f"{self.path}: could not switch to WAL journal mode")
+            self.schema_version = await self._migrate(self._writer)
+            self._reader = await self._connect()
+            await self._reader.execute("PRAGMA query_only = ON")
+        except BaseException:
+            await self.close()
+            raise
         self._reads = _Queries(self._reader)
         self._task = asyncio.create_task(self._run_writer(), name="linli-store-writer")
 

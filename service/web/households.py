@@ -8,7 +8,7 @@ from pydantic import Field
 from .. import households
 from ..keys import clock_key, store_key
 from ..models import Household
-from .jsonio import Body, reply
+from .jsonio import Body, path_id, reply
 from .paging import PageQuery
 from .routing import STAFF, Api, ListOf
 
@@ -42,7 +42,7 @@ class HouseholdQuery(PageQuery):
 
 
 def _id(request: web.Request) -> int:
-    return int(request.match_info["id"])
+    return path_id(request, "household_not_found", "household")
 
 
 @routes.route(

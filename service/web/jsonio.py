@@ -7,15 +7,34 @@ import json
 from collections.abc import Mapping
 from datetime import datetime, tzinfo
 from enum import Enum
-from typing import Any, TypeVar
+from typing import Annotated, Any, Final, TypeVar
 
 import pydantic
 from aiohttp import web
 
-from ..errors import PayloadTooLargeError, UnsupportedMediaError, ValidationError
+from ..errors import NotFoundError, PayloadTooLargeError, UnsupportedMediaError, ValidationError
 from ..keys import settings_key
 
 M = TypeVar("M", bound=pydantic.BaseModel)
+# SQLite's largest integer: a bigger id in a path or body cannot name a row (and would not
+# even convert to a query parameter).
+MAX_ID: Final = 2**63 - 1
+Id = Annotated[int, pydantic.Field(ge=1, le=MAX_ID)]
+
+
+def path_id(request: web.Request, code: str, what: str, name: str = "id") -> int:
+    """The path's `{name}`; one too large to exist is a 404 with `code`."""
+    value = int(request.match_info[name])
+    if value > MAX_ID:
+        raise NotFoundError(f"no {what} {value}", code=code)
+    return value
+
+
+def refuse_null(value: Any) -> Any:
+    """A field validator for patches: null may not clear a field that must have a value."""
+    if value is None:
+        raise ValueError("must not be null")
+    return value
 
 
 class Body(pydantic.BaseModel):
@@ -103,10 +122,12 @@ async def parse_json(request: web.Request, model: type[M]) -> M:
 def parse_query(request: web.Request, model: type[M]) -> M:
     """The query string validated as `model`; list fields take repeated parameters."""
     data: dict[str, Any] = {}
+    # Parameters arrive under a field's alias when it has one (`from`, a Python keyword).
+    fields = {info.alias or key: info for key, info in model.model_fields.items()}
     for name in request.query:
         if name in data:
             continue
-        info = model.model_fields.get(name)
+        info = fields.get(name)
         values = request.query.getall(name)
         is_list = info is not None and _is_list(info.annotation)
         data[name] = values if is_list else values[-1]

@@ -1,0 +1,321 @@
+"""Events: what, when, where and for whom; their life is draft → published → finished,
+or cancelled from draft or published."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Final, TypeVar
+
+from .errors import ConflictError, NotFoundError, ValidationError
+from .models import Event, EventKind, EventStatus, Page, Room
+from .store import Store, Tx
+from .store import events as sql
+from .store import rooms as room_sql
+from .text import check_text
+
+T = TypeVar("T")
+
+TITLE_MAX: Final = 200
+DESCRIPTION_MAX: Final = 5000
+LOCATION_MAX: Final = 200
+CAPACITY_MAX: Final = 100_000
+PARTY_MAX: Final = 20
+TAG_MAX: Final = 64
+TAGS_MAX: Final = 50
+# The store keeps times as fixed-width text with four-digit years; outside this range a
+# time would either not convert to UTC or not sort as text.
+YEAR_MIN: Final = 1900
+YEAR_MAX: Final = 9998
+EDITABLE: Final = frozenset({EventStatus.DRAFT, EventStatus.PUBLISHED})
+
+
+class Unset(Enum):
+    """The type of UNSET: an EventChanges field that was not sent."""
+
+    UNSET = "unset"
+
+
+UNSET: Final = Unset.UNSET
+
+
+@dataclass(frozen=True)
+class EventInput:
+    """A new event, as the organiser describes it; times are aware."""
+
+    kind: EventKind
+    title: str
+    starts_at: datetime
+    ends_at: datetime
+    description: str = ""
+    location: str = ""
+    room_id: int | None = None
+    # People; None means no limit, or the room's capacity when the event is in a room.
+    capacity: int | None = None
+    max_party_size: int = 1
+    rsvp_deadline: datetime | None = None
+    # Residents having any of these tags; empty means everyone.
+    audience_tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class EventChanges:
+    """Fields to change; UNSET leaves a field as it is, None clears a nullable one."""
+
+    kind: EventKind | Unset = UNSET
+    title: str | Unset = UNSET
+    starts_at: datetime | Unset = UNSET
+    ends_at: datetime | Unset = UNSET
+    description: str | Unset = UNSET
+    location: str | Unset = UNSET
+    room_id: int | Unset | None = UNSET
+    capacity: int | Unset | None = UNSET
+    max_party_size: int | Unset = UNSET
+    rsvp_deadline: datetime | Unset | None = UNSET
+    audience_tags: tuple[str, ...] | Unset = UNSET
+
+
+def check_time(name: str, moment: datetime) -> None:
+    """Refuse a naive time, or one the store cannot keep, naming the field."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValidationError.field(name, "must carry a time zone")
+    if not YEAR_MIN <= moment.year <= YEAR_MAX:
+        raise ValidationError.field(name, f"year must be between {YEAR_MIN} and {YEAR_MAX}")
+    try:
+        utc = moment.astimezone(UTC)
+    except OverflowError:
+        raise ValidationError.field(name, "is out of range") from None
+    if not YEAR_MIN <= utc.year <= YEAR_MAX:
+        raise ValidationError.field(name, f"year must be between {YEAR_MIN} and {YEAR_MAX}")
+
+
+# Control characters, line breaks included; a NUL in particular reads as the end of the
+# text to SQLite's length() and trim().
+def clean_tags(tags: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """Audience tags trimmed, de-duplicated and sorted; an empty tag is refused, since
+    dropping it could silently widen the audience to everyone."""
+    cleaned: set[str] = set()
+    for tag in tags:
+        tag = check_text("audience_tags", tag, TAG_MAX)
+        if not tag:
+            raise ValidationError.field("audience_tags", "tags must not be empty")
+        cleaned.add(tag)
+    if len(cleaned) > TAGS_MAX:
+        raise ValidationError.field("audience_tags", f"at most {TAGS_MAX} tags")
+    return tuple(sorted(cleaned))
+
+
+def _clean(data: EventInput) -> EventInput:
+    """`data` checked field by field, with text trimmed; raises a 400 naming the field."""
+    try:
+        kind = EventKind(data.kind)
+    except ValueError:
+        raise ValidationError.field("kind", f"unknown kind {data.kind!r}") from None
+    title = check_text("title", data.title, TITLE_MAX)
+    if not title:
+        raise ValidationError.field("title", "must not be empty")
+    description = check_text("description", data.description, DESCRIPTION_MAX, multiline=True)
+    location = check_text("location", data.location, LOCATION_MAX)
+    check_time("starts_at", data.starts_at)
+    check_time("ends_at", data.ends_at)
+    if data.ends_at <= data.starts_at:
+        raise ValidationError.field("ends_at", "must be after starts_at")
+    if data.rsvp_deadline is not None:
+        check_time("rsvp_deadline", data.rsvp_deadline)
+        if data.rsvp_deadline > data.starts_at:
+            raise ValidationError.field("rsvp_deadline", "must not be after starts_at")
+    if data.capacity is not None and not 0 <= data.capacity <= CAPACITY_MAX:
+        raise ValidationError.field("capacity", f"must be between 0 and {CAPACITY_MAX}")
+    if not 1 <= data.max_party_size <= PARTY_MAX:
+        raise ValidationError.field("max_party_size", f"must be between 1 and {PARTY_MAX}")
+    return replace(
+        data,
+        kind=kind,
+        title=title,
+        description=description,
+        location=location,
+        audience_tags=clean_tags(data.audience_tags),
+    )
+
+
+async def _room_capacity(tx: Tx, data: EventInput) -> int | None:
+    """The event's capacity once its room is known: the room's own when none is given,
+    and never more people than the room holds."""
+    if data.room_id is None:
+        return data.capacity
+    room: Room | None = await room_sql.get_room(tx, data.room_id)
+    if room is None:
+        raise NotFoundError(
+            f"room_id: no room {data.room_id}",
+            code="room_not_found",
+            fields={"room_id": "no such room"},
+        )
+    if data.capacity is None:
+        return room.capacity
+    if data.capacity > room.capacity:
+        raise ValidationError.field(
+            "capacity", f"must not exceed the room's capacity ({room.capacity})"
+        )
+    return data.capacity
+
+
+async def _save(tx: Tx, event_id: int | None, data: EventInput, now: datetime) -> Event:
+    """Insert (event_id None) or update an event from checked data, tags included."""
+    row = sql.EventRow(
+        kind=data.kind,
+        title=data.title,
+        description=data.description,
+        location=data.location,
+        room_id=data.room_id,
+        starts_at=data.starts_at,
+        ends_at=data.ends_at,
+        capacity=await _room_capacity(tx, data),
+        max_party_size=data.max_party_size,
+        rsvp_deadline=data.rsvp_deadline,
+    )
+    if event_id is None:
+        event_id = await sql.insert_event(tx, row, now)
+    else:
+        await sql.update_event(tx, event_id, row, now)
+    await sql.replace_audience_tags(tx, event_id, data.audience_tags)
+    saved = await sql.get_event(tx, event_id)
+    assert saved is not None
+    return saved
+
+
+def _not_found(event_id: int) -> NotFoundError:
+    return NotFoundError(f"no event {event_id}", code="event_not_found")
+
+
+async def _current(tx: Tx, event_id: int) -> Event:
+    found = await sql.get_event(tx, event_id)
+    if found is None:
+        raise _not_found(event_id)
+    return found
+
+
+async def create_event(store: Store, data: EventInput, *, now: datetime) -> Event:
+    """A new event in draft; its capacity defaults to its room's."""
+    checked = _clean(data)
+    return await store.write(lambda tx: _save(tx, None, checked, now))
+
+
+async def get_event(store: Store, event_id: int) -> Event:
+    """One event, or 404 event_not_found."""
+    found = await sql.get_event(store.reader, event_id)
+    if found is None:
+        raise _not_found(event_id)
+    return found
+
+
+async def list_events(
+    store: Store,
+    *,
+    status: list[EventStatus],
+    starts_from: datetime | None,
+    starts_before: datetime | None,
+    limit: int,
+    offset: int,
+) -> Page[Event]:
+    """Events in any of `status` (all when empty) starting in [starts_from, starts_before),
+    soonest first, a page at a time."""
+    items, total = await sql.search_events(
+        store.reader,
+        statuses=status,
+        starts_from=starts_from,
+        starts_before=starts_before,
+        limit=limit,
+        offset=offset,
+    )
+    return Page(items=tuple(items), total=total, limit=limit, offset=offset)
+
+
+def _pick(new: T | Unset, old: T) -> T:
+    return old if isinstance(new, Unset) else new
+
+
+def _merged(current: Event, changes: EventChanges) -> EventInput:
+    # A capacity left as it is is checked against a new room like a sent one: moving a
+    # 40-person event into a 20-person room is refused until a capacity that fits is sent.
+    return EventInput(
+        kind=_pick(changes.kind, current.kind),
+        title=_pick(changes.title, current.title),
+        starts_at=_pick(changes.starts_at, current.starts_at),
+        ends_at=_pick(changes.ends_at, current.ends_at),
+        description=_pick(changes.description, current.description),
+        location=_pick(changes.location, current.location),
+        room_id=_pick(changes.room_id, current.room_id),
+        capacity=_pick(changes.capacity, current.capacity),
+        max_party_size=_pick(changes.max_party_size, current.max_party_size),
+        rsvp_deadline=_pick(changes.rsvp_deadline, current.rsvp_deadline),
+        audience_tags=_pick(changes.audience_tags, current.audience_tags),
+    )
+
+
+async def update_event(
+    store: Store, event_id: int, changes: EventChanges, *, now: datetime
+) -> Event:
+    """Change a draft or published event; the result is checked as a new event would be."""
+
+    async def txn(tx: Tx) -> Event:
+        current = await _current(tx, event_id)
+        if current.status not in EDITABLE:
+            raise ConflictError(
+                f"event {event_id} is {current.status}; only draft and published events"
+                " can be changed",
+                code="event_not_editable",
+            )
+        return await _save(tx, event_id, _clean(_merged(current, changes)), now)
+
+    return await store.write(txn)
+
+
+def _illegal(event: Event, action: str) -> ConflictError:
+    return ConflictError(
+        f"event {event.id} is {event.status} and cannot be {action}", code="illegal_transition"
+    )
+
+
+async def publish_event(store: Store, event_id: int, *, now: datetime) -> Event:
+    """Draft → published. Publishing a published event again returns it unchanged (a
+    repeated command, e.g. a retried request, is not an error); cancelled and finished
+    events are 409 illegal_transition, and an event that has started 409 event_started."""
+
+    async def txn(tx: Tx) -> Event:
+        current = await _current(tx, event_id)
+        if current.status is EventStatus.PUBLISHED:
+            return current
+        if current.status is not EventStatus.DRAFT:
+            raise _illegal(current, "published")
+        if current.starts_at <= now:
+            raise ConflictError(
+                f"event {event_id} has already started; change its times before publishing",
+                code="event_started",
+            )
+        await sql.mark_published(tx, event_id, now)
+        return await _current(tx, event_id)
+
+    return await store.write(txn)
+
+
+async def cancel_event(store: Store, event_id: int, *, now: datetime) -> Event:
+    """Draft or published → cancelled; cancelling again returns it unchanged; a finished
+    event is 409 illegal_transition."""
+
+    async def txn(tx: Tx) -> Event:
+        current = await _current(tx, event_id)
+        if current.status is EventStatus.CANCELLED:
+            return current
+        if current.status not in EDITABLE:
+            raise _illegal(current, "cancelled")
+        await sql.mark_cancelled(tx, event_id, now)
+        return await _current(tx, event_id)
+
+    return await store.write(txn)
+
+
+async def finish_ended_events(store: Store, *, now: datetime) -> int:
+    """Published events that have ended become finished; returns how many. Drafts stay
+    drafts: they never happened."""
+    return await store.write(lambda tx: sql.finish_ended(tx, now))

@@ -1,0 +1,46 @@
+"""Periodic chores of a running server: events that have ended become finished."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from . import events
+from .clock import Clock
+from .store import Store
+
+log = logging.getLogger("linli.housekeeping")
+
+Chore = Callable[[], Awaitable[object]]
+
+
+async def every(interval_s: float, name: str, chore: Chore) -> None:
+    """Run `chore` now and then every `interval_s` seconds until cancelled; a failing run is
+    logged and the next one still happens, so one bad row never stops the chores."""
+    while True:
+        try:
+            await chore()
+        except Exception:
+            log.exception("%s failed; retrying in %.0f s", name, interval_s)
+        await asyncio.sleep(interval_s)
+
+
+async def tidy(store: Store, clock: Clock) -> None:
+    """One round of chores."""
+    finished = await events.finish_ended_events(store, now=clock())
+    if finished:
+        log.info("%d ended event(s) marked finished", finished)
+
+
+@contextlib.asynccontextmanager
+async def running(store: Store, clock: Clock, interval_s: float = 60.0) -> AsyncIterator[None]:
+    """Chores in the background for as long as the context is open."""
+    task = asyncio.create_task(every(interval_s, "housekeeping", lambda: tidy(store, clock)))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

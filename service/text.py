@@ -1,0 +1,36 @@
+"""Free text from people: what can be stored, and the one check every field goes through."""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+from .errors import ValidationError
+
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_BUT_LINES: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def text_problem(text: str, *, multiline: bool = False) -> str | None:
+    """What keeps `text` from being stored as it is, or None: lone surrogates (legal in
+    JSON, not in UTF-8) and control characters (line breaks allowed when `multiline`)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "contains characters that are not valid Unicode"
+    if (_CONTROL_BUT_LINES if multiline else _CONTROL).search(text):
+        if multiline:
+            return "must not contain control characters"
+        return "must not contain control characters or line breaks"
+    return None
+
+
+def check_text(field: str, text: str, limit: int | None = None, *, multiline: bool = False) -> str:
+    """`text` trimmed, at most `limit` characters and storable; else a 400 naming `field`."""
+    text = text.strip()
+    if limit is not None and len(text) > limit:
+        raise ValidationError.field(field, f"must be at most {limit} characters")
+    problem = text_problem(text, multiline=multiline)
+    if problem:
+        raise ValidationError.field(field, problem)
+    return text

@@ -1,0 +1,155 @@
+"""The `linli` command line, run as a real process."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from service.auth import TOKEN_PREFIX, hash_token
+
+
+def linli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "service", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+    )
+
+
+def test_cli_help_for_each_command(tmp_path: Path) -> None:
+    for command in ([], ["serve"], ["demo"], ["token", "create"], ["backup"]):
+        done = linli(*command, "--help", cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert "usage: linli" in done.stdout
+
+
+def test_cli_token_create_prints_only_the_token_and_stores_its_hash(tmp_path: Path) -> None:
+    db = tmp_path / "linli.db"
+    done = linli("token", "create", "--role", "admin", "--name", "管理员", "--db", str(db),
+                 cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    token = done.stdout.strip()
+    assert done.stdout == token + "\n"
+    assert token.startswith(TOKEN_PREFIX) and len(token) >= 40
+    conn = sqlite3.connect(db)
+    stored = conn.execute("SELECT token_hash, role FROM api_tokens").fetchall()
+    conn.close()
+    assert stored == [(hash_token(token), "admin")]
+    assert token not in db.read_bytes().decode("latin-1")
+
+
+def test_cli_door_token_needs_an_existing_room(tmp_path: Path) -> None:
+    db = str(tmp_path / "linli.db")
+    done = linli("token", "create", "--role", "door", "--name", "门口", "--db", db, cwd=tmp_path)
+    assert done.returncode == 1
+    assert "room" in done.stderr and done.stdout == ""
+    done = linli("token", "create", "--role", "door", "--name", "门口", "--room", "没有这间",
+                 "--db", db, cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 1 and "room_not_found" in done.stderr
+
+
+def test_cli_demo_is_idempotent(tmp_path: Path) -> None:
+    db = tmp_path / "var" / "linli.db"
+    first = linli("demo", "--db", str(db), cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    conn = sqlite3.connect(db)
+
+    def counts() -> tuple[int, ...]:
+        return tuple(
+            conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            for table in ("households", "residents", "contacts", "rooms", "events", "api_tokens")
+        )
+
+    before = counts()
+    households, residents, _, room_count, event_count, _ = before
+    assert households == 60 and 90 <= residents <= 110
+    assert room_count == 1 and event_count == 3
+    buildings = conn.execute("SELECT count(DISTINCT building) FROM households").fetchone()[0]
+    assert buildings == 3
+    statuses = {s for (s,) in conn.execute("SELECT status FROM events")}
+    assert statuses == {"published"}
+    token = (tmp_path / "var" / "demo-organiser.token").read_text().strip()
+    assert f"Demo organiser token: {token}" in first.stdout
+
+    second = linli("demo", "--db", str(db), cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert counts() == before
+    assert f"Demo organiser token: {token}" in second.stdout
+    conn.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """`linli demo` then `linli serve` as real processes; yields (base URL, token)."""
+    db = str(tmp_path / "var" / "linli.db")
+    demo = linli("demo", "--db", db, cwd=tmp_path)
+    assert demo.returncode == 0, demo.stderr
+    token = (tmp_path / "var" / "demo-organiser.token").read_text().strip()
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "service", "serve", "--db", db, "--port", str(port)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        first_line = proc.stdout.readline()
+        assert f"http://127.0.0.1:{port}/" in first_line
+        yield f"http://127.0.0.1:{port}", token
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+async def _wait_healthy(session: aiohttp.ClientSession, base: str) -> None:
+    for _ in range(200):
+        try:
+            async with session.get(f"{base}/healthz") as resp:
+                if resp.status == 200:
+                    return
+        except aiohttp.ClientConnectionError:
+            pass
+        await asyncio.sleep(0.05)
+    raise AssertionError("server never became healthy")
+
+
+async def test_cli_serve_creates_publishes_and_lists_an_event(server: tuple[str, str]) -> None:
+    base, token = server
+    headers = {"Authorization": f"Bearer {token}"}
+    async with aiohttp.ClientSession(headers=headers) as session:
+        await _wait_healthy(session, base)
+        body = {
+            "kind": "activity",
+            "title": "周末亲子手工",
+            "starts_at": "2027-01-09T14:00",
+            "ends_at": "2027-01-09T16:00",
+            "capacity": 20,
+        }
+        async with session.post(f"{base}/api/v1/events", json=body) as resp:
+            assert resp.status == 201, await resp.text()
+            event = await resp.json()
+        assert event["starts_at"] == "2027-01-09T14:00:00+08:00"
+        async with session.post(f"{base}/api/v1/events/{event['id']}/publish") as resp:
+            assert resp.status == 200
+        async with session.get(f"{base}/api/v1/events", params={"status": "published"}) as resp:
+            listed = await resp.json()
+        titles = [e["title"] for e in listed["items"]]
+        assert "周末亲子手工" in titles and len(titles) == 4

@@ -1,0 +1,139 @@
+"""The store: migrations, pragmas, group commit, isolation of failing writes, backup."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from service.store import Store, Tx, backup, migrations
+
+EXPECTED_TABLES = {
+    "rooms": {"id", "name", "capacity", "location", "created_at"},
+    "households": {"id", "unit", "building", "notes", "created_at", "updated_at"},
+    "residents": {
+        "id", "household_id", "name", "language", "notes", "created_at", "updated_at"
+    },
+    "resident_tags": {"resident_id", "tag"},
+    "contacts": {
+        "id", "resident_id", "channel", "address", "rank", "opted_out_at", "created_at"
+    },
+    "staff": {"id", "name", "role", "created_at"},
+    "api_tokens": {
+        "id", "name", "role", "staff_id", "room_id", "token_hash", "hint", "created_at",
+        "expires_at", "last_used_at", "revoked_at",
+    },
+    "events": {
+        "id", "kind", "title", "description", "location", "room_id", "starts_at", "ends_at",
+        "capacity", "max_party_size", "rsvp_deadline", "status", "created_at", "updated_at",
+        "published_at", "cancelled_at",
+    },
+    "event_audience_tags": {"event_id", "tag"},
+}  # fmt: skip
+
+
+async def test_store_migrates_an_empty_file_to_the_latest_schema(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "linli.db"
+    async with Store(path) as store:
+        assert store.schema_version == len(migrations())
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(migrations())
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    tables = {
+        name
+        for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        if not name.startswith("sqlite_")
+    }
+    assert EXPECTED_TABLES.keys() <= tables
+    for table, columns in EXPECTED_TABLES.items():
+        found = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        assert columns <= found, f"{table} lacks {columns - found}"
+    assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+    conn.close()
+
+
+async def test_store_reopening_applies_nothing_twice(tmp_path: Path) -> None:
+    path = tmp_path / "linli.db"
+    async with Store(path) as store:
+        await store.write(lambda tx: _room(tx, "活动室"))
+    async with Store(path) as store:
+        rows = await store.fetchall("SELECT name FROM rooms")
+    assert [r["name"] for r in rows] == ["活动室"]
+
+
+async def test_store_refuses_a_newer_schema(tmp_path: Path) -> None:
+    path = tmp_path / "linli.db"
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version = 999")
+    conn.close()
+    with pytest.raises(RuntimeError, match="newer than this Linli"):
+        await Store(path).open()
+
+
+async def test_store_connection_pragmas(tmp_path: Path) -> None:
+    async with Store(tmp_path / "a.db", synchronous="NORMAL") as store:
+        assert (await store.fetchone("PRAGMA foreign_keys"))[0] == 1  # type: ignore[index]
+        # synchronous: 1 = NORMAL, 2 = FULL
+        assert (await store.fetchone("PRAGMA synchronous"))[0] == 1  # type: ignore[index]
+    async with Store(tmp_path / "b.db") as store:
+        assert (await store.fetchone("PRAGMA synchronous"))[0] == 2  # type: ignore[index]
+
+
+async def _room(tx: Tx, name: str) -> int:
+    return await tx.execute(
+        "INSERT INTO rooms (name, capacity, created_at) VALUES (?, 10, 'x')", (name,)
+    )
+
+
+async def test_store_group_commit_isolates_a_failing_write(tmp_path: Path) -> None:
+    async with Store(tmp_path / "linli.db") as store:
+
+        async def two_rooms_then_fail(tx: Tx) -> None:
+            await _room(tx, "half-written")
+            raise ValueError("boom")
+
+        results = await asyncio.gather(
+            *(store.write(lambda tx, i=i: _room(tx, f"room {i}")) for i in range(200)),
+            store.write(two_rooms_then_fail),
+            store.write(lambda tx: _room(tx, "room 7")),  # duplicate name: IntegrityError
+            return_exceptions=True,
+        )
+        assert all(isinstance(r, int) for r in results[:200])
+        assert isinstance(results[200], ValueError)
+        assert isinstance(results[201], sqlite3.IntegrityError)
+        names = {r["name"] for r in await store.fetchall("SELECT name FROM rooms")}
+    assert names == {f"room {i}" for i in range(200)}
+
+
+async def test_store_backup_while_writing(tmp_path: Path) -> None:
+    path = tmp_path / "linli.db"
+    async with Store(path) as store:
+        await asyncio.gather(*(store.write(lambda tx, i=i: _room(tx, f"r{i}")) for i in range(50)))
+        writes = asyncio.gather(
+            *(store.write(lambda tx, i=i: _room(tx, f"late{i}")) for i in range(50))
+        )
+        # The CLI's backup runs in another process, as it would beside a live server.
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "service", "backup", str(tmp_path / "b.db"), "--db", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        await writes
+    assert done.returncode == 0, done.stderr
+    copy = sqlite3.connect(tmp_path / "b.db")
+    count = copy.execute("SELECT count(*) FROM rooms WHERE name LIKE 'r%'").fetchone()[0]
+    assert count == 50
+    assert copy.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    copy.close()
+
+
+def test_store_backup_of_a_missing_database_fails_clearly(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        backup(tmp_path / "none.db", tmp_path / "b.db")
+    assert not (tmp_path / "b.db").exists()
