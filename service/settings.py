@@ -59,8 +59,38 @@ def _not_empty(value: Any) -> str | None:
     return None if str(value).strip() else "must not be empty"
 
 
-def _setting(default: Any, check: Check | None = None) -> Any:
-    return field(default=default, metadata={"check": check} if check else {})
+def _setting(default: Any, check: Check | None = None, *, secret: bool = False) -> Any:
+    metadata: dict[str, Any] = {"secret": secret}
+    if check:
+        metadata["check"] = check
+    return field(default=default, metadata=metadata)
+
+
+def _at_least(low: float) -> Check:
+    def check(value: Any) -> str | None:
+        return None if value >= low else f"must be at least {low:g}"
+
+    return check
+
+
+def _clock_time(value: Any) -> str | None:
+    hours, _, minutes = str(value).partition(":")
+    if hours.isdigit() and minutes.isdigit() and int(hours) < 24 and int(minutes) < 60:
+        return None
+    return "must be a time of day as HH:MM"
+
+
+def _retry_schedule(value: Any) -> str | None:
+    if not value:
+        return "must list at least one delay"
+    if any(v < 0 for v in value):
+        return "delays must not be negative"
+    return None
+
+
+def _channel_names(value: Any) -> str | None:
+    unknown = [v for v in value if v not in ("sms", "email", "telegram", "webhook", "file")]
+    return f"unknown channel(s) {', '.join(unknown)}" if unknown else None
 
 
 @dataclass(frozen=True)
@@ -72,6 +102,7 @@ class ServerSettings:
     public_url: str = _setting("", _url_or_empty)
     max_body_bytes: int = _setting(1_048_576, _between(1024, 104_857_600))
     access_log: bool = _setting(True)
+    secret_file: str = _setting("var/linli.secret", _not_empty)
 
 
 @dataclass(frozen=True)
@@ -95,6 +126,107 @@ class CommunitySettings:
 
 
 @dataclass(frozen=True)
+class DeliverySettings:
+    """[delivery]: the outbox worker."""
+
+    run_in_server: bool = _setting(True)
+    retry_schedule_s: tuple[float, ...] = _setting(
+        (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0), _retry_schedule
+    )
+    jitter: float = _setting(0.2, _between(0, 1))
+    lease_s: float = _setting(60.0, _at_least(1))
+    poll_interval_s: float = _setting(1.0, _at_least(0.01))
+    claim_batch: int = _setting(200, _between(1, 10_000))
+    enqueue_batch: int = _setting(500, _between(1, 10_000))
+    quiet_start: str = _setting("21:00", _clock_time)
+    quiet_end: str = _setting("08:00", _clock_time)
+    quiet_channels: tuple[str, ...] = _setting(("sms", "telegram"), _channel_names)
+
+
+@dataclass(frozen=True)
+class FileChannelSettings:
+    """[channels.file]: messages written as files, for demos and tests."""
+
+    enabled: bool = _setting(True)
+    path: str = _setting("var/outbox", _not_empty)
+    concurrency: int = _setting(8, _between(1, 1000))
+    rate_per_s: float = _setting(0.0, _at_least(0))
+
+
+@dataclass(frozen=True)
+class EmailChannelSettings:
+    """[channels.email]: SMTP through aiosmtplib."""
+
+    enabled: bool = _setting(False)
+    host: str = _setting("127.0.0.1", _not_empty)
+    port: int = _setting(587, _between(1, 65535))
+    security: str = _setting("starttls", _one_of("none", "starttls", "tls"))
+    username: str = _setting("")
+    password: str = _setting("", secret=True)
+    from_address: str = _setting("linli@localhost", _not_empty)
+    from_name: str = _setting("")
+    timeout_s: float = _setting(30.0, _at_least(1))
+    concurrency: int = _setting(4, _between(1, 100))
+    rate_per_s: float = _setting(0.0, _at_least(0))
+
+
+@dataclass(frozen=True)
+class SmsChannelSettings:
+    """[channels.sms]: one SMS provider."""
+
+    enabled: bool = _setting(False)
+    provider: str = _setting("android_gateway", _one_of("twilio", "android_gateway", "generic"))
+    url: str = _setting("", _url_or_empty)
+    account_sid: str = _setting("")
+    auth_token: str = _setting("", secret=True)
+    from_number: str = _setting("")
+    username: str = _setting("")
+    password: str = _setting("", secret=True)
+    webhook_secret: str = _setting("", secret=True)
+    api_key: str = _setting("", secret=True)
+    timeout_s: float = _setting(15.0, _at_least(1))
+    concurrency: int = _setting(2, _between(1, 100))
+    rate_per_s: float = _setting(1.0, _at_least(0))
+
+
+@dataclass(frozen=True)
+class WebhookChannelSettings:
+    """[channels.webhook]: signed JSON POSTs (Standard Webhooks)."""
+
+    enabled: bool = _setting(False)
+    timeout_s: float = _setting(15.0, _at_least(1))
+    allow_private: tuple[str, ...] = _setting(())
+    concurrency: int = _setting(16, _between(1, 1000))
+    rate_per_s: float = _setting(0.0, _at_least(0))
+
+
+@dataclass(frozen=True)
+class TelegramChannelSettings:
+    """[channels.telegram]: a Telegram bot."""
+
+    enabled: bool = _setting(False)
+    bot_token: str = _setting("", secret=True)
+    bot_username: str = _setting("")
+    api_url: str = _setting("https://api.telegram.org", _url_or_empty)
+    webhook_secret: str = _setting("", secret=True)
+    timeout_s: float = _setting(15.0, _at_least(1))
+    concurrency: int = _setting(8, _between(1, 1000))
+    rate_per_s: float = _setting(30.0, _at_least(0))
+    per_chat_per_s: float = _setting(1.0, _at_least(0))
+
+
+@dataclass(frozen=True)
+class ChannelsSettings:
+    """[channels.*]: one table per channel; a channel not enabled is not offered."""
+
+    file: FileChannelSettings = field(default_factory=FileChannelSettings)
+    email: EmailChannelSettings = field(default_factory=EmailChannelSettings)
+    sms: SmsChannelSettings = field(default_factory=SmsChannelSettings)
+    webhook: WebhookChannelSettings = field(default_factory=WebhookChannelSettings)
+    telegram: TelegramChannelSettings = field(default_factory=TelegramChannelSettings)
+
+
+@dataclass(frozen=True)
 class LogSettings:
     """[log]: what the process prints."""
 
@@ -108,6 +240,8 @@ class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     store: StoreSettings = field(default_factory=StoreSettings)
     community: CommunitySettings = field(default_factory=CommunitySettings)
+    delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    channels: ChannelsSettings = field(default_factory=ChannelsSettings)
     log: LogSettings = field(default_factory=LogSettings)
 
     @property
@@ -134,20 +268,34 @@ def _section_type(tp: Any) -> type | None:
     return None
 
 
-def setting_paths(cls: type = Settings, prefix: str = "") -> dict[str, tuple[type, Any]]:
-    """Every leaf setting as `section.key` -> (python type, default)."""
+def _fields(cls: type, prefix: str = "") -> list[tuple[str, Any, dataclasses.Field[Any]]]:
+    """Every leaf setting below `cls` as (section.key, python type, dataclass field)."""
     hints = typing.get_type_hints(cls)
-    out: dict[str, tuple[type, Any]] = {}
+    out: list[tuple[str, Any, dataclasses.Field[Any]]] = []
     for f in dataclasses.fields(cls):
-        tp = hints[f.name]
         path = f"{prefix}{f.name}"
-        sub = _section_type(tp)
+        sub = _section_type(hints[f.name])
         if sub is not None:
-            out.update(setting_paths(sub, path + "."))
+            out.extend(_fields(sub, path + "."))
         else:
-            default = f.default if f.default is not dataclasses.MISSING else None
-            out[path] = (tp, default)
+            out.append((path, hints[f.name], f))
     return out
+
+
+def _default(f: dataclasses.Field[Any]) -> Any:
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return f.default if f.default is not dataclasses.MISSING else None
+
+
+def setting_paths(cls: type = Settings) -> dict[str, tuple[type, Any]]:
+    """Every leaf setting as `section.key` -> (python type, default)."""
+    return {path: (tp, _default(f)) for path, tp, f in _fields(cls)}
+
+
+def secret_paths() -> set[str]:
+    """The settings whose values must never be shown or logged."""
+    return {path for path, _, f in _fields(Settings) if f.metadata.get("secret")}
 
 
 def _coerce(path: str, tp: Any, value: Any, *, from_env: bool) -> Any:
@@ -186,12 +334,16 @@ def _coerce(path: str, tp: Any, value: Any, *, from_env: bool) -> Any:
         if isinstance(value, str):
             return value
         raise SettingsError(f"{path}: expected a string, got {value!r}")
-    if typing.get_origin(tp) is list:
+    if typing.get_origin(tp) is tuple:
+        item = typing.get_args(tp)[0]
         if from_env and isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        if isinstance(value, list) and all(isinstance(v, str) for v in value):
-            return list(value)
-        raise SettingsError(f"{path}: expected a list of strings, got {value!r}")
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list | tuple):
+            return tuple(
+                _coerce(f"{path}[{i}]", item, v, from_env=from_env) for i, v in enumerate(value)
+            )
+        kind = "strings" if item is str else "numbers"
+        raise SettingsError(f"{path}: expected a list of {kind}, got {value!r}")
     raise SettingsError(f"{path}: unsupported setting type {tp!r}")  # a bug in this module
 
 

@@ -1,0 +1,95 @@
+"""The one interface every delivery channel implements; channels know nothing of events
+or residents, only of a rendered message and an address."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, ClassVar
+
+
+class Outcome(StrEnum):
+    """How far a channel got a message: handed on (sent) or confirmed at the far end."""
+
+    SENT = "sent"
+    DELIVERED = "delivered"
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """A message rendered at enqueue time, as the worker hands it to a channel.
+
+    `id` is the same on every attempt (email Message-ID, webhook-id, SMS gateway id), so
+    receivers can drop duplicates."""
+
+    id: str
+    channel: str
+    address: str
+    kind: str
+    language: str
+    subject: str
+    text: str
+    html: str | None = None
+    # Channel-specific parts, rendered at enqueue time: "ics" (email calendar invitation),
+    # "unsubscribe_url" (email, RFC 8058), "buttons" (telegram inline keyboard rows of
+    # {"text", "callback_data"} or {"text", "url"}), "payload" (webhook JSON body).
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    # Webhook signing secrets (whsec_…), current first; several during a rotation.
+    secrets: tuple[str, ...] = ()
+    attempt: int = 1
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """A successful send: the provider's id for the message, if it gave one."""
+
+    outcome: Outcome = Outcome.SENT
+    provider_id: str | None = None
+    detail: str = ""
+
+
+class ChannelFailure(Exception):
+    """A send that did not succeed; `reason` is short, human and free of secrets."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class TemporaryFailure(ChannelFailure):
+    """Try again later; `retry_after` (seconds) when the provider said how long to wait."""
+
+    def __init__(self, reason: str, *, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+class PermanentFailure(ChannelFailure):
+    """This address will not take this message; `address_gone` when it will take none
+    (a webhook endpoint answering 410, a blocked bot), so it is disabled."""
+
+    def __init__(self, reason: str, *, address_gone: bool = False) -> None:
+        super().__init__(reason)
+        self.address_gone = address_gone
+
+
+class Channel(abc.ABC):
+    """A delivery adapter, built from its settings table by the registry."""
+
+    name: ClassVar[str]
+
+    async def start(self) -> None:  # noqa: B027 - optional hook, most channels need none
+        """Open pools or sessions before the first send."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release what `start` opened."""
+
+    @abc.abstractmethod
+    async def send(self, message: OutboundMessage) -> Receipt:
+        """Send one message, or raise TemporaryFailure / PermanentFailure."""
+
+    def rate_key(self, message: OutboundMessage) -> str | None:
+        """A key for a per-recipient rate limit (Telegram: the chat), or None."""
+        return None
