@@ -8,11 +8,12 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8080
 DB     ?= var/linli.db
 
-.PHONY: run test lint typecheck pytest demo clean help
+.PHONY: run test lint typecheck pytest demo bench clean help
 
 help:
 	@echo "make run   - set up, create the demo community in $(DB), serve on $(HOST):$(PORT)"
 	@echo "make test  - set up with the test extras, run ruff, mypy --strict and pytest"
+	@echo "make bench - outbox throughput beside a bare client, and peak RSS"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +45,10 @@ pytest: $(VENV)/.installed-test
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest
+
+# Figures, not pass/fail: see tests/bench/outbox.py. BENCH_ARGS="--webhook 1000 --big 0" for a quick look.
+bench: $(VENV)/.installed-test
+	$(BIN)/python -m tests.bench.outbox $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

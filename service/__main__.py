@@ -1,4 +1,4 @@
-"""The `linli` command line: serve, demo, token, backup."""
+"""The `linli` command line: serve, worker, demo, token, backup."""
 
 from __future__ import annotations
 
@@ -40,6 +40,16 @@ def build_parser() -> argparse.ArgumentParser:
     _common(serve)
     serve.add_argument("--host", help="address to listen on (server.host)")
     serve.add_argument("--port", type=int, help="TCP port (server.port)")
+
+    worker = sub.add_parser(
+        "worker",
+        help="run the delivery worker on its own",
+        description="Run the delivery worker alone (set delivery.run_in_server = false for "
+        "`linli serve` then). Stops cleanly on SIGINT or SIGTERM; a worker killed outright "
+        "loses nothing: its leased messages are reclaimed when their lease lapses.",
+    )
+    _common(worker)
+    worker.add_argument("--name", default="worker", help="name in logs and heartbeats")
 
     demo = sub.add_parser(
         "demo",
@@ -125,6 +135,31 @@ async def _with_store(settings: Settings) -> Store:
     return store
 
 
+def _worker(args: argparse.Namespace) -> int:
+    import signal
+
+    from .delivery import Delivery
+
+    settings = _settings(args)
+    _configure_logging(settings)
+    delivery = Delivery.build(settings)
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        store = await _with_store(settings)
+        try:
+            async with delivery.started(store, system_clock, run_worker=True, name=args.name):
+                await stop.wait()
+        finally:
+            await store.close()
+
+    asyncio.run(run())
+    return 0
+
+
 def _token_create(args: argparse.Namespace) -> int:
     from .auth import issue_token
 
@@ -175,7 +210,13 @@ def _backup(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `linli` console script."""
     args = build_parser().parse_args(argv)
-    commands = {"serve": _serve, "demo": _demo, "token": _token_create, "backup": _backup}
+    commands = {
+        "serve": _serve,
+        "worker": _worker,
+        "demo": _demo,
+        "token": _token_create,
+        "backup": _backup,
+    }
     try:
         return commands[args.command](args)
     except SettingsError as exc:

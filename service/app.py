@@ -9,11 +9,12 @@ from aiohttp import web
 
 from . import housekeeping
 from .clock import Clock, system_clock
-from .keys import clock_key, metrics_key, openapi_key, settings_key, store_key
+from .delivery import Delivery
+from .keys import clock_key, delivery_key, metrics_key, openapi_key, settings_key, store_key
 from .metrics import Metrics
 from .settings import Settings
 from .store import Store
-from .web import events, households, ops, residents, rooms, tokens
+from .web import delivery, events, hooks, households, ops, public, residents, rooms, tokens
 from .web.middlewares import errors, observe
 from .web.openapi import build_document
 from .web.routing import Api
@@ -28,6 +29,9 @@ ROUTE_TABLES: tuple[Api, ...] = (
     rooms.routes,
     events.routes,
     tokens.routes,
+    delivery.routes,
+    public.routes,
+    hooks.routes,
 )
 
 
@@ -45,12 +49,14 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> web.Applic
         busy_timeout_ms=settings.store.busy_timeout_ms,
         batch_max=settings.store.batch_max,
     )
+    app[delivery_key] = Delivery.build(settings)
     for table in ROUTE_TABLES:
         table.add_to(app)
     operations = [op for table in ROUTE_TABLES for op in table.operations]
     app[openapi_key] = build_document(operations, f"Linli API — {settings.community.name}")
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_housekeeping_ctx)
+    app.cleanup_ctx.append(_delivery_ctx)
     return app
 
 
@@ -65,4 +71,12 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def _housekeeping_ctx(app: web.Application) -> AsyncIterator[None]:
     async with housekeeping.running(app[store_key], app[clock_key]):
+        yield
+
+
+async def _delivery_ctx(app: web.Application) -> AsyncIterator[None]:
+    run_worker = app[settings_key].delivery.run_in_server
+    async with app[delivery_key].started(
+        app[store_key], app[clock_key], run_worker=run_worker, metrics=app[metrics_key]
+    ):
         yield

@@ -37,3 +37,8 @@ def localize(moment: datetime, tz: tzinfo) -> datetime:
     if moment.tzinfo is None:
         return moment.replace(tzinfo=tz).astimezone(UTC)
     return moment.astimezone(UTC)
+
+
+def opt_to_db(moment: datetime | None) -> str | None:
+    """`to_db` for a nullable column."""
+    return None if moment is None else to_db(moment)

@@ -102,3 +102,10 @@ class UnsupportedMediaError(ServiceError):
 
 class SettingsError(Exception):
     """A configuration value is missing, unknown or invalid; the message names the key."""
+
+
+class NotReadyError(ServiceError):
+    """The process is still starting."""
+
+    status = 503
+    code = "not_ready"

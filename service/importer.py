@@ -16,7 +16,7 @@ from .contacts import canonical_address
 from .errors import ConflictError, ServiceError, ValidationError
 from .households import ensure_household
 from .models import Channel, ImportReport, ImportRowError, Language
-from .residents import MAX_CONTACTS, MAX_TAGS, clean_name, clean_tags
+from .residents import MAX_CONTACTS, MAX_TAGS, clean_name, clean_tags, signing_secret_for
 from .store import Store, Tx
 from .store import residents as sql
 from .text import check_text
@@ -174,7 +174,13 @@ def _apply(
             await sql.add_tags(tx, resident_id, row.tags)
             for channel, address in row.contacts:
                 await sql.insert_contact(
-                    tx, resident_id, channel, address, opted_out_at=None, now=now
+                    tx,
+                    resident_id,
+                    channel,
+                    address,
+                    opted_out_at=None,
+                    now=now,
+                    signing_secret=signing_secret_for(channel, None, "contacts"),
                 )
             return "created"
         have = {(c.channel, c.address) for c in current.contacts}
@@ -204,7 +210,15 @@ def _apply(
         if await sql.add_tags(tx, current.id, row.tags):
             changed = True
         for channel, address in new_contacts:
-            await sql.insert_contact(tx, current.id, channel, address, opted_out_at=None, now=now)
+            await sql.insert_contact(
+                tx,
+                current.id,
+                channel,
+                address,
+                opted_out_at=None,
+                now=now,
+                signing_secret=signing_secret_for(channel, None, "contacts"),
+            )
             changed = True
         if not changed:
             return "unchanged"

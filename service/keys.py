@@ -7,6 +7,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from .clock import Clock
+from .delivery import Delivery
 from .metrics import Metrics
 from .settings import Settings
 from .store import Store
@@ -16,3 +17,4 @@ store_key: Final = web.AppKey("store", Store)
 clock_key: Final = web.AppKey[Clock]("clock")
 metrics_key: Final = web.AppKey("metrics", Metrics)
 openapi_key: Final = web.AppKey("openapi", dict[str, Any])
+delivery_key: Final = web.AppKey("delivery", Delivery)

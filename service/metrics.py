@@ -31,6 +31,19 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.deliveries = Counter(
+            "linli_delivery_attempts",
+            "Delivery attempts by channel and outcome (sent, delivered, temporary, permanent).",
+            ["channel", "outcome"],
+            registry=self.registry,
+        )
+        self.send_seconds = Histogram(
+            "linli_delivery_send_seconds",
+            "Time a channel took to take a message, by channel.",
+            ["channel"],
+            registry=self.registry,
+        )
+
     def render(self) -> bytes:
         """Everything in Prometheus text exposition format."""
         return generate_latest(self.registry)

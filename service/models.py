@@ -89,6 +89,8 @@ class Contact:
     opted_out: bool
     opted_out_at: datetime | None
     created_at: datetime
+    # A webhook's whsec_ signing secret: only in the response that created it, shown once.
+    signing_secret: str | None = None
 
 
 @dataclass(frozen=True)
@@ -192,6 +194,8 @@ class Event:
     updated_at: datetime
     published_at: datetime | None
     cancelled_at: datetime | None
+    # iCalendar SEQUENCE: raised whenever the time or place changes.
+    sequence: int = 0
 
 
 @dataclass(frozen=True)
@@ -202,3 +206,98 @@ class Page(Generic[T]):
     total: int
     limit: int
     offset: int
+
+
+class MessageKind(StrEnum):
+    """What a message is about; each has templates per channel and language."""
+
+    INVITATION = "invitation"
+    REMINDER = "reminder"
+    UPDATE = "update"
+    CANCELLATION = "cancellation"
+    RSVP_CONFIRMATION = "rsvp_confirmation"
+    WAITLIST_OFFER = "waitlist_offer"
+    BOOKING_CONFIRMATION = "booking_confirmation"
+
+
+class MessageStatus(StrEnum):
+    """Where a message is in its life; sent, delivered, failed, suppressed and expired are
+    final for the worker (a delivery report may still move sent on to delivered/failed)."""
+
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    SUPPRESSED = "suppressed"
+    EXPIRED = "expired"
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One try at sending a message."""
+
+    number: int
+    at: datetime
+    duration_ms: int
+    outcome: str
+    provider_id: str | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class Message:
+    """One outbox message to one address, rendered when it was queued."""
+
+    id: int
+    uid: str
+    group_uid: str
+    event_id: int | None
+    invitation_id: int | None
+    resident_id: int | None
+    contact_id: int | None
+    kind: MessageKind
+    channel: Channel
+    address: str
+    language: Language
+    subject: str
+    body_text: str
+    body_html: str | None
+    extra: dict[str, object]
+    note: str
+    urgent: bool
+    status: MessageStatus
+    attempts: int
+    send_after: datetime
+    expires_at: datetime | None
+    provider_id: str | None
+    last_error: str | None
+    created_at: datetime
+    updated_at: datetime
+    attempt_log: tuple[Attempt, ...] = ()
+
+
+@dataclass(frozen=True)
+class SendReport:
+    """What sending an event (or notifying its invitees) queued."""
+
+    event_id: int
+    kind: MessageKind
+    invited: int
+    already_invited: int
+    queued: int
+    suppressed: int
+    unreachable: int
+    by_channel: dict[str, int]
+
+
+@dataclass(frozen=True)
+class TemplateOverride:
+    """An organiser's own template for one event, message kind, channel and language."""
+
+    event_id: int
+    kind: str
+    channel: str
+    language: str
+    source: str
+    updated_at: datetime

@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Final
+
+from channels.webhook import is_valid_secret, new_secret
 
 from .contacts import canonical_address, phone_or_none
 from .errors import ConflictError, NotFoundError, ValidationError
@@ -33,6 +35,8 @@ class ContactInput:
     channel: Channel
     address: str
     opted_out: bool = False
+    # A webhook's whsec_ secret; generated when None.
+    signing_secret: str | None = None
 
 
 @dataclass(frozen=True)
@@ -104,14 +108,29 @@ def _clean_unit(unit: str | None) -> str | None:
     return None if unit is None else check_text("unit", unit)
 
 
+def signing_secret_for(channel: Channel, given: str | None, field: str) -> str | None:
+    """A webhook contact's signing secret: the one given (checked), or a new one."""
+    if channel is not Channel.WEBHOOK:
+        if given is not None:
+            raise ValidationError.field(field, "only webhook contacts have a signing secret")
+        return None
+    if given is None:
+        return new_secret()
+    if not is_valid_secret(given):
+        raise ValidationError.field(
+            field, "must be whsec_ followed by base64 of at least 24 random bytes"
+        )
+    return given
+
+
 def _canonical_contacts(
     contacts: Sequence[ContactInput], *, region: str
-) -> list[tuple[Channel, str, bool]]:
+) -> list[tuple[Channel, str, bool, str | None]]:
     """Each contact's canonical (channel, address, opted_out); the field named on error is
     `contacts.N.address`, as the API's own validation names it."""
     if len(contacts) > MAX_CONTACTS:
         raise ValidationError.field("contacts", f"at most {MAX_CONTACTS} contacts")
-    out: list[tuple[Channel, str, bool]] = []
+    out: list[tuple[Channel, str, bool, str | None]] = []
     seen: dict[tuple[Channel, str], int] = {}
     for index, contact in enumerate(contacts):
         name = f"contacts.{index}.address"
@@ -127,7 +146,10 @@ def _canonical_contacts(
                 code="contact_exists",
                 fields={name: f"same as contacts.{first}"},
             )
-        out.append((contact.channel, address, contact.opted_out))
+        secret = signing_secret_for(
+            contact.channel, contact.signing_secret, f"contacts.{index}.signing_secret"
+        )
+        out.append((contact.channel, address, contact.opted_out, secret))
     return out
 
 
@@ -202,11 +224,25 @@ async def create_resident(
         await check_name_free(tx, household, name)
         resident_id = await sql.insert_resident(tx, household.id, name, language, notes, now)
         await sql.add_tags(tx, resident_id, tags)
-        for channel, address, opted_out in contacts:
-            await sql.insert_contact(
-                tx, resident_id, channel, address, opted_out_at=now if opted_out else None, now=now
+        shown: dict[int, str] = {}
+        for channel, address, opted_out, secret in contacts:
+            created = await sql.insert_contact(
+                tx,
+                resident_id,
+                channel,
+                address,
+                opted_out_at=now if opted_out else None,
+                now=now,
+                signing_secret=secret,
             )
-        return await _existing(tx, resident_id)
+            if secret is not None:
+                shown[created.id] = secret
+        resident = await _existing(tx, resident_id)
+        # Secrets are shown in this one response and never again.
+        return replace(
+            resident,
+            contacts=tuple(replace(c, signing_secret=shown.get(c.id)) for c in resident.contacts),
+        )
 
     return await store.write(txn)
 
@@ -323,6 +359,7 @@ async def add_contact(
 ) -> Contact:
     """A new contact, last in the resident's preference order."""
     address = canonical_address(contact.channel, contact.address, region=region)
+    secret = signing_secret_for(contact.channel, contact.signing_secret, "signing_secret")
 
     async def txn(tx: Tx) -> Contact:
         current = await _existing(tx, resident_id)
@@ -341,6 +378,7 @@ async def add_contact(
             address,
             opted_out_at=now if contact.opted_out else None,
             now=now,
+            signing_secret=secret,
         )
         await sql.touch_resident(tx, resident_id, now)
         return created

@@ -45,9 +45,20 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "linli.db"
 
 
+def base_overrides(tmp_path: Path, db_path: Path) -> dict[str, Any]:
+    """Settings every test app uses: its own files, and a worker that looks often."""
+    return {
+        "store.path": str(db_path),
+        "server.access_log": False,
+        "server.secret_file": str(tmp_path / "linli.secret"),
+        "channels.file.path": str(tmp_path / "outbox"),
+        "delivery.poll_interval_s": 0.02,
+    }
+
+
 @pytest.fixture
-def settings(db_path: Path) -> Settings:
-    return load_settings(overrides={"store.path": str(db_path), "server.access_log": False})
+def settings(tmp_path: Path, db_path: Path) -> Settings:
+    return load_settings(overrides=base_overrides(tmp_path, db_path))
 
 
 class Api:
@@ -118,3 +129,21 @@ async def admin(client: TestClient[Any, Any]) -> Api:
 def anonymous(client: TestClient[Any, Any]) -> Api:
     """The API with no token."""
     return Api(client, None)
+
+
+MakeApi = Callable[..., Awaitable[Api]]
+
+
+@pytest.fixture
+def make_api(
+    aiohttp_client: AiohttpClient, tmp_path: Path, db_path: Path, clock: PinnedClock
+) -> MakeApi:
+    """An organiser's API on an app with some settings changed: make_api(**{"a.b": v})."""
+
+    async def make(**overrides: Any) -> Api:
+        values = base_overrides(tmp_path, db_path)
+        values.update(overrides)
+        client = await aiohttp_client(create_app(load_settings(overrides=values), clock=clock))
+        return Api(client, await _token(client, Role.ORGANISER, "王组织"))
+
+    return make

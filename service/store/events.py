@@ -6,14 +6,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..clock import from_db, opt_from_db, to_db
+from ..clock import from_db, opt_from_db, opt_to_db, to_db
 from ..models import Event, EventKind, EventStatus
 from .core import Db, Row, Tx
 
 _INTEGER_MAX = 2**63 - 1
 _COLUMNS = (
     "id, kind, title, description, location, room_id, starts_at, ends_at, capacity,"
-    " max_party_size, rsvp_deadline, status, created_at, updated_at, published_at, cancelled_at"
+    " max_party_size, rsvp_deadline, status, created_at, updated_at, published_at, cancelled_at,"
+    " sequence"
 )
 
 
@@ -36,11 +37,8 @@ def _event(row: Row, tags: Sequence[str]) -> Event:
         updated_at=from_db(row["updated_at"]),
         published_at=opt_from_db(row["published_at"]),
         cancelled_at=opt_from_db(row["cancelled_at"]),
+        sequence=row["sequence"],
     )
-
-
-def _opt_to_db(moment: datetime | None) -> str | None:
-    return None if moment is None else to_db(moment)
 
 
 def _marks(count: int) -> str:
@@ -133,7 +131,7 @@ def _values(row: EventRow) -> tuple[object, ...]:
         to_db(row.ends_at),
         row.capacity,
         row.max_party_size,
-        _opt_to_db(row.rsvp_deadline),
+        opt_to_db(row.rsvp_deadline),
     )
 
 
@@ -150,10 +148,27 @@ async def insert_event(tx: Tx, row: EventRow, now: datetime) -> int:
 async def update_event(tx: Tx, event_id: int, row: EventRow, now: datetime) -> None:
     """Change an event's columns (not its status)."""
     await tx.execute(
-        "UPDATE events SET kind = ?, title = ?, description = ?, location = ?, room_id = ?,"
-        " starts_at = ?, ends_at = ?, capacity = ?, max_party_size = ?, rsvp_deadline = ?,"
-        " updated_at = ? WHERE id = ?",
-        (*_values(row), to_db(now), event_id),
+        # iCalendar SEQUENCE goes up when the time or place changes, so calendar clients
+        # replace the invitation they hold (RFC 5546); the CASE sees the old values.
+        "UPDATE events SET sequence = sequence + (CASE WHEN starts_at IS NOT ?3"
+        " OR ends_at IS NOT ?4 OR location IS NOT ?1 OR room_id IS NOT ?2 THEN 1 ELSE 0 END),"
+        " kind = ?5, title = ?6, description = ?7, location = ?1, room_id = ?2,"
+        " starts_at = ?3, ends_at = ?4, capacity = ?8, max_party_size = ?9, rsvp_deadline = ?10,"
+        " updated_at = ?11 WHERE id = ?12",
+        (
+            row.location,
+            row.room_id,
+            to_db(row.starts_at),
+            to_db(row.ends_at),
+            row.kind,
+            row.title,
+            row.description,
+            row.capacity,
+            row.max_party_size,
+            opt_to_db(row.rsvp_deadline),
+            to_db(now),
+            event_id,
+        ),
     )
 
 

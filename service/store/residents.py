@@ -239,6 +239,7 @@ async def insert_contact(
     *,
     opted_out_at: datetime | None,
     now: datetime,
+    signing_secret: str | None = None,
 ) -> Contact:
     """A new contact, last in the resident's preference order."""
     row = await tx.fetchone(
@@ -246,8 +247,8 @@ async def insert_contact(
     )
     rank = int(row[0]) if row else 0
     contact_id = await tx.execute(
-        "INSERT INTO contacts (resident_id, channel, address, rank, opted_out_at, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO contacts (resident_id, channel, address, rank, opted_out_at, created_at,"
+        " signing_secret) VALUES (?, ?, ?, ?, ?, ?, ?)",
         (
             resident_id,
             channel.value,
@@ -255,6 +256,7 @@ async def insert_contact(
             rank,
             to_db(opted_out_at) if opted_out_at else None,
             to_db(now),
+            signing_secret,
         ),
     )
     return Contact(
@@ -266,6 +268,7 @@ async def insert_contact(
         opted_out=opted_out_at is not None,
         opted_out_at=opted_out_at,
         created_at=now,
+        signing_secret=signing_secret,
     )
 
 

@@ -31,6 +31,12 @@ class ContactIn(Body):
         description="Phone number in any common format, email, Telegram chat id or URL",
     )
     opted_out: bool = False
+    signing_secret: str | None = Field(
+        None,
+        max_length=200,
+        description="Webhook contacts only: a whsec_ secret to sign with; generated when "
+        "omitted and shown once, in this response",
+    )
 
 
 class ResidentIn(Body):
@@ -117,7 +123,9 @@ async def create_resident(request: web.Request, body: ResidentIn) -> web.Respons
         language=body.language,
         tags=tuple(body.tags),
         notes=body.notes,
-        contacts=tuple(ContactInput(c.channel, c.address, c.opted_out) for c in body.contacts),
+        contacts=tuple(
+            ContactInput(c.channel, c.address, c.opted_out, c.signing_secret) for c in body.contacts
+        ),
     )
     created = await residents.create_resident(
         request.app[store_key],
@@ -240,7 +248,7 @@ async def add_resident_contact(request: web.Request, body: ContactIn) -> web.Res
     created = await residents.add_contact(
         request.app[store_key],
         _resident_id(request),
-        ContactInput(body.channel, body.address, body.opted_out),
+        ContactInput(body.channel, body.address, body.opted_out, body.signing_secret),
         region=region,
         now=request.app[clock_key](),
     )

@@ -1,0 +1,280 @@
+"""Email over SMTP with aiosmtplib: a small pool of reused connections, iMIP invitations
+and RFC 8058 one-click unsubscribe headers."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+from email.errors import HeaderParseError
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import EmailPolicy
+from email.utils import formatdate
+from typing import ClassVar, Final
+
+import aiosmtplib
+
+from service.errors import SettingsError
+from service.settings import EmailChannelSettings
+
+from .base import (
+    Channel,
+    OutboundMessage,
+    Outcome,
+    PermanentFailure,
+    Receipt,
+    TemporaryFailure,
+)
+
+_KEY: Final = "channels.email"
+_MAX_REASON: Final = 200
+# RFC 5321 4.2.5: 421 means the server is closing the channel, e.g. an idle pooled one.
+_CLOSING: Final = 421
+
+
+class _SmtpPolicy(EmailPolicy):
+    """`email.policy.SMTP` with 7-bit bodies, that leaves List-Unsubscribe on one line.
+
+    Folding an unbreakable URL longer than 78 characters turns it into RFC 2047 encoded
+    words, which no mail client follows; RFC 5322 allows lines up to 998."""
+
+    def fold_binary(self, name: str, value: str) -> bytes:
+        text = str(value)
+        if name.lower() == "list-unsubscribe" and text.isascii() and len(name) + len(text) < 996:
+            return f"{name}: {text}{self.linesep}".encode("ascii")
+        return super().fold_binary(name, value)
+
+
+# 7-bit: base64 or quoted-printable bodies need no 8BITMIME from the server.
+_POLICY: Final = _SmtpPolicy(linesep="\r\n", cte_type="7bit")
+
+
+class _DroppedError(Exception):
+    """The connection went away under a send; one retry on a fresh connection is due."""
+
+
+class EmailChannel(Channel):
+    """SMTP delivery. Connections are opened on first use (so `start` does nothing), kept
+    in a pool of up to `concurrency`, and replaced when the server has dropped them.
+
+    The body is multipart/alternative: text/plain, text/html, then, for an invitation,
+    the `ics` extra as `text/calendar; method=…` with the object's own METHOD. It is an
+    alternative part only, not also an invite.ics attachment, as RFC 6047 2.4 describes
+    and as calendar servers send it; a second copy makes some clients list the invitation
+    twice. `Receipt.provider_id` is the Message-ID header, angle brackets included.
+
+    Failures while connecting, saying EHLO or logging in are temporary whatever the code:
+    they are about the server or our settings, not the message. In the mail transaction a
+    4xx is temporary and a 5xx permanent. A retried send may deliver twice when the server
+    dropped the connection after taking the data; the unchanged Message-ID lets mail
+    systems drop the copy."""
+
+    name: ClassVar[str] = "email"
+
+    def __init__(self, settings: EmailChannelSettings, *, sender_name: str) -> None:
+        self._settings = settings
+        self._sender = _checked_sender(settings, sender_name)
+        self._idle: list[aiosmtplib.SMTP] = []
+        self._slots = asyncio.Semaphore(settings.concurrency)
+
+    async def close(self) -> None:
+        """Say QUIT on every pooled connection."""
+        idle, self._idle = self._idle, []
+        await asyncio.gather(*(_quit(client) for client in idle))
+
+    async def send(self, message: OutboundMessage) -> Receipt:
+        """Send one message on a pooled connection, retrying once if it was dropped."""
+        # A non-ASCII mailbox (RFC 6531) needs SMTPUTF8; non-ASCII header text does not.
+        utf8 = not message.address.isascii()
+        data, message_id = self._compose(message, utf8=utf8)
+        async with self._slots:
+            try:
+                client = await self._checkout()
+                reply = await self._transmit(client, message.address, data, utf8=utf8)
+            except _DroppedError:
+                # Fresh, not another idle one: if the server restarted, those are stale too.
+                client = await self._connect()
+                try:
+                    reply = await self._transmit(client, message.address, data, utf8=utf8)
+                except _DroppedError as exc:
+                    raise TemporaryFailure(str(exc)) from exc
+        return Receipt(outcome=Outcome.SENT, provider_id=message_id, detail=_short(reply))
+
+    def _compose(self, message: OutboundMessage, *, utf8: bool) -> tuple[bytes, str]:
+        """The message as it goes on the wire, and its Message-ID."""
+        message_id = f"<{message.id}@{self._sender.domain}>"
+        mime = EmailMessage(policy=_POLICY)
+        try:
+            mime["From"] = self._sender
+            mime["To"] = message.address
+            mime["Subject"] = message.subject
+            mime["Date"] = formatdate(usegmt=True)
+            mime["Message-ID"] = message_id
+            mime["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies
+            unsubscribe = message.extra.get("unsubscribe_url")
+            if isinstance(unsubscribe, str) and unsubscribe:
+                mime["List-Unsubscribe"] = f"<{unsubscribe}>"
+                mime["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+            mime.set_content(message.text)
+            if message.html is not None:
+                mime.add_alternative(message.html, subtype="html")
+            ics = message.extra.get("ics")
+            if isinstance(ics, str):
+                method = _ics_method(ics)
+                params = {"method": method} if method else {}
+                mime.add_alternative(ics, subtype="calendar", params=params)
+            # Set after the body: making it multipart moves Content-* headers into a part.
+            mime["Content-Language"] = message.language
+            data = mime.as_bytes(policy=_POLICY.clone(utf8=utf8))
+        except ValueError as exc:  # CR or LF in a header value, among others
+            raise PermanentFailure(_short(f"cannot build the email: {exc}")) from exc
+        return data, message_id
+
+    async def _checkout(self) -> aiosmtplib.SMTP:
+        while self._idle:
+            client = self._idle.pop()
+            if client.is_connected:
+                return client
+            client.close()
+        return await self._connect()
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        settings = self._settings
+        where = f"{settings.host}:{settings.port}"
+        client = aiosmtplib.SMTP(
+            hostname=settings.host,
+            port=settings.port,
+            username=settings.username or None,
+            password=settings.password or None,
+            use_tls=settings.security == "tls",
+            # False, not None: None would upgrade whenever the server offers STARTTLS.
+            start_tls=settings.security == "starttls",
+            timeout=settings.timeout_s,
+        )
+        try:
+            await client.connect()
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            raise TemporaryFailure(f"smtp {exc.code}: login to {where} refused") from exc
+        except aiosmtplib.SMTPResponseException as exc:
+            raise TemporaryFailure(_short(f"smtp {exc.code}: {_first_line(exc.message)}")) from exc
+        except aiosmtplib.SMTPTimeoutError as exc:
+            raise TemporaryFailure(f"smtp: timed out connecting to {where}") from exc
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            # aiosmtplib's messages name host, port and cause, never the credentials.
+            raise TemporaryFailure(_short(f"smtp: {exc}")) from exc
+        return client
+
+    async def _transmit(
+        self, client: aiosmtplib.SMTP, address: str, data: bytes, *, utf8: bool
+    ) -> str:
+        """One mail transaction; the connection goes back to the pool unless it is broken."""
+        sender = self._sender.addr_spec
+        try:
+            _, reply = await client.sendmail(
+                sender, [address], data, mail_options=["SMTPUTF8"] if utf8 else None
+            )
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            refused = exc.recipients[0]
+            raise self._refused(client, refused.code, refused.message) from exc
+        except aiosmtplib.SMTPResponseException as exc:
+            raise self._refused(client, exc.code, exc.message) from exc
+        except aiosmtplib.SMTPServerDisconnected as exc:
+            client.close()
+            raise _DroppedError("smtp: connection lost") from exc
+        except aiosmtplib.SMTPNotSupported as exc:
+            self._release(client)
+            raise PermanentFailure("smtp: server cannot take this address (no SMTPUTF8)") from exc
+        except ValueError as exc:  # an unsafe or unencodable address
+            client.close()  # not always raised before MAIL, so the session may be mid-way
+            raise PermanentFailure(_short(f"invalid address: {exc}")) from exc
+        except aiosmtplib.SMTPTimeoutError as exc:
+            client.close()  # a late reply would be read as the answer to the next command
+            raise TemporaryFailure("smtp: timed out") from exc
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            client.close()
+            raise TemporaryFailure(_short(f"smtp: {exc}")) from exc
+        except BaseException:
+            client.close()  # cancelled mid-transaction: the session state is unknown
+            raise
+        self._release(client)
+        return reply
+
+    def _refused(self, client: aiosmtplib.SMTP, code: int, text: str) -> Exception:
+        reason = _short(f"smtp {code}: {_first_line(text)}")
+        if code == _CLOSING:
+            client.close()
+            return _DroppedError(reason)
+        # aiosmtplib has sent RSET, so the connection is fit for the next message.
+        self._release(client)
+        if 500 <= code < 600:
+            return PermanentFailure(reason)
+        return TemporaryFailure(reason)
+
+    def _release(self, client: aiosmtplib.SMTP) -> None:
+        if client.is_connected:
+            self._idle.append(client)
+        else:
+            client.close()
+
+
+def _checked_sender(settings: EmailChannelSettings, sender_name: str) -> Address:
+    """The From address, or SettingsError naming the key that makes no sense."""
+    try:
+        Address(addr_spec=settings.from_address)
+    except (ValueError, IndexError, HeaderParseError):
+        raise SettingsError(
+            f"{_KEY}.from_address: {settings.from_address!r} is not an email address"
+        ) from None
+    if settings.username and not settings.password:
+        raise SettingsError(f"{_KEY}.password: must be set when {_KEY}.username is")
+    if settings.password and not settings.username:
+        raise SettingsError(f"{_KEY}.username: must be set when {_KEY}.password is")
+    if settings.username and settings.security == "none" and not _is_loopback(settings.host):
+        raise SettingsError(
+            f"{_KEY}.security: 'none' would send the password in the clear to"
+            f" {settings.host}; use starttls or tls"
+        )
+    try:
+        return Address(
+            display_name=settings.from_name or sender_name, addr_spec=settings.from_address
+        )
+    except ValueError:
+        raise SettingsError(f"{_KEY}.from_name: must not contain line breaks") from None
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _ics_method(ics: str) -> str | None:
+    """The calendar's METHOD, which the MIME type must repeat (RFC 6047 2.4)."""
+    # Property lines start at column 0 and continuation lines with a space, so only the
+    # VCALENDAR's own METHOD line can match.
+    for line in ics.splitlines():
+        name, colon, value = line.partition(":")
+        if colon and name.upper() == "METHOD":
+            return value.strip().upper()
+    return None
+
+
+async def _quit(client: aiosmtplib.SMTP) -> None:
+    try:
+        if client.is_connected:
+            await client.quit()
+    except (aiosmtplib.SMTPException, OSError):
+        pass  # going away anyway; QUIT is a courtesy
+    finally:
+        client.close()
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else ""
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= _MAX_REASON else text[: _MAX_REASON - 1] + "…"

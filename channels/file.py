@@ -1,0 +1,57 @@
+"""The file channel: each message becomes a readable file under <path>/<channel>/, so a
+demo (or a community trying Linli out) needs no outside service."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from pathlib import Path
+
+from .base import Channel, OutboundMessage, Outcome, Receipt
+
+log = logging.getLogger("linli.channels.file")
+
+
+class FileChannel(Channel):
+    """Writes `<path>/<channel>/<message id>.txt`; a retry rewrites the same file."""
+
+    name = "file"
+
+    def __init__(self, path: str | Path) -> None:
+        self.root = Path(path)
+
+    async def send(self, message: OutboundMessage) -> Receipt:
+        """Write the message; the file name is the message id, so duplicates overwrite."""
+        target = self.root / message.channel / f"{message.id}.txt"
+        await asyncio.to_thread(_write, target, render_file(message))
+        log.info("file channel: %s %s -> %s", message.kind, message.channel, target)
+        return Receipt(outcome=Outcome.DELIVERED, provider_id=message.id, detail=str(target))
+
+
+def render_file(message: OutboundMessage) -> str:
+    """The file's text: a few headers, then what the resident would see."""
+    lines = [
+        f"Id: {message.id}",
+        f"Channel: {message.channel}",
+        f"To: {message.address}",
+        f"Kind: {message.kind}",
+        f"Language: {message.language}",
+    ]
+    if message.subject:
+        lines.append(f"Subject: {message.subject}")
+    lines += ["", message.text]
+    for button_row in message.extra.get("buttons", ()):
+        lines.append("  ".join(f"[{button['text']}]" for button in button_row))
+    if message.extra.get("payload") is not None:
+        lines += ["", json.dumps(message.extra["payload"], ensure_ascii=False, indent=2)]
+    return "\n".join(lines) + "\n"
+
+
+def _write(target: Path, text: str) -> None:
+    # Write then rename, so a reader never sees half a message.
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(".partial")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, target)

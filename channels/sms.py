@@ -1,0 +1,541 @@
+"""The SMS channel: one provider (Twilio, an android-sms-gateway phone, or a generic JSON
+endpoint) behind `Channel`, plus pure helpers that verify and parse provider callbacks.
+
+Outcomes, the same for every provider:
+
+    2xx                    Receipt(SENT, provider_id = Twilio sid / gateway id / generic id)
+    408, 429, 5xx, no answer, connection error, timeout
+                           TemporaryFailure (retry_after from Retry-After when given)
+    401, 403               TemporaryFailure "provider refused our credentials": a settings
+                           problem hits every message alike, so none is failed for it while
+                           an admin fixes the settings (the worker's retry limit still ends it)
+    3xx, 404               TemporaryFailure, for the same reason: channels.sms.url is wrong
+    other 4xx              PermanentFailure with the provider's message; Twilio 21211,
+                           21614 (not a valid mobile number) and 21610 (unsubscribed) set
+                           address_gone
+
+OutboundMessage.extra keys read here: "status_callback" (Twilio StatusCallback URL) and
+"ttl_s" (android gateway: seconds after which the phone gives up sending).
+"""
+
+from __future__ import annotations
+
+import abc
+import base64
+import dataclasses
+import hashlib
+import hmac
+import json
+import logging
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, ClassVar, Final
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from service.errors import SettingsError
+from service.settings import SmsChannelSettings
+
+from .base import Channel, OutboundMessage, Outcome, PermanentFailure, Receipt, TemporaryFailure
+
+log = logging.getLogger("linli.channels.sms")
+
+SessionFactory = Callable[[], aiohttp.ClientSession]
+Params = Mapping[str, str] | Sequence[tuple[str, str]]
+
+USER_AGENT: Final = "Linli-SMS/1"
+# Provider answers are small; a larger one is not read (the status decides alone).
+_READ_LIMIT: Final = 64 * 1024
+_DETAIL_LIMIT: Final = 200
+# Twilio error codes meaning this number takes no SMS from us at all.
+_TWILIO_GONE: Final = frozenset({21211, 21610, 21614})
+# The gateway's cloud server accepts ids of at most 36 characters, and the phone app
+# splits "id|phone" on "|", so only ids of these characters are sent unchanged.
+_ANDROID_ID: Final = re.compile(r"[A-Za-z0-9_-]{1,36}")
+# What the gateway answers (409, or 500 from older local servers) for an id it already
+# has: an earlier attempt reached it and only its answer was lost.
+_ANDROID_DUPLICATE: Final = "same id already exists"
+# Shorter secrets are left alone in reasons: replacing them would garble the text.
+_MIN_SCRUB: Final = 4
+
+
+def android_message_id(message_id: str) -> str:
+    """The gateway "id" for a message: the message id itself when it fits the gateway
+    (≤ 36 of A-Z a-z 0-9 _ -), else 32 characters derived from it by SHA-256."""
+    if _ANDROID_ID.fullmatch(message_id):
+        return message_id
+    digest = hashlib.sha256(message_id.encode()).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")[:32]
+
+
+def _basic_auth(login: str, password: str) -> dict[str, str]:
+    # Built by hand: aiohttp 3.14 deprecates BasicAuth, and 3.10 lacks its replacement.
+    token = base64.b64encode(f"{login}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+def _retry_after(value: str | None, now: float) -> float | None:
+    # Retry-After is delta seconds or an HTTP-date; anything else is ignored.
+    if not value:
+        return None
+    value = value.strip()
+    if value.isascii() and value.isdigit():
+        return float(value)
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if moment.tzinfo is None:
+        return None
+    return max(0.0, moment.timestamp() - now)
+
+
+def _describe(exc: BaseException) -> str:
+    # From the error type and OS reason only: aiohttp's texts carry the full URL.
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        why = exc.os_error.strerror or type(exc.os_error).__name__
+        return f"cannot connect to {exc.host}:{exc.port} ({why})"
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{type(exc).__name__} ({exc.strerror})"
+    return type(exc).__name__
+
+
+def _detail(body: Any) -> str:
+    # Twilio and the gateway answer {"message": …}; generic endpoints often {"error": …}.
+    if not isinstance(body, dict):
+        return ""
+    for key in ("message", "error", "detail"):
+        value = body.get(key)
+        if isinstance(value, dict):
+            value = value.get("message")
+        if isinstance(value, str) and value.strip():
+            return " ".join(value.split())[:_DETAIL_LIMIT]
+    return ""
+
+
+async def _read_json(resp: aiohttp.ClientResponse) -> Any:
+    # None for a missing, oversized or unreadable body: the status alone then decides.
+    if resp.content_length is not None and resp.content_length > _READ_LIMIT:
+        return None
+    raw = bytearray()
+    try:
+        async for chunk in resp.content.iter_chunked(16 * 1024):
+            raw += chunk
+            if len(raw) > _READ_LIMIT:
+                return None
+        return json.loads(raw) if raw else None
+    except (ValueError, aiohttp.ClientError, TimeoutError):
+        return None
+
+
+class SmsChannel(Channel):
+    """What every SMS provider shares: one HTTP session, the timeout and outcome mapping."""
+
+    name: ClassVar[str] = "sms"
+    provider: ClassVar[str]
+    # Keys this provider needs besides `url`.
+    required: ClassVar[tuple[str, ...]] = ()
+    secret_fields: ClassVar[tuple[str, ...]] = tuple(
+        f.name for f in dataclasses.fields(SmsChannelSettings) if f.metadata.get("secret")
+    )
+
+    def __init__(
+        self,
+        settings: SmsChannelSettings,
+        *,
+        session_factory: SessionFactory | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        for key in ("url", *self.required):
+            if not str(getattr(settings, key)).strip():
+                raise SettingsError(f"channels.sms.{key}: required for provider {self.provider}")
+        if not settings.url.startswith(("http://", "https://")):
+            raise SettingsError("channels.sms.url: must start with http:// or https://")
+        parts = urlsplit(settings.url)
+        if parts.username is not None or parts.password is not None:
+            # Credentials in a URL end up in logs; they have their own settings.
+            raise SettingsError("channels.sms.url: must not contain credentials")
+        self.settings = settings
+        self._factory = session_factory or self._default_session
+        self._clock = clock
+        self._timeout = aiohttp.ClientTimeout(total=settings.timeout_s)
+        self._session: aiohttp.ClientSession | None = None
+        values = (getattr(settings, key) for key in self.secret_fields)
+        self._secrets = tuple(v for v in values if isinstance(v, str) and len(v) >= _MIN_SCRUB)
+
+    def _default_session(self) -> aiohttp.ClientSession:
+        return aiohttp.ClientSession(
+            timeout=self._timeout,
+            headers={"User-Agent": USER_AGENT},
+            cookie_jar=aiohttp.DummyCookieJar(),
+            # Environment proxies stay off: the provider URL is all an admin configures.
+            trust_env=False,
+        )
+
+    async def start(self) -> None:
+        """Open the channel's HTTP session."""
+        if self._session is None:
+            self._session = self._factory()
+
+    async def close(self) -> None:
+        """Close the session."""
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+
+    @abc.abstractmethod
+    def _request(self, message: OutboundMessage) -> tuple[str, dict[str, Any]]:
+        """The URL and aiohttp request arguments for one message."""
+
+    @abc.abstractmethod
+    def _accepted(self, message: OutboundMessage, body: Any) -> Receipt:
+        """The receipt for a 2xx answer."""
+
+    def _duplicate(self, status: int, body: Any) -> bool:
+        """True if the answer says the provider already has this message (no resend)."""
+        return False
+
+    def _refused(self, status: int, body: Any, reason: str) -> PermanentFailure:
+        """The failure for a 4xx that is about this message."""
+        return PermanentFailure(reason)
+
+    async def send(self, message: OutboundMessage) -> Receipt:
+        """Hand one message to the provider; raise TemporaryFailure / PermanentFailure."""
+        url, request = self._request(message)
+        if self._session is None:
+            await self.start()
+        assert self._session is not None
+        try:
+            async with self._session.post(
+                url, allow_redirects=False, timeout=self._timeout, **request
+            ) as resp:
+                body = await _read_json(resp)
+                return self._outcome(message, resp.status, resp.headers.get("Retry-After"), body)
+        except TimeoutError:
+            raise TemporaryFailure(
+                f"{self.provider} did not answer within {self.settings.timeout_s:g} s"
+            ) from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise TemporaryFailure(self._scrub(f"{self.provider}: {_describe(exc)}")) from None
+
+    def _outcome(
+        self, message: OutboundMessage, status: int, retry: str | None, body: Any
+    ) -> Receipt:
+        if 200 <= status < 300 or self._duplicate(status, body):
+            return self._accepted(message, body)
+        detail = _detail(body)
+        reason = self._scrub(f"{self.provider} HTTP {status}" + (f": {detail}" if detail else ""))
+        if status in (401, 403):
+            log.warning("sms: %s refused our credentials (HTTP %d)", self.provider, status)
+            raise TemporaryFailure(f"provider refused our credentials (HTTP {status})")
+        if 300 <= status < 400 or status == 404:
+            log.warning("sms: %s answered HTTP %d; check channels.sms.url", self.provider, status)
+            raise TemporaryFailure(f"{reason} (check channels.sms.url)")
+        if status in (408, 429) or status >= 500:
+            raise TemporaryFailure(reason, retry_after=_retry_after(retry, self._clock()))
+        raise self._refused(status, body, reason)
+
+    def _scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+
+class TwilioSms(SmsChannel):
+    """Twilio's Messages API: a form POST, Basic auth with the account SID and token."""
+
+    provider: ClassVar[str] = "twilio"
+    required: ClassVar[tuple[str, ...]] = ("account_sid", "auth_token", "from_number")
+
+    def _request(self, message: OutboundMessage) -> tuple[str, dict[str, Any]]:
+        s = self.settings
+        url = f"{s.url.rstrip('/')}/2010-04-01/Accounts/{s.account_sid}/Messages.json"
+        form = {"To": message.address, "Body": message.text}
+        # Twilio takes a Messaging Service (MG…) in place of a sender number.
+        sender = "MessagingServiceSid" if s.from_number.startswith("MG") else "From"
+        form[sender] = s.from_number
+        callback = message.extra.get("status_callback")
+        if isinstance(callback, str) and callback:
+            form["StatusCallback"] = callback
+        return url, {"data": form, "headers": _basic_auth(s.account_sid, s.auth_token)}
+
+    def _accepted(self, message: OutboundMessage, body: Any) -> Receipt:
+        sid = body.get("sid") if isinstance(body, dict) else None
+        if isinstance(sid, str) and sid:
+            return Receipt(outcome=Outcome.SENT, provider_id=sid)
+        # Accepted all the same: sending again would send twice.
+        return Receipt(outcome=Outcome.SENT, detail="twilio answered without a sid")
+
+    def _refused(self, status: int, body: Any, reason: str) -> PermanentFailure:
+        code = body.get("code") if isinstance(body, dict) else None
+        if isinstance(code, int):
+            reason = self._scrub(f"twilio error {code}: {_detail(body) or f'HTTP {status}'}")
+        return PermanentFailure(reason, address_gone=code in _TWILIO_GONE)
+
+
+class AndroidGatewaySms(SmsChannel):
+    """An Android phone running android-sms-gateway (local server): JSON POST /message."""
+
+    provider: ClassVar[str] = "android_gateway"
+    required: ClassVar[tuple[str, ...]] = ("username", "password")
+
+    def _request(self, message: OutboundMessage) -> tuple[str, dict[str, Any]]:
+        s = self.settings
+        body: dict[str, Any] = {
+            # Same id on every attempt: the gateway refuses a second message with it.
+            "id": android_message_id(message.id),
+            "textMessage": {"text": message.text},
+            "phoneNumbers": [message.address],
+            "withDeliveryReport": True,
+        }
+        ttl = message.extra.get("ttl_s")
+        if isinstance(ttl, int) and not isinstance(ttl, bool) and ttl > 0:
+            body["ttl"] = ttl
+        return f"{s.url.rstrip('/')}/message", {
+            "json": body,
+            "headers": _basic_auth(s.username, s.password),
+        }
+
+    def _duplicate(self, status: int, body: Any) -> bool:
+        return status in (409, 500) and _ANDROID_DUPLICATE in _detail(body).lower()
+
+    def _accepted(self, message: OutboundMessage, body: Any) -> Receipt:
+        # Delivery webhooks name the id we sent, so that is the provider id either way.
+        return Receipt(outcome=Outcome.SENT, provider_id=android_message_id(message.id))
+
+
+class GenericSms(SmsChannel):
+    """A JSON endpoint of our own design: POST {"id","to","text"} with a bearer key; a 2xx
+    answer {"id": …} accepts, and a repeated id answers 2xx (or 409) again."""
+
+    provider: ClassVar[str] = "generic"
+    required: ClassVar[tuple[str, ...]] = ("api_key",)
+
+    def _request(self, message: OutboundMessage) -> tuple[str, dict[str, Any]]:
+        body = {"id": message.id, "to": message.address, "text": message.text}
+        headers = {"Authorization": f"Bearer {self.settings.api_key}"}
+        return self.settings.url, {"json": body, "headers": headers}
+
+    def _duplicate(self, status: int, body: Any) -> bool:
+        return status == 409
+
+    def _accepted(self, message: OutboundMessage, body: Any) -> Receipt:
+        given = body.get("id") if isinstance(body, dict) else None
+        if isinstance(given, str | int) and not isinstance(given, bool) and str(given):
+            return Receipt(outcome=Outcome.SENT, provider_id=str(given))
+        return Receipt(outcome=Outcome.SENT, provider_id=message.id)
+
+
+_PROVIDERS: Final[Mapping[str, type[SmsChannel]]] = {
+    cls.provider: cls for cls in (TwilioSms, AndroidGatewaySms, GenericSms)
+}
+
+
+def sms_channel(
+    settings: SmsChannelSettings,
+    *,
+    session_factory: SessionFactory | None = None,
+    clock: Callable[[], float] = time.time,
+) -> SmsChannel:
+    """The channel for `settings.provider`; SettingsError names a missing or bad key. The
+    channel owns the session `session_factory` builds (default: its own) and closes it."""
+    cls = _PROVIDERS.get(settings.provider)
+    if cls is None:
+        choices = ", ".join(_PROVIDERS)
+        raise SettingsError(f"channels.sms.provider: must be one of {choices}")
+    return cls(settings, session_factory=session_factory, clock=clock)
+
+
+# --- Callbacks: pure functions the web layer calls; no I/O. ---
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    """A provider's word on a message we sent, keyed by the Receipt's provider_id."""
+
+    provider_id: str
+    status: str  # "sent" | "delivered" | "failed"
+    error: str | None = None
+
+
+def _pairs(params: Params) -> Iterable[tuple[str, str]]:
+    return params.items() if isinstance(params, Mapping) else params
+
+
+def twilio_signature(url: str, params: Params, auth_token: str) -> str:
+    """X-Twilio-Signature for a request: base64 HMAC-SHA1 over the URL followed by each
+    parameter's name and value, sorted by name (repeated pairs once, as Twilio's SDKs do)."""
+    signed = url + "".join(name + value for name, value in sorted(set(_pairs(params))))
+    digest = hmac.new(auth_token.encode(), signed.encode(), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode()
+
+
+def _url_variants(url: str) -> list[str]:
+    # Twilio may sign https://host/… as https://host:443/… or the reverse; accept both
+    # spellings of the default port (as Twilio's SDKs do), never another port.
+    parts = urlsplit(url)
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    start = url.find("://") + 3
+    try:
+        port = parts.port
+    except ValueError:
+        return [url]
+    if default is None or start < 3 or url[start : start + len(parts.netloc)] != parts.netloc:
+        return [url]
+    rest = url[start + len(parts.netloc) :]
+    if port is None:
+        return [url, f"{url[:start]}{parts.netloc}:{default}{rest}"]
+    if port == default:
+        return [url, f"{url[:start]}{parts.netloc.rsplit(':', 1)[0]}{rest}"]
+    return [url]
+
+
+def verify_twilio(url: str, params: Params, signature_header: str, auth_token: str) -> bool:
+    """True if X-Twilio-Signature matches `url` (the public URL Twilio requested, query
+    included) and every POST parameter received; constant-time comparison."""
+    if not auth_token or not signature_header:
+        return False
+    given = signature_header.strip().encode()
+    matched = False
+    for candidate in _url_variants(url):
+        expected = twilio_signature(candidate, params, auth_token).encode()
+        matched |= hmac.compare_digest(expected, given)
+    return matched
+
+
+def public_url(scheme: str, host: str, path_qs: str, forwarded_proto: str | None) -> str:
+    """The URL a provider requested when a proxy sits in front: X-Forwarded-Proto's first
+    value wins over the scheme the proxy used to reach us. Pass aiohttp's
+    `request.scheme`, `request.host`, `request.raw_path` and the header."""
+    proto = scheme
+    if forwarded_proto:
+        first = forwarded_proto.split(",")[0].strip().lower()
+        if first in ("http", "https"):
+            proto = first
+    return f"{proto}://{host}{path_qs}"
+
+
+_TWILIO_STATUS: Final = {
+    "sent": "sent",
+    "delivered": "delivered",
+    "undelivered": "failed",
+    "failed": "failed",
+}
+
+
+def parse_twilio_status(params: Params) -> DeliveryReport | None:
+    """A report from a Twilio status callback, or None for a status that changes nothing
+    (queued, sending, accepted, and any Twilio adds); ValueError without MessageSid or
+    MessageStatus. A failure's error is Twilio's ErrorCode (else the status)."""
+    values = dict(_pairs(params))
+    sid = values.get("MessageSid") or values.get("SmsSid")
+    status = values.get("MessageStatus") or values.get("SmsStatus")
+    if not sid or not status:
+        raise ValueError("not a Twilio status callback: MessageSid or MessageStatus missing")
+    mapped = _TWILIO_STATUS.get(status.lower())
+    if mapped is None:
+        return None
+    error = (values.get("ErrorCode") or status) if mapped == "failed" else None
+    return DeliveryReport(provider_id=sid, status=mapped, error=error)
+
+
+def verify_android(
+    body: bytes,
+    timestamp_header: str,
+    signature_header: str,
+    secret: str,
+    now: float,
+    tolerance_s: int = 300,
+) -> bool:
+    """True if X-Signature is the hex HMAC-SHA256 of the raw body followed by X-Timestamp
+    and that timestamp is within `tolerance_s` of `now`; constant-time comparison."""
+    if not secret or not signature_header:
+        return False
+    stamp = timestamp_header.strip()
+    if not (stamp.isascii() and stamp.isdigit()) or abs(now - int(stamp)) > tolerance_s:
+        return False
+    expected = hmac.new(secret.encode(), body + stamp.encode(), hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode(), signature_header.strip().lower().encode())
+
+
+@dataclass(frozen=True)
+class AndroidEvent:
+    """One android-sms-gateway webhook. `event_id` is unique per event (dedupe on it);
+    for sms:received, `message_id` is derived from the content and is not unique."""
+
+    event: str  # "sms:received" | "sms:sent" | "sms:delivered" | "sms:failed" | …
+    event_id: str
+    message_id: str | None
+    phone_number: str | None
+    text: str | None = None  # sms:received only
+    received_at: datetime | None = None  # sms:received only; None if unreadable
+    reason: str | None = None  # sms:failed only
+    device_id: str | None = None
+
+
+def _field(payload: Mapping[str, Any], name: str, *, required: bool) -> str | None:
+    value = payload.get(name)
+    if value is None:
+        if required:
+            raise ValueError(f"payload.{name}: missing")
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"payload.{name}: not a string")
+    return value
+
+
+def _timestamp(value: Any) -> datetime | None:
+    # A reply is worth more than its timestamp: an odd one is dropped, not refused.
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def parse_android_event(body: bytes) -> AndroidEvent:
+    """The event in a webhook body; ValueError if it is not JSON of the gateway's shape."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise ValueError("body is not JSON") from None
+    if not isinstance(data, dict):
+        raise ValueError("body is not a JSON object")
+    event, event_id = data.get("event"), data.get("id")
+    if not isinstance(event, str) or not event:
+        raise ValueError("event: missing")
+    if not isinstance(event_id, str) or not event_id:
+        raise ValueError("id: missing")
+    payload = data.get("payload", {})
+    if not isinstance(payload, dict):
+        raise ValueError("payload: not an object")
+    sms = event.startswith("sms:")
+    device_id = data.get("deviceId")
+    return AndroidEvent(
+        event=event,
+        event_id=event_id,
+        message_id=_field(payload, "messageId", required=sms),
+        phone_number=_field(payload, "phoneNumber", required=sms),
+        text=_field(payload, "message", required=event == "sms:received"),
+        received_at=_timestamp(payload.get("receivedAt")),
+        reason=_field(payload, "reason", required=False),
+        device_id=device_id if isinstance(device_id, str) else None,
+    )
+
+
+_ANDROID_STATUS: Final = {"sms:sent": "sent", "sms:delivered": "delivered", "sms:failed": "failed"}
+
+
+def android_report(event: AndroidEvent) -> DeliveryReport | None:
+    """The delivery report in a gateway event, or None for events that are not one."""
+    status = _ANDROID_STATUS.get(event.event)
+    if status is None or event.message_id is None:
+        return None
+    error = (event.reason or "failed") if status == "failed" else None
+    return DeliveryReport(provider_id=event.message_id, status=status, error=error)

@@ -1,0 +1,299 @@
+"""The Telegram channel: sendMessage through the Bot API, plus the calls a later RSVP
+feature needs (answerCallbackQuery, editMessageText) and deep links.
+
+Outcomes (the Bot API answers {"ok": false, "error_code": …, "description": …}):
+
+    ok                     Receipt(SENT, provider_id = "<chat id>:<message id>")
+    429                    TemporaryFailure, retry_after = parameters.retry_after
+    5xx, no answer, connection error, timeout
+                           TemporaryFailure
+    401, 404, 3xx          TemporaryFailure "bot token refused" / "check api_url": a settings
+                           problem hits every message alike, so none is failed for it while
+                           an admin fixes it (the worker's retry limit still ends it)
+    403                    PermanentFailure(address_gone) - blocked, kicked, deactivated
+    other 4xx (400 …)      PermanentFailure with the API's description
+
+The bot token is part of every URL: reasons and logs are scrubbed of it, and failures are
+raised `from None` so no traceback carries aiohttp's text with the URL in it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar, Final
+from urllib.parse import quote
+
+import aiohttp
+
+from service.errors import SettingsError
+from service.settings import TelegramChannelSettings
+
+from .base import Channel, OutboundMessage, Outcome, PermanentFailure, Receipt, TemporaryFailure
+
+log = logging.getLogger("linli.channels.telegram")
+
+SessionFactory = Callable[[], aiohttp.ClientSession]
+# An inline keyboard: rows of {"text", "callback_data"} or {"text", "url"}.
+Keyboard = Sequence[Sequence[Mapping[str, str]]]
+
+USER_AGENT: Final = "Linli-Telegram/1"
+# As @BotFather issues them: the bot's numeric id, a colon, then the secret part.
+_TOKEN: Final = re.compile(r"[0-9]+:[A-Za-z0-9_-]+")
+_PAYLOAD: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# Telegram usernames: 5–32 characters, a letter first.
+_USERNAME: Final = re.compile(r"[A-Za-z][A-Za-z0-9_]{4,31}")
+_CHAT_NUMBER: Final = re.compile(r"-?[0-9]+")
+_READ_LIMIT: Final = 64 * 1024
+_DETAIL_LIMIT: Final = 200
+# editMessageText answers 400 with this when the text and keyboard are unchanged, which
+# for "show the current answer" is success, not failure.
+_NOT_MODIFIED: Final = "message is not modified"
+
+
+def deep_link(bot_username: str, payload: str) -> str:
+    """https://t.me/<bot>?start=<payload>; ValueError unless the payload is 1–64 of
+    A-Z a-z 0-9 _ - (what Telegram passes on) and the username is well formed."""
+    username = bot_username.removeprefix("@")
+    if not _USERNAME.fullmatch(username):
+        raise ValueError(f"not a Telegram bot username: {bot_username!r}")
+    if not _PAYLOAD.fullmatch(payload):
+        raise ValueError("deep link payload must be 1-64 characters of A-Z a-z 0-9 _ -")
+    return f"https://t.me/{username}?start={payload}"
+
+
+def parse_chat_id(address: str) -> int | str:
+    """The Bot API chat_id for an address: an integer, or the text ("@channel")."""
+    address = address.strip()
+    return int(address) if _CHAT_NUMBER.fullmatch(address) else address
+
+
+def split_provider_id(provider_id: str) -> tuple[int | str, int]:
+    """A Receipt.provider_id ("<chat id>:<message id>") back as (chat_id, message_id)."""
+    chat, _, message = provider_id.rpartition(":")
+    if not chat or not message.isdigit():
+        raise ValueError(f"not a Telegram provider id: {provider_id!r}")
+    return parse_chat_id(chat), int(message)
+
+
+def _keyboard(buttons: Any) -> list[list[dict[str, str]]]:
+    # Copied into plain lists and dicts so any Sequence/Mapping serialises as JSON.
+    if isinstance(buttons, str | bytes) or not isinstance(buttons, Sequence):
+        raise PermanentFailure("buttons must be rows of buttons")
+    rows: list[list[dict[str, str]]] = []
+    for row in buttons:
+        if isinstance(row, str | bytes) or not isinstance(row, Sequence):
+            raise PermanentFailure("buttons must be rows of buttons")
+        if not all(isinstance(button, Mapping) and "text" in button for button in row):
+            raise PermanentFailure("each button needs a text")
+        rows.append([dict(button) for button in row])
+    return rows
+
+
+async def _read_json(resp: aiohttp.ClientResponse) -> Any:
+    # None for a missing, oversized or unreadable body (a proxy's HTML error page).
+    if resp.content_length is not None and resp.content_length > _READ_LIMIT:
+        return None
+    raw = bytearray()
+    try:
+        async for chunk in resp.content.iter_chunked(16 * 1024):
+            raw += chunk
+            if len(raw) > _READ_LIMIT:
+                return None
+        return json.loads(raw) if raw else None
+    except (ValueError, aiohttp.ClientError, TimeoutError):
+        return None
+
+
+def _describe(exc: BaseException) -> str:
+    # From the error type and OS reason only: aiohttp's texts may carry the URL.
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        why = exc.os_error.strerror or type(exc.os_error).__name__
+        return f"cannot connect to {exc.host}:{exc.port} ({why})"
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{type(exc).__name__} ({exc.strerror})"
+    return type(exc).__name__
+
+
+class TelegramChannel(Channel):
+    """A Telegram bot sending to chats by id; the address is the chat id."""
+
+    name: ClassVar[str] = "telegram"
+    secret_fields: ClassVar[tuple[str, ...]] = ("bot_token", "webhook_secret")
+
+    def __init__(
+        self,
+        settings: TelegramChannelSettings,
+        *,
+        session_factory: SessionFactory | None = None,
+    ) -> None:
+        token = settings.bot_token.strip()
+        if settings.enabled and not token:
+            raise SettingsError("channels.telegram.bot_token: required when enabled")
+        if token and not _TOKEN.fullmatch(token):
+            raise SettingsError(
+                "channels.telegram.bot_token: not a bot token (expected <digits>:<letters>)"
+            )
+        if settings.enabled and not settings.api_url.strip():
+            raise SettingsError("channels.telegram.api_url: required when enabled")
+        self.settings = settings
+        self._token = token
+        self._base = f"{settings.api_url.strip().rstrip('/')}/bot{token}"
+        self._factory = session_factory or self._default_session
+        self._timeout = aiohttp.ClientTimeout(total=settings.timeout_s)
+        self._session: aiohttp.ClientSession | None = None
+        secrets = {token, settings.webhook_secret.strip()} - {""}
+        # The token also appears percent-encoded (":" as %3A) in some URL renderings.
+        self._secrets = tuple(secrets | {quote(s, safe="") for s in secrets})
+
+    def _default_session(self) -> aiohttp.ClientSession:
+        return aiohttp.ClientSession(
+            timeout=self._timeout,
+            headers={"User-Agent": USER_AGENT},
+            cookie_jar=aiohttp.DummyCookieJar(),
+            # Environment proxies stay off: api_url is all an admin configures.
+            trust_env=False,
+        )
+
+    async def start(self) -> None:
+        """Open the channel's HTTP session."""
+        if self._session is None:
+            self._session = self._factory()
+
+    async def close(self) -> None:
+        """Close the session."""
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+
+    def rate_key(self, message: OutboundMessage) -> str:
+        """The chat id: Telegram allows about one message per second per chat."""
+        return str(parse_chat_id(message.address))
+
+    async def send(self, message: OutboundMessage) -> Receipt:
+        """sendMessage to the chat in message.address, with extra["buttons"] as an inline
+        keyboard; raise TemporaryFailure / PermanentFailure."""
+        target = parse_chat_id(message.address)
+        params: dict[str, Any] = {
+            "chat_id": target,
+            "text": message.text,
+            # Previews of our own RSVP links only add noise under every notification.
+            "link_preview_options": {"is_disabled": True},
+        }
+        if message.extra.get("buttons"):
+            params["reply_markup"] = {"inline_keyboard": _keyboard(message.extra["buttons"])}
+        result = await self.call("sendMessage", params)
+        if not isinstance(result, dict) or not isinstance(result.get("message_id"), int):
+            return Receipt(outcome=Outcome.SENT, detail="no message_id in the answer")
+        chat = result.get("chat")
+        # The API's numeric id, also when the address was "@channel": edits need it.
+        sent_to = chat.get("id", target) if isinstance(chat, dict) else target
+        return Receipt(outcome=Outcome.SENT, provider_id=f"{sent_to}:{result['message_id']}")
+
+    async def answer_callback_query(
+        self,
+        callback_query_id: str,
+        text: str | None = None,
+        *,
+        show_alert: bool = False,
+        cache_time_s: int | None = None,
+    ) -> None:
+        """answerCallbackQuery: stop the button's spinner, optionally with a short notice."""
+        params: dict[str, Any] = {"callback_query_id": callback_query_id}
+        if text is not None:
+            params["text"] = text
+        if show_alert:
+            params["show_alert"] = True
+        if cache_time_s is not None:
+            params["cache_time"] = cache_time_s
+        await self.call("answerCallbackQuery", params)
+
+    async def edit_message_text(
+        self,
+        chat_id: int | str,
+        message_id: int,
+        text: str,
+        *,
+        buttons: Keyboard | None = None,
+    ) -> None:
+        """editMessageText on a message the bot sent; unchanged text counts as success.
+        `buttons=None` removes the keyboard, `[]` too; pass rows to keep or change it."""
+        params: dict[str, Any] = {
+            "chat_id": parse_chat_id(chat_id) if isinstance(chat_id, str) else chat_id,
+            "message_id": message_id,
+            "text": text,
+            "link_preview_options": {"is_disabled": True},
+        }
+        if buttons:
+            params["reply_markup"] = {"inline_keyboard": _keyboard(buttons)}
+        try:
+            await self.call("editMessageText", params)
+        except PermanentFailure as failure:
+            if _NOT_MODIFIED not in failure.reason:
+                raise
+
+    async def call(self, method: str, params: Mapping[str, Any]) -> Any:
+        """One Bot API call; the "result" on success, else TemporaryFailure /
+        PermanentFailure with a reason free of the token."""
+        if not self._token:
+            raise PermanentFailure("channels.telegram.bot_token is not set")
+        if self._session is None:
+            await self.start()
+        assert self._session is not None
+        try:
+            async with self._session.post(
+                f"{self._base}/{method}",
+                json=params,
+                allow_redirects=False,
+                timeout=self._timeout,
+            ) as resp:
+                status = resp.status
+                body = await _read_json(resp)
+        except TimeoutError:
+            raise TemporaryFailure(
+                f"Telegram did not answer within {self.settings.timeout_s:g} s"
+            ) from None
+        except (aiohttp.ClientError, OSError, ValueError) as exc:
+            raise TemporaryFailure(self._scrub(f"Telegram: {_describe(exc)}")) from None
+        if isinstance(body, dict) and body.get("ok") is True and 200 <= status < 300:
+            return body.get("result")
+        raise self._failure(method, status, body)
+
+    def _failure(self, method: str, status: int, body: Any) -> TemporaryFailure | PermanentFailure:
+        answer: Mapping[str, Any] = body if isinstance(body, dict) else {}
+        code = answer.get("error_code")
+        if not isinstance(code, int):
+            code = status
+        description = answer.get("description")
+        detail = (
+            " ".join(description.split())[:_DETAIL_LIMIT] if isinstance(description, str) else ""
+        )
+        reason = self._scrub(f"Telegram {method} {code}" + (f": {detail}" if detail else ""))
+        parameters = answer.get("parameters")
+        parameters = parameters if isinstance(parameters, dict) else {}
+        wait = parameters.get("retry_after")
+        wait_s = float(wait) if isinstance(wait, int | float) and wait >= 0 else None
+        if code == 429 or code >= 500 or code == 408:
+            return TemporaryFailure(reason, retry_after=wait_s)
+        if code in (401, 404) or 300 <= code < 400:
+            log.warning(
+                "telegram: %s answered %d; check channels.telegram.bot_token and api_url",
+                method,
+                code,
+            )
+            return TemporaryFailure(f"bot token or api_url refused (Telegram {code})")
+        if code == 403:
+            # Blocked by the user, kicked from the group, or the account is deactivated.
+            return PermanentFailure(reason, address_gone=True)
+        migrated = parameters.get("migrate_to_chat_id")
+        if isinstance(migrated, int):
+            # A group that became a supergroup has a new id; an admin must update it.
+            reason += f" (the chat is now {migrated})"
+        return PermanentFailure(reason)
+
+    def _scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text

@@ -1,0 +1,278 @@
+"""Outbound webhooks signed per Standard Webhooks v1: a JSON POST with webhook-id,
+webhook-timestamp and webhook-signature headers, sent only to public addresses."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import re
+import secrets as _random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from email.utils import parsedate_to_datetime
+from typing import ClassVar, Final
+
+import aiohttp
+from yarl import URL
+
+from service.errors import SettingsError
+from service.settings import WebhookChannelSettings
+
+from .base import (
+    Channel,
+    OutboundMessage,
+    Outcome,
+    PermanentFailure,
+    Receipt,
+    TemporaryFailure,
+)
+from .ssrf import DestinationRefusedError, GuardedResolver, parse_networks, resolve_checked
+
+SECRET_PREFIX: Final = "whsec_"
+USER_AGENT: Final = "Linli-Webhooks/1"
+# The spec asks for 24–64 random bytes; we generate 32.
+_SECRET_BYTES: Final = 32
+_MIN_SECRET_BYTES: Final = 24
+_MAX_SECRET_BYTES: Final = 64
+# Only a small answer is worth reading: reading it lets the connection be reused.
+_READ_LIMIT: Final = 64 * 1024
+# Hosts aiohttp may treat as IP literals and connect to without asking the resolver.
+_LITERALISH: Final = re.compile(r"[0-9A-Fa-fXx.:\[\]%]+")
+
+
+def new_secret() -> str:
+    """A fresh signing secret: whsec_ and base64 of 32 random bytes."""
+    return SECRET_PREFIX + base64.b64encode(_random.token_bytes(_SECRET_BYTES)).decode()
+
+
+def _key(secret: str) -> bytes:
+    # Like the reference libraries, accept a secret pasted without its prefix.
+    raw = secret.removeprefix(SECRET_PREFIX)
+    return base64.b64decode(raw, validate=True)
+
+
+def is_valid_secret(s: str) -> bool:
+    """True if `s` is whsec_ followed by base64 of 24 to 64 bytes."""
+    if not s.startswith(SECRET_PREFIX):
+        return False
+    try:
+        key = _key(s)
+    except (binascii.Error, ValueError):
+        return False
+    return _MIN_SECRET_BYTES <= len(key) <= _MAX_SECRET_BYTES
+
+
+def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
+    """One signature, "v1,<base64 HMAC-SHA256 of '{id}.{timestamp}.' + body>"."""
+    content = f"{msg_id}.{timestamp}.".encode() + body
+    digest = hmac.new(_key(secret), content, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def signature_header(secrets: Sequence[str], msg_id: str, timestamp: int, body: bytes) -> str:
+    """The webhook-signature value: one signature per secret, space-separated (rotation)."""
+    return " ".join(sign(secret, msg_id, timestamp, body) for secret in secrets)
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    if value is not None:
+        return value
+    # A plain dict is case-sensitive; HTTP header names are not.
+    for key, candidate in headers.items():
+        if key.lower() == name:
+            return candidate
+    return None
+
+
+def verify(
+    secret_or_secrets: str | Sequence[str],
+    headers: Mapping[str, str],
+    body: bytes,
+    now: float,
+    tolerance_s: float = 300,
+) -> bool:
+    """True if any v1 signature in `headers` matches any secret and the timestamp is
+    within `tolerance_s` of `now`; comparisons run in constant time."""
+    secrets = [secret_or_secrets] if isinstance(secret_or_secrets, str) else secret_or_secrets
+    msg_id = _header(headers, "webhook-id")
+    stamp = _header(headers, "webhook-timestamp")
+    signatures = _header(headers, "webhook-signature")
+    if not msg_id or not stamp or not signatures or not stamp.isascii() or not stamp.isdigit():
+        return False
+    timestamp = int(stamp)
+    if abs(now - timestamp) > tolerance_s:
+        return False
+    expected: list[bytes] = []
+    for secret in secrets:
+        try:
+            expected.append(sign(secret, msg_id, timestamp, body).encode())
+        except (binascii.Error, ValueError):
+            continue
+    matched = False
+    for entry in signatures.split():
+        if not entry.startswith("v1,"):
+            continue
+        for candidate in expected:
+            # Keep going after a match so timing does not tell which entry matched.
+            matched |= hmac.compare_digest(entry.encode(), candidate)
+    return matched
+
+
+def retry_after(value: str | None, now: float) -> float | None:
+    """Seconds to wait from a Retry-After header (delta seconds or an HTTP-date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if moment.tzinfo is None:
+        return None
+    return max(0.0, moment.timestamp() - now)
+
+
+def _describe(exc: BaseException) -> str:
+    # Built from the error type and OS reason only: exception text can carry the URL, and
+    # a webhook URL may hold a token in its path or query.
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"cannot connect to {exc.host}:{exc.port} ({exc.os_error.strerror or 'error'})"
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{type(exc).__name__} ({exc.strerror})"
+    return type(exc).__name__
+
+
+class WebhookChannel(Channel):
+    """Signed JSON POSTs to a subscriber's URL (Standard Webhooks)."""
+
+    name: ClassVar[str] = "webhook"
+    # Signing secrets travel with each message (OutboundMessage.secrets), not in settings.
+    secret_fields: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(
+        self, settings: WebhookChannelSettings, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        try:
+            self._allow = parse_networks(settings.allow_private)
+        except ValueError as exc:
+            raise SettingsError(f"channels.webhook.allow_private: {exc}") from None
+        self._settings = settings
+        self._clock = clock
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        """Open the channel's own HTTP session (its resolver is the SSRF guard)."""
+        if self._session is not None:
+            return
+        # Not the app's shared session: this one must resolve through the guard.
+        connector = aiohttp.TCPConnector(
+            resolver=GuardedResolver(self._allow),
+            # Every new connection re-resolves and re-checks; the pool keeps it cheap.
+            use_dns_cache=False,
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(total=self._settings.timeout_s),
+            headers={"User-Agent": USER_AGENT},
+            # trust_env stays off: an environment proxy would connect on our behalf to
+            # addresses the guard never saw.
+            trust_env=False,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            auto_decompress=False,
+        )
+
+    async def close(self) -> None:
+        """Close the session."""
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+
+    async def send(self, message: OutboundMessage) -> Receipt:
+        """POST the signed payload; map the answer to a Receipt or a failure."""
+        url = self._check_url(message.address)
+        if not message.secrets:
+            raise PermanentFailure("no signing secret")
+        if not all(is_valid_secret(secret) for secret in message.secrets):
+            raise PermanentFailure("invalid signing secret")
+        if "payload" not in message.extra:
+            raise PermanentFailure("no payload")
+        try:
+            body = json.dumps(
+                message.extra["payload"], ensure_ascii=False, separators=(",", ":")
+            ).encode()
+        except (TypeError, ValueError) as exc:
+            raise PermanentFailure(f"payload is not JSON: {exc}") from None
+
+        host = url.raw_host or ""
+        if _LITERALISH.fullmatch(host):
+            # aiohttp connects to IP literals without asking the resolver: check here.
+            await self._guard(host, url.port or 0)
+
+        timestamp = int(self._clock())
+        headers = {
+            "Content-Type": "application/json",
+            "webhook-id": message.id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": signature_header(message.secrets, message.id, timestamp, body),
+        }
+        if self._session is None:
+            await self.start()
+        assert self._session is not None
+        try:
+            async with self._session.post(
+                url, data=body, headers=headers, allow_redirects=False
+            ) as resp:
+                if resp.content_length is not None and resp.content_length <= _READ_LIMIT:
+                    await resp.read()
+                return self._outcome(message, resp.status, resp.headers.get("Retry-After"))
+        except DestinationRefusedError as exc:
+            raise PermanentFailure(str(exc)) from None
+        except aiohttp.InvalidURL:
+            raise PermanentFailure("invalid URL") from None
+        except TimeoutError:
+            raise TemporaryFailure(f"timed out after {self._settings.timeout_s:g} s") from None
+        except aiohttp.ClientConnectorDNSError as exc:
+            raise TemporaryFailure(f"cannot resolve {exc.host}") from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise TemporaryFailure(_describe(exc)) from None
+
+    def _check_url(self, address: str) -> URL:
+        try:
+            url = URL(address)
+        except (ValueError, TypeError):
+            raise PermanentFailure("invalid URL") from None
+        if url.scheme not in ("http", "https"):
+            raise PermanentFailure(f"scheme {url.scheme or '(none)'!r} is not allowed")
+        if not url.raw_host:
+            raise PermanentFailure("invalid URL: no host")
+        if url.user is not None or url.password is not None:
+            # Credentials belong in the signature, not in a URL that shows up in logs.
+            raise PermanentFailure("invalid URL: credentials in the URL")
+        return url
+
+    async def _guard(self, host: str, port: int) -> None:
+        try:
+            await resolve_checked(host, port, self._allow)
+        except DestinationRefusedError as exc:
+            raise PermanentFailure(str(exc)) from None
+        except OSError:
+            raise TemporaryFailure(f"cannot resolve {host}") from None
+
+    def _outcome(self, message: OutboundMessage, status: int, retry: str | None) -> Receipt:
+        if 200 <= status < 300:
+            return Receipt(outcome=Outcome.DELIVERED, provider_id=message.id)
+        if 300 <= status < 400:
+            # Following would send the signed body somewhere the guard never checked.
+            raise PermanentFailure(f"redirect not followed (HTTP {status})")
+        if status == 410:
+            raise PermanentFailure("endpoint is gone (HTTP 410)", address_gone=True)
+        # 408 is the receiver saying it was slow, not that the message is wrong.
+        if status in (408, 429) or status >= 500:
+            raise TemporaryFailure(f"HTTP {status}", retry_after=retry_after(retry, self._clock()))
+        raise PermanentFailure(f"HTTP {status}")

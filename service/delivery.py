@@ -1,0 +1,80 @@
+"""Delivery wiring shared by `linli serve` and `linli worker`: the channels, the composer
+that renders messages, and the worker, built from the settings."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from channels.registry import Route, build_routes
+
+from .clock import Clock
+from .errors import NotReadyError
+from .metrics import Metrics
+from .notifications import Composer
+from .render import Renderer
+from .secret import load_or_create
+from .settings import Settings
+from .store import Store
+from .worker import Worker, running
+
+log = logging.getLogger("linli.delivery")
+
+
+@dataclass
+class Delivery:
+    """The delivery side of one process; the composer exists once the secret is loaded."""
+
+    settings: Settings
+    routes: dict[str, Route]
+    renderer: Renderer = field(default_factory=Renderer)
+    composer: Composer | None = None
+    worker: Worker | None = None
+
+    @classmethod
+    def build(cls, settings: Settings) -> Delivery:
+        """Channels built and checked now, so a bad channel setting stops the start."""
+        return cls(settings, build_routes(settings))
+
+    def ready(self) -> Composer:
+        """The composer; only None before the process has started."""
+        if self.composer is None:
+            raise NotReadyError("delivery is starting; try again in a moment")
+        return self.composer
+
+    def wake(self) -> None:
+        """Tell an in-process worker that messages were queued."""
+        if self.worker is not None:
+            self.worker.wake()
+
+    @contextlib.asynccontextmanager
+    async def started(
+        self,
+        store: Store,
+        clock: Clock,
+        *,
+        run_worker: bool,
+        name: str = "server",
+        metrics: Metrics | None = None,
+    ) -> AsyncIterator[Delivery]:
+        """Load the secret, build the composer, and run the worker while open."""
+        key = load_or_create(self.settings.server.secret_file)
+        self.composer = Composer.build(self.settings, key, self.renderer, frozenset(self.routes))
+        if not run_worker:
+            yield self
+            return
+        self.worker = Worker(
+            store,
+            self.composer,
+            self.routes,
+            self.settings.delivery,
+            clock,
+            name=name,
+            metrics=metrics,
+        )
+        log.info("delivery worker %s started; channels: %s", name, ", ".join(sorted(self.routes)))
+        async with running(self.worker):
+            yield self
+        self.worker = None

@@ -1,0 +1,744 @@
+"""Notifications: turning an event and its audience into rendered outbox messages, and
+what happens to them afterwards (delivery reports, retries, opt-outs)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+from . import calendar
+from .errors import ConflictError, NotFoundError, ValidationError
+from .events import event_code, get_event
+from .i18n import date_text, time_text
+from .links import Links, button_data
+from .models import (
+    Event,
+    EventStatus,
+    Message,
+    MessageKind,
+    MessageStatus,
+    Page,
+    SendReport,
+    TemplateOverride,
+)
+from .privacy import mask_address
+from .quiet import QuietHours
+from .render import Rendered, Renderer
+from .settings import Settings
+from .sms_length import SmsLength, sms_length
+from .store import Db, Store, Tx
+from .store import outbox as sql
+from .store import rooms as room_sql
+from .store.outbox import NewMessage, Reach, Recipient
+
+CHANNELS: Final = ("sms", "email", "telegram", "webhook")
+# Kinds an organiser sends with /notify; invitations go out with /send.
+NOTIFY_KINDS: Final = (MessageKind.UPDATE, MessageKind.CANCELLATION, MessageKind.REMINDER)
+# Which answers each /notify audience reaches.
+AUDIENCES: Final[Mapping[str, tuple[str, ...] | None]] = {
+    "invited": None,
+    "yes": ("yes",),
+    "attending": ("yes", "maybe", "waitlisted"),
+}
+# Final statuses a delivery report may still move a message between, and their order.
+_REPORT_ORDER: Final = {"queued": 0, "sending": 1, "sent": 2, "delivered": 3, "failed": 3}
+_BUTTON_LABELS: Final = {
+    "zh-CN": {"y": "参加", "n": "不参加", "m": "待定", "p": "+1 人"},
+    "en": {"y": "Going", "n": "Not going", "m": "Maybe", "p": "+1"},
+}
+
+
+def new_uid() -> str:
+    """A message id: no dots (Standard Webhooks), 96 random bits."""
+    return f"msg_{secrets.token_hex(12)}"
+
+
+@dataclass(frozen=True)
+class Composer:
+    """Everything needed to render a message for one resident on one channel."""
+
+    renderer: Renderer
+    links: Links
+    settings: Settings
+    quiet: QuietHours
+    usable: frozenset[str]
+
+    @classmethod
+    def build(
+        cls, settings: Settings, key: bytes, renderer: Renderer, usable: frozenset[str]
+    ) -> Composer:
+        """A composer for this server's settings and secret."""
+        delivery = settings.delivery
+        quiet = QuietHours.from_settings(
+            delivery.quiet_start, delivery.quiet_end, delivery.quiet_channels, settings.tz
+        )
+        return cls(renderer, Links(key, settings.public_url), settings, quiet, usable)
+
+    def context(
+        self,
+        event: Event,
+        room_name: str | None,
+        person: Recipient,
+        kind: MessageKind,
+        *,
+        contact: Reach | None,
+        note: str,
+        urgent: bool,
+    ) -> dict[str, Any]:
+        """The template context (see service/render.py for its keys)."""
+        tz = self.settings.tz
+        lang = person.language
+        starts, ends = event.starts_at.astimezone(tz), event.ends_at.astimezone(tz)
+        context: dict[str, Any] = {
+            "community": {"name": self.settings.community.name},
+            "resident": {
+                "id": person.id,
+                "name": person.name,
+                "language": lang,
+                "unit": person.unit,
+            },
+            "event": {
+                "id": event.id,
+                "code": event_code(event.id),
+                "title": event.title,
+                "description": event.description,
+                "kind": str(event.kind),
+                "location": event.location or room_name or "",
+                "starts_at": starts,
+                "ends_at": ends,
+                "start_text": date_text(starts, lang),
+                "end_text": time_text(ends)
+                if starts.date() == ends.date()
+                else date_text(ends, lang),
+                "date_text": date_text(starts, lang),
+                "rsvp_deadline": None
+                if event.rsvp_deadline is None
+                else event.rsvp_deadline.astimezone(tz),
+                "capacity": event.capacity,
+                "max_party_size": event.max_party_size,
+            },
+            "links": {
+                "rsvp": self.links.rsvp(event.id, person.id),
+                "unsubscribe": None if contact is None else self.links.unsubscribe(contact.id),
+                "calendar": self.links.calendar(event.id, person.id),
+                "actions": self.links.actions(event.id, person.id),
+            },
+            "message": {"kind": str(kind), "urgent": urgent, "note": note},
+        }
+        if person.answer is not None:
+            context["rsvp"] = {"answer": person.answer, "party_size": person.party_size}
+        return context
+
+    def render(
+        self,
+        event: Event,
+        room_name: str | None,
+        person: Recipient,
+        kind: MessageKind,
+        channel: str,
+        *,
+        contact: Reach | None,
+        note: str,
+        urgent: bool,
+        override: str | None,
+    ) -> tuple[Rendered, dict[str, Any]]:
+        """The rendered message and its channel extras (calendar, buttons, payload …)."""
+        context = self.context(
+            event, room_name, person, kind, contact=contact, note=note, urgent=urgent
+        )
+        rendered = self.renderer.render(
+            str(kind), channel, person.language, context, source=override
+        )
+        extra: dict[str, Any] = {"rsvp_url": context["links"]["rsvp"]}
+        if channel == "email":
+            if contact is not None:
+                extra["unsubscribe_url"] = context["links"]["unsubscribe"]
+                extra["ics"] = self._ics(event, room_name, person, kind, contact)
+        elif channel == "telegram" and kind in (
+            MessageKind.INVITATION,
+            MessageKind.REMINDER,
+            MessageKind.UPDATE,
+        ):
+            labels = _BUTTON_LABELS.get(person.language, _BUTTON_LABELS["en"])
+            key = self.links.key
+            extra["buttons"] = [
+                [
+                    {"text": labels[a], "callback_data": button_data(key, event.id, person.id, a)}
+                    for a in ("y", "n", "m")
+                ],
+                [
+                    {
+                        "text": labels["p"],
+                        "callback_data": button_data(key, event.id, person.id, "p"),
+                    }
+                ],
+            ]
+        elif channel == "webhook":
+            extra["payload"] = rendered.payload
+        elif channel == "sms" and self.settings.channels.sms.provider == "twilio":
+            extra["status_callback"] = self.links.sms_status_callback()
+        return rendered, extra
+
+    def _ics(
+        self,
+        event: Event,
+        room_name: str | None,
+        person: Recipient,
+        kind: MessageKind,
+        contact: Reach,
+    ) -> str:
+        email = self.settings.channels.email
+        host = urlsplit(self.settings.public_url).hostname or "localhost"
+        cancelled = kind is MessageKind.CANCELLATION or event.status is EventStatus.CANCELLED
+        return calendar.invitation_ics(
+            event,
+            attendee_email=contact.address,
+            attendee_name=person.name,
+            organizer_email=email.from_address,
+            organizer_name=email.from_name or self.settings.community.name,
+            uid_domain=host,
+            tz=self.settings.tz,
+            now=event.updated_at,
+            method="CANCEL" if cancelled else "REQUEST",
+            room_name=room_name,
+        )
+
+    def message(
+        self,
+        event: Event,
+        room_name: str | None,
+        person: Recipient,
+        kind: MessageKind,
+        contact: Reach,
+        *,
+        group_uid: str | None,
+        invitation_id: int | None,
+        note: str,
+        urgent: bool,
+        override: str | None,
+        suppressed: bool,
+        now: datetime,
+    ) -> NewMessage:
+        """An outbox row for `person` through `contact`."""
+        rendered, extra = self.render(
+            event,
+            room_name,
+            person,
+            kind,
+            contact.channel,
+            contact=contact,
+            note=note,
+            urgent=urgent,
+            override=override,
+        )
+        uid = new_uid()
+        return NewMessage(
+            uid=uid,
+            group_uid=group_uid or uid,
+            event_id=event.id,
+            invitation_id=invitation_id,
+            resident_id=person.id,
+            contact_id=contact.id,
+            kind=str(kind),
+            channel=contact.channel,
+            address=contact.address,
+            language=person.language,
+            subject=rendered.subject,
+            body_text=rendered.text,
+            body_html=rendered.html,
+            extra=extra,
+            note=note,
+            urgent=urgent,
+            status="suppressed" if suppressed else "queued",
+            send_after=self.quiet.next_allowed(now, contact.channel, urgent=urgent),
+            expires_at=expiry(event, kind),
+        )
+
+
+def expiry(event: Event, kind: MessageKind) -> datetime | None:
+    """When a message stops being worth sending: an invitation once its event starts."""
+    if kind in (MessageKind.INVITATION, MessageKind.REMINDER, MessageKind.CANCELLATION):
+        return event.starts_at
+    if kind is MessageKind.UPDATE:
+        return event.ends_at
+    return None
+
+
+def pick_contact(
+    contacts: list[Reach], usable: frozenset[str], tried: frozenset[str] | set[str] = frozenset()
+) -> tuple[Reach | None, bool]:
+    """The first contact in the resident's order on a usable channel not tried yet, and
+    whether it is only there to record a suppression (every such contact opted out)."""
+    blocked: Reach | None = None
+    for contact in contacts:
+        if contact.channel not in usable or contact.channel in tried:
+            continue
+        if contact.opted_out or contact.disabled:
+            blocked = blocked or contact
+            continue
+        return contact, False
+    return blocked, blocked is not None
+
+
+async def _room_name(db: Db, event: Event) -> str | None:
+    if event.room_id is None:
+        return None
+    room = await room_sql.get_room(db, event.room_id)
+    return None if room is None else room.name
+
+
+async def _overrides(db: Db, event_id: int) -> dict[tuple[str, str, str], str]:
+    return {
+        (kind, channel, language): source
+        for kind, channel, language, source, _ in await sql.template_overrides(db, event_id)
+    }
+
+
+async def send_event(
+    store: Store, composer: Composer, event_id: int, *, now: datetime, batch: int = 500
+) -> SendReport:
+    """Invite the event's audience: one invitation and one queued message per resident not
+    invited before, on their first usable channel. Streams residents `batch` at a time,
+    each batch one transaction, so memory stays flat however large the audience."""
+    event = await get_event(store, event_id)
+    if event.status is not EventStatus.PUBLISHED:
+        raise ConflictError(
+            f"event {event_id} is {event.status}; only a published event can be sent",
+            code="event_not_published",
+        )
+    room = await _room_name(store.reader, event)
+    overrides = await _overrides(store.reader, event_id)
+    counter = _Counter(event_id, MessageKind.INVITATION)
+    after = 0
+    while True:
+        people = await sql.audience_batch(
+            store.reader, tags=event.audience_tags, after_id=after, limit=batch
+        )
+        if not people:
+            break
+        after = people[-1].id
+        known = await sql.invited_residents(store.reader, event_id, [p.id for p in people])
+        fresh = [p for p in people if p.id not in known]
+        counter.already_invited += len(people) - len(fresh)
+        contacts = await sql.contacts_of(store.reader, [p.id for p in fresh])
+        planned: list[tuple[Recipient, NewMessage | None]] = []
+        for person in fresh:
+            contact, suppressed = pick_contact(contacts[person.id], composer.usable)
+            if contact is None:
+                planned.append((person, None))
+                continue
+            override = overrides.get(("invitation", contact.channel, person.language))
+            planned.append(
+                (
+                    person,
+                    composer.message(
+                        event,
+                        room,
+                        person,
+                        MessageKind.INVITATION,
+                        contact,
+                        group_uid=None,
+                        invitation_id=None,
+                        note="",
+                        urgent=False,
+                        override=override,
+                        suppressed=suppressed,
+                        now=now,
+                    ),
+                )
+            )
+        await store.write(
+            partial(_invite, event_id=event_id, planned=planned, counter=counter, now=now)
+        )
+    return counter.report()
+
+
+@dataclass
+class _Counter:
+    event_id: int
+    kind: MessageKind
+    invited: int = 0
+    already_invited: int = 0
+    queued: int = 0
+    suppressed: int = 0
+    unreachable: int = 0
+
+    def __post_init__(self) -> None:
+        self.by_channel: dict[str, int] = {}
+
+    def count(self, message: NewMessage | None) -> None:
+        if message is None:
+            self.unreachable += 1
+        elif message.status == "suppressed":
+            self.suppressed += 1
+        else:
+            self.queued += 1
+            self.by_channel[message.channel] = self.by_channel.get(message.channel, 0) + 1
+
+    def report(self) -> SendReport:
+        return SendReport(
+            event_id=self.event_id,
+            kind=self.kind,
+            invited=self.invited,
+            already_invited=self.already_invited,
+            queued=self.queued,
+            suppressed=self.suppressed,
+            unreachable=self.unreachable,
+            by_channel=dict(sorted(self.by_channel.items())),
+        )
+
+
+async def _invite(
+    tx: Tx,
+    event_id: int,
+    planned: list[tuple[Recipient, NewMessage | None]],
+    counter: _Counter,
+    now: datetime,
+) -> None:
+    rows: list[NewMessage] = []
+    for person, message in planned:
+        invitation_id = await sql.insert_invitation(tx, event_id, person.id, now)
+        if invitation_id is None:  # invited meanwhile by a concurrent send
+            counter.already_invited += 1
+            continue
+        counter.invited += 1
+        counter.count(message)
+        if message is not None:
+            rows.append(_with_invitation(message, invitation_id))
+    await sql.insert_messages(tx, rows, now)
+
+
+def _with_invitation(message: NewMessage, invitation_id: int) -> NewMessage:
+    return replace(message, invitation_id=invitation_id)
+
+
+async def notify_event(
+    store: Store,
+    composer: Composer,
+    event_id: int,
+    *,
+    kind: MessageKind,
+    audience: str,
+    note: str,
+    urgent: bool,
+    now: datetime,
+    batch: int = 500,
+) -> SendReport:
+    """Send an update, reminder or cancellation to the event's invitees (all of them, or
+    only those who said yes, or everyone still coming)."""
+    if kind not in NOTIFY_KINDS:
+        raise ValidationError.field("kind", f"must be one of {', '.join(NOTIFY_KINDS)}")
+    if audience not in AUDIENCES:
+        raise ValidationError.field("audience", f"must be one of {', '.join(AUDIENCES)}")
+    event = await get_event(store, event_id)
+    if kind is MessageKind.CANCELLATION and event.status is not EventStatus.CANCELLED:
+        raise ConflictError(
+            f"event {event_id} is {event.status}; cancel it before sending a cancellation",
+            code="event_not_cancelled",
+        )
+    if kind is not MessageKind.CANCELLATION and event.status is not EventStatus.PUBLISHED:
+        raise ConflictError(
+            f"event {event_id} is {event.status}; only a published event takes {kind}s",
+            code="event_not_published",
+        )
+    room = await _room_name(store.reader, event)
+    overrides = await _overrides(store.reader, event_id)
+    counter = _Counter(event_id, kind)
+    after = 0
+    while True:
+        people = await sql.invitees_batch(
+            store.reader, event_id, answers=AUDIENCES[audience], after_id=after, limit=batch
+        )
+        if not people:
+            break
+        after = people[-1].invitation_id or after
+        contacts = await sql.contacts_of(store.reader, [p.id for p in people])
+        rows: list[NewMessage] = []
+        for person in people:
+            counter.invited += 1
+            contact, suppressed = pick_contact(contacts[person.id], composer.usable)
+            message = None
+            if contact is not None:
+                message = composer.message(
+                    event,
+                    room,
+                    person,
+                    kind,
+                    contact,
+                    group_uid=None,
+                    invitation_id=person.invitation_id,
+                    note=note,
+                    urgent=urgent,
+                    override=overrides.get((str(kind), contact.channel, person.language)),
+                    suppressed=suppressed,
+                    now=now,
+                )
+                rows.append(message)
+            counter.count(message)
+        await store.write(partial(sql.insert_messages, messages=rows, now=now))
+    return counter.report()
+
+
+async def fallback(
+    store: Store, composer: Composer, message: Message, *, now: datetime
+) -> NewMessage | None:
+    """The same notification on the resident's next usable channel not tried yet (each
+    channel once), rendered afresh for that channel; None when none is left."""
+    if message.resident_id is None or message.event_id is None:
+        return None
+    event = await get_event(store, message.event_id)
+    person = await sql.recipient(store.reader, message.resident_id)
+    if person is None:
+        return None
+    tried = await sql.group_channels(store.reader, message.group_uid)
+    contacts = (await sql.contacts_of(store.reader, [person.id]))[person.id]
+    contact, suppressed = pick_contact(contacts, composer.usable, tried)
+    if contact is None or suppressed:
+        return None
+    overrides = await _overrides(store.reader, event.id)
+    return composer.message(
+        event,
+        await _room_name(store.reader, event),
+        person,
+        message.kind,
+        contact,
+        group_uid=message.group_uid,
+        invitation_id=message.invitation_id,
+        note=message.note,
+        urgent=message.urgent,
+        override=overrides.get((str(message.kind), contact.channel, person.language)),
+        suppressed=False,
+        now=now,
+    )
+
+
+@dataclass(frozen=True)
+class Preview:
+    """A message as it would be sent, without sending it."""
+
+    kind: str
+    channel: str
+    language: str
+    address: str | None
+    subject: str
+    text: str
+    html: str | None
+    payload: dict[str, Any] | None
+    extra: dict[str, Any]
+    sms: SmsLength | None
+
+
+async def preview(
+    store: Store,
+    composer: Composer,
+    event_id: int,
+    resident_id: int,
+    *,
+    kind: MessageKind,
+    channel: str,
+    note: str = "",
+    urgent: bool = False,
+) -> Preview:
+    """Render a message for one resident exactly as sending would, writing nothing."""
+    if channel not in CHANNELS:
+        raise ValidationError.field("channel", f"must be one of {', '.join(CHANNELS)}")
+    event = await get_event(store, event_id)
+    person = await sql.recipient(store.reader, resident_id)
+    if person is None:
+        raise NotFoundError(f"no resident {resident_id}", code="resident_not_found")
+    contacts = (await sql.contacts_of(store.reader, [resident_id]))[resident_id]
+    contact = next((c for c in contacts if c.channel == channel), None)
+    override = await sql.template_override(
+        store.reader, event_id, str(kind), channel, person.language
+    )
+    rendered, extra = composer.render(
+        event,
+        await _room_name(store.reader, event),
+        person,
+        kind,
+        channel,
+        contact=contact,
+        note=note,
+        urgent=urgent,
+        override=override,
+    )
+    return Preview(
+        kind=str(kind),
+        channel=channel,
+        language=person.language,
+        address=None if contact is None else contact.address,
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
+        payload=rendered.payload,
+        extra={k: v for k, v in extra.items() if k != "payload"},
+        sms=sms_length(rendered.text) if channel == "sms" else None,
+    )
+
+
+@dataclass(frozen=True)
+class Deliveries:
+    """An event's messages: counts by status and channel, and a page of them."""
+
+    event_id: int
+    by_status: dict[str, int]
+    by_channel: dict[str, dict[str, int]]
+    messages: Page[Message]
+
+
+async def deliveries(
+    store: Store,
+    event_id: int,
+    *,
+    status: str | None,
+    channel: str | None,
+    limit: int,
+    offset: int,
+) -> Deliveries:
+    """Counts and a page of an event's messages, newest first, with their attempts."""
+    await get_event(store, event_id)
+    by_status: dict[str, int] = {s.value: 0 for s in MessageStatus}
+    by_channel: dict[str, dict[str, int]] = {}
+    for st, ch, n in await sql.counts(store.reader, event_id):
+        by_status[st] = by_status.get(st, 0) + n
+        by_channel.setdefault(ch, {})[st] = n
+    items, total = await sql.list_messages(
+        store.reader, event_id=event_id, status=status, channel=channel, limit=limit, offset=offset
+    )
+    return Deliveries(
+        event_id=event_id,
+        by_status=by_status,
+        by_channel=by_channel,
+        messages=Page(items=tuple(items), total=total, limit=limit, offset=offset),
+    )
+
+
+async def record_report(
+    store: Store,
+    channel: str,
+    provider_id: str,
+    status: str,
+    *,
+    error: str | None,
+    now: datetime,
+) -> bool:
+    """Apply a provider's delivery report; reports arrive out of order and twice, so a
+    message only ever moves forward, and never out of delivered or failed."""
+
+    async def txn(tx: Tx) -> bool:
+        found = await sql.by_provider_id(tx, channel, provider_id)
+        if found is None:
+            return False
+        message_id, current = found
+        if current in ("delivered", "failed", "suppressed", "expired"):
+            return False
+        if _REPORT_ORDER.get(status, -1) <= _REPORT_ORDER.get(current, 99):
+            return False
+        await sql.set_status(tx, message_id, status, error, now)
+        return True
+
+    return await store.write(txn)
+
+
+async def retry_message(store: Store, message_id: int, *, now: datetime) -> Message:
+    """Queue a failed or expired message again, now (the organiser's retry button)."""
+
+    async def txn(tx: Tx) -> Message:
+        found = await sql.get_message(tx, message_id)
+        if found is None:
+            raise NotFoundError(f"no message {message_id}", code="message_not_found")
+        if not await sql.retry_failed(tx, message_id, now):
+            raise ConflictError(
+                f"message {message_id} is {found.status}; only failed or expired ones retry",
+                code="message_not_retryable",
+            )
+        again = await sql.get_message(tx, message_id)
+        assert again is not None
+        return again
+
+    return await store.write(txn)
+
+
+async def unsubscribe(store: Store, contact_id: int, *, now: datetime) -> bool:
+    """Opt a contact out (idempotent); False when it no longer exists."""
+
+    async def txn(tx: Tx) -> bool:
+        if await sql.contact(tx, contact_id, now) is None:
+            return False
+        await sql.opt_out_contact(tx, contact_id, now)
+        return True
+
+    return await store.write(txn)
+
+
+async def save_template(
+    store: Store,
+    renderer: Renderer,
+    event_id: int,
+    kind: str,
+    channel: str,
+    language: str,
+    source: str,
+    *,
+    now: datetime,
+) -> TemplateOverride:
+    """Check an override against sample data (syntax, undefined names, time and size), then
+    save it; refused with a 400 naming the problem."""
+    await get_event(store, event_id)
+    renderer.check(kind, channel, language, source)
+    await store.write(
+        lambda tx: sql.put_template(tx, event_id, kind, channel, language, source, now)
+    )
+    return TemplateOverride(event_id, kind, channel, language, source, now)
+
+
+async def list_templates(store: Store, event_id: int) -> Page[TemplateOverride]:
+    """An event's overrides."""
+    await get_event(store, event_id)
+    found = tuple(
+        TemplateOverride(event_id, kind, channel, language, source, updated_at)
+        for kind, channel, language, source, updated_at in await sql.template_overrides(
+            store.reader, event_id
+        )
+    )
+    return Page(items=found, total=len(found), limit=max(len(found), 1), offset=0)
+
+
+async def delete_template(
+    store: Store, event_id: int, kind: str, channel: str, language: str
+) -> None:
+    """Go back to the default template; 404 when there was no override."""
+    dropped = await store.write(
+        lambda tx: sql.delete_template(tx, event_id, kind, channel, language)
+    )
+    if not dropped:
+        raise NotFoundError("this event has no such template override", code="template_not_found")
+
+
+@dataclass(frozen=True)
+class UnsubscribeTarget:
+    """What the unsubscribe page may show: a masked address, and in which language."""
+
+    contact_id: int
+    masked: str
+    language: str
+    opted_out: bool
+
+
+async def unsubscribe_target(store: Store, contact_id: int) -> UnsubscribeTarget | None:
+    """The contact an unsubscribe link names, or None when it is gone."""
+    found = await sql.contact(store.reader, contact_id, datetime.now(UTC))
+    if found is None:
+        return None
+    person = await sql.recipient(store.reader, found.resident_id)
+    return UnsubscribeTarget(
+        contact_id,
+        mask_address(found.channel, found.address),
+        person.language if person else "zh-CN",
+        found.opted_out,
+    )

@@ -1,0 +1,82 @@
+"""The server's own secret, kept in a file outside the database, and the signed tokens
+derived from it: a copy of the database alone can neither forge nor recover a link."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import re
+import secrets
+from pathlib import Path
+from typing import Final
+
+SECRET_BYTES: Final = 32
+# 16 bytes of MAC: 128 bits, the least a link token may carry.
+_MAC_BYTES: Final = 16
+_PART: Final = re.compile(r"[0-9a-z]{1,13}")
+
+
+def load_or_create(path: str | Path) -> bytes:
+    """The secret in `path`, created (mode 0600) with 256 random bits if missing."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = secrets.token_hex(SECRET_BYTES)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it first: use theirs
+            return load_or_create(path)
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write(text + "\n")
+    try:
+        key = bytes.fromhex(text)
+    except ValueError:
+        raise ValueError(f"{path}: not a hex secret") from None
+    if len(key) < 16:
+        raise ValueError(f"{path}: secret shorter than 128 bits")
+    return key
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def mac(key: bytes, purpose: str, value: str, size: int = _MAC_BYTES) -> str:
+    """An HMAC-SHA256 of `value` for one purpose only, URL-safe, `size` bytes long."""
+    digest = hmac.new(key, f"{purpose}\x00{value}".encode(), hashlib.sha256).digest()
+    return _b64(digest[:size])
+
+
+def sign_ids(key: bytes, purpose: str, *idents: int) -> str:
+    """A token naming rows `idents` for `purpose`: the ids in base 36 joined by dots, a
+    dash, then a 128-bit MAC. Deterministic, so every message about the same rows
+    carries the same link."""
+    head = ".".join(base36(ident) for ident in idents)
+    return f"{head}-{mac(key, purpose, head)}"
+
+
+def verify_ids(key: bytes, purpose: str, token: str, count: int) -> tuple[int, ...] | None:
+    """The `count` ids a token from `sign_ids` names, or None when malformed or forged."""
+    head, dash, tail = token.partition("-")
+    parts = head.split(".")
+    if not dash or len(parts) != count or not all(_PART.fullmatch(p) for p in parts):
+        return None
+    if not hmac.compare_digest(tail.encode(), mac(key, purpose, head).encode()):
+        return None
+    values = tuple(int(part, 36) for part in parts)
+    return values if all(0 < v < 2**63 for v in values) else None
+
+
+def base36(value: int) -> str:
+    """`value` (>= 0) in base 36, lowercase."""
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        value, rest = divmod(value, 36)
+        out = digits[rest] + out
+        if value == 0:
+            return out

@@ -1,0 +1,531 @@
+"""SQL for invitations, the outbox, delivery attempts and per-event template overrides."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from ..clock import from_db, opt_from_db, opt_to_db, to_db
+from ..models import Attempt, Channel, Language, Message, MessageKind, MessageStatus
+from .core import Db, Row, Tx
+
+_COLUMNS = (
+    "id, uid, group_uid, event_id, invitation_id, resident_id, contact_id, kind, channel,"
+    " address, language, subject, body_text, body_html, extra, note, urgent, status,"
+    " attempts, send_after, expires_at, provider_id, last_error, created_at, updated_at"
+)
+FINAL = ("sent", "delivered", "failed", "suppressed", "expired")
+
+
+def _marks(count: int) -> str:
+    return ", ".join("?" * count)
+
+
+def _message(row: Row, attempts: Sequence[Attempt] = ()) -> Message:
+    return Message(
+        id=row["id"],
+        uid=row["uid"],
+        group_uid=row["group_uid"],
+        event_id=row["event_id"],
+        invitation_id=row["invitation_id"],
+        resident_id=row["resident_id"],
+        contact_id=row["contact_id"],
+        kind=MessageKind(row["kind"]),
+        channel=Channel(row["channel"]),
+        address=row["address"],
+        language=Language(row["language"]),
+        subject=row["subject"],
+        body_text=row["body_text"],
+        body_html=row["body_html"],
+        extra=json.loads(row["extra"]),
+        note=row["note"],
+        urgent=bool(row["urgent"]),
+        status=MessageStatus(row["status"]),
+        attempts=row["attempts"],
+        send_after=from_db(row["send_after"]),
+        expires_at=opt_from_db(row["expires_at"]),
+        provider_id=row["provider_id"],
+        last_error=row["last_error"],
+        created_at=from_db(row["created_at"]),
+        updated_at=from_db(row["updated_at"]),
+        attempt_log=tuple(attempts),
+    )
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """A resident as the outbox needs them."""
+
+    id: int
+    name: str
+    language: str
+    unit: str
+    invitation_id: int | None = None
+    answer: str | None = None
+    party_size: int = 1
+
+
+@dataclass(frozen=True)
+class Reach:
+    """One contact of a resident, with what decides whether it may be used."""
+
+    id: int
+    resident_id: int
+    channel: str
+    address: str
+    rank: int
+    opted_out: bool
+    disabled: bool
+    secrets: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    """An outbox row to insert."""
+
+    uid: str
+    group_uid: str
+    event_id: int | None
+    invitation_id: int | None
+    resident_id: int | None
+    contact_id: int | None
+    kind: str
+    channel: str
+    address: str
+    language: str
+    subject: str
+    body_text: str
+    body_html: str | None
+    extra: dict[str, object]
+    note: str
+    urgent: bool
+    status: str
+    send_after: datetime
+    expires_at: datetime | None
+
+
+async def audience_batch(
+    db: Db, *, tags: Sequence[str], after_id: int, limit: int
+) -> list[Recipient]:
+    """The next `limit` residents by id after `after_id`; with tags, those having any."""
+    tag_filter = ""
+    params: list[object] = [after_id]
+    if tags:
+        tag_filter = (
+            " AND EXISTS (SELECT 1 FROM resident_tags t WHERE t.resident_id = r.id"
+            f" AND t.tag IN ({_marks(len(tags))}))"
+        )
+        params.extend(tags)
+    params.append(limit)
+    rows = await db.fetchall(
+        "SELECT r.id, r.name, r.language, h.unit FROM residents r"
+        " JOIN households h ON h.id = r.household_id"
+        f" WHERE r.id > ?{tag_filter} ORDER BY r.id LIMIT ?",
+        params,
+    )
+    return [Recipient(row["id"], row["name"], row["language"], row["unit"]) for row in rows]
+
+
+async def invitees_batch(
+    db: Db, event_id: int, *, answers: Sequence[str] | None, after_id: int, limit: int
+) -> list[Recipient]:
+    """The next invitations of an event by id after `after_id`, optionally by answer."""
+    answer_filter = ""
+    params: list[object] = [event_id, after_id]
+    if answers is not None:
+        answer_filter = f" AND i.answer IN ({_marks(len(answers))})"
+        params.extend(answers)
+    params.append(limit)
+    rows = await db.fetchall(
+        "SELECT i.id AS invitation_id, i.answer, i.party_size, r.id, r.name, r.language, h.unit"
+        " FROM invitations i JOIN residents r ON r.id = i.resident_id"
+        " JOIN households h ON h.id = r.household_id"
+        f" WHERE i.event_id = ? AND i.id > ?{answer_filter} ORDER BY i.id LIMIT ?",
+        params,
+    )
+    return [
+        Recipient(
+            row["id"],
+            row["name"],
+            row["language"],
+            row["unit"],
+            invitation_id=row["invitation_id"],
+            answer=row["answer"],
+            party_size=row["party_size"],
+        )
+        for row in rows
+    ]
+
+
+async def recipient(db: Db, resident_id: int) -> Recipient | None:
+    """One resident as a recipient."""
+    row = await db.fetchone(
+        "SELECT r.id, r.name, r.language, h.unit FROM residents r"
+        " JOIN households h ON h.id = r.household_id WHERE r.id = ?",
+        (resident_id,),
+    )
+    return None if row is None else Recipient(row["id"], row["name"], row["language"], row["unit"])
+
+
+async def invited_residents(db: Db, event_id: int, resident_ids: Sequence[int]) -> set[int]:
+    """Which of these residents already have an invitation to the event."""
+    if not resident_ids:
+        return set()
+    rows = await db.fetchall(
+        "SELECT resident_id FROM invitations"
+        f" WHERE event_id = ? AND resident_id IN ({_marks(len(resident_ids))})",
+        [event_id, *resident_ids],
+    )
+    return {row["resident_id"] for row in rows}
+
+
+def _secrets(row: Row, now: datetime | None) -> tuple[str, ...]:
+    found: list[str] = []
+    if row["signing_secret"]:
+        found.append(row["signing_secret"])
+    until = row["previous_secret_until"]
+    if row["previous_secret"] and (now is None or until is None or until > to_db(now)):
+        found.append(row["previous_secret"])
+    return tuple(found)
+
+
+_REACH = (
+    "SELECT id, resident_id, channel, address, rank, opted_out_at, disabled_at,"
+    " signing_secret, previous_secret, previous_secret_until FROM contacts"
+)
+
+
+def _reach(row: Row, now: datetime | None) -> Reach:
+    return Reach(
+        id=row["id"],
+        resident_id=row["resident_id"],
+        channel=row["channel"],
+        address=row["address"],
+        rank=row["rank"],
+        opted_out=row["opted_out_at"] is not None,
+        disabled=row["disabled_at"] is not None,
+        secrets=_secrets(row, now),
+    )
+
+
+async def contacts_of(db: Db, resident_ids: Sequence[int]) -> dict[int, list[Reach]]:
+    """Each resident's contacts in preference order."""
+    found: dict[int, list[Reach]] = {rid: [] for rid in resident_ids}
+    if not resident_ids:
+        return found
+    rows = await db.fetchall(
+        f"{_REACH} WHERE resident_id IN ({_marks(len(resident_ids))}) ORDER BY resident_id, rank",
+        list(resident_ids),
+    )
+    for row in rows:
+        found[row["resident_id"]].append(_reach(row, None))
+    return found
+
+
+async def contact(db: Db, contact_id: int, now: datetime) -> Reach | None:
+    """One contact as it stands now (secrets whose rotation window has lapsed left out)."""
+    row = await db.fetchone(f"{_REACH} WHERE id = ?", (contact_id,))
+    return None if row is None else _reach(row, now)
+
+
+async def insert_invitation(tx: Tx, event_id: int, resident_id: int, now: datetime) -> int | None:
+    """A new invitation's id, or None when the resident was already invited."""
+    row = await tx.fetchone(
+        "INSERT INTO invitations (event_id, resident_id, created_at, updated_at)"
+        " VALUES (?, ?, ?, ?) ON CONFLICT (event_id, resident_id) DO NOTHING RETURNING id",
+        (event_id, resident_id, to_db(now), to_db(now)),
+    )
+    return None if row is None else int(row["id"])
+
+
+async def insert_messages(tx: Tx, messages: Iterable[NewMessage], now: datetime) -> None:
+    """Queue messages."""
+    stamp = to_db(now)
+    await tx.executemany(
+        "INSERT INTO messages (uid, group_uid, event_id, invitation_id, resident_id, contact_id,"
+        " kind, channel, address, language, subject, body_text, body_html, extra, note, urgent,"
+        " status, send_after, expires_at, created_at, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                m.uid,
+                m.group_uid,
+                m.event_id,
+                m.invitation_id,
+                m.resident_id,
+                m.contact_id,
+                m.kind,
+                m.channel,
+                m.address,
+                m.language,
+                m.subject,
+                m.body_text,
+                m.body_html,
+                json.dumps(m.extra, ensure_ascii=False, separators=(",", ":")),
+                m.note,
+                int(m.urgent),
+                m.status,
+                to_db(m.send_after),
+                opt_to_db(m.expires_at),
+                stamp,
+                stamp,
+            )
+            for m in messages
+        ],
+    )
+
+
+async def claim_due(
+    tx: Tx, channel: str, *, now: datetime, lease_until: datetime, limit: int
+) -> list[Message]:
+    """Lease up to `limit` due messages of one channel, oldest due first."""
+    rows = await tx.fetchall(
+        "UPDATE messages SET status = 'sending', lease_until = ?, attempts = attempts + 1,"
+        " updated_at = ? WHERE id IN (SELECT id FROM messages WHERE status = 'queued'"
+        " AND channel = ? AND send_after <= ? ORDER BY send_after, id LIMIT ?)"
+        f" RETURNING {_COLUMNS}",
+        (to_db(lease_until), to_db(now), channel, to_db(now), limit),
+    )
+    return sorted((_message(row) for row in rows), key=lambda m: (m.send_after, m.id))
+
+
+async def reclaim_expired_leases(tx: Tx, now: datetime) -> int:
+    """Messages whose worker died holding them go back to the queue; returns how many."""
+    await tx.execute(
+        "UPDATE messages SET status = 'queued', lease_until = NULL, updated_at = ?"
+        " WHERE status = 'sending' AND lease_until <= ?",
+        (to_db(now), to_db(now)),
+    )
+    return await tx.changes()
+
+
+async def get_message(db: Db, message_id: int) -> Message | None:
+    """One message."""
+    row = await db.fetchone(f"SELECT {_COLUMNS} FROM messages WHERE id = ?", (message_id,))
+    return None if row is None else _message(row)
+
+
+async def record_attempt(
+    tx: Tx,
+    message: Message,
+    *,
+    at: datetime,
+    duration_ms: int,
+    outcome: str,
+    provider_id: str | None,
+    error: str | None,
+) -> None:
+    """Log one try."""
+    await tx.execute(
+        "INSERT INTO attempts (message_id, number, at, duration_ms, outcome, provider_id, error)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (message.id, message.attempts, to_db(at), duration_ms, outcome, provider_id, error),
+    )
+
+
+async def settle(
+    tx: Tx,
+    message_id: int,
+    status: str,
+    now: datetime,
+    *,
+    provider_id: str | None = None,
+    error: str | None = None,
+) -> bool:
+    """Give a leased (or queued) message its final status; False if it had one already."""
+    await tx.execute(
+        "UPDATE messages SET status = ?, lease_until = NULL, updated_at = ?,"
+        " provider_id = COALESCE(?, provider_id), last_error = COALESCE(?, last_error)"
+        " WHERE id = ? AND status IN ('queued', 'sending')",
+        (status, to_db(now), provider_id, error, message_id),
+    )
+    return await tx.changes() == 1
+
+
+async def requeue(tx: Tx, message_id: int, send_after: datetime, error: str, now: datetime) -> None:
+    """Put a leased message back in the queue until `send_after`."""
+    await tx.execute(
+        "UPDATE messages SET status = 'queued', lease_until = NULL, send_after = ?,"
+        " last_error = ?, updated_at = ? WHERE id = ? AND status = 'sending'",
+        (to_db(send_after), error, to_db(now), message_id),
+    )
+
+
+async def retry_failed(tx: Tx, message_id: int, now: datetime) -> bool:
+    """Queue a failed or expired message again, now; False if it is in another state."""
+    await tx.execute(
+        "UPDATE messages SET status = 'queued', send_after = ?, updated_at = ?, expires_at = NULL"
+        " WHERE id = ? AND status IN ('failed', 'expired')",
+        (to_db(now), to_db(now), message_id),
+    )
+    return await tx.changes() == 1
+
+
+async def group_channels(db: Db, group_uid: str) -> set[str]:
+    """The channels a message and its fallbacks have used."""
+    rows = await db.fetchall(
+        "SELECT DISTINCT channel FROM messages WHERE group_uid = ?", (group_uid,)
+    )
+    return {row["channel"] for row in rows}
+
+
+async def by_provider_id(db: Db, channel: str, provider_id: str) -> tuple[int, str] | None:
+    """(id, status) of the message a provider knows by `provider_id`."""
+    row = await db.fetchone(
+        "SELECT id, status FROM messages WHERE channel = ? AND provider_id = ?",
+        (channel, provider_id),
+    )
+    return None if row is None else (int(row["id"]), str(row["status"]))
+
+
+async def set_status(
+    tx: Tx, message_id: int, status: str, error: str | None, now: datetime
+) -> None:
+    """Move a message to `status` (the caller has checked the move goes forward)."""
+    await tx.execute(
+        "UPDATE messages SET status = ?, last_error = COALESCE(?, last_error), updated_at = ?"
+        " WHERE id = ?",
+        (status, error, to_db(now), message_id),
+    )
+
+
+async def disable_contact(tx: Tx, contact_id: int, reason: str, now: datetime) -> None:
+    """Stop using an address the far end says is gone."""
+    await tx.execute(
+        "UPDATE contacts SET disabled_at = ?, disabled_reason = ?"
+        " WHERE id = ? AND disabled_at IS NULL",
+        (to_db(now), reason, contact_id),
+    )
+
+
+async def opt_out_contact(tx: Tx, contact_id: int, now: datetime) -> bool:
+    """Opt an address out; False when it already was."""
+    await tx.execute(
+        "UPDATE contacts SET opted_out_at = ? WHERE id = ? AND opted_out_at IS NULL",
+        (to_db(now), contact_id),
+    )
+    return await tx.changes() == 1
+
+
+async def counts(db: Db, event_id: int) -> list[tuple[str, str, int]]:
+    """(status, channel, count) for an event's messages."""
+    rows = await db.fetchall(
+        "SELECT status, channel, COUNT(*) AS n FROM messages WHERE event_id = ?"
+        " GROUP BY status, channel",
+        (event_id,),
+    )
+    return [(row["status"], row["channel"], row["n"]) for row in rows]
+
+
+async def list_messages(
+    db: Db,
+    *,
+    event_id: int | None,
+    status: str | None,
+    channel: str | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[Message], int]:
+    """A page of messages, newest first, each with its attempts."""
+    where: list[str] = []
+    params: list[object] = []
+    for column, value in (("event_id", event_id), ("status", status), ("channel", channel)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    clause = f" WHERE {' AND '.join(where)}" if where else ""
+    total_row = await db.fetchone(f"SELECT COUNT(*) AS n FROM messages{clause}", params)
+    rows = await db.fetchall(
+        f"SELECT {_COLUMNS} FROM messages{clause} ORDER BY id DESC LIMIT ? OFFSET ?",
+        [*params, limit, offset],
+    )
+    attempts = await _attempts_of(db, [row["id"] for row in rows])
+    items = [_message(row, attempts.get(row["id"], ())) for row in rows]
+    return items, int(total_row["n"]) if total_row else 0
+
+
+async def _attempts_of(db: Db, message_ids: Sequence[int]) -> dict[int, list[Attempt]]:
+    found: dict[int, list[Attempt]] = {}
+    if not message_ids:
+        return found
+    rows = await db.fetchall(
+        "SELECT message_id, number, at, duration_ms, outcome, provider_id, error FROM attempts"
+        f" WHERE message_id IN ({_marks(len(message_ids))}) ORDER BY message_id, id",
+        list(message_ids),
+    )
+    for row in rows:
+        found.setdefault(row["message_id"], []).append(
+            Attempt(
+                number=row["number"],
+                at=from_db(row["at"]),
+                duration_ms=row["duration_ms"],
+                outcome=row["outcome"],
+                provider_id=row["provider_id"],
+                error=row["error"],
+            )
+        )
+    return found
+
+
+async def template_override(
+    db: Db, event_id: int, kind: str, channel: str, language: str
+) -> str | None:
+    """An organiser's template for one event, kind, channel and language, if any."""
+    row = await db.fetchone(
+        "SELECT source FROM event_templates WHERE event_id = ? AND kind = ? AND channel = ?"
+        " AND language = ?",
+        (event_id, kind, channel, language),
+    )
+    return None if row is None else str(row["source"])
+
+
+async def template_overrides(db: Db, event_id: int) -> list[tuple[str, str, str, str, datetime]]:
+    """(kind, channel, language, source, updated_at) of an event's overrides."""
+    rows = await db.fetchall(
+        "SELECT kind, channel, language, source, updated_at FROM event_templates"
+        " WHERE event_id = ? ORDER BY kind, channel, language",
+        (event_id,),
+    )
+    return [
+        (r["kind"], r["channel"], r["language"], r["source"], from_db(r["updated_at"]))
+        for r in rows
+    ]
+
+
+async def put_template(
+    tx: Tx, event_id: int, kind: str, channel: str, language: str, source: str, now: datetime
+) -> None:
+    """Save (or replace) an override."""
+    await tx.execute(
+        "INSERT INTO event_templates (event_id, kind, channel, language, source, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (event_id, kind, channel, language)"
+        " DO UPDATE SET source = excluded.source, updated_at = excluded.updated_at",
+        (event_id, kind, channel, language, source, to_db(now)),
+    )
+
+
+async def delete_template(tx: Tx, event_id: int, kind: str, channel: str, language: str) -> bool:
+    """Drop an override; False when there was none."""
+    await tx.execute(
+        "DELETE FROM event_templates WHERE event_id = ? AND kind = ? AND channel = ?"
+        " AND language = ?",
+        (event_id, kind, channel, language),
+    )
+    return await tx.changes() == 1
+
+
+async def beat(tx: Tx, name: str, now: datetime) -> None:
+    """Note that a worker is alive."""
+    await tx.execute(
+        "INSERT INTO worker_beats (name, beat_at) VALUES (?, ?)"
+        " ON CONFLICT (name) DO UPDATE SET beat_at = excluded.beat_at",
+        (name, to_db(now)),
+    )
+
+
+async def last_beat(db: Db) -> datetime | None:
+    """When any worker last looked at the outbox."""
+    row = await db.fetchone("SELECT MAX(beat_at) AS at FROM worker_beats")
+    return None if row is None else opt_from_db(row["at"])

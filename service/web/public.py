@@ -1,0 +1,85 @@
+"""Pages a resident reaches from a message without signing in: one-click unsubscribe."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from .. import notifications
+from ..keys import clock_key, delivery_key, settings_key, store_key
+from ..links import read_unsubscribe_token
+from .jsonio import read_body
+from .pages import page
+from .routing import Api
+
+routes = Api()
+TAG = "public"
+
+
+async def _target(request: web.Request) -> notifications.UnsubscribeTarget | None:
+    key = request.app[delivery_key].ready().links.key
+    contact_id = read_unsubscribe_token(key, request.match_info["token"])
+    if contact_id is None:
+        return None
+    return await notifications.unsubscribe_target(request.app[store_key], contact_id)
+
+
+def _gone(request: web.Request) -> web.Response:
+    settings = request.app[settings_key]
+    return page(
+        "not_found.html",
+        404,
+        lang=settings.community.default_language,
+        community=settings.community.name,
+    )
+
+
+@routes.route(
+    "GET",
+    "/u/{token}",
+    summary="Unsubscribe page (changes nothing: link scanners fetch it)",
+    tag=TAG,
+    roles=None,
+    response_media="text/html",
+    errors=(404,),
+    prefixed=False,
+)
+async def unsubscribe_page(request: web.Request) -> web.Response:
+    """A page with one button that POSTs back here."""
+    target = await _target(request)
+    if target is None:
+        return _gone(request)
+    return page(
+        "unsubscribe.html",
+        lang=target.language,
+        community=request.app[settings_key].community.name,
+        address=target.masked,
+        done=target.opted_out,
+    )
+
+
+@routes.route(
+    "POST",
+    "/u/{token}",
+    summary="One-click unsubscribe (RFC 8058): opts the address out, no sign-in, no redirect",
+    tag=TAG,
+    roles=None,
+    response_media="text/html",
+    errors=(404,),
+    prefixed=False,
+)
+async def unsubscribe(request: web.Request) -> web.Response:
+    """Mail clients POST `List-Unsubscribe=One-Click` with no cookies; the token suffices."""
+    await read_body(request)  # the body says nothing the token does not
+    target = await _target(request)
+    if target is None:
+        return _gone(request)
+    await notifications.unsubscribe(
+        request.app[store_key], target.contact_id, now=request.app[clock_key]()
+    )
+    return page(
+        "unsubscribe.html",
+        lang=target.language,
+        community=request.app[settings_key].community.name,
+        address=target.masked,
+        done=True,
+    )

@@ -1,0 +1,318 @@
+"""The delivery worker: the only bridge from the outbox to the channels.
+
+Each channel name gets its own lane — a claimer that leases due messages of that channel
+and a pool of senders limited by the channel's concurrency and token bucket — so a slow
+or rate-limited channel never holds up the others. Delivery is at-least-once: a message
+is leased before it is sent and settled after, and a lease left by a dead worker is
+reclaimed once it lapses, so a crash can repeat a send but never lose one. Every attempt
+of a message carries the message's one id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+
+from channels.base import (
+    ChannelFailure,
+    OutboundMessage,
+    PermanentFailure,
+    Receipt,
+    TemporaryFailure,
+)
+from channels.registry import Route, distinct_channels
+
+from . import notifications
+from .clock import Clock
+from .metrics import Metrics
+from .models import Message
+from .notifications import Composer
+from .ratelimit import KeyedBuckets, TokenBucket
+from .settings import DeliverySettings
+from .store import Store, Tx
+from .store import outbox as sql
+from .store.outbox import NewMessage
+
+log = logging.getLogger("linli.worker")
+
+
+@dataclass
+class _Lane:
+    name: str
+    route: Route
+    bucket: TokenBucket
+    per_key: KeyedBuckets
+    queue: asyncio.Queue[Message]
+
+
+@dataclass(frozen=True)
+class _Result:
+    """What one attempt came to, ready to be written."""
+
+    outcome: str  # sent, delivered, temporary, permanent
+    provider_id: str | None = None
+    error: str | None = None
+    retry_after: float | None = None
+    address_gone: bool = False
+
+
+class Worker:
+    """Claims due messages, sends them through their channel and records every attempt."""
+
+    def __init__(
+        self,
+        store: Store,
+        composer: Composer,
+        routes: dict[str, Route],
+        settings: DeliverySettings,
+        clock: Clock,
+        *,
+        name: str = "worker",
+        metrics: Metrics | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.store = store
+        self.composer = composer
+        self.settings = settings
+        self.clock = clock
+        self.name = name
+        self.metrics = metrics
+        self.rng = rng or random.Random()
+        self._wake = asyncio.Event()
+        self.lanes = [
+            _Lane(
+                channel_name,
+                route,
+                TokenBucket(route.rate_per_s),
+                KeyedBuckets(route.per_key_per_s),
+                asyncio.Queue(maxsize=2 * route.concurrency),
+            )
+            for channel_name, route in sorted(routes.items())
+        ]
+
+    def wake(self) -> None:
+        """Look at the outbox now rather than at the next poll (new messages were queued)."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Work until cancelled."""
+        for channel in distinct_channels({lane.name: lane.route for lane in self.lanes}):
+            await channel.start()
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            reclaimed = await self.store.write(
+                lambda tx: sql.reclaim_expired_leases(tx, self.clock())
+            )
+            if reclaimed:
+                log.info("reclaimed %d message(s) whose lease had lapsed", reclaimed)
+            for lane in self.lanes:
+                tasks.append(asyncio.create_task(self._claim_loop(lane), name=f"claim-{lane.name}"))
+                for n in range(lane.route.concurrency):
+                    tasks.append(
+                        asyncio.create_task(self._send_loop(lane), name=f"send-{lane.name}-{n}")
+                    )
+            tasks.append(asyncio.create_task(self._upkeep_loop(), name="worker-upkeep"))
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for channel in distinct_channels({lane.name: lane.route for lane in self.lanes}):
+                with contextlib.suppress(Exception):
+                    await channel.close()
+
+    async def _upkeep_loop(self) -> None:
+        # Reclaim leases of workers that died, and say this one is alive.
+        while True:
+            try:
+                now = self.clock()
+
+                async def upkeep(tx: Tx, now: datetime = now) -> int:
+                    await sql.beat(tx, self.name, now)
+                    return await sql.reclaim_expired_leases(tx, now)
+
+                if await self.store.write(upkeep):
+                    self.wake()
+            except Exception:
+                log.exception("worker upkeep failed")
+            await asyncio.sleep(min(self.settings.lease_s / 2, 10.0))
+
+    async def _claim_loop(self, lane: _Lane) -> None:
+        # The lane's queue holds about two messages per sender: enough to keep them busy, few
+        # enough that a claimed message never waits in memory anywhere near its lease.
+        while True:
+            claimed: list[Message] = []
+            free = max(1, min(lane.queue.maxsize - lane.queue.qsize(), self.settings.claim_batch))
+            try:
+                now = self.clock()
+                lease = now + timedelta(seconds=self.settings.lease_s)
+                claimed = await self.store.write(
+                    partial(
+                        sql.claim_due, channel=lane.name, now=now, lease_until=lease, limit=free
+                    )
+                )
+            except Exception:
+                log.exception("claiming %s messages failed", lane.name)
+            for message in claimed:
+                await lane.queue.put(message)  # waits while the senders are busy
+            if claimed and len(claimed) == free:
+                continue  # more may be due
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.settings.poll_interval_s)
+
+    async def _send_loop(self, lane: _Lane) -> None:
+        while True:
+            message = await lane.queue.get()
+            try:
+                await self.deliver(lane, message)
+            except Exception:
+                # A bug here must not stop the lane; the lease brings the message back.
+                log.exception("delivering message %s failed", message.uid)
+
+    async def deliver(self, lane: _Lane, message: Message) -> None:
+        """Send one leased message and record what happened."""
+        now = self.clock()
+        if message.expires_at is not None and message.expires_at <= now:
+            await self.store.write(
+                lambda tx: sql.settle(
+                    tx, message.id, "expired", now, error="expired before sending"
+                )
+            )
+            return
+        contact = (
+            None
+            if message.contact_id is None
+            else await sql.contact(self.store.reader, message.contact_id, now)
+        )
+        if contact is None or contact.opted_out or contact.disabled:
+            reason = "address opted out" if contact and contact.opted_out else "address unusable"
+            await self.store.write(
+                lambda tx: sql.settle(tx, message.id, "suppressed", now, error=reason)
+            )
+            return
+        outbound = OutboundMessage(
+            id=message.uid,
+            channel=message.channel,
+            address=message.address,
+            kind=message.kind,
+            language=message.language,
+            subject=message.subject,
+            text=message.body_text,
+            html=message.body_html,
+            extra=message.extra,
+            secrets=contact.secrets,
+            attempt=message.attempts,
+        )
+        channel = lane.route.channel
+        await lane.bucket.take()
+        await lane.per_key.take(channel.rate_key(outbound))
+        started = time.monotonic()
+        result = await self._attempt(channel.send, outbound)
+        elapsed = time.monotonic() - started
+        if self.metrics is not None:
+            self.metrics.deliveries.labels(lane.name, result.outcome).inc()
+            self.metrics.send_seconds.labels(lane.name).observe(elapsed)
+        await self._record(message, result, int(elapsed * 1000))
+
+    @staticmethod
+    async def _attempt(send: object, outbound: OutboundMessage) -> _Result:
+        assert callable(send)
+        try:
+            receipt: Receipt = await send(outbound)
+        except TemporaryFailure as failure:
+            return _Result("temporary", error=failure.reason, retry_after=failure.retry_after)
+        except PermanentFailure as failure:
+            return _Result("permanent", error=failure.reason, address_gone=failure.address_gone)
+        except ChannelFailure as failure:
+            return _Result("temporary", error=failure.reason)
+        except Exception as exc:  # a channel bug: retry rather than lose the message
+            log.exception("channel %s raised unexpectedly", outbound.channel)
+            return _Result("temporary", error=f"internal error: {type(exc).__name__}")
+        return _Result(str(receipt.outcome), provider_id=receipt.provider_id)
+
+    def next_try(self, message: Message, result: _Result, now: datetime) -> datetime | None:
+        """When to try a temporarily failed message again, or None when retries are spent."""
+        schedule = self.settings.retry_schedule_s
+        if message.attempts > len(schedule):
+            return None
+        delay = schedule[message.attempts - 1]
+        spread = self.settings.jitter
+        delay *= 1 + self.rng.uniform(-spread, spread)
+        if result.retry_after is not None:
+            delay = max(delay, result.retry_after)
+        return self.composer.quiet.next_allowed(
+            now + timedelta(seconds=delay), message.channel, urgent=message.urgent
+        )
+
+    async def _record(self, message: Message, result: _Result, duration_ms: int) -> None:
+        now = self.clock()
+        retry_at: datetime | None = None
+        failed = result.outcome == "permanent"
+        if result.outcome == "temporary":
+            retry_at = self.next_try(message, result, now)
+            failed = retry_at is None
+        expired = (
+            retry_at is not None
+            and message.expires_at is not None
+            and retry_at >= message.expires_at
+        )
+        backup: NewMessage | None = None
+        if failed:
+            backup = await notifications.fallback(self.store, self.composer, message, now=now)
+
+        async def txn(tx: Tx) -> None:
+            await sql.record_attempt(
+                tx,
+                message,
+                at=now,
+                duration_ms=duration_ms,
+                outcome=result.outcome,
+                provider_id=result.provider_id,
+                error=result.error,
+            )
+            if result.outcome in ("sent", "delivered"):
+                await sql.settle(
+                    tx, message.id, result.outcome, now, provider_id=result.provider_id
+                )
+                return
+            error = result.error or "failed"
+            if expired:
+                await sql.settle(tx, message.id, "expired", now, error=error)
+            elif retry_at is not None:
+                await sql.requeue(tx, message.id, retry_at, error, now)
+            else:
+                await sql.settle(tx, message.id, "failed", now, error=error)
+                if result.address_gone and message.contact_id is not None:
+                    await sql.disable_contact(tx, message.contact_id, error, now)
+                if backup is not None:
+                    await sql.insert_messages(tx, [backup], now)
+
+        await self.store.write(txn)
+        if backup is not None:
+            log.info(
+                "message %s failed on %s; falling back to %s",
+                message.uid,
+                message.channel,
+                backup.channel,
+            )
+            self.wake()
+
+
+@contextlib.asynccontextmanager
+async def running(worker: Worker) -> AsyncIterator[Worker]:
+    """The worker in the background for as long as the context is open."""
+    task = asyncio.create_task(worker.run(), name=f"linli-{worker.name}")
+    try:
+        yield worker
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -1,0 +1,344 @@
+"""`make bench`: how fast Linli empties its outbox, beside a bare client in the same run.
+
+For each channel it sends one event to N residents whose only contact is on that channel,
+through a real `linli serve` process, and times from the POST /send until the sink has
+accepted the last distinct message. The baseline is a bare client sending the same number
+of messages to the same sink with the same concurrency: aiohttp POSTs for webhooks,
+aiosmtplib sending already-rendered bytes for email. The sinks run as their own processes.
+Peak RSS is the server's VmHWM from /proc.
+
+    python -m tests.bench.outbox [--webhook N] [--email N] [--big N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from contextlib import contextmanager
+from dataclasses import dataclass
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import aiosmtplib
+
+from channels.webhook import new_secret
+from service.store import Store
+
+ROOT = Path(__file__).resolve().parents[2]
+PY = sys.executable
+LINLI = str(Path(PY).parent / "linli")
+WEBHOOK_CONCURRENCY = 16
+EMAIL_CONCURRENCY = 4
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listening on {port}")
+
+
+@contextmanager
+def process(*argv: str, env: dict[str, str] | None = None) -> Any:
+    proc = subprocess.Popen(
+        argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+async def sink_count(status_port: int) -> int:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"http://127.0.0.1:{status_port}/count") as resp,
+    ):
+        return int((await resp.json())["unique"])
+
+
+async def sink_reset(status_port: int) -> None:
+    async with aiohttp.ClientSession() as http:
+        await http.post(f"http://127.0.0.1:{status_port}/reset")
+
+
+async def until_count(status_port: int, n: int) -> None:
+    deadline = time.monotonic() + 1800
+    while await sink_count(status_port) < n:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the sink never saw every message")
+        await asyncio.sleep(0.05)
+
+
+async def bounded(n: int, concurrency: int, one: Callable[[int], Awaitable[None]]) -> None:
+    """Run one(i) for i < n with `concurrency` workers."""
+    counter = iter(range(n))
+
+    async def worker() -> None:
+        for i in counter:
+            await one(i)
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+
+async def bare_webhooks(port: int, n: int) -> float:
+    """Seconds for a bare aiohttp client to POST n small JSON bodies."""
+    url = f"http://127.0.0.1:{port}/hook"
+    body = json.dumps(
+        {"type": "invitation.created", "event": {"id": 1, "title": "跳蚤市场"}}
+    ).encode()
+    connector = aiohttp.TCPConnector(limit=WEBHOOK_CONCURRENCY)
+    async with aiohttp.ClientSession(connector=connector) as http:
+        start = time.perf_counter()
+
+        async def one(i: int) -> None:
+            headers = {"Content-Type": "application/json", "webhook-id": f"msg_bare_{i}"}
+            async with http.post(url, data=body, headers=headers) as resp:
+                await resp.read()
+
+        await bounded(n, WEBHOOK_CONCURRENCY, one)
+        return time.perf_counter() - start
+
+
+async def bare_email(port: int, n: int) -> float:
+    """Seconds for bare aiosmtplib clients (reusing connections) to send n rendered messages."""
+    msg = EmailMessage()
+    msg["From"] = "linli@example.org"
+    msg["Subject"] = "邀请：跳蚤市场"
+    msg.set_content("跳蚤市场 12月5日（周六）09:00 中心广场\n" * 5)
+    msg.add_alternative("<p>跳蚤市场</p>" * 5, subtype="html")
+    clients = []
+    for _ in range(EMAIL_CONCURRENCY):
+        client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False, use_tls=False)
+        await client.connect()
+        clients.append(client)
+    rendered: list[bytes] = []
+    for i in range(n):
+        del msg["To"], msg["Message-ID"]
+        msg["To"] = f"r{i}@example.org"
+        msg["Message-ID"] = f"<bare{i}@example.org>"
+        rendered.append(msg.as_bytes())
+    start = time.perf_counter()
+    pool: asyncio.Queue[aiosmtplib.SMTP] = asyncio.Queue()
+    for client in clients:
+        pool.put_nowait(client)
+
+    async def one(i: int) -> None:
+        client = await pool.get()
+        try:
+            await client.sendmail("linli@example.org", [f"r{i}@example.org"], rendered[i])
+        finally:
+            pool.put_nowait(client)
+
+    await bounded(n, EMAIL_CONCURRENCY, one)
+    elapsed = time.perf_counter() - start
+    for client in clients:
+        await client.quit()
+    return elapsed
+
+
+def populate(db: Path, n: int, channel: str, address: Callable[[int], str]) -> int:
+    """n residents, each with one contact, and a published event; returns the event id."""
+    asyncio.run(_migrate(db))
+    now = "2026-11-28T02:00:00.000000Z"
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.executemany(
+            "INSERT INTO households (id, unit, building, created_at, updated_at)"
+            " VALUES (?, ?, '1', ?, ?)",
+            [(i + 1, f"1-{i // 100}-{i % 100}", now, now) for i in range((n + 3) // 4)],
+        )
+        conn.executemany(
+            "INSERT INTO residents (id, household_id, name, language, created_at, updated_at)"
+            " VALUES (?, ?, ?, 'zh-CN', ?, ?)",
+            [(i + 1, i // 4 + 1, f"居民{i}", now, now) for i in range(n)],
+        )
+        secret = new_secret() if channel == "webhook" else None
+        conn.executemany(
+            "INSERT INTO contacts (resident_id, channel, address, rank, created_at, signing_secret)"
+            " VALUES (?, ?, ?, 0, ?, ?)",
+            [(i + 1, channel, address(i), now, secret) for i in range(n)],
+        )
+        cur = conn.execute(
+            "INSERT INTO events (kind, title, description, location, starts_at, ends_at, status,"
+            " created_at, updated_at, published_at) VALUES ('flea_market', '跳蚤市场', '旧物交换',"
+            " '中心广场', '2027-06-05T01:00:00.000000Z', '2027-06-05T04:00:00.000000Z',"
+            " 'published', ?, ?, ?)",
+            (now, now, now),
+        )
+        event_id = int(cur.lastrowid or 0)
+    conn.close()
+    return event_id
+
+
+async def _migrate(db: Path) -> None:
+    async with Store(db):
+        pass
+
+
+@dataclass
+class Run:
+    seconds: float
+    peak_rss_mb: float
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def linli_run(
+    tmp: Path, n: int, channel: str, sink_port: int, status_port: int, address: Callable[[int], str]
+) -> Run:
+    db = tmp / f"{channel}-{n}.db"
+    event_id = populate(db, n, channel, address)
+    port = free_port()
+    config = tmp / f"{channel}-{n}.toml"
+    config.write_text(
+        f"""
+[server]
+secret_file = "{tmp / "secret"}"
+access_log = false
+[log]
+level = "WARNING"
+[delivery]
+poll_interval_s = 0.05
+[channels.file]
+enabled = false
+[channels.webhook]
+enabled = {str(channel == "webhook").lower()}
+allow_private = ["127.0.0.0/8"]
+concurrency = {WEBHOOK_CONCURRENCY}
+[channels.email]
+enabled = {str(channel == "email").lower()}
+host = "127.0.0.1"
+port = {sink_port}
+security = "none"
+from_address = "linli@example.org"
+concurrency = {EMAIL_CONCURRENCY}
+""",
+        encoding="utf-8",
+    )
+    token = subprocess.run(
+        [
+            LINLI,
+            "token",
+            "create",
+            "--role",
+            "organiser",
+            "--name",
+            "bench",
+            "--db",
+            str(db),
+            "--config",
+            str(config),
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    with process(
+        LINLI, "serve", "--config", str(config), "--db", str(db), "--port", str(port)
+    ) as server:
+        wait_port(port)
+
+        async def go() -> float:
+            await sink_reset(status_port)
+            async with aiohttp.ClientSession() as http:
+                start = time.perf_counter()
+                async with http.post(
+                    f"http://127.0.0.1:{port}/api/v1/events/{event_id}/send",
+                    headers={"Authorization": f"Bearer {token}"},
+                ) as resp:
+                    report = await resp.json()
+                    if resp.status != 200:
+                        raise RuntimeError(f"send failed: {report}")
+                await until_count(status_port, n)
+                return time.perf_counter() - start
+
+        seconds = asyncio.run(go())
+        rss = peak_rss_mb(server.pid)
+    return Run(seconds, rss)
+
+
+def line(label: str, n: int, linli: Run, bare_seconds: float | None) -> str:
+    rate = n / linli.seconds
+    if bare_seconds is None:
+        return f"{label:<9} {n:>7}  linli {rate:>8.0f} msg/s  peak RSS {linli.peak_rss_mb:6.1f} MB"
+    bare = n / bare_seconds
+    return (
+        f"{label:<9} {n:>7}  linli {rate:>8.0f} msg/s  bare {bare:>8.0f} msg/s"
+        f"  ratio {rate / bare:5.1%}  peak RSS {linli.peak_rss_mb:6.1f} MB"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--webhook", type=int, default=10_000)
+    parser.add_argument("--email", type=int, default=10_000)
+    parser.add_argument("--big", type=int, default=100_000)
+    args = parser.parse_args()
+    results: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="linli-bench-") as name:
+        tmp = Path(name)
+        env = dict(os.environ)
+        hook_port = free_port()
+        with process(PY, "-m", "tests.bench.sinks", "webhook", str(hook_port), env=env):
+            wait_port(hook_port)
+            url = f"http://127.0.0.1:{hook_port}/hook"
+            if args.webhook:
+                bare = asyncio.run(bare_webhooks(hook_port, args.webhook))
+                run = linli_run(tmp, args.webhook, "webhook", hook_port, hook_port, lambda i: url)
+                results.append(line("webhook", args.webhook, run, bare))
+                print(results[-1], flush=True)
+            if args.big:
+                run = linli_run(tmp, args.big, "webhook", hook_port, hook_port, lambda i: url)
+                results.append(line("webhook", args.big, run, None))
+                print(results[-1], flush=True)
+        smtp_port, status_port = free_port(), free_port()
+        if args.email:
+            with process(
+                PY, "-m", "tests.bench.sinks", "smtp", str(smtp_port), str(status_port), env=env
+            ):
+                wait_port(smtp_port)
+                wait_port(status_port)
+                bare = asyncio.run(bare_email(smtp_port, args.email))
+                run = linli_run(
+                    tmp, args.email, "email", smtp_port, status_port, lambda i: f"r{i}@example.org"
+                )
+                results.append(line("email", args.email, run, bare))
+                print(results[-1], flush=True)
+    print("\nTargets: linli >= 50% of bare per channel; peak RSS < 200 MB at 100,000 recipients.")
+
+
+if __name__ == "__main__":
+    main()

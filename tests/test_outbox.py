@@ -1,0 +1,327 @@
+"""Sending events through the outbox with the file channel: invitations, idempotence,
+audiences, suppression, updates, previews, template overrides, quiet hours, expiry."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from service.keys import settings_key
+from tests.conftest import Api, PinnedClock
+
+EVENTS = "/api/v1/events"
+
+
+async def resident(api: Api, name: str, unit: str, *contacts: tuple[str, str], **kw: Any) -> int:
+    body = {
+        "name": name,
+        "unit": unit,
+        "contacts": [{"channel": c, "address": a} for c, a in contacts],
+    }
+    body.update(kw)
+    status, created = await api.post("/api/v1/residents", json=body)
+    assert status == 201, created
+    return int(created["id"])
+
+
+async def published_event(api: Api, **fields: Any) -> int:
+    body: dict[str, Any] = {
+        "kind": "flea_market",
+        "title": "跳蚤市场",
+        "location": "中心广场",
+        "starts_at": "2026-12-05T09:00",
+        "ends_at": "2026-12-05T12:00",
+    }
+    body.update(fields)
+    status, event = await api.post(EVENTS, json=body)
+    assert status == 201, event
+    status, _ = await api.post(f"{EVENTS}/{event['id']}/publish")
+    assert status == 200
+    return int(event["id"])
+
+
+async def until(
+    api: Api, event_id: int, done: Callable[[dict[str, int]], bool], what: str
+) -> dict[str, Any]:
+    """The event's deliveries once `done(counts by status)` holds (or an AssertionError)."""
+    for _ in range(400):
+        status, body = await api.get(f"{EVENTS}/{event_id}/deliveries", params={"limit": "500"})
+        assert status == 200, body
+        if done(body["by_status"]):
+            return dict(body)
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"never {what}: {body['by_status']}")
+
+
+async def settled(api: Api, event_id: int, *, total: int) -> dict[str, Any]:
+    """The deliveries once `total` messages exist and none is queued or sending any more."""
+    return await until(
+        api,
+        event_id,
+        lambda c: sum(c.values()) >= total and c["queued"] == 0 and c["sending"] == 0,
+        f"settled with {total} messages",
+    )
+
+
+def outbox_files(api: Api, channel: str) -> list[Path]:
+    root = Path(api.client.app[settings_key].channels.file.path) / channel
+    return sorted(root.glob("*.txt")) if root.exists() else []
+
+
+async def test_send_invites_everyone_once_and_the_file_channel_delivers(api: Api) -> None:
+    await resident(api, "张伟", "1-1-101", ("sms", "13800138000"))
+    await resident(api, "Alice", "1-1-102", ("email", "alice@example.org"), language="en")
+    await resident(
+        api, "李娜", "1-1-103", ("webhook", "http://127.0.0.1:9/hook"), ("sms", "13900139000")
+    )
+    event_id = await published_event(api)
+
+    status, report = await api.post(f"{EVENTS}/{event_id}/send")
+    assert status == 200, report
+    assert report["invited"] == 3 and report["queued"] == 3
+    assert report["by_channel"] == {"email": 1, "sms": 1, "webhook": 1}
+
+    body = await settled(api, event_id, total=3)
+    assert body["by_status"]["delivered"] == 3
+    assert body["by_channel"] == {
+        "email": {"delivered": 1},
+        "sms": {"delivered": 1},
+        "webhook": {"delivered": 1},
+    }
+    sms = outbox_files(api, "sms")
+    assert len(sms) == 1
+    text = sms[0].read_text(encoding="utf-8")
+    assert "To: +8613800138000" in text and "跳蚤市场" in text and "/r/" in text
+    email = outbox_files(api, "email")[0].read_text(encoding="utf-8")
+    assert "Flea" in email or "跳蚤市场" in email
+    assert "Language: en" in email
+    # Each message records its attempt, and its file is named by the message id.
+    message = body["messages"]["items"][0]
+    assert message["attempts"] == 1 and message["attempt_log"][0]["outcome"] == "delivered"
+
+    status, again = await api.post(f"{EVENTS}/{event_id}/send")
+    assert status == 200
+    assert again["invited"] == 0 and again["already_invited"] == 3 and again["queued"] == 0
+    await resident(api, "王芳", "2-1-101", ("sms", "13700137000"))
+    status, more = await api.post(f"{EVENTS}/{event_id}/send")
+    assert more["invited"] == 1 and more["already_invited"] == 3
+    await settled(api, event_id, total=4)
+    assert len(outbox_files(api, "sms")) == 2
+
+
+async def test_send_reaches_only_the_tagged_audience_and_reports_the_unreachable(api: Api) -> None:
+    await resident(api, "志愿者甲", "1-1-101", ("sms", "13800138001"), tags=["volunteer"])
+    await resident(api, "邻居乙", "1-1-102", ("sms", "13800138002"))
+    await resident(api, "志愿者丙", "1-1-103", tags=["volunteer"])  # no contact at all
+    out = await resident(api, "志愿者丁", "1-1-104", ("sms", "13800138004"), tags=["volunteer"])
+    status, contacts = await api.get(f"/api/v1/residents/{out}/contacts")
+    await api.patch(
+        f"/api/v1/residents/{out}/contacts/{contacts['items'][0]['id']}", json={"opted_out": True}
+    )
+    event_id = await published_event(
+        api, kind="volunteer", title="志愿服务日", audience_tags=["volunteer"]
+    )
+
+    status, report = await api.post(f"{EVENTS}/{event_id}/send")
+    assert status == 200, report
+    assert report["invited"] == 3
+    assert (report["queued"], report["suppressed"], report["unreachable"]) == (1, 1, 1)
+    body = await settled(api, event_id, total=2)
+    assert body["by_status"]["suppressed"] == 1 and body["by_status"]["delivered"] == 1
+    assert all("13800138002" not in p.read_text(encoding="utf-8") for p in outbox_files(api, "sms"))
+
+
+async def test_send_refuses_a_draft_and_unknown_events(api: Api) -> None:
+    status, draft = await api.post(
+        EVENTS,
+        json={
+            "kind": "meeting",
+            "title": "板凳会",
+            "starts_at": "2026-12-06T19:00",
+            "ends_at": "2026-12-06T20:00",
+        },
+    )
+    status, body = await api.post(f"{EVENTS}/{draft['id']}/send")
+    assert status == 409 and body["error"]["code"] == "event_not_published"
+    status, body = await api.post(f"{EVENTS}/99999/send")
+    assert status == 404 and body["error"]["code"] == "event_not_found"
+
+
+async def test_notify_updates_and_cancellations(api: Api) -> None:
+    await resident(api, "张伟", "1-1-101", ("sms", "13800138000"))
+    await resident(api, "李娜", "1-1-102", ("sms", "13900139000"))
+    event_id = await published_event(api)
+    await api.post(f"{EVENTS}/{event_id}/send")
+    await settled(api, event_id, total=2)
+
+    status, body = await api.post(f"{EVENTS}/{event_id}/notify", json={"kind": "cancellation"})
+    assert status == 409 and body["error"]["code"] == "event_not_cancelled"
+    status, report = await api.post(
+        f"{EVENTS}/{event_id}/notify",
+        json={"kind": "update", "note": "改到地下车库入口", "urgent": True},
+    )
+    assert status == 200 and report["queued"] == 2 and report["kind"] == "update"
+    status, report = await api.post(
+        f"{EVENTS}/{event_id}/notify", json={"kind": "update", "audience": "yes"}
+    )
+    assert status == 200 and report["invited"] == 0  # nobody has answered yes yet
+    await settled(api, event_id, total=4)
+    texts = [p.read_text(encoding="utf-8") for p in outbox_files(api, "sms")]
+    assert sum("改到地下车库入口" in t for t in texts) == 2
+
+    await api.post(f"{EVENTS}/{event_id}/cancel")
+    status, report = await api.post(f"{EVENTS}/{event_id}/notify", json={"kind": "cancellation"})
+    assert status == 200 and report["queued"] == 2
+    status, body = await api.post(f"{EVENTS}/{event_id}/notify", json={"kind": "invitation"})
+    assert status == 400 and "kind" in body["error"]["fields"]
+
+
+async def test_preview_renders_without_sending_and_counts_sms_segments(api: Api) -> None:
+    rid = await resident(api, "张伟", "1-1-101", ("sms", "13800138000"))
+    en = await resident(api, "Bob", "1-1-102", ("email", "bob@example.org"), language="en")
+    event_id = await published_event(api)
+    status, shown = await api.get(
+        f"{EVENTS}/{event_id}/preview", params={"resident_id": str(rid), "channel": "sms"}
+    )
+    assert status == 200, shown
+    assert shown["address"] == "+8613800138000" and "跳蚤市场" in shown["text"]
+    assert shown["sms"]["encoding"] == "UCS-2"
+    assert shown["sms"]["segments"] == (
+        1 if shown["sms"]["characters"] <= 70 else -(-shown["sms"]["characters"] // 67)
+    )
+    status, shown = await api.get(
+        f"{EVENTS}/{event_id}/preview", params={"resident_id": str(en), "channel": "email"}
+    )
+    assert status == 200 and shown["language"] == "en" and shown["html"] and shown["subject"]
+    assert "BEGIN:VCALENDAR" in shown["extra"]["ics"] and "/u/" in shown["extra"]["unsubscribe_url"]
+    status, body = await api.get(f"{EVENTS}/{event_id}/deliveries")
+    assert sum(body["by_status"].values()) == 0  # a preview sends nothing
+    status, body = await api.get(
+        f"{EVENTS}/{event_id}/preview", params={"resident_id": "999", "channel": "sms"}
+    )
+    assert status == 404 and body["error"]["code"] == "resident_not_found"
+    status, body = await api.get(
+        f"{EVENTS}/{event_id}/preview", params={"resident_id": str(rid), "channel": "fax"}
+    )
+    assert status == 400 and "channel" in body["error"]["fields"]
+
+
+async def test_template_overrides_are_checked_then_used(api: Api) -> None:
+    rid = await resident(api, "张伟", "1-1-101", ("sms", "13800138000"))
+    event_id = await published_event(api)
+    path = f"{EVENTS}/{event_id}/templates/invitation/sms/zh-CN"
+    status, body = await api.put(
+        path, json={"source": "{% block text %}\n{{ event.title \n{% endblock %}"}
+    )
+    assert status == 400 and body["error"]["code"] == "template_syntax"
+    assert "line" in body["error"]["message"]
+    status, body = await api.put(path, json={"source": "{% block text %}{{ nope }}{% endblock %}"})
+    assert status == 400 and "nope" in body["error"]["message"]
+    status, body = await api.put(
+        path, json={"source": "{% block text %}{{ 'a' * 50000000 }}{% endblock %}"}
+    )
+    assert status == 400 and body["error"]["code"] == "template_too_costly"
+
+    source = (
+        "{% block text %}【{{ community.name }}】{{ resident.name }}，{{ event.title }}见！"
+        "{{ links.rsvp }}{% endblock %}"
+    )
+    status, saved = await api.put(path, json={"source": source})
+    assert status == 200, saved
+    status, listed = await api.get(f"{EVENTS}/{event_id}/templates")
+    assert [t["kind"] for t in listed["items"]] == ["invitation"]
+    status, shown = await api.get(f"{EVENTS}/{event_id}/preview", params={"resident_id": str(rid)})
+    assert shown["text"].startswith("【") and "张伟，跳蚤市场见！" in shown["text"]
+    await api.post(f"{EVENTS}/{event_id}/send")
+    await settled(api, event_id, total=1)
+    assert "张伟，跳蚤市场见！" in outbox_files(api, "sms")[0].read_text(encoding="utf-8")
+    status, _ = await api.delete(path)
+    assert status == 204
+    status, body = await api.delete(path)
+    assert status == 404 and body["error"]["code"] == "template_not_found"
+    status, body = await api.put(
+        f"{EVENTS}/{event_id}/templates/invitation/fax/zh-CN", json={"source": "x"}
+    )
+    assert status == 404
+
+
+async def test_quiet_hours_hold_sms_until_morning_unless_urgent(
+    api: Api, clock: PinnedClock
+) -> None:
+    clock.now = datetime(2026, 11, 28, 14, 0, tzinfo=UTC)  # 22:00 in Shanghai
+    await resident(api, "张伟", "1-1-101", ("sms", "13800138000"))
+    await resident(api, "Alice", "1-1-102", ("email", "alice@example.org"))
+    event_id = await published_event(api)
+    await api.post(f"{EVENTS}/{event_id}/send")
+    await until(api, event_id, lambda c: c["delivered"] == 1, "delivered the email")
+    await asyncio.sleep(0.1)  # the worker has looked at the SMS again meanwhile
+    _, body = await api.get(f"{EVENTS}/{event_id}/deliveries")
+    by_channel = {m["channel"]: m for m in body["messages"]["items"]}
+    assert by_channel["email"]["status"] == "delivered"
+    assert by_channel["sms"]["status"] == "queued"
+    assert by_channel["sms"]["send_after"] == "2026-11-29T08:00:00+08:00"
+
+    _, report = await api.post(
+        f"{EVENTS}/{event_id}/notify", json={"kind": "update", "urgent": True, "note": "雨天改期"}
+    )
+    assert report["queued"] == 2
+    await asyncio.sleep(0.3)
+    _status, body = await api.get(f"{EVENTS}/{event_id}/deliveries", params={"channel": "sms"})
+    urgent = [m for m in body["messages"]["items"] if m["kind"] == "update"]
+    assert urgent[0]["status"] == "delivered"
+
+    clock.now = datetime(2026, 11, 29, 0, 1, tzinfo=UTC)  # 08:01 local: the invitation goes
+    await settled(api, event_id, total=4)
+
+
+async def test_messages_expire_when_the_event_has_started(api: Api, clock: PinnedClock) -> None:
+    clock.now = datetime(2026, 11, 28, 14, 0, tzinfo=UTC)  # 22:00: the SMS waits for 08:00
+    await resident(api, "张伟", "1-1-101", ("sms", "13800138000"))
+    event_id = await published_event(api, starts_at="2026-11-29T07:00", ends_at="2026-11-29T09:00")
+    await api.post(f"{EVENTS}/{event_id}/send")
+    clock.now = datetime(2026, 11, 29, 0, 30, tzinfo=UTC)  # 08:30, after the start
+    body = await settled(api, event_id, total=1)
+    assert body["by_status"]["expired"] == 1
+    assert outbox_files(api, "sms") == []
+    message_id = body["messages"]["items"][0]["id"]
+    status, retried = await api.post(f"/api/v1/messages/{message_id}/retry")
+    assert status == 200 and retried["status"] in ("queued", "sending", "delivered")
+    status, body = await api.post("/api/v1/messages/99999/retry")
+    assert status == 404
+
+
+async def test_one_click_unsubscribe(api: Api) -> None:
+    rid = await resident(api, "Alice", "1-1-102", ("email", "alice@example.org"), language="en")
+    event_id = await published_event(api)
+    _, shown = await api.get(
+        f"{EVENTS}/{event_id}/preview", params={"resident_id": str(rid), "channel": "email"}
+    )
+    url = shown["extra"]["unsubscribe_url"]
+    path = url[url.index("/u/") :]
+    client = api.client
+    page = await client.get(path)
+    assert page.status == 200 and page.headers["Referrer-Policy"] == "no-referrer"
+    html = await page.text()
+    assert "a***@example.org" in html and "alice@example.org" not in html
+    _, contacts = await api.get(f"/api/v1/residents/{rid}/contacts")
+    assert contacts["items"][0]["opted_out"] is False  # a GET changes nothing
+
+    done = await client.post(
+        path,
+        data="List-Unsubscribe=One-Click",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        allow_redirects=False,
+    )
+    assert done.status == 200
+    _, contacts = await api.get(f"/api/v1/residents/{rid}/contacts")
+    assert contacts["items"][0]["opted_out"] is True
+    again = await client.post(path, data="List-Unsubscribe=One-Click")
+    assert again.status == 200
+
+    forged = await client.post(path[:-3] + "AAA")
+    assert forged.status == 404
+    _status, report = await api.post(f"{EVENTS}/{event_id}/send")
+    assert report["suppressed"] == 1 and report["queued"] == 0

@@ -1,0 +1,101 @@
+"""SMS through a provider stand-in, and the provider's signed delivery reports: a message
+moves forward only, whatever order reports arrive in."""
+
+from __future__ import annotations
+
+import time
+
+from tests.conftest import MakeApi
+from tests.fakes.sms_gateway import FakeSmsGateway, android_event, android_signed
+from tests.fakes.twilio import (
+    ACCOUNT_SID,
+    AUTH_TOKEN,
+    FROM_NUMBER,
+    FakeTwilio,
+    twilio_signed,
+    twilio_status_callback_params,
+)
+from tests.test_outbox import EVENTS, published_event, resident, settled
+
+SECRET = "gateway-webhook-signing-key"
+
+
+async def test_android_gateway_sends_and_reports_move_messages_forward(make_api: MakeApi) -> None:
+    async with FakeSmsGateway() as gateway:
+        api = await make_api(
+            **{
+                "channels.sms.enabled": True,
+                "channels.sms.provider": "android_gateway",
+                "channels.sms.url": gateway.url,
+                "channels.sms.username": gateway.username,
+                "channels.sms.password": gateway.password,
+                "channels.sms.webhook_secret": SECRET,
+            }
+        )
+        await resident(api, "张伟", "1-1-101", ("sms", "13800138000"))
+        event_id = await published_event(api)
+        await api.post(f"{EVENTS}/{event_id}/send")
+        body = await settled(api, event_id, total=1)
+        assert body["by_status"]["sent"] == 1
+        message = body["messages"]["items"][0]
+        [sent] = gateway.messages.values()
+        assert sent["phoneNumbers"] == ["+8613800138000"]
+        assert message["provider_id"] == message["uid"] == sent["id"]
+
+        async def report(event: str, ts: int | None = None, secret: str = SECRET) -> int:
+            payload = android_event(event, message_id=message["uid"], phone_number="+8613800138000")
+            raw, headers = android_signed(payload, secret, ts or int(time.time()))
+            resp = await api.client.post("/hooks/sms/android", data=raw, headers=headers)
+            return resp.status
+
+        assert await report("sms:delivered", secret="wrong") == 401
+        assert await report("sms:delivered", ts=int(time.time()) - 3600) == 401
+        assert await report("sms:delivered") == 204
+        assert await report("sms:sent") == 204  # late and out of order: ignored
+        assert await report("sms:failed") == 204  # after delivered: ignored
+        _, body = await api.get(f"{EVENTS}/{event_id}/deliveries")
+        assert body["messages"]["items"][0]["status"] == "delivered"
+        resp = await api.client.post(
+            "/hooks/sms/android",
+            data=b"{}",
+            headers=android_signed({"other": "body"}, SECRET, int(time.time()))[1],
+        )
+        assert resp.status == 401  # the signature covers the body actually sent
+
+
+async def test_twilio_status_callbacks_are_verified_behind_a_proxy(make_api: MakeApi) -> None:
+    async with FakeTwilio() as twilio:
+        api = await make_api(
+            **{
+                "channels.sms.enabled": True,
+                "channels.sms.provider": "twilio",
+                "channels.sms.url": twilio.url,
+                "channels.sms.account_sid": ACCOUNT_SID,
+                "channels.sms.auth_token": AUTH_TOKEN,
+                "channels.sms.from_number": FROM_NUMBER,
+                "server.public_url": "https://linli.example.org",
+            }
+        )
+        await resident(api, "张伟", "1-1-101", ("sms", "13800138000"))
+        event_id = await published_event(api)
+        await api.post(f"{EVENTS}/{event_id}/send")
+        body = await settled(api, event_id, total=1)
+        message = body["messages"]["items"][0]
+        [created] = twilio.messages
+        assert message["provider_id"] == created["sid"]
+        assert created["status_callback"] == "https://linli.example.org/hooks/sms/twilio"
+
+        host = f"{api.client.host}:{api.client.port}"
+        params = twilio_status_callback_params(created["sid"], "delivered")
+        # A proxy ended TLS: Twilio signed the https URL, we see http plus X-Forwarded-Proto.
+        signed = twilio_signed(f"https://{host}/hooks/sms/twilio", params, AUTH_TOKEN)
+        resp = await api.client.post("/hooks/sms/twilio", data=params, headers=signed)
+        assert resp.status == 401  # without X-Forwarded-Proto the URLs differ
+        headers = {**signed, "X-Forwarded-Proto": "https"}
+        resp = await api.client.post("/hooks/sms/twilio", data=params, headers=headers)
+        assert resp.status == 204
+        _, body = await api.get(f"{EVENTS}/{event_id}/deliveries")
+        assert body["messages"]["items"][0]["status"] == "delivered"
+        tampered = {**params, "MessageStatus": "failed"}
+        resp = await api.client.post("/hooks/sms/twilio", data=tampered, headers=headers)
+        assert resp.status == 401

@@ -1,0 +1,251 @@
+"""The delivery worker against real receivers: retries on the documented schedule with a
+pinned clock, Retry-After, fallback to the next channel, disabled endpoints, and rate
+limits per channel and per Telegram chat."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from channels.webhook import new_secret
+from tests.conftest import Api, MakeApi, PinnedClock
+from tests.fakes.sms_gateway import FakeSmsGateway
+from tests.fakes.telegram import TOKEN, FakeTelegram
+from tests.fakes.webhook_receiver import WebhookReceiver
+from tests.test_outbox import EVENTS, published_event, resident, settled
+
+SECRET = new_secret()
+
+
+def webhook_settings(**more: Any) -> dict[str, Any]:
+    return {
+        "channels.webhook.enabled": True,
+        "channels.webhook.allow_private": ["127.0.0.0/8"],
+        "delivery.jitter": 0.0,
+        **more,
+    }
+
+
+async def hooked_resident(api: Api, url: str, *more: tuple[str, str]) -> int:
+    body = {
+        "name": "张伟",
+        "unit": "1-1-101",
+        "contacts": [
+            {"channel": "webhook", "address": url, "signing_secret": SECRET},
+            *({"channel": c, "address": a} for c, a in more),
+        ],
+    }
+    status, created = await api.post("/api/v1/residents", json=body)
+    assert status == 201, created
+    return int(created["id"])
+
+
+async def only_message(api: Api, event_id: int) -> dict[str, Any]:
+    _, body = await api.get(f"{EVENTS}/{event_id}/deliveries")
+    [message] = body["messages"]["items"]
+    return dict(message)
+
+
+async def message_where(
+    api: Api, event_id: int, check: Callable[[dict[str, Any]], bool]
+) -> dict[str, Any]:
+    """The event's one message once `check` holds for it."""
+    for _ in range(300):
+        message = await only_message(api, event_id)
+        if check(message):
+            return message
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"message never got there: {message}")
+
+
+def requeued(attempts: int) -> Callable[[dict[str, Any]], bool]:
+    return lambda m: m["attempts"] == attempts and m["status"] == "queued"
+
+
+def when(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+async def test_temporary_failures_retry_on_the_schedule(
+    make_api: MakeApi, clock: PinnedClock
+) -> None:
+    async with WebhookReceiver(SECRET) as hook:
+        api = await make_api(**webhook_settings())
+        await hooked_resident(api, hook.url)
+        event_id = await published_event(api)
+        hook.script(500, times=2)
+        sent_at = clock.now
+        await api.post(f"{EVENTS}/{event_id}/send")
+
+        message = await message_where(api, event_id, requeued(1))
+        assert message["last_error"]
+        assert when(message["send_after"]) == sent_at + timedelta(seconds=5)
+
+        clock.advance(seconds=4)  # not due yet: nothing more is sent
+        await asyncio.sleep(0.2)
+        assert len(hook.requests) == 1
+        clock.advance(seconds=1.5)
+        await hook.wait_for(2, requests=True)
+        message = await message_where(api, event_id, requeued(2))
+        assert when(message["send_after"]) == clock.now + timedelta(seconds=300)
+
+        clock.advance(seconds=300)
+        body = await settled(api, event_id, total=1)
+        message = body["messages"]["items"][0]
+        assert message["status"] == "delivered"
+        assert [a["outcome"] for a in message["attempt_log"]] == [
+            "temporary",
+            "temporary",
+            "delivered",
+        ]
+        # Every attempt carried the message's one id; the receiver kept one delivery.
+        assert {r.id for r in hook.requests} == {message["uid"]}
+        assert len(hook.deliveries) == 1 and hook.deliveries[0].valid
+
+
+async def test_retry_after_is_honoured(make_api: MakeApi, clock: PinnedClock) -> None:
+    async with WebhookReceiver(SECRET) as hook:
+        api = await make_api(**webhook_settings())
+        await hooked_resident(api, hook.url)
+        event_id = await published_event(api)
+        hook.script(429, retry_after="120")
+        await api.post(f"{EVENTS}/{event_id}/send")
+        message = await message_where(api, event_id, requeued(1))
+        assert when(message["send_after"]) == clock.now + timedelta(seconds=120)
+
+
+async def test_telegram_retry_after_is_honoured(make_api: MakeApi, clock: PinnedClock) -> None:
+    async with FakeTelegram() as bot:
+        api = await make_api(
+            **{
+                "channels.telegram.enabled": True,
+                "channels.telegram.bot_token": TOKEN,
+                "channels.telegram.api_url": bot.url,
+                "delivery.jitter": 0.0,
+            }
+        )
+        await resident(api, "张伟", "1-1-101", ("telegram", "424242"))
+        event_id = await published_event(api)
+        bot.fail_next(429, retry_after=33)
+        await api.post(f"{EVENTS}/{event_id}/send")
+        message = await message_where(api, event_id, requeued(1))
+        assert when(message["send_after"]) == clock.now + timedelta(seconds=33)
+        clock.advance(seconds=34)
+        await settled(api, event_id, total=1)
+        [call] = bot.sent(424242)
+        assert call.params["reply_markup"]["inline_keyboard"][0][0]["text"] == "参加"
+        assert all(
+            len(b["callback_data"].encode()) <= 64
+            for row in call.params["reply_markup"]["inline_keyboard"]
+            for b in row
+        )
+
+
+async def test_a_gone_endpoint_is_disabled_and_the_next_channel_takes_over(
+    make_api: MakeApi,
+) -> None:
+    async with WebhookReceiver(SECRET) as hook:
+        api = await make_api(**webhook_settings())
+        rid = await hooked_resident(api, hook.url, ("sms", "13800138000"))
+        event_id = await published_event(api)
+        hook.script(410)
+        await api.post(f"{EVENTS}/{event_id}/send")
+        body = await settled(api, event_id, total=2)
+        by_channel = {m["channel"]: m for m in body["messages"]["items"]}
+        assert by_channel["webhook"]["status"] == "failed"
+        assert by_channel["sms"]["status"] == "delivered"  # through the file channel
+        assert by_channel["sms"]["group_uid"] == by_channel["webhook"]["uid"]
+
+        # The endpoint is now disabled: the next event goes straight to SMS.
+        second = await published_event(api, title="板凳会", kind="meeting")
+        _, report = await api.post(f"{EVENTS}/{second}/send")
+        assert report["by_channel"] == {"sms": 1}
+        assert len(hook.requests) == 1
+        _, got = await api.get(f"/api/v1/residents/{rid}")
+        assert got["contacts"][0]["signing_secret"] is None  # never shown again
+
+
+async def test_spent_retries_fall_back_once_per_channel(make_api: MakeApi) -> None:
+    async with WebhookReceiver(SECRET) as hook:
+        api = await make_api(**webhook_settings(**{"delivery.retry_schedule_s": [0.0]}))
+        await hooked_resident(api, hook.url, ("email", "zhang@example.org"))
+        event_id = await published_event(api)
+        hook.script(503, times=10)
+        await api.post(f"{EVENTS}/{event_id}/send")
+        body = await settled(api, event_id, total=2)
+        by_channel = {m["channel"]: m for m in body["messages"]["items"]}
+        assert by_channel["webhook"]["status"] == "failed"
+        assert by_channel["webhook"]["attempts"] == 2
+        assert by_channel["email"]["status"] == "delivered"
+        assert len(hook.requests) == 2
+
+
+async def test_webhook_contacts_get_a_secret_shown_once(api: Api) -> None:
+    body = {
+        "name": "李娜",
+        "unit": "1-1-102",
+        "contacts": [{"channel": "webhook", "address": "https://bot.example.org/linli"}],
+    }
+    status, created = await api.post("/api/v1/residents", json=body)
+    assert status == 201
+    secret = created["contacts"][0]["signing_secret"]
+    assert secret.startswith("whsec_")
+    _, got = await api.get(f"/api/v1/residents/{created['id']}")
+    assert got["contacts"][0]["signing_secret"] is None
+    body["name"] = "王芳"
+    body["contacts"][0]["signing_secret"] = "not-a-secret"
+    status, error = await api.post("/api/v1/residents", json=body)
+    assert status == 400 and "contacts.0.signing_secret" in error["error"]["fields"]
+
+
+async def test_telegram_sends_at_most_one_message_a_second_per_chat(make_api: MakeApi) -> None:
+    async with FakeTelegram() as bot:
+        api = await make_api(
+            **{
+                "channels.telegram.enabled": True,
+                "channels.telegram.bot_token": TOKEN,
+                "channels.telegram.api_url": bot.url,
+                "channels.telegram.per_chat_per_s": 4.0,
+            }
+        )
+        await resident(api, "张伟", "1-1-101", ("telegram", "777"))
+        await resident(api, "李娜", "1-1-102", ("telegram", "888"))
+        event_id = await published_event(api)
+        await api.post(f"{EVENTS}/{event_id}/send")
+        for note in ("一", "二", "三"):
+            await api.post(
+                f"{EVENTS}/{event_id}/notify", json={"kind": "update", "note": note, "urgent": True}
+            )
+        await settled(api, event_id, total=8)
+        for chat in (777, 888):
+            times = [call.at for call in bot.sent(chat)]
+            assert len(times) == 4
+            gaps = [b - a for a, b in itertools.pairwise(times)]
+            assert min(gaps) >= 0.2, gaps  # 4 a second: a quarter second apart, give or take
+
+
+async def test_sms_keeps_to_the_channel_rate(make_api: MakeApi) -> None:
+    async with FakeSmsGateway() as gateway:
+        api = await make_api(
+            **{
+                "channels.sms.enabled": True,
+                "channels.sms.url": gateway.url,
+                "channels.sms.username": gateway.username,
+                "channels.sms.password": gateway.password,
+                "channels.sms.rate_per_s": 10.0,
+                "channels.sms.concurrency": 4,
+            }
+        )
+        for n in range(10):
+            await resident(api, f"居民{n}", f"1-1-{101 + n}", ("sms", f"1380013{8000 + n}"))
+        event_id = await published_event(api)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        await api.post(f"{EVENTS}/{event_id}/send")
+        await settled(api, event_id, total=10)
+        assert len(gateway.messages) == 10
+        # Ten messages at ten a second, the first one free: at least 0.9 s.
+        assert loop.time() - start >= 0.85
