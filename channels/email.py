@@ -17,14 +17,7 @@ import aiosmtplib
 from service.errors import SettingsError
 from service.settings import EmailChannelSettings
 
-from .base import (
-    Channel,
-    OutboundMessage,
-    Outcome,
-    PermanentFailure,
-    Receipt,
-    TemporaryFailure,
-)
+from .base import Channel, OutboundMessage, Outcome, PermanentFailure, Receipt, TemporaryFailure
 
 _KEY: Final = "channels.email"
 _MAX_REASON: Final = 200

@@ -32,26 +32,20 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar, Final
 from urllib.parse import urlsplit
-
-import aiohttp
 
 from service.errors import SettingsError
 from service.settings import SmsChannelSettings
 
-from .base import Channel, OutboundMessage, Outcome, PermanentFailure, Receipt, TemporaryFailure
+from .base import OutboundMessage, Outcome, PermanentFailure, Receipt, TemporaryFailure
+from .http import HttpChannel, SessionFactory, one_line, retry_after
 
 log = logging.getLogger("linli.channels.sms")
 
-SessionFactory = Callable[[], aiohttp.ClientSession]
 Params = Mapping[str, str] | Sequence[tuple[str, str]]
 
 USER_AGENT: Final = "Linli-SMS/1"
-# Provider answers are small; a larger one is not read (the status decides alone).
-_READ_LIMIT: Final = 64 * 1024
-_DETAIL_LIMIT: Final = 200
 # Twilio error codes meaning this number takes no SMS from us at all.
 _TWILIO_GONE: Final = frozenset({21211, 21610, 21614})
 # The gateway's cloud server accepts ids of at most 36 characters, and the phone app
@@ -79,32 +73,6 @@ def _basic_auth(login: str, password: str) -> dict[str, str]:
     return {"Authorization": f"Basic {token}"}
 
 
-def _retry_after(value: str | None, now: float) -> float | None:
-    # Retry-After is delta seconds or an HTTP-date; anything else is ignored.
-    if not value:
-        return None
-    value = value.strip()
-    if value.isascii() and value.isdigit():
-        return float(value)
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if moment.tzinfo is None:
-        return None
-    return max(0.0, moment.timestamp() - now)
-
-
-def _describe(exc: BaseException) -> str:
-    # From the error type and OS reason only: aiohttp's texts carry the full URL.
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        why = exc.os_error.strerror or type(exc.os_error).__name__
-        return f"cannot connect to {exc.host}:{exc.port} ({why})"
-    if isinstance(exc, OSError) and exc.strerror:
-        return f"{type(exc).__name__} ({exc.strerror})"
-    return type(exc).__name__
-
-
 def _detail(body: Any) -> str:
     # Twilio and the gateway answer {"message": …}; generic endpoints often {"error": …}.
     if not isinstance(body, dict):
@@ -114,29 +82,15 @@ def _detail(body: Any) -> str:
         if isinstance(value, dict):
             value = value.get("message")
         if isinstance(value, str) and value.strip():
-            return " ".join(value.split())[:_DETAIL_LIMIT]
+            return one_line(value)
     return ""
 
 
-async def _read_json(resp: aiohttp.ClientResponse) -> Any:
-    # None for a missing, oversized or unreadable body: the status alone then decides.
-    if resp.content_length is not None and resp.content_length > _READ_LIMIT:
-        return None
-    raw = bytearray()
-    try:
-        async for chunk in resp.content.iter_chunked(16 * 1024):
-            raw += chunk
-            if len(raw) > _READ_LIMIT:
-                return None
-        return json.loads(raw) if raw else None
-    except (ValueError, aiohttp.ClientError, TimeoutError):
-        return None
-
-
-class SmsChannel(Channel):
-    """What every SMS provider shares: one HTTP session, the timeout and outcome mapping."""
+class SmsChannel(HttpChannel):
+    """What every SMS provider shares: the settings checks and outcome mapping."""
 
     name: ClassVar[str] = "sms"
+    user_agent: ClassVar[str] = USER_AGENT
     provider: ClassVar[str]
     # Keys this provider needs besides `url`.
     required: ClassVar[tuple[str, ...]] = ()
@@ -160,33 +114,14 @@ class SmsChannel(Channel):
         if parts.username is not None or parts.password is not None:
             # Credentials in a URL end up in logs; they have their own settings.
             raise SettingsError("channels.sms.url: must not contain credentials")
-        self.settings = settings
-        self._factory = session_factory or self._default_session
-        self._clock = clock
-        self._timeout = aiohttp.ClientTimeout(total=settings.timeout_s)
-        self._session: aiohttp.ClientSession | None = None
         values = (getattr(settings, key) for key in self.secret_fields)
-        self._secrets = tuple(v for v in values if isinstance(v, str) and len(v) >= _MIN_SCRUB)
-
-    def _default_session(self) -> aiohttp.ClientSession:
-        return aiohttp.ClientSession(
-            timeout=self._timeout,
-            headers={"User-Agent": USER_AGENT},
-            cookie_jar=aiohttp.DummyCookieJar(),
-            # Environment proxies stay off: the provider URL is all an admin configures.
-            trust_env=False,
+        super().__init__(
+            settings.timeout_s,
+            secrets=(v for v in values if isinstance(v, str) and len(v) >= _MIN_SCRUB),
+            session_factory=session_factory,
         )
-
-    async def start(self) -> None:
-        """Open the channel's HTTP session."""
-        if self._session is None:
-            self._session = self._factory()
-
-    async def close(self) -> None:
-        """Close the session."""
-        if self._session is not None:
-            session, self._session = self._session, None
-            await session.close()
+        self.settings = settings
+        self._clock = clock
 
     @abc.abstractmethod
     def _request(self, message: OutboundMessage) -> tuple[str, dict[str, Any]]:
@@ -207,21 +142,8 @@ class SmsChannel(Channel):
     async def send(self, message: OutboundMessage) -> Receipt:
         """Hand one message to the provider; raise TemporaryFailure / PermanentFailure."""
         url, request = self._request(message)
-        if self._session is None:
-            await self.start()
-        assert self._session is not None
-        try:
-            async with self._session.post(
-                url, allow_redirects=False, timeout=self._timeout, **request
-            ) as resp:
-                body = await _read_json(resp)
-                return self._outcome(message, resp.status, resp.headers.get("Retry-After"), body)
-        except TimeoutError:
-            raise TemporaryFailure(
-                f"{self.provider} did not answer within {self.settings.timeout_s:g} s"
-            ) from None
-        except (aiohttp.ClientError, OSError) as exc:
-            raise TemporaryFailure(self._scrub(f"{self.provider}: {_describe(exc)}")) from None
+        answer = await self._post(self.provider, url, **request)
+        return self._outcome(message, answer.status, answer.retry_after, answer.body)
 
     def _outcome(
         self, message: OutboundMessage, status: int, retry: str | None, body: Any
@@ -237,13 +159,8 @@ class SmsChannel(Channel):
             log.warning("sms: %s answered HTTP %d; check channels.sms.url", self.provider, status)
             raise TemporaryFailure(f"{reason} (check channels.sms.url)")
         if status in (408, 429) or status >= 500:
-            raise TemporaryFailure(reason, retry_after=_retry_after(retry, self._clock()))
+            raise TemporaryFailure(reason, retry_after=retry_after(retry, self._clock()))
         raise self._refused(status, body, reason)
-
-    def _scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
 
 
 class TwilioSms(SmsChannel):

@@ -19,23 +19,20 @@ raised `from None` so no traceback carries aiohttp's text with the URL in it.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Final
 from urllib.parse import quote
-
-import aiohttp
 
 from service.errors import SettingsError
 from service.settings import TelegramChannelSettings
 
-from .base import Channel, OutboundMessage, Outcome, PermanentFailure, Receipt, TemporaryFailure
+from .base import OutboundMessage, Outcome, PermanentFailure, Receipt, TemporaryFailure
+from .http import HttpChannel, SessionFactory, one_line
 
 log = logging.getLogger("linli.channels.telegram")
 
-SessionFactory = Callable[[], aiohttp.ClientSession]
 # An inline keyboard: rows of {"text", "callback_data"} or {"text", "url"}.
 Keyboard = Sequence[Sequence[Mapping[str, str]]]
 
@@ -46,8 +43,6 @@ _PAYLOAD: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # Telegram usernames: 5–32 characters, a letter first.
 _USERNAME: Final = re.compile(r"[A-Za-z][A-Za-z0-9_]{4,31}")
 _CHAT_NUMBER: Final = re.compile(r"-?[0-9]+")
-_READ_LIMIT: Final = 64 * 1024
-_DETAIL_LIMIT: Final = 200
 # editMessageText answers 400 with this when the text and keyboard are unchanged, which
 # for "show the current answer" is success, not failure.
 _NOT_MODIFIED: Final = "message is not modified"
@@ -92,35 +87,11 @@ def _keyboard(buttons: Any) -> list[list[dict[str, str]]]:
     return rows
 
 
-async def _read_json(resp: aiohttp.ClientResponse) -> Any:
-    # None for a missing, oversized or unreadable body (a proxy's HTML error page).
-    if resp.content_length is not None and resp.content_length > _READ_LIMIT:
-        return None
-    raw = bytearray()
-    try:
-        async for chunk in resp.content.iter_chunked(16 * 1024):
-            raw += chunk
-            if len(raw) > _READ_LIMIT:
-                return None
-        return json.loads(raw) if raw else None
-    except (ValueError, aiohttp.ClientError, TimeoutError):
-        return None
-
-
-def _describe(exc: BaseException) -> str:
-    # From the error type and OS reason only: aiohttp's texts may carry the URL.
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        why = exc.os_error.strerror or type(exc.os_error).__name__
-        return f"cannot connect to {exc.host}:{exc.port} ({why})"
-    if isinstance(exc, OSError) and exc.strerror:
-        return f"{type(exc).__name__} ({exc.strerror})"
-    return type(exc).__name__
-
-
-class TelegramChannel(Channel):
+class TelegramChannel(HttpChannel):
     """A Telegram bot sending to chats by id; the address is the chat id."""
 
     name: ClassVar[str] = "telegram"
+    user_agent: ClassVar[str] = USER_AGENT
     secret_fields: ClassVar[tuple[str, ...]] = ("bot_token", "webhook_secret")
 
     def __init__(
@@ -138,35 +109,16 @@ class TelegramChannel(Channel):
             )
         if settings.enabled and not settings.api_url.strip():
             raise SettingsError("channels.telegram.api_url: required when enabled")
+        secrets = {token, settings.webhook_secret.strip()} - {""}
+        super().__init__(
+            settings.timeout_s,
+            # The token also appears percent-encoded (":" as %3A) in some URL renderings.
+            secrets=secrets | {quote(s, safe="") for s in secrets},
+            session_factory=session_factory,
+        )
         self.settings = settings
         self._token = token
         self._base = f"{settings.api_url.strip().rstrip('/')}/bot{token}"
-        self._factory = session_factory or self._default_session
-        self._timeout = aiohttp.ClientTimeout(total=settings.timeout_s)
-        self._session: aiohttp.ClientSession | None = None
-        secrets = {token, settings.webhook_secret.strip()} - {""}
-        # The token also appears percent-encoded (":" as %3A) in some URL renderings.
-        self._secrets = tuple(secrets | {quote(s, safe="") for s in secrets})
-
-    def _default_session(self) -> aiohttp.ClientSession:
-        return aiohttp.ClientSession(
-            timeout=self._timeout,
-            headers={"User-Agent": USER_AGENT},
-            cookie_jar=aiohttp.DummyCookieJar(),
-            # Environment proxies stay off: api_url is all an admin configures.
-            trust_env=False,
-        )
-
-    async def start(self) -> None:
-        """Open the channel's HTTP session."""
-        if self._session is None:
-            self._session = self._factory()
-
-    async def close(self) -> None:
-        """Close the session."""
-        if self._session is not None:
-            session, self._session = self._session, None
-            await session.close()
 
     def rate_key(self, message: OutboundMessage) -> str:
         """The chat id: Telegram allows about one message per second per chat."""
@@ -239,27 +191,11 @@ class TelegramChannel(Channel):
         PermanentFailure with a reason free of the token."""
         if not self._token:
             raise PermanentFailure("channels.telegram.bot_token is not set")
-        if self._session is None:
-            await self.start()
-        assert self._session is not None
-        try:
-            async with self._session.post(
-                f"{self._base}/{method}",
-                json=params,
-                allow_redirects=False,
-                timeout=self._timeout,
-            ) as resp:
-                status = resp.status
-                body = await _read_json(resp)
-        except TimeoutError:
-            raise TemporaryFailure(
-                f"Telegram did not answer within {self.settings.timeout_s:g} s"
-            ) from None
-        except (aiohttp.ClientError, OSError, ValueError) as exc:
-            raise TemporaryFailure(self._scrub(f"Telegram: {_describe(exc)}")) from None
-        if isinstance(body, dict) and body.get("ok") is True and 200 <= status < 300:
+        answer = await self._post("Telegram", f"{self._base}/{method}", json=params)
+        body = answer.body
+        if isinstance(body, dict) and body.get("ok") is True and 200 <= answer.status < 300:
             return body.get("result")
-        raise self._failure(method, status, body)
+        raise self._failure(method, answer.status, body)
 
     def _failure(self, method: str, status: int, body: Any) -> TemporaryFailure | PermanentFailure:
         answer: Mapping[str, Any] = body if isinstance(body, dict) else {}
@@ -267,9 +203,7 @@ class TelegramChannel(Channel):
         if not isinstance(code, int):
             code = status
         description = answer.get("description")
-        detail = (
-            " ".join(description.split())[:_DETAIL_LIMIT] if isinstance(description, str) else ""
-        )
+        detail = one_line(description) if isinstance(description, str) else ""
         reason = self._scrub(f"Telegram {method} {code}" + (f": {detail}" if detail else ""))
         parameters = answer.get("parameters")
         parameters = parameters if isinstance(parameters, dict) else {}
@@ -292,8 +226,3 @@ class TelegramChannel(Channel):
             # A group that became a supergroup has a new id; an admin must update it.
             reason += f" (the chat is now {migrated})"
         return PermanentFailure(reason)
-
-    def _scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text

@@ -12,7 +12,6 @@ import re
 import secrets as _random
 import time
 from collections.abc import Callable, Mapping, Sequence
-from email.utils import parsedate_to_datetime
 from typing import ClassVar, Final
 
 import aiohttp
@@ -21,14 +20,8 @@ from yarl import URL
 from service.errors import SettingsError
 from service.settings import WebhookChannelSettings
 
-from .base import (
-    Channel,
-    OutboundMessage,
-    Outcome,
-    PermanentFailure,
-    Receipt,
-    TemporaryFailure,
-)
+from .base import OutboundMessage, Outcome, PermanentFailure, Receipt, TemporaryFailure
+from .http import HttpChannel, client_session, describe, retry_after
 from .ssrf import DestinationRefusedError, GuardedResolver, parse_networks, resolve_checked
 
 SECRET_PREFIX: Final = "whsec_"
@@ -122,36 +115,11 @@ def verify(
     return matched
 
 
-def retry_after(value: str | None, now: float) -> float | None:
-    """Seconds to wait from a Retry-After header (delta seconds or an HTTP-date)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if moment.tzinfo is None:
-        return None
-    return max(0.0, moment.timestamp() - now)
-
-
-def _describe(exc: BaseException) -> str:
-    # Built from the error type and OS reason only: exception text can carry the URL, and
-    # a webhook URL may hold a token in its path or query.
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return f"cannot connect to {exc.host}:{exc.port} ({exc.os_error.strerror or 'error'})"
-    if isinstance(exc, OSError) and exc.strerror:
-        return f"{type(exc).__name__} ({exc.strerror})"
-    return type(exc).__name__
-
-
-class WebhookChannel(Channel):
+class WebhookChannel(HttpChannel):
     """Signed JSON POSTs to a subscriber's URL (Standard Webhooks)."""
 
     name: ClassVar[str] = "webhook"
+    user_agent: ClassVar[str] = USER_AGENT
     # Signing secrets travel with each message (OutboundMessage.secrets), not in settings.
     secret_fields: ClassVar[tuple[str, ...]] = ()
 
@@ -162,36 +130,21 @@ class WebhookChannel(Channel):
             self._allow = parse_networks(settings.allow_private)
         except ValueError as exc:
             raise SettingsError(f"channels.webhook.allow_private: {exc}") from None
+        super().__init__(settings.timeout_s)
         self._settings = settings
         self._clock = clock
-        self._session: aiohttp.ClientSession | None = None
 
-    async def start(self) -> None:
-        """Open the channel's own HTTP session (its resolver is the SSRF guard)."""
-        if self._session is not None:
-            return
+    def _new_session(self) -> aiohttp.ClientSession:
+        """The channel's own session: its resolver is the SSRF guard."""
         # Not the app's shared session: this one must resolve through the guard.
         connector = aiohttp.TCPConnector(
             resolver=GuardedResolver(self._allow),
             # Every new connection re-resolves and re-checks; the pool keeps it cheap.
             use_dns_cache=False,
         )
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            timeout=aiohttp.ClientTimeout(total=self._settings.timeout_s),
-            headers={"User-Agent": USER_AGENT},
-            # trust_env stays off: an environment proxy would connect on our behalf to
-            # addresses the guard never saw.
-            trust_env=False,
-            cookie_jar=aiohttp.DummyCookieJar(),
-            auto_decompress=False,
+        return client_session(
+            self.user_agent, self._timeout, connector=connector, auto_decompress=False
         )
-
-    async def close(self) -> None:
-        """Close the session."""
-        if self._session is not None:
-            session, self._session = self._session, None
-            await session.close()
 
     async def send(self, message: OutboundMessage) -> Receipt:
         """POST the signed payload; map the answer to a Receipt or a failure."""
@@ -221,13 +174,9 @@ class WebhookChannel(Channel):
             "webhook-timestamp": str(timestamp),
             "webhook-signature": signature_header(message.secrets, message.id, timestamp, body),
         }
-        if self._session is None:
-            await self.start()
-        assert self._session is not None
+        session = await self._opened()
         try:
-            async with self._session.post(
-                url, data=body, headers=headers, allow_redirects=False
-            ) as resp:
+            async with session.post(url, data=body, headers=headers, allow_redirects=False) as resp:
                 if resp.content_length is not None and resp.content_length <= _READ_LIMIT:
                     await resp.read()
                 return self._outcome(message, resp.status, resp.headers.get("Retry-After"))
@@ -240,7 +189,7 @@ class WebhookChannel(Channel):
         except aiohttp.ClientConnectorDNSError as exc:
             raise TemporaryFailure(f"cannot resolve {exc.host}") from None
         except (aiohttp.ClientError, OSError) as exc:
-            raise TemporaryFailure(_describe(exc)) from None
+            raise TemporaryFailure(describe(exc)) from None
 
     def _check_url(self, address: str) -> URL:
         try:

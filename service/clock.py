@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, tzinfo
-from typing import Final
 
 Clock = Callable[[], datetime]
-_DB_FORMAT: Final = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
 def system_clock() -> datetime:
@@ -19,12 +17,14 @@ def to_db(moment: datetime) -> str:
     """An aware datetime as the fixed-width UTC text the store keeps (sorts as text)."""
     if moment.tzinfo is None:
         raise ValueError("naive datetime reached the store")
-    return moment.astimezone(UTC).strftime(_DB_FORMAT)
+    # isoformat is several times faster than strftime, and the outbox formats a lot.
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def from_db(text: str) -> datetime:
     """The store's UTC text back as an aware datetime."""
-    return datetime.strptime(text, _DB_FORMAT).replace(tzinfo=UTC)
+    # fromisoformat reads the trailing Z (Python 3.11+) and is far faster than strptime.
+    return datetime.fromisoformat(text)
 
 
 def opt_from_db(text: str | None) -> datetime | None:

@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+from channels.file import FileChannel
 from channels.registry import Route, build_routes
 
 from .clock import Clock
@@ -61,7 +62,12 @@ class Delivery:
     ) -> AsyncIterator[Delivery]:
         """Load the secret, build the composer, and run the worker while open."""
         key = load_or_create(self.settings.server.secret_file)
-        self.composer = Composer.build(self.settings, key, self.renderer, frozenset(self.routes))
+        stand_ins = frozenset(
+            name for name, route in self.routes.items() if isinstance(route.channel, FileChannel)
+        )
+        self.composer = Composer.build(
+            self.settings, key, self.renderer, frozenset(self.routes), stand_ins
+        )
         if not run_worker:
             yield self
             return

@@ -48,13 +48,15 @@ class Links:
         """The resident's RSVP page for an event."""
         return f"{self.base}/r/{rsvp_token(self.key, event_id, resident_id)}"
 
-    def calendar(self, event_id: int, resident_id: int) -> str:
-        """The event as an .ics file."""
-        return f"{self.rsvp(event_id, resident_id)}/event.ics"
+    @staticmethod
+    def calendar(page: str) -> str:
+        """The event as an .ics file, under the RSVP page `page`."""
+        return f"{page}/event.ics"
 
-    def actions(self, event_id: int, resident_id: int) -> dict[str, str]:
-        """Signed URLs an integrator's bot POSTs to answer for the resident."""
-        page = self.rsvp(event_id, resident_id)
+    @staticmethod
+    def actions(page: str) -> dict[str, str]:
+        """Signed URLs (the page's token signs them) an integrator's bot POSTs to answer for
+        the resident."""
         return {answer: f"{page}/{answer}" for answer in ("yes", "no", "maybe")}
 
     def unsubscribe(self, contact_id: int) -> str:

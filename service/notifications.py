@@ -70,12 +70,19 @@ class Composer:
 
     @classmethod
     def build(
-        cls, settings: Settings, key: bytes, renderer: Renderer, usable: frozenset[str]
+        cls,
+        settings: Settings,
+        key: bytes,
+        renderer: Renderer,
+        usable: frozenset[str],
+        stand_ins: frozenset[str] = frozenset(),
     ) -> Composer:
-        """A composer for this server's settings and secret."""
+        """A composer for this server's settings and secret. Channels in `stand_ins` go to
+        the file channel, which wakes nobody, so quiet hours do not hold them back."""
         delivery = settings.delivery
+        quiet_channels = tuple(c for c in delivery.quiet_channels if c not in stand_ins)
         quiet = QuietHours.from_settings(
-            delivery.quiet_start, delivery.quiet_end, delivery.quiet_channels, settings.tz
+            delivery.quiet_start, delivery.quiet_end, quiet_channels, settings.tz
         )
         return cls(renderer, Links(key, settings.public_url), settings, quiet, usable)
 
@@ -94,6 +101,7 @@ class Composer:
         tz = self.settings.tz
         lang = person.language
         starts, ends = event.starts_at.astimezone(tz), event.ends_at.astimezone(tz)
+        page = self.links.rsvp(event.id, person.id)
         context: dict[str, Any] = {
             "community": {"name": self.settings.community.name},
             "resident": {
@@ -123,10 +131,10 @@ class Composer:
                 "max_party_size": event.max_party_size,
             },
             "links": {
-                "rsvp": self.links.rsvp(event.id, person.id),
+                "rsvp": page,
                 "unsubscribe": None if contact is None else self.links.unsubscribe(contact.id),
-                "calendar": self.links.calendar(event.id, person.id),
-                "actions": self.links.actions(event.id, person.id),
+                "calendar": self.links.calendar(page),
+                "actions": self.links.actions(page),
             },
             "message": {"kind": str(kind), "urgent": urgent, "note": note},
         }
@@ -401,8 +409,11 @@ async def _invite(
     now: datetime,
 ) -> None:
     rows: list[NewMessage] = []
+    # The one writer runs this job alone, so the check and the insert cannot interleave
+    # with a concurrent send of the same event.
+    created = await sql.insert_invitations(tx, event_id, [p.id for p, _ in planned], now)
     for person, message in planned:
-        invitation_id = await sql.insert_invitation(tx, event_id, person.id, now)
+        invitation_id = created.get(person.id)
         if invitation_id is None:  # invited meanwhile by a concurrent send
             counter.already_invited += 1
             continue

@@ -38,7 +38,7 @@ from .ratelimit import KeyedBuckets, TokenBucket
 from .settings import DeliverySettings
 from .store import Store, Tx
 from .store import outbox as sql
-from .store.outbox import NewMessage
+from .store.outbox import NewMessage, Reach
 
 log = logging.getLogger("linli.worker")
 
@@ -49,18 +49,36 @@ class _Lane:
     route: Route
     bucket: TokenBucket
     per_key: KeyedBuckets
-    queue: asyncio.Queue[Message]
+    queue: asyncio.Queue[_Claimed]
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    """A leased message and its contact as it stood when claimed (None: gone)."""
+
+    message: Message
+    contact: Reach | None
 
 
 @dataclass(frozen=True)
 class _Result:
     """What one attempt came to, ready to be written."""
 
-    outcome: str  # sent, delivered, temporary, permanent
+    outcome: str  # sent, delivered, temporary, permanent; expired, suppressed (not tried)
     provider_id: str | None = None
     error: str | None = None
     retry_after: float | None = None
     address_gone: bool = False
+
+
+@dataclass(frozen=True)
+class _Done:
+    """A finished attempt (or a message settled without one), waiting to be written."""
+
+    message: Message
+    result: _Result
+    at: datetime
+    duration_ms: int | None
 
 
 class Worker:
@@ -86,16 +104,28 @@ class Worker:
         self.metrics = metrics
         self.rng = rng or random.Random()
         self._wake = asyncio.Event()
+        # Senders hand results to one recorder that writes them in batches, so a sender
+        # moves on to its next message without waiting for a commit.
+        self._done: asyncio.Queue[_Done] = asyncio.Queue()
         self.lanes = [
             _Lane(
                 channel_name,
                 route,
                 TokenBucket(route.rate_per_s),
                 KeyedBuckets(route.per_key_per_s),
-                asyncio.Queue(maxsize=2 * route.concurrency),
+                asyncio.Queue(maxsize=self._room(route)),
             )
             for channel_name, route in sorted(routes.items())
         ]
+
+    def _room(self, route: Route) -> int:
+        """How many claimed messages a lane holds: two per sender at least, more for a fast
+        channel so that claims come in big batches, but never more than a rate-limited
+        channel sends in a quarter of a lease (a message must not sit out its lease)."""
+        room = max(2 * route.concurrency, 256)
+        if route.rate_per_s > 0:
+            room = min(room, int(route.rate_per_s * self.settings.lease_s / 4))
+        return max(room, 2 * route.concurrency, 1)
 
     def wake(self) -> None:
         """Look at the outbox now rather than at the next poll (new messages were queued)."""
@@ -119,11 +149,15 @@ class Worker:
                         asyncio.create_task(self._send_loop(lane), name=f"send-{lane.name}-{n}")
                     )
             tasks.append(asyncio.create_task(self._upkeep_loop(), name="worker-upkeep"))
+            tasks.append(asyncio.create_task(self._record_loop(), name="worker-recorder"))
             await asyncio.gather(*tasks)
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            # What was sent is written down before stopping, so a clean stop repeats nothing.
+            with contextlib.suppress(Exception):
+                await self._record(self._drain())
             for channel in distinct_channels({lane.name: lane.route for lane in self.lanes}):
                 with contextlib.suppress(Exception):
                     await channel.close()
@@ -149,6 +183,7 @@ class Worker:
         # enough that a claimed message never waits in memory anywhere near its lease.
         while True:
             claimed: list[Message] = []
+            contacts: dict[int, Reach] = {}
             free = max(1, min(lane.queue.maxsize - lane.queue.qsize(), self.settings.claim_batch))
             try:
                 now = self.clock()
@@ -158,10 +193,15 @@ class Worker:
                         sql.claim_due, channel=lane.name, now=now, lease_until=lease, limit=free
                     )
                 )
+                contacts = await sql.contacts_by_id(
+                    self.store.reader, [m.contact_id for m in claimed if m.contact_id], now
+                )
             except Exception:
                 log.exception("claiming %s messages failed", lane.name)
+                claimed, contacts = [], {}
             for message in claimed:
-                await lane.queue.put(message)  # waits while the senders are busy
+                reach = contacts.get(message.contact_id) if message.contact_id else None
+                await lane.queue.put(_Claimed(message, reach))  # waits while senders are busy
             if claimed and len(claimed) == free:
                 continue  # more may be due
             self._wake.clear()
@@ -170,33 +210,23 @@ class Worker:
 
     async def _send_loop(self, lane: _Lane) -> None:
         while True:
-            message = await lane.queue.get()
+            claimed = await lane.queue.get()
             try:
-                await self.deliver(lane, message)
+                await self.deliver(lane, claimed)
             except Exception:
                 # A bug here must not stop the lane; the lease brings the message back.
-                log.exception("delivering message %s failed", message.uid)
+                log.exception("delivering message %s failed", claimed.message.uid)
 
-    async def deliver(self, lane: _Lane, message: Message) -> None:
-        """Send one leased message and record what happened."""
+    async def deliver(self, lane: _Lane, claimed: _Claimed) -> None:
+        """Send one leased message and hand what happened to the recorder."""
+        message, contact = claimed.message, claimed.contact
         now = self.clock()
         if message.expires_at is not None and message.expires_at <= now:
-            await self.store.write(
-                lambda tx: sql.settle(
-                    tx, message.id, "expired", now, error="expired before sending"
-                )
-            )
+            self._finish(message, _Result("expired", error="expired before sending"), None)
             return
-        contact = (
-            None
-            if message.contact_id is None
-            else await sql.contact(self.store.reader, message.contact_id, now)
-        )
         if contact is None or contact.opted_out or contact.disabled:
             reason = "address opted out" if contact and contact.opted_out else "address unusable"
-            await self.store.write(
-                lambda tx: sql.settle(tx, message.id, "suppressed", now, error=reason)
-            )
+            self._finish(message, _Result("suppressed", error=reason), None)
             return
         outbound = OutboundMessage(
             id=message.uid,
@@ -220,7 +250,26 @@ class Worker:
         if self.metrics is not None:
             self.metrics.deliveries.labels(lane.name, result.outcome).inc()
             self.metrics.send_seconds.labels(lane.name).observe(elapsed)
-        await self._record(message, result, int(elapsed * 1000))
+        self._finish(message, result, int(elapsed * 1000))
+
+    def _finish(self, message: Message, result: _Result, duration_ms: int | None) -> None:
+        self._done.put_nowait(_Done(message, result, self.clock(), duration_ms))
+
+    def _drain(self, limit: int = 1000) -> list[_Done]:
+        batch: list[_Done] = []
+        while len(batch) < limit and not self._done.empty():
+            batch.append(self._done.get_nowait())
+        return batch
+
+    async def _record_loop(self) -> None:
+        while True:
+            batch = [await self._done.get()]
+            batch += self._drain()
+            try:
+                await self._record(batch)
+            except Exception:
+                # Unrecorded sends are sent again once their lease lapses (at-least-once).
+                log.exception("recording %d delivery results failed", len(batch))
 
     @staticmethod
     async def _attempt(send: object, outbound: OutboundMessage) -> _Result:
@@ -252,58 +301,68 @@ class Worker:
             now + timedelta(seconds=delay), message.channel, urgent=message.urgent
         )
 
-    async def _record(self, message: Message, result: _Result, duration_ms: int) -> None:
-        now = self.clock()
-        retry_at: datetime | None = None
-        failed = result.outcome == "permanent"
-        if result.outcome == "temporary":
-            retry_at = self.next_try(message, result, now)
-            failed = retry_at is None
-        expired = (
-            retry_at is not None
-            and message.expires_at is not None
-            and retry_at >= message.expires_at
+    async def _plan(self, done: _Done) -> tuple[str, datetime | None, NewMessage | None]:
+        """(final status or "queued", when to retry, the fallback message) for a result."""
+        result, message = done.result, done.message
+        if result.outcome in ("sent", "delivered", "expired", "suppressed"):
+            return result.outcome, None, None
+        retry_at = (
+            self.next_try(message, result, done.at) if result.outcome == "temporary" else None
         )
-        backup: NewMessage | None = None
-        if failed:
-            backup = await notifications.fallback(self.store, self.composer, message, now=now)
+        if retry_at is not None:
+            if message.expires_at is not None and retry_at >= message.expires_at:
+                return "expired", None, None
+            return "queued", retry_at, None
+        backup = await notifications.fallback(self.store, self.composer, message, now=done.at)
+        return "failed", None, backup
+
+    async def _record(self, batch: list[_Done]) -> None:
+        """Write a batch of results in one transaction: attempts, statuses, fallbacks."""
+        if not batch:
+            return
+        plans = [await self._plan(done) for done in batch]
 
         async def txn(tx: Tx) -> None:
-            await sql.record_attempt(
+            await sql.record_attempts(
                 tx,
-                message,
-                at=now,
-                duration_ms=duration_ms,
-                outcome=result.outcome,
-                provider_id=result.provider_id,
-                error=result.error,
+                [
+                    (
+                        d.message,
+                        d.at,
+                        d.duration_ms,
+                        d.result.outcome,
+                        d.result.provider_id,
+                        d.result.error,
+                    )
+                    for d in batch
+                    if d.duration_ms is not None
+                ],
             )
-            if result.outcome in ("sent", "delivered"):
-                await sql.settle(
-                    tx, message.id, result.outcome, now, provider_id=result.provider_id
-                )
-                return
-            error = result.error or "failed"
-            if expired:
-                await sql.settle(tx, message.id, "expired", now, error=error)
-            elif retry_at is not None:
-                await sql.requeue(tx, message.id, retry_at, error, now)
-            else:
-                await sql.settle(tx, message.id, "failed", now, error=error)
-                if result.address_gone and message.contact_id is not None:
-                    await sql.disable_contact(tx, message.contact_id, error, now)
+            settled = [
+                (status, d.at, d.result.provider_id, d.result.error, d.message.id)
+                for d, (status, _, _) in zip(batch, plans, strict=True)
+                if status != "queued"
+            ]
+            await sql.settle_many(tx, settled)
+            for done, (status, retry_at, backup) in zip(batch, plans, strict=True):
+                error = done.result.error or "failed"
+                if retry_at is not None:
+                    await sql.requeue(tx, done.message.id, retry_at, error, done.at)
+                if status == "failed" and done.result.address_gone and done.message.contact_id:
+                    await sql.disable_contact(tx, done.message.contact_id, error, done.at)
                 if backup is not None:
-                    await sql.insert_messages(tx, [backup], now)
+                    await sql.insert_messages(tx, [backup], done.at)
 
         await self.store.write(txn)
-        if backup is not None:
-            log.info(
-                "message %s failed on %s; falling back to %s",
-                message.uid,
-                message.channel,
-                backup.channel,
-            )
-            self.wake()
+        for done, (_, _, backup) in zip(batch, plans, strict=True):
+            if backup is not None:
+                log.info(
+                    "message %s failed on %s; falling back to %s",
+                    done.message.uid,
+                    done.message.channel,
+                    backup.channel,
+                )
+                self.wake()
 
 
 @contextlib.asynccontextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -30,6 +31,15 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 def email_settings(port: int, **changes: Any) -> EmailChannelSettings:
     defaults = {"host": "127.0.0.1", "security": "none", "from_address": FROM, "timeout_s": 5.0}
     return replace(EmailChannelSettings(), enabled=True, port=port, **(defaults | changes))
+
+
+@contextlib.asynccontextmanager
+async def opened(port: int, **changes: Any) -> AsyncIterator[EmailChannel]:
+    email = EmailChannel(email_settings(port, **changes), sender_name=COMMUNITY)
+    try:
+        yield email
+    finally:
+        await email.close()
 
 
 def outbound(**changes: Any) -> OutboundMessage:
@@ -70,7 +80,7 @@ def community_event(**changes: Any) -> Event:
     return replace(event, **changes)
 
 
-def invitation(event: Event) -> str:
+def invitation(event: Event, **options: Any) -> str:
     return invitation_ics(
         event,
         attendee_email="wang@example.org",
@@ -80,6 +90,7 @@ def invitation(event: Event) -> str:
         uid_domain="linli.example.org",
         tz=SHANGHAI,
         now=NOW,
+        **options,
     )
 
 
@@ -91,9 +102,8 @@ async def sink() -> AsyncIterator[SmtpSink]:
 
 @pytest.fixture
 async def channel(sink: SmtpSink) -> AsyncIterator[EmailChannel]:
-    email = EmailChannel(email_settings(sink.port, concurrency=2), sender_name=COMMUNITY)
-    yield email
-    await email.close()
+    async with opened(sink.port, concurrency=2) as email:
+        yield email
 
 
 async def test_email_arrives_as_text_then_html_with_headers(
@@ -131,11 +141,8 @@ async def test_email_without_html_is_plain_text(sink: SmtpSink, channel: EmailCh
 
 
 async def test_email_from_name_setting_wins_over_community_name(sink: SmtpSink) -> None:
-    email = EmailChannel(email_settings(sink.port, from_name="邻里通知"), sender_name=COMMUNITY)
-    try:
+    async with opened(sink.port, from_name="邻里通知") as email:
         await email.send(outbound())
-    finally:
-        await email.close()
 
     [mail] = await sink.wait_for(1)
     assert mail.message["From"].addresses[0].display_name == "邻里通知"
@@ -197,17 +204,7 @@ async def test_email_cancellation_is_imip_cancel(sink: SmtpSink, channel: EmailC
 
 
 def test_invitation_ics_uninviting_one_attendee_leaves_event_status_out() -> None:
-    ics = invitation_ics(
-        community_event(),
-        attendee_email="wang@example.org",
-        attendee_name="王小明",
-        organizer_email=FROM,
-        organizer_name=COMMUNITY,
-        uid_domain="linli.example.org",
-        tz=SHANGHAI,
-        now=NOW,
-        method="CANCEL",
-    )
+    ics = invitation(community_event(), method="CANCEL")
 
     calendar = icalendar.Calendar.from_ical(ics)
     [vevent] = calendar.walk("VEVENT")
@@ -361,11 +358,9 @@ async def test_email_server_down_is_temporary() -> None:
     with socket.socket() as unused:
         unused.bind(("127.0.0.1", 0))
         port = unused.getsockname()[1]
-        email = EmailChannel(email_settings(port), sender_name=COMMUNITY)
-
-        with pytest.raises(TemporaryFailure, match="smtp"):
-            await email.send(outbound())
-        await email.close()
+        async with opened(port) as email:
+            with pytest.raises(TemporaryFailure, match="smtp"):
+                await email.send(outbound())
 
 
 async def test_email_non_ascii_mailbox_goes_out_with_smtputf8(
@@ -397,15 +392,11 @@ async def test_email_crlf_in_unsubscribe_url_is_permanent(
 
 
 async def test_email_logs_in_when_a_username_is_set() -> None:
-    async with SmtpSink(credentials=("linli", "s3cret-pw")) as sink:
-        email = EmailChannel(
-            email_settings(sink.port, username="linli", password="s3cret-pw"),
-            sender_name=COMMUNITY,
-        )
-        try:
-            receipt = await email.send(outbound())
-        finally:
-            await email.close()
+    async with (
+        SmtpSink(credentials=("linli", "s3cret-pw")) as sink,
+        opened(sink.port, username="linli", password="s3cret-pw") as email,
+    ):
+        receipt = await email.send(outbound())
 
     assert receipt.outcome is Outcome.SENT
     assert sink.logins == 1
@@ -413,16 +404,12 @@ async def test_email_logs_in_when_a_username_is_set() -> None:
 
 
 async def test_email_refused_login_is_temporary_and_keeps_the_password_out() -> None:
-    async with SmtpSink(credentials=("linli", "right-pw")) as sink:
-        email = EmailChannel(
-            email_settings(sink.port, username="linli", password="wrong-pw"),
-            sender_name=COMMUNITY,
-        )
-        try:
-            with pytest.raises(TemporaryFailure, match="login") as caught:
-                await email.send(outbound())
-        finally:
-            await email.close()
+    async with (
+        SmtpSink(credentials=("linli", "right-pw")) as sink,
+        opened(sink.port, username="linli", password="wrong-pw") as email,
+    ):
+        with pytest.raises(TemporaryFailure, match="login") as caught:
+            await email.send(outbound())
 
     assert "wrong-pw" not in caught.value.reason
     assert sink.messages == []

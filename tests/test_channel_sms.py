@@ -3,9 +3,9 @@ endpoint, and the pure callback helpers the web layer uses."""
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -35,6 +35,7 @@ from channels.sms import (
 )
 from service.errors import SettingsError
 from service.settings import SmsChannelSettings
+from tests.fakes.server import FakeHttpServer
 from tests.fakes.sms_gateway import WEBHOOK_SECRET, FakeSmsGateway, android_event, android_signed
 from tests.fakes.twilio import (
     FROM_NUMBER,
@@ -85,6 +86,79 @@ def gateway_settings(gateway: FakeSmsGateway, **changes: Any) -> SmsChannelSetti
     return replace(base, **changes)
 
 
+class GenericEndpoint(FakeHttpServer):
+    """A receiver of the generic protocol at POST /sms: records requests and answers
+    {"id": "gen-<n>"}, or what `fail_next` said."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests: list[tuple[str | None, Any]] = []
+        self._answers: collections.deque[tuple[int, dict[str, Any], dict[str, str]]] = (
+            collections.deque()
+        )
+
+    @property
+    def url(self) -> str:
+        """The endpoint URL to send to."""
+        return f"{super().url}/sms"
+
+    def fail_next(
+        self, status: int, *, body: dict[str, Any] | None = None, retry_after: int | None = None
+    ) -> None:
+        """Answer the next request with `status` and `body` (default {"error": "no"})."""
+        headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
+        self._answers.append((status, body or {"error": "no"}, headers))
+
+    def _routes(self, router: web.UrlDispatcher) -> None:
+        router.add_post("/sms", self._handle)
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.requests.append((request.headers.get("Authorization"), body))
+        if self._answers:
+            status, answer, headers = self._answers.popleft()
+            return web.json_response(answer, status=status, headers=headers)
+        return web.json_response({"id": f"gen-{len(self.requests)}"})
+
+
+def generic_settings(endpoint: GenericEndpoint) -> SmsChannelSettings:
+    return SmsChannelSettings(enabled=True, provider="generic", url=endpoint.url, api_key=API_KEY)
+
+
+PROVIDERS = ("twilio", "android_gateway", "generic")
+Fake = FakeTwilio | FakeSmsGateway | GenericEndpoint
+
+
+@contextlib.asynccontextmanager
+async def provider(name: str) -> AsyncIterator[tuple[Fake, SmsChannelSettings]]:
+    """A running stand-in of provider `name`, and settings that reach it."""
+    if name == "twilio":
+        async with FakeTwilio() as twilio:
+            yield twilio, twilio_settings(twilio)
+    elif name == "android_gateway":
+        async with FakeSmsGateway() as gateway:
+            yield gateway, gateway_settings(gateway)
+    else:
+        async with GenericEndpoint() as endpoint:
+            yield endpoint, generic_settings(endpoint)
+
+
+# Settings that pass every check but are never sent with.
+OFFLINE: dict[str, SmsChannelSettings] = {
+    "twilio": SmsChannelSettings(
+        provider="twilio",
+        url="https://api.twilio.com",
+        account_sid="AC1",
+        auth_token="token",
+        from_number=FROM_NUMBER,
+    ),
+    "android_gateway": SmsChannelSettings(
+        provider="android_gateway", url="http://phone:8080", username="sms", password="pw"
+    ),
+    "generic": SmsChannelSettings(provider="generic", url="https://sms.example/send", api_key="k"),
+}
+
+
 @contextlib.asynccontextmanager
 async def opened(settings: SmsChannelSettings, **kwargs: Any) -> AsyncIterator[SmsChannel]:
     channel = sms_channel(settings, **kwargs)
@@ -95,11 +169,50 @@ async def opened(settings: SmsChannelSettings, **kwargs: Any) -> AsyncIterator[S
         await channel.close()
 
 
-def closed_port_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+# --- every provider ---
+
+
+@pytest.mark.parametrize("name", PROVIDERS)
+async def test_sms_429_is_temporary_with_retry_after(name: str) -> None:
+    async with provider(name) as (fake, settings), opened(settings) as channel:
+        fake.fail_next(429, retry_after=7)
+        with pytest.raises(TemporaryFailure) as failure:
+            await channel.send(sms())
+        assert failure.value.retry_after == 7
+        assert "429" in failure.value.reason
+
+
+@pytest.mark.parametrize("name", PROVIDERS)
+async def test_sms_connection_refused_is_temporary(name: str) -> None:
+    async with provider(name) as (_, settings):
+        pass  # stopped: its port now refuses connections
+    async with opened(settings) as channel:
+        with pytest.raises(TemporaryFailure) as failure:
+            await channel.send(sms())
+    assert "cannot connect" in failure.value.reason
+    for key in SmsChannel.secret_fields:
+        secret = getattr(settings, key)
+        assert not secret or secret not in failure.value.reason
+
+
+@pytest.mark.parametrize(
+    ("name", "key"),
+    [
+        ("twilio", "url"),
+        ("twilio", "account_sid"),
+        ("twilio", "auth_token"),
+        ("twilio", "from_number"),
+        ("android_gateway", "url"),
+        ("android_gateway", "username"),
+        ("android_gateway", "password"),
+        ("generic", "url"),
+        ("generic", "api_key"),
+    ],
+)
+def test_sms_missing_setting_is_named(name: str, key: str) -> None:
+    blank: dict[str, Any] = {key: ""}
+    with pytest.raises(SettingsError, match=rf"^channels\.sms\.{key}: "):
+        sms_channel(replace(OFFLINE[name], **blank))
 
 
 # --- Twilio ---
@@ -140,15 +253,6 @@ async def test_twilio_messaging_service_sid_replaces_from() -> None:
         form = twilio.requests[0].form
         assert form["MessagingServiceSid"] == service_sid
         assert "From" not in form
-
-
-async def test_twilio_429_is_temporary_with_retry_after() -> None:
-    async with FakeTwilio() as twilio, opened(twilio_settings(twilio)) as channel:
-        twilio.fail_next(429, retry_after=7)
-        with pytest.raises(TemporaryFailure) as failure:
-            await channel.send(sms())
-        assert failure.value.retry_after == 7
-        assert "429" in failure.value.reason
 
 
 async def test_twilio_retry_after_as_http_date_counts_from_now() -> None:
@@ -214,39 +318,12 @@ async def test_twilio_secret_echoed_by_provider_is_scrubbed_from_reason() -> Non
         assert "***" in failure.value.reason
 
 
-async def test_twilio_connection_refused_is_temporary() -> None:
-    async with FakeTwilio() as twilio:
-        settings = twilio_settings(twilio, url=closed_port_url())
-    async with opened(settings) as channel:
-        with pytest.raises(TemporaryFailure) as failure:
-            await channel.send(sms())
-    assert "cannot connect" in failure.value.reason
-    assert settings.auth_token not in failure.value.reason
-
-
 async def test_twilio_slow_answer_is_temporary() -> None:
     async with FakeTwilio() as twilio, opened(twilio_settings(twilio, timeout_s=0.2)) as ch:
         twilio.delay_s = 2
         with pytest.raises(TemporaryFailure) as failure:
             await ch.send(sms())
         assert "did not answer within 0.2 s" in failure.value.reason
-
-
-@pytest.mark.parametrize("key", ["url", "account_sid", "auth_token", "from_number"])
-def test_twilio_missing_setting_is_named(key: str) -> None:
-    blank: dict[str, Any] = {key: ""}
-    settings = replace(
-        SmsChannelSettings(
-            provider="twilio",
-            url="https://api.twilio.com",
-            account_sid="AC1",
-            auth_token="token",
-            from_number=FROM_NUMBER,
-        ),
-        **blank,
-    )
-    with pytest.raises(SettingsError, match=rf"^channels\.sms\.{key}: "):
-        sms_channel(settings)
 
 
 # --- android-sms-gateway ---
@@ -292,14 +369,6 @@ async def test_android_old_gateway_duplicate_500_counts_as_sent() -> None:
         assert receipt.provider_id == "msg-0001"
 
 
-async def test_android_429_is_temporary_with_retry_after() -> None:
-    async with FakeSmsGateway() as gateway, opened(gateway_settings(gateway)) as channel:
-        gateway.fail_next(429, retry_after=7)
-        with pytest.raises(TemporaryFailure) as failure:
-            await channel.send(sms())
-        assert failure.value.retry_after == 7
-
-
 async def test_android_500_is_temporary() -> None:
     async with FakeSmsGateway() as gateway, opened(gateway_settings(gateway)) as channel:
         gateway.fail_next(500, message="SIM 2 not found")
@@ -328,29 +397,6 @@ async def test_android_wrong_password_is_temporary_and_not_revealed() -> None:
         assert gateway.messages == {}
 
 
-async def test_android_connection_refused_is_temporary() -> None:
-    async with FakeSmsGateway() as gateway:
-        settings = gateway_settings(gateway, url=closed_port_url())
-    async with opened(settings) as channel:
-        with pytest.raises(TemporaryFailure) as failure:
-            await channel.send(sms())
-    assert "cannot connect" in failure.value.reason
-    assert settings.password not in failure.value.reason
-
-
-@pytest.mark.parametrize("key", ["url", "username", "password"])
-def test_android_missing_setting_is_named(key: str) -> None:
-    blank: dict[str, Any] = {key: ""}
-    settings = replace(
-        SmsChannelSettings(
-            provider="android_gateway", url="http://phone:8080", username="sms", password="pw"
-        ),
-        **blank,
-    )
-    with pytest.raises(SettingsError, match=rf"^channels\.sms\.{key}: "):
-        sms_channel(settings)
-
-
 def test_android_message_id_keeps_short_ids_and_derives_long_ones() -> None:
     assert android_message_id("msg-0001") == "msg-0001"
     long_id = "x" * 37
@@ -364,42 +410,8 @@ def test_android_message_id_keeps_short_ids_and_derives_long_ones() -> None:
 # --- generic ---
 
 
-class GenericEndpoint:
-    """A receiver of the generic protocol: records requests, answers from a script."""
-
-    def __init__(self) -> None:
-        self.requests: list[tuple[str | None, Any]] = []
-        self.answers: list[tuple[int, dict[str, Any], dict[str, str]]] = []
-
-    async def handle(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        self.requests.append((request.headers.get("Authorization"), body))
-        if self.answers:
-            status, answer, headers = self.answers.pop(0)
-            return web.json_response(answer, status=status, headers=headers)
-        return web.json_response({"id": f"gen-{len(self.requests)}"})
-
-
-@contextlib.asynccontextmanager
-async def generic_endpoint() -> AsyncIterator[tuple[GenericEndpoint, str]]:
-    endpoint = GenericEndpoint()
-    app = web.Application()
-    app.router.add_post("/sms", endpoint.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    try:
-        yield endpoint, f"http://127.0.0.1:{runner.addresses[0][1]}/sms"
-    finally:
-        await runner.cleanup()
-
-
-def generic_settings(url: str) -> SmsChannelSettings:
-    return SmsChannelSettings(enabled=True, provider="generic", url=url, api_key=API_KEY)
-
-
 async def test_generic_send_posts_json_with_bearer_and_returns_id() -> None:
-    async with generic_endpoint() as (endpoint, url), opened(generic_settings(url)) as channel:
+    async with GenericEndpoint() as endpoint, opened(generic_settings(endpoint)) as channel:
         receipt = await channel.send(sms())
         assert endpoint.requests == [
             (f"Bearer {API_KEY}", {"id": "msg-0001", "to": PHONE, "text": TEXT})
@@ -407,70 +419,41 @@ async def test_generic_send_posts_json_with_bearer_and_returns_id() -> None:
         assert receipt.provider_id == "gen-1"
 
 
-@pytest.mark.parametrize(
-    ("status", "failure", "retry_after"),
-    [(429, TemporaryFailure, 7.0), (500, TemporaryFailure, None), (400, PermanentFailure, None)],
-)
-async def test_generic_failures(status: int, failure: type[Exception], retry_after: Any) -> None:
-    headers = {"Retry-After": "7"} if status == 429 else {}
-    async with generic_endpoint() as (endpoint, url), opened(generic_settings(url)) as channel:
-        endpoint.answers.append((status, {"error": "no"}, headers))
+@pytest.mark.parametrize(("status", "failure"), [(500, TemporaryFailure), (400, PermanentFailure)])
+async def test_generic_failures(status: int, failure: type[Exception]) -> None:
+    async with GenericEndpoint() as endpoint, opened(generic_settings(endpoint)) as channel:
+        endpoint.fail_next(status)
         with pytest.raises(failure) as raised:
             await channel.send(sms())
         if isinstance(raised.value, TemporaryFailure):
-            assert raised.value.retry_after == retry_after
+            assert raised.value.retry_after is None
 
 
 async def test_generic_secret_echoed_by_endpoint_is_scrubbed() -> None:
-    async with generic_endpoint() as (endpoint, url), opened(generic_settings(url)) as channel:
-        endpoint.answers.append((400, {"error": {"message": f"bad key Bearer {API_KEY}"}}, {}))
+    async with GenericEndpoint() as endpoint, opened(generic_settings(endpoint)) as channel:
+        endpoint.fail_next(400, body={"error": {"message": f"bad key Bearer {API_KEY}"}})
         with pytest.raises(PermanentFailure) as failure:
             await channel.send(sms())
         assert API_KEY not in failure.value.reason
         assert "bad key" in failure.value.reason
 
 
-def test_generic_missing_api_key_is_named() -> None:
-    with pytest.raises(SettingsError, match=r"^channels\.sms\.api_key: "):
-        sms_channel(SmsChannelSettings(provider="generic", url="https://sms.example/send"))
-
-
 # --- factory ---
 
 
 @pytest.mark.parametrize(
-    ("settings", "cls"),
-    [
-        (
-            SmsChannelSettings(
-                provider="twilio",
-                url="https://api.twilio.com",
-                account_sid="AC1",
-                auth_token="token",
-                from_number=FROM_NUMBER,
-            ),
-            TwilioSms,
-        ),
-        (
-            SmsChannelSettings(
-                provider="android_gateway", url="http://phone:8080", username="u", password="p"
-            ),
-            AndroidGatewaySms,
-        ),
-        (SmsChannelSettings(provider="generic", url="https://x.example", api_key="k"), GenericSms),
-    ],
+    ("name", "cls"),
+    [("twilio", TwilioSms), ("android_gateway", AndroidGatewaySms), ("generic", GenericSms)],
 )
-def test_sms_channel_builds_provider(settings: SmsChannelSettings, cls: type[SmsChannel]) -> None:
-    channel = sms_channel(settings)
+def test_sms_channel_builds_provider(name: str, cls: type[SmsChannel]) -> None:
+    channel = sms_channel(OFFLINE[name])
     assert type(channel) is cls
     assert channel.name == "sms"
     assert channel.rate_key(sms()) is None
 
 
 def test_sms_channel_refuses_credentials_in_url() -> None:
-    settings = SmsChannelSettings(
-        provider="android_gateway", url="http://sms:pw@phone:8080", username="u", password="p"
-    )
+    settings = replace(OFFLINE["android_gateway"], url="http://sms:pw@phone:8080")
     with pytest.raises(SettingsError, match=r"^channels\.sms\.url: "):
         sms_channel(settings)
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -14,6 +12,7 @@ import aiohttp
 import pytest
 
 from service.auth import TOKEN_PREFIX, hash_token
+from tests.processes import free_port, wait_healthy
 
 
 def linli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -88,12 +87,6 @@ def test_cli_demo_is_idempotent(tmp_path: Path) -> None:
     conn.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, str]]:
     """`linli demo` then `linli serve` as real processes; yields (base URL, token)."""
@@ -101,7 +94,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, str]]:
     demo = linli("demo", "--db", db, cwd=tmp_path)
     assert demo.returncode == 0, demo.stderr
     token = (tmp_path / "var" / "demo-organiser.token").read_text().strip()
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "service", "serve", "--db", db, "--port", str(port)],
         cwd=tmp_path,
@@ -119,23 +112,11 @@ def server(tmp_path: Path) -> Iterator[tuple[str, str]]:
         proc.wait(timeout=30)
 
 
-async def _wait_healthy(session: aiohttp.ClientSession, base: str) -> None:
-    for _ in range(200):
-        try:
-            async with session.get(f"{base}/healthz") as resp:
-                if resp.status == 200:
-                    return
-        except aiohttp.ClientConnectionError:
-            pass
-        await asyncio.sleep(0.05)
-    raise AssertionError("server never became healthy")
-
-
 async def test_cli_serve_creates_publishes_and_lists_an_event(server: tuple[str, str]) -> None:
     base, token = server
     headers = {"Authorization": f"Bearer {token}"}
     async with aiohttp.ClientSession(headers=headers) as session:
-        await _wait_healthy(session, base)
+        await wait_healthy(base)
         body = {
             "kind": "activity",
             "title": "周末亲子手工",

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from service.keys import settings_key
-from tests.conftest import Api, PinnedClock
+from tests.conftest import Api, MakeApi, PinnedClock
+from tests.fakes.sms_gateway import FakeSmsGateway
 
 EVENTS = "/api/v1/events"
 
@@ -248,49 +249,82 @@ async def test_template_overrides_are_checked_then_used(api: Api) -> None:
     assert status == 404
 
 
+def gateway_settings(gateway: FakeSmsGateway) -> dict[str, Any]:
+    """A real SMS channel (the Android gateway stand-in): quiet hours apply to it."""
+    return {
+        "channels.sms.enabled": True,
+        "channels.sms.url": gateway.url,
+        "channels.sms.username": gateway.username,
+        "channels.sms.password": gateway.password,
+    }
+
+
 async def test_quiet_hours_hold_sms_until_morning_unless_urgent(
-    api: Api, clock: PinnedClock
+    make_api: MakeApi, clock: PinnedClock
 ) -> None:
     clock.now = datetime(2026, 11, 28, 14, 0, tzinfo=UTC)  # 22:00 in Shanghai
+    async with FakeSmsGateway() as gateway:
+        api = await make_api(**gateway_settings(gateway))
+        await resident(api, "张伟", "1-1-101", ("sms", "13800138000"))
+        await resident(api, "Alice", "1-1-102", ("email", "alice@example.org"))
+        event_id = await published_event(api)
+        await api.post(f"{EVENTS}/{event_id}/send")
+        await until(api, event_id, lambda c: c["delivered"] == 1, "delivered the email")
+        await asyncio.sleep(0.1)  # the worker has looked at the SMS again meanwhile
+        _, body = await api.get(f"{EVENTS}/{event_id}/deliveries")
+        by_channel = {m["channel"]: m for m in body["messages"]["items"]}
+        assert by_channel["email"]["status"] == "delivered"
+        assert by_channel["sms"]["status"] == "queued"
+        assert by_channel["sms"]["send_after"] == "2026-11-29T08:00:00+08:00"
+        assert gateway.messages == {}
+
+        _, report = await api.post(
+            f"{EVENTS}/{event_id}/notify",
+            json={"kind": "update", "urgent": True, "note": "雨天改期"},
+        )
+        assert report["queued"] == 2
+        await until(api, event_id, lambda c: c["sent"] == 1, "sent the urgent SMS")
+        [urgent] = gateway.messages.values()
+        assert "雨天改期" in urgent["textMessage"]["text"]
+
+        clock.now = datetime(2026, 11, 29, 0, 1, tzinfo=UTC)  # 08:01 local: the invitation goes
+        await settled(api, event_id, total=4)
+        assert len(gateway.messages) == 2
+
+
+async def test_the_file_stand_in_ignores_quiet_hours(api: Api, clock: PinnedClock) -> None:
+    clock.now = datetime(2026, 11, 28, 14, 0, tzinfo=UTC)  # 22:00: it wakes nobody
     await resident(api, "张伟", "1-1-101", ("sms", "13800138000"))
-    await resident(api, "Alice", "1-1-102", ("email", "alice@example.org"))
     event_id = await published_event(api)
     await api.post(f"{EVENTS}/{event_id}/send")
-    await until(api, event_id, lambda c: c["delivered"] == 1, "delivered the email")
-    await asyncio.sleep(0.1)  # the worker has looked at the SMS again meanwhile
-    _, body = await api.get(f"{EVENTS}/{event_id}/deliveries")
-    by_channel = {m["channel"]: m for m in body["messages"]["items"]}
-    assert by_channel["email"]["status"] == "delivered"
-    assert by_channel["sms"]["status"] == "queued"
-    assert by_channel["sms"]["send_after"] == "2026-11-29T08:00:00+08:00"
-
-    _, report = await api.post(
-        f"{EVENTS}/{event_id}/notify", json={"kind": "update", "urgent": True, "note": "雨天改期"}
-    )
-    assert report["queued"] == 2
-    await asyncio.sleep(0.3)
-    _status, body = await api.get(f"{EVENTS}/{event_id}/deliveries", params={"channel": "sms"})
-    urgent = [m for m in body["messages"]["items"] if m["kind"] == "update"]
-    assert urgent[0]["status"] == "delivered"
-
-    clock.now = datetime(2026, 11, 29, 0, 1, tzinfo=UTC)  # 08:01 local: the invitation goes
-    await settled(api, event_id, total=4)
+    await settled(api, event_id, total=1)
+    assert len(outbox_files(api, "sms")) == 1
 
 
-async def test_messages_expire_when_the_event_has_started(api: Api, clock: PinnedClock) -> None:
+async def test_messages_expire_when_the_event_has_started(
+    make_api: MakeApi, clock: PinnedClock
+) -> None:
     clock.now = datetime(2026, 11, 28, 14, 0, tzinfo=UTC)  # 22:00: the SMS waits for 08:00
-    await resident(api, "张伟", "1-1-101", ("sms", "13800138000"))
-    event_id = await published_event(api, starts_at="2026-11-29T07:00", ends_at="2026-11-29T09:00")
-    await api.post(f"{EVENTS}/{event_id}/send")
-    clock.now = datetime(2026, 11, 29, 0, 30, tzinfo=UTC)  # 08:30, after the start
-    body = await settled(api, event_id, total=1)
-    assert body["by_status"]["expired"] == 1
-    assert outbox_files(api, "sms") == []
-    message_id = body["messages"]["items"][0]["id"]
-    status, retried = await api.post(f"/api/v1/messages/{message_id}/retry")
-    assert status == 200 and retried["status"] in ("queued", "sending", "delivered")
-    status, body = await api.post("/api/v1/messages/99999/retry")
-    assert status == 404
+    async with FakeSmsGateway() as gateway:
+        api = await make_api(**gateway_settings(gateway))
+        await resident(api, "张伟", "1-1-101", ("sms", "13800138000"))
+        event_id = await published_event(
+            api, starts_at="2026-11-29T07:00", ends_at="2026-11-29T09:00"
+        )
+        await api.post(f"{EVENTS}/{event_id}/send")
+        clock.now = datetime(2026, 11, 29, 0, 30, tzinfo=UTC)  # 08:30, after the start
+        body = await settled(api, event_id, total=1)
+        assert body["by_status"]["expired"] == 1
+        assert gateway.messages == {}
+        message_id = body["messages"]["items"][0]["id"]
+        status, retried = await api.post(f"/api/v1/messages/{message_id}/retry")
+        assert status == 200 and retried["status"] in ("queued", "sending", "sent")
+        await until(api, event_id, lambda c: c["sent"] == 1, "sent the retried message")
+        assert len(gateway.messages) == 1
+        status, body = await api.post(f"/api/v1/messages/{message_id}/retry")
+        assert status == 409 and body["error"]["code"] == "message_not_retryable"
+        status, _ = await api.post("/api/v1/messages/99999/retry")
+        assert status == 404
 
 
 async def test_one_click_unsubscribe(api: Api) -> None:

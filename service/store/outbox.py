@@ -224,20 +224,48 @@ async def contacts_of(db: Db, resident_ids: Sequence[int]) -> dict[int, list[Rea
     return found
 
 
+async def contacts_by_id(db: Db, contact_ids: Sequence[int], now: datetime) -> dict[int, Reach]:
+    """Contacts by id as they stand now, in one query."""
+    if not contact_ids:
+        return {}
+    ids = sorted(set(contact_ids))
+    rows = await db.fetchall(f"{_REACH} WHERE id IN ({_marks(len(ids))})", ids)
+    return {row["id"]: _reach(row, now) for row in rows}
+
+
 async def contact(db: Db, contact_id: int, now: datetime) -> Reach | None:
     """One contact as it stands now (secrets whose rotation window has lapsed left out)."""
     row = await db.fetchone(f"{_REACH} WHERE id = ?", (contact_id,))
     return None if row is None else _reach(row, now)
 
 
-async def insert_invitation(tx: Tx, event_id: int, resident_id: int, now: datetime) -> int | None:
-    """A new invitation's id, or None when the resident was already invited."""
-    row = await tx.fetchone(
-        "INSERT INTO invitations (event_id, resident_id, created_at, updated_at)"
-        " VALUES (?, ?, ?, ?) ON CONFLICT (event_id, resident_id) DO NOTHING RETURNING id",
-        (event_id, resident_id, to_db(now), to_db(now)),
+async def insert_invitations(
+    tx: Tx, event_id: int, resident_ids: Sequence[int], now: datetime
+) -> dict[int, int]:
+    """Invite residents not invited yet; {resident id: new invitation id} for those."""
+    if not resident_ids:
+        return {}
+    marks = _marks(len(resident_ids))
+    before = await tx.fetchall(
+        f"SELECT resident_id FROM invitations WHERE event_id = ? AND resident_id IN ({marks})",
+        [event_id, *resident_ids],
     )
-    return None if row is None else int(row["id"])
+    known = {row["resident_id"] for row in before}
+    fresh = [rid for rid in resident_ids if rid not in known]
+    stamp = to_db(now)
+    await tx.executemany(
+        "INSERT INTO invitations (event_id, resident_id, created_at, updated_at)"
+        " VALUES (?, ?, ?, ?)",
+        [(event_id, rid, stamp, stamp) for rid in fresh],
+    )
+    if not fresh:
+        return {}
+    rows = await tx.fetchall(
+        "SELECT id, resident_id FROM invitations WHERE event_id = ?"
+        f" AND resident_id IN ({_marks(len(fresh))})",
+        [event_id, *fresh],
+    )
+    return {row["resident_id"]: row["id"] for row in rows}
 
 
 async def insert_messages(tx: Tx, messages: Iterable[NewMessage], now: datetime) -> None:
@@ -307,21 +335,18 @@ async def get_message(db: Db, message_id: int) -> Message | None:
     return None if row is None else _message(row)
 
 
-async def record_attempt(
+async def record_attempts(
     tx: Tx,
-    message: Message,
-    *,
-    at: datetime,
-    duration_ms: int,
-    outcome: str,
-    provider_id: str | None,
-    error: str | None,
+    attempts: Iterable[tuple[Message, datetime, int | None, str, str | None, str | None]],
 ) -> None:
-    """Log one try."""
-    await tx.execute(
+    """Log tries: (message, at, duration_ms, outcome, provider_id, error) each."""
+    await tx.executemany(
         "INSERT INTO attempts (message_id, number, at, duration_ms, outcome, provider_id, error)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (message.id, message.attempts, to_db(at), duration_ms, outcome, provider_id, error),
+        [
+            (m.id, m.attempts, to_db(at), duration or 0, outcome, provider_id, error)
+            for m, at, duration, outcome, provider_id, error in attempts
+        ],
     )
 
 
@@ -342,6 +367,18 @@ async def settle(
         (status, to_db(now), provider_id, error, message_id),
     )
     return await tx.changes() == 1
+
+
+async def settle_many(
+    tx: Tx, settled: Iterable[tuple[str, datetime, str | None, str | None, int]]
+) -> None:
+    """`settle` for many: (status, now, provider_id, error, message id) each."""
+    await tx.executemany(
+        "UPDATE messages SET status = ?, lease_until = NULL, updated_at = ?,"
+        " provider_id = COALESCE(?, provider_id), last_error = COALESCE(?, last_error)"
+        " WHERE id = ? AND status IN ('queued', 'sending')",
+        [(status, to_db(now), pid, error, mid) for status, now, pid, error, mid in settled],
+    )
 
 
 async def requeue(tx: Tx, message_id: int, send_after: datetime, error: str, now: datetime) -> None:

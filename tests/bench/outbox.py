@@ -5,7 +5,7 @@ through a real `linli serve` process, and times from the POST /send until the si
 accepted the last distinct message. The baseline is a bare client sending the same number
 of messages to the same sink with the same concurrency: aiohttp POSTs for webhooks,
 aiosmtplib sending already-rendered bytes for email. The sinks run as their own processes.
-Peak RSS is the server's VmHWM from /proc.
+Peak RSS is the server's VmHWM from /proc (server plus worker with --separate-worker).
 
     python -m tests.bench.outbox [--webhook N] [--email N] [--big N]
 """
@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
@@ -35,18 +35,15 @@ import aiosmtplib
 
 from channels.webhook import new_secret
 from service.store import Store
+from tests.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable
 LINLI = str(Path(PY).parent / "linli")
 WEBHOOK_CONCURRENCY = 16
 EMAIL_CONCURRENCY = 4
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+# --separate-worker: `linli serve` queues, `linli worker` sends (two processes, two cores).
+SEPARATE_WORKER = False
 
 
 def wait_port(port: int, timeout: float = 30) -> None:
@@ -163,8 +160,11 @@ async def bare_email(port: int, n: int) -> float:
     return elapsed
 
 
-def populate(db: Path, n: int, channel: str, address: Callable[[int], str]) -> int:
-    """n residents, each with one contact, and a published event; returns the event id."""
+def populate(
+    db: Path, n: int, channel: str, address: Callable[[int], str], secret: str | None = None
+) -> int:
+    """n residents, each with one contact, and a published event; returns the event id.
+    Webhook contacts share `secret` (a new one when None)."""
     asyncio.run(_migrate(db))
     now = "2026-11-28T02:00:00.000000Z"
     conn = sqlite3.connect(db)
@@ -179,7 +179,8 @@ def populate(db: Path, n: int, channel: str, address: Callable[[int], str]) -> i
             " VALUES (?, ?, ?, 'zh-CN', ?, ?)",
             [(i + 1, i // 4 + 1, f"居民{i}", now, now) for i in range(n)],
         )
-        secret = new_secret() if channel == "webhook" else None
+        if channel == "webhook":
+            secret = secret or new_secret()
         conn.executemany(
             "INSERT INTO contacts (resident_id, channel, address, rank, created_at, signing_secret)"
             " VALUES (?, ?, ?, 0, ?, ?)",
@@ -231,6 +232,7 @@ access_log = false
 level = "WARNING"
 [delivery]
 poll_interval_s = 0.05
+run_in_server = {str(not SEPARATE_WORKER).lower()}
 [channels.file]
 enabled = false
 [channels.webhook]
@@ -266,9 +268,15 @@ concurrency = {EMAIL_CONCURRENCY}
         capture_output=True,
         text=True,
     ).stdout.strip()
-    with process(
-        LINLI, "serve", "--config", str(config), "--db", str(db), "--port", str(port)
-    ) as server:
+    with ExitStack() as stack:
+        server = stack.enter_context(
+            process(LINLI, "serve", "--config", str(config), "--db", str(db), "--port", str(port))
+        )
+        worker = (
+            stack.enter_context(process(LINLI, "worker", "--config", str(config), "--db", str(db)))
+            if SEPARATE_WORKER
+            else None
+        )
         wait_port(port)
 
         async def go() -> float:
@@ -282,11 +290,13 @@ concurrency = {EMAIL_CONCURRENCY}
                     report = await resp.json()
                     if resp.status != 200:
                         raise RuntimeError(f"send failed: {report}")
+                queued = time.perf_counter() - start
                 await until_count(status_port, n)
+                print(f"  ({channel} {n}: queued in {queued:.2f} s)", flush=True)
                 return time.perf_counter() - start
 
         seconds = asyncio.run(go())
-        rss = peak_rss_mb(server.pid)
+        rss = peak_rss_mb(server.pid) + (peak_rss_mb(worker.pid) if worker else 0)
     return Run(seconds, rss)
 
 
@@ -306,7 +316,14 @@ def main() -> None:
     parser.add_argument("--webhook", type=int, default=10_000)
     parser.add_argument("--email", type=int, default=10_000)
     parser.add_argument("--big", type=int, default=100_000)
+    parser.add_argument(
+        "--separate-worker",
+        action="store_true",
+        help="run the delivery worker as its own process (linli worker) beside linli serve",
+    )
     args = parser.parse_args()
+    global SEPARATE_WORKER
+    SEPARATE_WORKER = args.separate_worker
     results: list[str] = []
     with tempfile.TemporaryDirectory(prefix="linli-bench-") as name:
         tmp = Path(name)

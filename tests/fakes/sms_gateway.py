@@ -20,7 +20,6 @@ is not refused here: use `fail_next(400, …)` to model a refusal.
 from __future__ import annotations
 
 import asyncio
-import base64
 import collections
 import hashlib
 import hmac
@@ -30,10 +29,11 @@ import string
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any, Final
 
 from aiohttp import web
+
+from .server import FakeHttpServer, basic_credentials
 
 USERNAME: Final = "sms"
 PASSWORD: Final = "gateway-test-password"
@@ -61,36 +61,23 @@ class _Failure:
     retry_after: str | None
 
 
-def _basic(request: web.Request) -> tuple[str, str] | None:
-    # Parsed by hand as RFC 7617 says (aiohttp deprecates BasicAuth); None if malformed.
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        login, colon, password = base64.b64decode(token, validate=True).decode().partition(":")
-    except ValueError:
-        return None
-    return (login, password) if colon else None
-
-
 def _bad(message: str) -> web.Response:
     return web.json_response({"message": message}, status=400)
 
 
-class FakeSmsGateway:
+class FakeSmsGateway(FakeHttpServer):
     """`POST /message` (and `/messages`) of the app's local server on 127.0.0.1."""
 
     def __init__(self, username: str = USERNAME, password: str = PASSWORD) -> None:
+        super().__init__()
         self.username = username
         self.password = password
         self.device_id = DEVICE_ID
-        self.url = ""
         self.requests: list[GatewayRequest] = []
         self.messages: dict[str, dict[str, Any]] = {}
         # Seconds to wait before answering, to make a client time out.
         self.delay_s = 0.0
         self._failures: collections.deque[_Failure] = collections.deque()
-        self._runner: web.AppRunner | None = None
 
     def fail_next(
         self,
@@ -104,28 +91,12 @@ class FakeSmsGateway:
         retry = None if retry_after is None else str(retry_after)
         self._failures.extend([_Failure(status, message, retry)] * count)
 
-    async def __aenter__(self) -> FakeSmsGateway:
-        app = web.Application()
-        app.router.add_post("/message", self._post)
-        app.router.add_post("/messages", self._post)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+    def _routes(self, router: web.UrlDispatcher) -> None:
+        router.add_post("/message", self._post)
+        router.add_post("/messages", self._post)
 
     async def _post(self, request: web.Request) -> web.Response:
-        auth = _basic(request)
+        auth = basic_credentials(request)
         try:
             body: Any = await request.json()
         except ValueError:

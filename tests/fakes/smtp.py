@@ -20,10 +20,11 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
-from types import TracebackType
 from typing import Any, Literal
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from .server import FakeServer
 
 Stage = Literal["RCPT", "DATA"]
 
@@ -48,15 +49,14 @@ class ReceivedMail:
     message: EmailMessage
 
 
-class SmtpSink:
+class SmtpSink(FakeServer):
     """An SMTP server that keeps what it is sent; `credentials` makes it require AUTH."""
 
-    host = "127.0.0.1"
     # How long `wait_for` and `wait_closed` wait; a benchmark may raise it.
     deadline_s = 5.0
 
     def __init__(self, *, credentials: tuple[str, str] | None = None) -> None:
-        self.port = 0
+        super().__init__()
         self.messages: list[ReceivedMail] = []
         self.connections_opened = 0
         self.logins = 0
@@ -67,8 +67,6 @@ class SmtpSink:
         }
         self._live: set[_Connection] = set()
         self._server: asyncio.Server | None = None
-        # Set on every recorded message and closed connection; waiters re-check then.
-        self._changed = asyncio.Event()
 
     @property
     def connections_open(self) -> int:
@@ -91,12 +89,12 @@ class SmtpSink:
 
     async def wait_for(self, count: int) -> list[ReceivedMail]:
         """The first `count` messages, once they have arrived."""
-        await self._until(lambda: len(self.messages) >= count, f"{count} messages")
+        await self._wait(lambda: len(self.messages) >= count, f"{count} messages")
         return self.messages[:count]
 
     async def wait_closed(self) -> None:
         """Return once no client holds a connection open."""
-        await self._until(lambda: not self._live, "all connections closed")
+        await self._wait(lambda: not self._live, "all connections closed")
 
     async def start(self) -> None:
         """Listen on a free port of 127.0.0.1 (then in `self.port`)."""
@@ -114,18 +112,6 @@ class SmtpSink:
         self._server = None
         # Let connection_lost run, so no handler task outlives the event loop.
         await self.wait_closed()
-
-    async def __aenter__(self) -> SmtpSink:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     def _connection(self) -> _Connection:
         self.connections_opened += 1
@@ -159,14 +145,8 @@ class SmtpSink:
         # handled=False: aiosmtpd itself then answers a failure with 535.
         return AuthResult(success=ok, handled=False, auth_data=data)
 
-    async def _until(self, check: Callable[[], bool], what: str) -> None:
-        try:
-            async with asyncio.timeout(self.deadline_s):
-                while not check():
-                    self._changed.clear()
-                    await self._changed.wait()
-        except TimeoutError:
-            raise AssertionError(f"no {what} within {self.deadline_s:g} s") from None
+    async def _wait(self, check: Callable[[], bool], what: str) -> None:
+        await self._until(check, self.deadline_s, lambda: f"no {what} within {self.deadline_s:g} s")
 
     def _record(self, mail: ReceivedMail) -> None:
         self.messages.append(mail)

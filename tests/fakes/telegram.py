@@ -20,10 +20,11 @@ import collections
 import itertools
 import time
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 from aiohttp import web
+
+from .server import FakeHttpServer
 
 TOKEN: Final = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 BLOCKED: Final = "Forbidden: bot was blocked by the user"
@@ -57,12 +58,14 @@ class _Failure:
     http_status: int
 
 
-class FakeTelegram:
+class FakeTelegram(FakeHttpServer):
     """A real aiohttp server that answers like the Bot API; an async context manager."""
 
+    shutdown_timeout_s: ClassVar[float] = 0.5
+
     def __init__(self, token: str = TOKEN) -> None:
+        super().__init__()
         self.token = token
-        self.url = ""
         self.calls: list[BotCall] = []
         self.calls_by_chat: dict[int | str, list[BotCall]] = collections.defaultdict(list)
         self.blocked: set[int | str] = set()
@@ -70,7 +73,6 @@ class FakeTelegram:
         self.answered_callbacks: list[str] = []
         self._failures: collections.deque[_Failure] = collections.deque()
         self._message_ids = itertools.count(1001)
-        self._runner: web.AppRunner | None = None
 
     def fail_next(
         self,
@@ -102,32 +104,14 @@ class FakeTelegram:
 
     async def wait_for(self, count: int, *, within_s: float = 5.0) -> None:
         """Wait until `count` calls arrived, or fail after `within_s`."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + within_s
-        while len(self.calls) < count:
-            if loop.time() > deadline:
-                raise AssertionError(f"expected {count} calls, got {len(self.calls)}")
-            await asyncio.sleep(0.01)
+        await self._until(
+            lambda: len(self.calls) >= count,
+            within_s,
+            lambda: f"expected {count} calls, got {len(self.calls)}",
+        )
 
-    async def __aenter__(self) -> FakeTelegram:
-        app = web.Application()
-        app.router.add_post("/{bot}/{method}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+    def _routes(self, router: web.UrlDispatcher) -> None:
+        router.add_post("/{bot}/{method}", self._handle)
 
     async def _handle(self, request: web.Request) -> web.Response:
         if request.match_info["bot"] != f"bot{self.token}":
@@ -157,6 +141,7 @@ class FakeTelegram:
         self.calls.append(call)
         if chat is not None:
             self.calls_by_chat[chat].append(call)
+        self._changed.set()
         if method == "answerCallbackQuery":
             self.answered_callbacks.append(str(params.get("callback_query_id")))
             return web.json_response({"ok": True, "result": True})

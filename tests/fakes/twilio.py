@@ -29,10 +29,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from types import TracebackType
 from typing import Any, Final
 
 from aiohttp import web
+
+from .server import FakeHttpServer, basic_credentials
 
 ACCOUNT_SID: Final = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN: Final = "twilio-test-auth-token-0123456789"
@@ -78,19 +79,7 @@ def twilio_error(status: int, code: int, message: str) -> dict[str, Any]:
     }
 
 
-def _basic(request: web.Request) -> tuple[str, str] | None:
-    # Parsed by hand as RFC 7617 says (aiohttp deprecates BasicAuth); None if malformed.
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        login, colon, password = base64.b64decode(token, validate=True).decode().partition(":")
-    except ValueError:
-        return None
-    return (login, password) if colon else None
-
-
-class FakeTwilio:
+class FakeTwilio(FakeHttpServer):
     """`POST /2010-04-01/Accounts/{AccountSid}/Messages.json` on 127.0.0.1, a free port.
 
     It checks Basic auth (AccountSid:AuthToken) and the account in the path, reads the form
@@ -98,16 +87,15 @@ class FakeTwilio:
     201 with a Message resource (status "queued"). Every request is in `requests`."""
 
     def __init__(self, account_sid: str = ACCOUNT_SID, auth_token: str = AUTH_TOKEN) -> None:
+        super().__init__()
         self.account_sid = account_sid
         self.auth_token = auth_token
-        self.url = ""
         self.requests: list[TwilioRequest] = []
         self.messages: list[dict[str, Any]] = []
         self.unsubscribed: set[str] = set()
         # Seconds to wait before answering, to make a client time out.
         self.delay_s = 0.0
         self._failures: collections.deque[_Failure] = collections.deque()
-        self._runner: web.AppRunner | None = None
 
     def fail_next(
         self,
@@ -129,31 +117,13 @@ class FakeTwilio:
         )
         self._failures.extend([failure] * count)
 
-    async def __aenter__(self) -> FakeTwilio:
-        app = web.Application()
-        app.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", self._create)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = self._runner.addresses[0][1]
-        self.url = f"http://127.0.0.1:{port}"
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+    def _routes(self, router: web.UrlDispatcher) -> None:
+        router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", self._create)
 
     async def _create(self, request: web.Request) -> web.Response:
         posted = await request.post()
         form = {name: value for name, value in posted.items() if isinstance(value, str)}
-        auth = _basic(request)
+        auth = basic_credentials(request)
         self.requests.append(TwilioRequest(request.path, auth, form, request.content_type))
         if self.delay_s:
             await asyncio.sleep(self.delay_s)

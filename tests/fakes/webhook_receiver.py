@@ -23,12 +23,13 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any
+from typing import Any, ClassVar
 
 from aiohttp import web
 
 from channels.webhook import verify
+
+from .server import FakeHttpServer
 
 
 @dataclass(frozen=True)
@@ -64,8 +65,13 @@ class _Answer:
     delay_s: float = 0.0
 
 
-class WebhookReceiver:
+class WebhookReceiver(FakeHttpServer):
     """A real aiohttp server that plays a webhook endpoint; an async context manager."""
+
+    # A client that timed out also ends a delayed answer, and a short shutdown timeout
+    # keeps a delayed handler from holding up the test.
+    handler_cancellation: ClassVar[bool] = True
+    shutdown_timeout_s: ClassVar[float] = 0.5
 
     def __init__(
         self,
@@ -75,6 +81,7 @@ class WebhookReceiver:
         clock: Callable[[], float] = time.time,
         path: str = "/hook",
     ) -> None:
+        super().__init__()
         self.secrets = [secret] if isinstance(secret, str) else list(secret)
         self.tolerance_s = tolerance_s
         self.clock = clock
@@ -84,19 +91,11 @@ class WebhookReceiver:
         self.duplicates = 0
         self._seen: set[str] = set()
         self._script: collections.deque[_Answer] = collections.deque()
-        self._runner: web.AppRunner | None = None
-        self._port = 0
-        self._arrived = asyncio.Event()
 
     @property
     def url(self) -> str:
         """The endpoint URL to send to."""
-        return f"http://127.0.0.1:{self._port}{self.path}"
-
-    @property
-    def port(self) -> int:
-        """The port the server listens on."""
-        return self._port
+        return f"{super().url}{self.path}"
 
     def script(
         self,
@@ -119,44 +118,16 @@ class WebhookReceiver:
 
     async def wait_for(self, count: int, *, within_s: float = 5.0, requests: bool = False) -> None:
         """Wait until `count` deliveries (or requests) arrived, or fail after `within_s`."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + within_s
-        while len(self.requests if requests else self.deliveries) < count:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise AssertionError(
-                    f"expected {count} {'requests' if requests else 'deliveries'}, got "
-                    f"{len(self.requests if requests else self.deliveries)}"
-                )
-            self._arrived.clear()
-            try:
-                await asyncio.wait_for(self._arrived.wait(), remaining)
-            except TimeoutError:
-                continue
-
-    async def __aenter__(self) -> WebhookReceiver:
-        app = web.Application()
-        app.router.add_post("/{tail:.*}", self._handle)
-        # handler_cancellation: a client that timed out also ends a delayed answer, and a
-        # short shutdown timeout keeps a delayed handler from holding up the test.
-        self._runner = web.AppRunner(
-            app, access_log=None, handler_cancellation=True, shutdown_timeout=0.5
+        recorded: list[Any] = self.requests if requests else self.deliveries
+        what = "requests" if requests else "deliveries"
+        await self._until(
+            lambda: len(recorded) >= count,
+            within_s,
+            lambda: f"expected {count} {what}, got {len(recorded)}",
         )
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self._port = self._runner.addresses[0][1]
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+    def _routes(self, router: web.UrlDispatcher) -> None:
+        router.add_post("/{tail:.*}", self._handle)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()
@@ -171,7 +142,7 @@ class WebhookReceiver:
             self.requests.append(
                 HookRequest(msg_id, timestamp, request.path, headers, raw, valid, status)
             )
-            self._arrived.set()
+            self._changed.set()
 
         if answer.delay_s:
             try:
@@ -199,7 +170,7 @@ class WebhookReceiver:
                         received_at=self.clock(),
                     )
                 )
-                self._arrived.set()
+                self._changed.set()
         extra: dict[str, str] = {}
         if answer.retry_after is not None:
             extra["Retry-After"] = answer.retry_after
