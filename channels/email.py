@@ -6,10 +6,13 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 from email.errors import HeaderParseError
+from email.header import Header
 from email.headerregistry import Address
-from email.message import EmailMessage
-from email.policy import EmailPolicy
-from email.utils import formatdate
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.policy import Compat32
+from email.utils import formataddr, formatdate
 from typing import ClassVar, Final
 
 import aiosmtplib
@@ -25,21 +28,35 @@ _MAX_REASON: Final = 200
 _CLOSING: Final = 421
 
 
-class _SmtpPolicy(EmailPolicy):
-    """`email.policy.SMTP` with 7-bit bodies, that leaves List-Unsubscribe on one line.
+class _Wire(Compat32):
+    """`email.policy.compat32` that writes headers as we composed them, on one line.
 
-    Folding an unbreakable URL longer than 78 characters turns it into RFC 2047 encoded
-    words, which no mail client follows; RFC 5322 allows lines up to 998."""
+    Every header value is already wire-ready when set (RFC 2047 words for non-ASCII text,
+    see `_compose`), so nothing is refolded; that keeps a long List-Unsubscribe URL on one
+    line (RFC 5322 allows 998), which clients need to follow it. With `utf8` (RFC 6531,
+    a non-ASCII mailbox) header bytes go out as UTF-8."""
+
+    utf8: bool = False
 
     def fold_binary(self, name: str, value: str) -> bytes:
-        text = str(value)
-        if name.lower() == "list-unsubscribe" and text.isascii() and len(name) + len(text) < 996:
-            return f"{name}: {text}{self.linesep}".encode("ascii")
-        return super().fold_binary(name, value)
+        return f"{name}: {value}{self.linesep}".encode("utf-8" if self.utf8 else "ascii")
 
 
-# 7-bit: base64 or quoted-printable bodies need no 8BITMIME from the server.
-_POLICY: Final = _SmtpPolicy(linesep="\r\n", cte_type="7bit")
+# The legacy API, not EmailMessage: EmailPolicy parses and refolds every header through
+# its header registry: 1.45 ms per invitation on this machine against 0.21 ms this way,
+# and email is sent by the thousand.
+_WIRE: Final = _Wire(linesep="\r\n")
+
+
+class _WireUtf8(_Wire):
+    """`_Wire` for SMTPUTF8 messages."""
+
+    utf8 = True
+
+
+_WIRE_UTF8: Final = _WireUtf8(linesep="\r\n")
+# utf-8 bodies are base64: 7-bit, so the server needs no 8BITMIME.
+_UTF8: Final = "utf-8"
 
 
 class _DroppedError(Exception):
@@ -67,6 +84,7 @@ class EmailChannel(Channel):
     def __init__(self, settings: EmailChannelSettings, *, sender_name: str) -> None:
         self._settings = settings
         self._sender = _checked_sender(settings, sender_name)
+        self._from = formataddr((self._sender.display_name, self._sender.addr_spec), "utf-8")
         self._idle: list[aiosmtplib.SMTP] = []
         self._slots = asyncio.Semaphore(settings.concurrency)
 
@@ -96,32 +114,52 @@ class EmailChannel(Channel):
     def _compose(self, message: OutboundMessage, *, utf8: bool) -> tuple[bytes, str]:
         """The message as it goes on the wire, and its Message-ID."""
         message_id = f"<{message.id}@{self._sender.domain}>"
-        mime = EmailMessage(policy=_POLICY)
-        try:
-            mime["From"] = self._sender
-            mime["To"] = message.address
-            mime["Subject"] = message.subject
-            mime["Date"] = formatdate(usegmt=True)
-            mime["Message-ID"] = message_id
-            mime["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies
-            unsubscribe = message.extra.get("unsubscribe_url")
-            if isinstance(unsubscribe, str) and unsubscribe:
-                mime["List-Unsubscribe"] = f"<{unsubscribe}>"
-                mime["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-            mime.set_content(message.text)
-            if message.html is not None:
-                mime.add_alternative(message.html, subtype="html")
-            ics = message.extra.get("ics")
-            if isinstance(ics, str):
-                method = _ics_method(ics)
-                params = {"method": method} if method else {}
-                mime.add_alternative(ics, subtype="calendar", params=params)
-            # Set after the body: making it multipart moves Content-* headers into a part.
-            mime["Content-Language"] = message.language
-            data = mime.as_bytes(policy=_POLICY.clone(utf8=utf8))
-        except ValueError as exc:  # CR or LF in a header value, among others
-            raise PermanentFailure(_short(f"cannot build the email: {exc}")) from exc
-        return data, message_id
+        unsubscribe = message.extra.get("unsubscribe_url")
+        unsubscribe = unsubscribe if isinstance(unsubscribe, str) else ""
+        for name, value in (
+            ("Subject", message.subject),
+            ("To", message.address),
+            ("List-Unsubscribe", unsubscribe),
+            ("Content-Language", message.language),
+        ):
+            if "\r" in value or "\n" in value:
+                # A line break would start a header of the sender's choosing (Bcc: …).
+                raise PermanentFailure(f"cannot build the email: a line break in {name}")
+        headers = [
+            ("From", self._from),
+            ("To", message.address),
+            ("Subject", _encoded(message.subject)),
+            ("Date", formatdate(usegmt=True)),
+            ("Message-ID", message_id),
+            ("Auto-Submitted", "auto-generated"),  # RFC 3834: no vacation replies
+        ]
+        if unsubscribe:
+            headers.append(("List-Unsubscribe", f"<{unsubscribe}>"))
+            headers.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
+        headers.append(("Content-Language", message.language))
+        parts = [MIMEText(message.text, "plain", _UTF8)]
+        if message.html is not None:
+            parts.append(MIMEText(message.html, "html", _UTF8))
+        ics = message.extra.get("ics")
+        if isinstance(ics, str):
+            calendar = MIMEText(ics, "calendar", _UTF8)
+            method = _ics_method(ics)
+            if method:
+                calendar.set_param("method", method)
+            parts.append(calendar)
+        mime: Message
+        if len(parts) == 1:
+            mime = parts[0]
+        else:
+            # Our own boundary spares the generator a regex compiled per message to find
+            # one absent from the parts: "=_" cannot occur in base64 bodies.
+            boundary = f"=_linli_{message.id}"
+            mime = MIMEMultipart("alternative", boundary, parts, policy=_WIRE)
+            for part in parts:
+                del part["MIME-Version"]  # only the top level carries it (RFC 2045 4)
+        for name, value in headers:
+            mime[name] = value
+        return mime.as_bytes(policy=_WIRE_UTF8 if utf8 else _WIRE), message_id
 
     async def _checkout(self) -> aiosmtplib.SMTP:
         while self._idle:
@@ -233,6 +271,13 @@ def _checked_sender(settings: EmailChannelSettings, sender_name: str) -> Address
         )
     except ValueError:
         raise SettingsError(f"{_KEY}.from_name: must not contain line breaks") from None
+
+
+def _encoded(text: str) -> str:
+    """`text` as a header value: as it is when ASCII, else RFC 2047 words, folded."""
+    if text.isascii():
+        return text
+    return Header(text, "utf-8").encode(linesep="\r\n")
 
 
 def _is_loopback(host: str) -> bool:

@@ -3,9 +3,9 @@ cancellations (RFC 6047 / RFC 5546) and a plain PUBLISH file for "add to calenda
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
-from zoneinfo import ZoneInfo
 
 import icalendar  # type: ignore[import-untyped]  # icalendar ships no type information
 
@@ -13,6 +13,8 @@ from .models import Event, EventStatus
 
 PRODID: Final = "-//Linli//Community events//EN"
 _INVITATION_METHODS: Final = frozenset({"REQUEST", "CANCEL"})
+# Short enough never to be folded, and an address nobody has (RFC 2606).
+_PLACEHOLDER: Final = "mailto:attendee@linli.invalid"
 
 
 def event_uid(event_id: int, uid_domain: str) -> str:
@@ -20,30 +22,45 @@ def event_uid(event_id: int, uid_domain: str) -> str:
     return f"linli-event-{event_id}@{uid_domain}"
 
 
-def invitation_ics(
+@dataclass(frozen=True)
+class InvitationFrame:
+    """An iMIP calendar without its ATTENDEE line: the same for every resident of one
+    event, so a send builds it once and `invitation` adds each resident's line."""
+
+    method: str
+    head: str  # up to where the ATTENDEE line goes
+    tail: str
+
+    def invitation(self, attendee_email: str, attendee_name: str) -> str:
+        """The calendar for one attendee."""
+        attendee = _cal_address(attendee_email, attendee_name)
+        attendee.params["ROLE"] = "REQ-PARTICIPANT"
+        if self.method == "REQUEST":
+            attendee.params["PARTSTAT"] = "NEEDS-ACTION"
+            attendee.params["RSVP"] = "TRUE"
+        line: bytes = icalendar.Event().content_line("ATTENDEE", attendee).to_ical()
+        return f"{self.head}{line.decode('utf-8')}\r\n{self.tail}"
+
+
+def invitation_frame(
     event: Event,
     *,
-    attendee_email: str,
-    attendee_name: str,
     organizer_email: str,
     organizer_name: str,
     uid_domain: str,
-    tz: ZoneInfo,
     now: datetime,
     method: str = "REQUEST",
     sequence: int | None = None,
     room_name: str | None = None,
-) -> str:
-    """An iMIP REQUEST for one attendee, or a CANCEL when the event is cancelled.
+) -> InvitationFrame:
+    """An iMIP REQUEST, or a CANCEL when the event is cancelled, awaiting its attendee.
 
     `sequence` defaults to `event.sequence`, plus one for a cancelled event (RFC 5546
     counts a STATUS change as significant). `method="CANCEL"` on a live event uninvites
-    this attendee only, so STATUS is left out. LOCATION is the booked room's name (the
+    the attendee only, so STATUS is left out. LOCATION is the booked room's name (the
     Event holds only its id), then the typed location. Times go out in UTC, which needs
-    no VTIMEZONE and which every client shows in its reader's zone; `tz` is accepted so
-    that callers need not change if local times with a TZID are ever wanted.
+    no VTIMEZONE and which every client shows in its reader's zone.
     """
-    del tz  # see the docstring: UTC on purpose
     cancelled = event.status is EventStatus.CANCELLED
     if cancelled:
         method = "CANCEL"
@@ -55,13 +72,10 @@ def invitation_ics(
     if method == "CANCEL" and not cancelled:
         del vevent["STATUS"]
     vevent.add("organizer", _cal_address(organizer_email, organizer_name))
-    attendee = _cal_address(attendee_email, attendee_name)
-    attendee.params["ROLE"] = "REQ-PARTICIPANT"
-    if method == "REQUEST":
-        attendee.params["PARTSTAT"] = "NEEDS-ACTION"
-        attendee.params["RSVP"] = "TRUE"
-    vevent.add("attendee", attendee)
-    return _calendar(method, vevent)
+    vevent.add("attendee", icalendar.vCalAddress(_PLACEHOLDER))
+    head, placeholder, tail = _calendar(method, vevent).partition(f"ATTENDEE:{_PLACEHOLDER}\r\n")
+    assert placeholder, "the placeholder attendee is always written on one line"
+    return InvitationFrame(method=method, head=head, tail=tail)
 
 
 def event_ics(event: Event, *, uid_domain: str, now: datetime, room_name: str | None = None) -> str:

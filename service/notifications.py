@@ -3,6 +3,7 @@ what happens to them afterwards (delivery reports, retries, opt-outs)."""
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -51,6 +52,28 @@ _BUTTON_LABELS: Final = {
     "zh-CN": {"y": "参加", "n": "不参加", "m": "待定", "p": "+1 人"},
     "en": {"y": "Going", "n": "Not going", "m": "Maybe", "p": "+1"},
 }
+
+
+@functools.lru_cache(maxsize=32)
+def _invitation_frame(
+    event: Event,
+    room_name: str | None,
+    method: str,
+    organizer_email: str,
+    organizer_name: str,
+    uid_domain: str,
+) -> calendar.InvitationFrame:
+    """The calendar every invitation of one send shares; the event's `updated_at` is its
+    DTSTAMP, so a changed event is a different key."""
+    return calendar.invitation_frame(
+        event,
+        organizer_email=organizer_email,
+        organizer_name=organizer_name,
+        uid_domain=uid_domain,
+        now=event.updated_at,
+        method=method,
+        room_name=room_name,
+    )
 
 
 def new_uid() -> str:
@@ -201,20 +224,16 @@ class Composer:
         contact: Reach,
     ) -> str:
         email = self.settings.channels.email
-        host = urlsplit(self.settings.public_url).hostname or "localhost"
         cancelled = kind is MessageKind.CANCELLATION or event.status is EventStatus.CANCELLED
-        return calendar.invitation_ics(
+        frame = _invitation_frame(
             event,
-            attendee_email=contact.address,
-            attendee_name=person.name,
-            organizer_email=email.from_address,
-            organizer_name=email.from_name or self.settings.community.name,
-            uid_domain=host,
-            tz=self.settings.tz,
-            now=event.updated_at,
-            method="CANCEL" if cancelled else "REQUEST",
-            room_name=room_name,
+            room_name,
+            "CANCEL" if cancelled else "REQUEST",
+            email.from_address,
+            email.from_name or self.settings.community.name,
+            urlsplit(self.settings.public_url).hostname or "localhost",
         )
+        return frame.invitation(contact.address, person.name)
 
     def message(
         self,

@@ -16,7 +16,7 @@ import pytest
 
 from channels.base import OutboundMessage, Outcome, PermanentFailure, TemporaryFailure
 from channels.email import EmailChannel
-from service.calendar import event_ics, invitation_ics
+from service.calendar import event_ics, invitation_frame
 from service.errors import SettingsError
 from service.models import Event, EventKind, EventStatus
 from service.settings import EmailChannelSettings
@@ -81,17 +81,15 @@ def community_event(**changes: Any) -> Event:
 
 
 def invitation(event: Event, **options: Any) -> str:
-    return invitation_ics(
+    frame = invitation_frame(
         event,
-        attendee_email="wang@example.org",
-        attendee_name="王小明",
         organizer_email=FROM,
         organizer_name=COMMUNITY,
         uid_domain="linli.example.org",
-        tz=SHANGHAI,
         now=NOW,
         **options,
     )
+    return frame.invitation("wang@example.org", "王小明")
 
 
 @pytest.fixture
@@ -130,6 +128,24 @@ async def test_email_arrives_as_text_then_html_with_headers(
     assert [part.get_content_type() for part in parts] == ["text/plain", "text/html"]
     assert parts[0].get_content().strip() == "周六上午十点，活动室。"
     assert parts[1].get_content().strip() == "<p>周六上午十点，<b>活动室</b>。</p>"
+
+
+async def test_email_long_subjects_and_names_arrive_whole(
+    sink: SmtpSink, channel: EmailChannel
+) -> None:
+    subject = (
+        "邀请：十二月第一个周六上午在小区中心广场举行的冬季跳蚤市场暨旧物交换活动，欢迎全家参加"
+    )
+    english = "Invitation: " + "the winter flea market and swap day " * 4
+
+    await channel.send(outbound(subject=subject))
+    await channel.send(outbound(id="msg-43", subject=english.strip()))
+
+    first, second = await sink.wait_for(2)
+    assert first.message["Subject"] == subject
+    assert second.message["Subject"] == english.strip()
+    raw = first.raw.decode("ascii")  # 7-bit on the wire: encoded words, base64 bodies
+    assert all(len(line) <= 998 for line in raw.split("\r\n"))
 
 
 async def test_email_without_html_is_plain_text(sink: SmtpSink, channel: EmailChannel) -> None:
