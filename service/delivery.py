@@ -13,6 +13,7 @@ from channels.registry import Route, build_routes
 
 from .clock import Clock
 from .errors import NotReadyError
+from .followups import Followups
 from .metrics import Metrics
 from .notifications import Composer
 from .render import Renderer
@@ -44,6 +45,10 @@ class Delivery:
         if self.composer is None:
             raise NotReadyError("delivery is starting; try again in a moment")
         return self.composer
+
+    def followups(self) -> Followups:
+        """What queues the messages that follow an answer or a promotion."""
+        return Followups(self.ready())
 
     def wake(self) -> None:
         """Tell an in-process worker that messages were queued."""

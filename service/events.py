@@ -10,6 +10,7 @@ from typing import Final, TypeVar
 
 from .errors import ConflictError, NotFoundError, ValidationError
 from .models import Event, EventKind, EventStatus, Page, Room
+from .rsvp import AfterPromotion, promote
 from .store import Store, Tx
 from .store import events as sql
 from .store import rooms as room_sql
@@ -254,9 +255,16 @@ def _merged(current: Event, changes: EventChanges) -> EventInput:
 
 
 async def update_event(
-    store: Store, event_id: int, changes: EventChanges, *, now: datetime
+    store: Store,
+    event_id: int,
+    changes: EventChanges,
+    *,
+    now: datetime,
+    after_promotion: AfterPromotion | None = None,
 ) -> Event:
-    """Change a draft or published event; the result is checked as a new event would be."""
+    """Change a draft or published event; the result is checked as a new event would be.
+    Seats that a raised (or removed) capacity frees go to the waitlist at once, and
+    `after_promotion` queues the notices in the same transaction."""
 
     async def txn(tx: Tx) -> Event:
         current = await _current(tx, event_id)
@@ -266,7 +274,12 @@ async def update_event(
                 " can be changed",
                 code="event_not_editable",
             )
-        return await _save(tx, event_id, _clean(_merged(current, changes)), now)
+        saved = await _save(tx, event_id, _clean(_merged(current, changes)), now)
+        if saved.status is EventStatus.PUBLISHED:
+            promoted = await promote(tx, saved, now)
+            if promoted and after_promotion is not None:
+                await after_promotion(tx, saved, promoted, now)
+        return saved
 
     return await store.write(txn)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Generic, TypeVar
@@ -301,3 +301,63 @@ class TemplateOverride:
     language: str
     source: str
     updated_at: datetime
+
+
+class RsvpState(StrEnum):
+    """Where an invitation's answer stands."""
+
+    PENDING = "pending"
+    YES = "yes"
+    NO = "no"
+    MAYBE = "maybe"
+    WAITLISTED = "waitlisted"
+
+
+class AnswerVia(StrEnum):
+    """How an answer arrived; `system` is a promotion from the waitlist."""
+
+    LINK = "link"
+    SMS = "sms"
+    TELEGRAM = "telegram"
+    WEBHOOK = "webhook"
+    ORGANISER = "organiser"
+    SYSTEM = "system"
+
+
+@dataclass(frozen=True)
+class AnswerChange:
+    """One change of an answer: what it became, when, through what, and by whom."""
+
+    answer: RsvpState
+    party_size: int
+    via: str
+    actor: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Invitation:
+    """One resident's invitation to one event and where their answer stands."""
+
+    id: int
+    event_id: int
+    resident_id: int
+    resident_name: str
+    unit: str
+    language: str
+    answer: RsvpState
+    party_size: int
+    answered_at: datetime | None
+    # 1 for the first party on the waitlist; None when not waitlisted (or not computed).
+    waitlist_position: int | None
+    created_at: datetime
+    updated_at: datetime
+    history: tuple[AnswerChange, ...] = ()
+
+    def placed(self, position: int) -> Invitation:
+        """This invitation with its waitlist position."""
+        return replace(self, waitlist_position=position)
+
+    def with_history(self, history: tuple[AnswerChange, ...]) -> Invitation:
+        """This invitation with its answer changes."""
+        return replace(self, history=history)

@@ -312,14 +312,14 @@ def pick_contact(
     return blocked, blocked is not None
 
 
-async def _room_name(db: Db, event: Event) -> str | None:
+async def room_name_of(db: Db, event: Event) -> str | None:
     if event.room_id is None:
         return None
     room = await room_sql.get_room(db, event.room_id)
     return None if room is None else room.name
 
 
-async def _overrides(db: Db, event_id: int) -> dict[tuple[str, str, str], str]:
+async def overrides_of(db: Db, event_id: int) -> dict[tuple[str, str, str], str]:
     return {
         (kind, channel, language): source
         for kind, channel, language, source, _ in await sql.template_overrides(db, event_id)
@@ -338,8 +338,8 @@ async def send_event(
             f"event {event_id} is {event.status}; only a published event can be sent",
             code="event_not_published",
         )
-    room = await _room_name(store.reader, event)
-    overrides = await _overrides(store.reader, event_id)
+    room = await room_name_of(store.reader, event)
+    overrides = await overrides_of(store.reader, event_id)
     counter = _Counter(event_id, MessageKind.INVITATION)
     after = 0
     while True:
@@ -476,8 +476,8 @@ async def notify_event(
             f"event {event_id} is {event.status}; only a published event takes {kind}s",
             code="event_not_published",
         )
-    room = await _room_name(store.reader, event)
-    overrides = await _overrides(store.reader, event_id)
+    room = await room_name_of(store.reader, event)
+    overrides = await overrides_of(store.reader, event_id)
     counter = _Counter(event_id, kind)
     after = 0
     while True:
@@ -530,10 +530,10 @@ async def fallback(
     contact, suppressed = pick_contact(contacts, composer.usable, tried)
     if contact is None or suppressed:
         return None
-    overrides = await _overrides(store.reader, event.id)
+    overrides = await overrides_of(store.reader, event.id)
     return composer.message(
         event,
-        await _room_name(store.reader, event),
+        await room_name_of(store.reader, event),
         person,
         message.kind,
         contact,
@@ -588,7 +588,7 @@ async def preview(
     )
     rendered, extra = composer.render(
         event,
-        await _room_name(store.reader, event),
+        await room_name_of(store.reader, event),
         person,
         kind,
         channel,

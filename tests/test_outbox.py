@@ -4,72 +4,19 @@ audiences, suppression, updates, previews, template overrides, quiet hours, expi
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
 
-from service.keys import settings_key
+from tests.community import (
+    EVENTS,
+    outbox_files,
+    published_event,
+    resident,
+    settled,
+    sms_gateway_settings,
+    until,
+)
 from tests.conftest import Api, MakeApi, PinnedClock
 from tests.fakes.sms_gateway import FakeSmsGateway
-
-EVENTS = "/api/v1/events"
-
-
-async def resident(api: Api, name: str, unit: str, *contacts: tuple[str, str], **kw: Any) -> int:
-    body = {
-        "name": name,
-        "unit": unit,
-        "contacts": [{"channel": c, "address": a} for c, a in contacts],
-    }
-    body.update(kw)
-    status, created = await api.post("/api/v1/residents", json=body)
-    assert status == 201, created
-    return int(created["id"])
-
-
-async def published_event(api: Api, **fields: Any) -> int:
-    body: dict[str, Any] = {
-        "kind": "flea_market",
-        "title": "跳蚤市场",
-        "location": "中心广场",
-        "starts_at": "2026-12-05T09:00",
-        "ends_at": "2026-12-05T12:00",
-    }
-    body.update(fields)
-    status, event = await api.post(EVENTS, json=body)
-    assert status == 201, event
-    status, _ = await api.post(f"{EVENTS}/{event['id']}/publish")
-    assert status == 200
-    return int(event["id"])
-
-
-async def until(
-    api: Api, event_id: int, done: Callable[[dict[str, int]], bool], what: str
-) -> dict[str, Any]:
-    """The event's deliveries once `done(counts by status)` holds (or an AssertionError)."""
-    for _ in range(400):
-        status, body = await api.get(f"{EVENTS}/{event_id}/deliveries", params={"limit": "500"})
-        assert status == 200, body
-        if done(body["by_status"]):
-            return dict(body)
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"never {what}: {body['by_status']}")
-
-
-async def settled(api: Api, event_id: int, *, total: int) -> dict[str, Any]:
-    """The deliveries once `total` messages exist and none is queued or sending any more."""
-    return await until(
-        api,
-        event_id,
-        lambda c: sum(c.values()) >= total and c["queued"] == 0 and c["sending"] == 0,
-        f"settled with {total} messages",
-    )
-
-
-def outbox_files(api: Api, channel: str) -> list[Path]:
-    root = Path(api.client.app[settings_key].channels.file.path) / channel
-    return sorted(root.glob("*.txt")) if root.exists() else []
 
 
 async def test_send_invites_everyone_once_and_the_file_channel_delivers(api: Api) -> None:
@@ -249,22 +196,12 @@ async def test_template_overrides_are_checked_then_used(api: Api) -> None:
     assert status == 404
 
 
-def gateway_settings(gateway: FakeSmsGateway) -> dict[str, Any]:
-    """A real SMS channel (the Android gateway stand-in): quiet hours apply to it."""
-    return {
-        "channels.sms.enabled": True,
-        "channels.sms.url": gateway.url,
-        "channels.sms.username": gateway.username,
-        "channels.sms.password": gateway.password,
-    }
-
-
 async def test_quiet_hours_hold_sms_until_morning_unless_urgent(
     make_api: MakeApi, clock: PinnedClock
 ) -> None:
     clock.now = datetime(2026, 11, 28, 14, 0, tzinfo=UTC)  # 22:00 in Shanghai
     async with FakeSmsGateway() as gateway:
-        api = await make_api(**gateway_settings(gateway))
+        api = await make_api(**sms_gateway_settings(gateway))
         await resident(api, "张伟", "1-1-101", ("sms", "13800138000"))
         await resident(api, "Alice", "1-1-102", ("email", "alice@example.org"))
         event_id = await published_event(api)
@@ -306,7 +243,7 @@ async def test_messages_expire_when_the_event_has_started(
 ) -> None:
     clock.now = datetime(2026, 11, 28, 14, 0, tzinfo=UTC)  # 22:00: the SMS waits for 08:00
     async with FakeSmsGateway() as gateway:
-        api = await make_api(**gateway_settings(gateway))
+        api = await make_api(**sms_gateway_settings(gateway))
         await resident(api, "张伟", "1-1-101", ("sms", "13800138000"))
         event_id = await published_event(
             api, starts_at="2026-11-29T07:00", ends_at="2026-11-29T09:00"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+from tests.community import EVENTS, published_event, resident, settled
 from tests.conftest import MakeApi
 from tests.fakes.sms_gateway import FakeSmsGateway, android_event, android_signed
 from tests.fakes.twilio import (
@@ -15,7 +16,6 @@ from tests.fakes.twilio import (
     twilio_signed,
     twilio_status_callback_params,
 )
-from tests.test_outbox import EVENTS, published_event, resident, settled
 
 SECRET = "gateway-webhook-signing-key"
 

@@ -11,11 +11,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from channels.webhook import new_secret
+from tests.community import EVENTS, published_event, resident, settled
 from tests.conftest import Api, MakeApi, PinnedClock
 from tests.fakes.sms_gateway import FakeSmsGateway
 from tests.fakes.telegram import TOKEN, FakeTelegram
 from tests.fakes.webhook_receiver import WebhookReceiver
-from tests.test_outbox import EVENTS, published_event, resident, settled
 
 SECRET = new_secret()
 

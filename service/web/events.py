@@ -13,7 +13,7 @@ from .. import events
 from ..clock import localize
 from ..errors import ValidationError
 from ..events import CAPACITY_MAX, PARTY_MAX, TAG_MAX, TAGS_MAX, YEAR_MAX, YEAR_MIN
-from ..keys import clock_key, settings_key, store_key
+from ..keys import clock_key, delivery_key, settings_key, store_key
 from ..models import Event, EventKind, EventStatus
 from .jsonio import MAX_ID, Body, path_id, refuse_null, reply
 from .paging import PageQuery
@@ -235,9 +235,15 @@ async def update_event(request: web.Request, body: EventPatch) -> web.Response:
     """Only the fields sent change; a cancelled or finished event is 409 event_not_editable."""
     tz = request.app[settings_key].tz
     changes = events.EventChanges(**_times(body.model_dump(exclude_unset=True), tz))
+    delivery = request.app[delivery_key]
     updated = await events.update_event(
-        request.app[store_key], _event_id(request), changes, now=request.app[clock_key]()
+        request.app[store_key],
+        _event_id(request),
+        changes,
+        now=request.app[clock_key](),
+        after_promotion=delivery.followups().after_promotion,
     )
+    delivery.wake()
     return reply(request, updated)
 
 

@@ -1,0 +1,112 @@
+"""The messages that follow an answer: a confirmation back on the channel it came from,
+and a notice to each party moved up from the waitlist. They are queued in the answer's
+own transaction, so an answer is never committed without them, nor they without it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from .models import AnswerVia, Event, Invitation, MessageKind
+from .notifications import Composer, overrides_of, pick_contact, room_name_of
+from .rsvp import AnswerOutcome
+from .store import Tx
+from .store import outbox as sql
+from .store.outbox import NewMessage, Reach, Recipient
+
+# Answers whose path has no message of its own to confirm them: a link answer is
+# confirmed on the page itself, a Telegram answer by editing the message it came from.
+_CONFIRMED_IN_PLACE = frozenset({AnswerVia.LINK, AnswerVia.TELEGRAM, AnswerVia.SYSTEM})
+
+
+@dataclass(frozen=True)
+class Followups:
+    """Queues follow-up messages through the composer; `after_answer` is what
+    `rsvp.apply_answer` calls inside its transaction."""
+
+    composer: Composer
+
+    async def after_answer(self, tx: Tx, outcome: AnswerOutcome, now: datetime) -> None:
+        """A confirmation when the answer changed something, and the promotions' notices."""
+        request = outcome.request
+        if outcome.changed and request.via not in _CONFIRMED_IN_PLACE:
+            await self._queue(
+                tx,
+                outcome.event,
+                [outcome.invitation],
+                MessageKind.RSVP_CONFIRMATION,
+                now,
+                via=request.via,
+                address=request.address,
+            )
+        await self.after_promotion(tx, outcome.event, outcome.promoted, now)
+
+    async def after_promotion(
+        self, tx: Tx, event: Event, promoted: Sequence[Invitation], now: datetime
+    ) -> None:
+        """Tell each promoted party, on their first usable channel, that they are in."""
+        await self._queue(tx, event, promoted, MessageKind.WAITLIST_OFFER, now)
+
+    async def _queue(
+        self,
+        tx: Tx,
+        event: Event,
+        invitations: Sequence[Invitation],
+        kind: MessageKind,
+        now: datetime,
+        *,
+        via: AnswerVia | None = None,
+        address: str | None = None,
+    ) -> None:
+        if not invitations:
+            return
+        contacts = await sql.contacts_of(tx, [i.resident_id for i in invitations])
+        room = await room_name_of(tx, event)
+        overrides = await overrides_of(tx, event.id)
+        rows: list[NewMessage] = []
+        for invitation in invitations:
+            ordered = _answering_first(contacts[invitation.resident_id], via, address)
+            contact, suppressed = pick_contact(ordered, self.composer.usable)
+            if contact is None:
+                continue
+            person = Recipient(
+                invitation.resident_id,
+                invitation.resident_name,
+                invitation.language,
+                invitation.unit,
+                invitation_id=invitation.id,
+                answer=str(invitation.answer),
+                party_size=invitation.party_size,
+            )
+            rows.append(
+                self.composer.message(
+                    event,
+                    room,
+                    person,
+                    kind,
+                    contact,
+                    group_uid=None,
+                    invitation_id=invitation.id,
+                    note="",
+                    # Said in reply to the resident this minute: not held for quiet hours.
+                    urgent=via is not None,
+                    override=overrides.get((str(kind), contact.channel, invitation.language)),
+                    suppressed=suppressed,
+                    now=now,
+                )
+            )
+        await sql.insert_messages(tx, rows, now)
+
+
+def _answering_first(
+    contacts: list[Reach], via: AnswerVia | None, address: str | None
+) -> list[Reach]:
+    """The resident's contacts with the one the answer came from first, then the others
+    on that channel, then the rest in their own order."""
+    if via is None:
+        return contacts
+    return sorted(
+        contacts,
+        key=lambda c: (c.channel != str(via), address is None or c.address != address),
+    )

@@ -1,0 +1,193 @@
+"""/api/v1 routes for answers: an organiser recording one, and the attendance list with
+its CSV export."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from typing import Literal
+
+from aiohttp import web
+from pydantic import Field
+
+from .. import rsvp
+from ..keys import clock_key, delivery_key, settings_key, store_key
+from ..models import AnswerVia, Invitation, RsvpState
+from .jsonio import Body, Id, Query, path_id, reply
+from .routing import STAFF, Api, principal
+
+routes = Api()
+TAG = "answers"
+# Excel and WPS read a CSV as UTF-8 only when it starts with a byte order mark.
+_BOM = "\ufeff"
+
+
+def _event_id(request: web.Request) -> int:
+    return path_id(request, "event_not_found", "event")
+
+
+class AnswerIn(Body):
+    """An answer an organiser took for a resident (on the phone, at the door)."""
+
+    resident_id: Id
+    answer: Literal["yes", "no", "maybe"]
+    party_size: int | None = Field(
+        None, ge=1, le=100, description="The resident plus the others they bring"
+    )
+
+
+@dataclass(frozen=True)
+class AnswerOut:
+    """Where the answer stands, what it was before, and who moved up because of it."""
+
+    invitation: Invitation
+    previous: RsvpState
+    promoted: tuple[Invitation, ...]
+
+
+@routes.route(
+    "POST",
+    r"/events/{id:\d+}/answers",
+    summary="Record a resident's answer on their behalf",
+    tag=TAG,
+    roles=STAFF,
+    body=AnswerIn,
+    response=AnswerOut,
+    errors=(404, 409),
+)
+async def record_answer(request: web.Request, body: AnswerIn) -> web.Response:
+    """The same rules as the resident's own answer (capacity, waitlist), except that an
+    organiser may still answer after the deadline and for a resident not yet invited.
+    The change is recorded as the organiser's; the resident is told on their channel."""
+    delivery = request.app[delivery_key]
+    who = principal(request)
+    outcome = await rsvp.apply_answer(
+        request.app[store_key],
+        rsvp.AnswerRequest(
+            event_id=_event_id(request),
+            resident_id=body.resident_id,
+            answer=RsvpState(body.answer),
+            via=AnswerVia.ORGANISER,
+            party_size=body.party_size,
+            actor=f"organiser:{who.name}",
+        ),
+        now=request.app[clock_key](),
+        after=delivery.followups().after_answer,
+    )
+    delivery.wake()
+    return reply(request, AnswerOut(outcome.invitation, outcome.previous, outcome.promoted))
+
+
+class AttendanceQuery(Query):
+    """Which answers to list."""
+
+    answer: RsvpState | None = None
+    after: int = Field(0, ge=0, description="List invitations with ids after this one")
+    limit: int = Field(100, ge=1, le=500)
+
+
+@routes.route(
+    "GET",
+    r"/events/{id:\d+}/attendance",
+    summary="Answer counts and the list of answers with their history",
+    tag=TAG,
+    roles=STAFF,
+    query=AttendanceQuery,
+    response=rsvp.Attendance,
+    errors=(404,),
+)
+async def attendance(request: web.Request, query: AttendanceQuery) -> web.Response:
+    """Counts cover the whole event; `items` is one page by invitation id (pass
+    `next_after` as `after` for the next)."""
+    found = await rsvp.attendance(
+        request.app[store_key],
+        _event_id(request),
+        answer=query.answer,
+        after_id=query.after,
+        limit=query.limit,
+    )
+    return reply(request, found)
+
+
+_CSV_HEADERS = {
+    "zh-CN": ("姓名", "房号", "回复", "人数", "候补序号", "回复时间"),
+    "en": ("Name", "Unit", "Answer", "Party", "Waitlist place", "Answered at"),
+}
+_CSV_ANSWERS = {
+    "zh-CN": {
+        "yes": "参加",
+        "no": "不参加",
+        "maybe": "待定",
+        "waitlisted": "候补",
+        "pending": "未回复",
+    },
+    "en": {
+        "yes": "yes",
+        "no": "no",
+        "maybe": "maybe",
+        "waitlisted": "waitlisted",
+        "pending": "pending",
+    },
+}
+
+
+@routes.route(
+    "GET",
+    r"/events/{id:\d+}/attendance.csv",
+    summary="The attendance list as CSV (UTF-8 with BOM, for Excel and WPS)",
+    tag=TAG,
+    roles=STAFF,
+    errors=(404,),
+    response_media="text/csv",
+)
+async def attendance_csv(request: web.Request) -> web.StreamResponse:
+    """One row per invitation; headings in the community's language."""
+    settings = request.app[settings_key]
+    language = settings.community.default_language
+    event_id = _event_id(request)
+    store = request.app[store_key]
+    first = await rsvp.attendance(store, event_id, limit=1, with_history=False)
+    del first  # 404 before the headers go out
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/csv; charset=utf-8",
+            "Content-Disposition": f'attachment; filename="event-{event_id}-attendance.csv"',
+        }
+    )
+    await response.prepare(request)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    buffer.write(_BOM)
+    writer.writerow(_CSV_HEADERS[language])
+    words = _CSV_ANSWERS[language]
+    tz = settings.tz
+    after = 0
+    while True:
+        page = await rsvp.attendance(store, event_id, after_id=after, with_history=False)
+        for item in page.items:
+            writer.writerow(
+                (
+                    _safe(item.resident_name),
+                    _safe(item.unit),
+                    words[str(item.answer)],
+                    item.party_size,
+                    item.waitlist_position or "",
+                    item.answered_at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+                    if item.answered_at
+                    else "",
+                )
+            )
+        await response.write(buffer.getvalue().encode("utf-8"))
+        buffer.seek(0)
+        buffer.truncate()
+        if page.next_after is None:
+            break
+        after = page.next_after
+    await response.write_eof()
+    return response
+
+
+def _safe(text: str) -> str:
+    """A cell that a spreadsheet will not run as a formula (CSV injection)."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
