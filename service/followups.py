@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from .models import AnswerVia, Event, Invitation, MessageKind
-from .notifications import Composer, overrides_of, pick_contact, room_name_of
+from .notifications import Composer, new_uid, overrides_of, pick_contact, room_name_of
 from .rsvp import AnswerOutcome
 from .store import Tx
 from .store import outbox as sql
@@ -18,6 +18,8 @@ from .store.outbox import NewMessage, Reach, Recipient
 # Answers whose path has no message of its own to confirm them: a link answer is
 # confirmed on the page itself, a Telegram answer by editing the message it came from.
 _CONFIRMED_IN_PLACE = frozenset({AnswerVia.LINK, AnswerVia.TELEGRAM, AnswerVia.SYSTEM})
+# A reply that could not go out within a day answers nothing any more.
+REPLY_LIFETIME = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,34 @@ class Followups:
     ) -> None:
         """Tell each promoted party, on their first usable channel, that they are in."""
         await self._queue(tx, event, promoted, MessageKind.WAITLIST_OFFER, now)
+
+    async def reply(self, tx: Tx, contact: Reach, text: str, language: str, now: datetime) -> None:
+        """Queue `text` to `contact` as a reply (a help text, an opt-out confirmation): sent
+        at once, quiet hours or not, since the resident just wrote. It goes even to an
+        opted-out address, because confirming the opt-out is the one message owed to it."""
+        uid = new_uid()
+        message = NewMessage(
+            uid=uid,
+            group_uid=uid,
+            event_id=None,
+            invitation_id=None,
+            resident_id=contact.resident_id,
+            contact_id=contact.id,
+            kind=str(MessageKind.REPLY),
+            channel=contact.channel,
+            address=contact.address,
+            language=language,
+            subject="",
+            body_text=text,
+            body_html=None,
+            extra={},
+            note="",
+            urgent=True,
+            status="queued",
+            send_after=now,
+            expires_at=now + REPLY_LIFETIME,
+        )
+        await sql.insert_messages(tx, [message], now)
 
     async def _queue(
         self,

@@ -218,6 +218,11 @@ class MessageKind(StrEnum):
     RSVP_CONFIRMATION = "rsvp_confirmation"
     WAITLIST_OFFER = "waitlist_offer"
     BOOKING_CONFIRMATION = "booking_confirmation"
+    # A short answer in a conversation (an SMS help text, an opt-out confirmation, the
+    # bot's reply to /start): its text is given, not rendered from a template.
+    REPLY = "reply"
+    # An event for integrators' subscriptions (rsvp.changed …): a JSON payload.
+    INTEGRATION = "integration"
 
 
 class MessageStatus(StrEnum):

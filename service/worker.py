@@ -224,8 +224,10 @@ class Worker:
         if message.expires_at is not None and message.expires_at <= now:
             self._finish(message, _Result("expired", error="expired before sending"), None)
             return
-        if contact is None or contact.opted_out or contact.disabled:
-            reason = "address opted out" if contact and contact.opted_out else "address unusable"
+        # A reply still reaches an opted-out address: it confirms the opt-out itself.
+        opted_out = contact is not None and contact.opted_out and message.kind != "reply"
+        if contact is None or opted_out or contact.disabled:
+            reason = "address opted out" if opted_out else "address unusable"
             self._finish(message, _Result("suppressed", error=reason), None)
             return
         outbound = OutboundMessage(

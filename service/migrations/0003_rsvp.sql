@@ -47,7 +47,8 @@ CREATE TABLE reminders_fired (
     PRIMARY KEY (event_id, kind, offset_s)
 ) WITHOUT ROWID;
 
--- One-time tokens of Telegram deep links (t.me/<bot>?start=<token>); only hashes.
+-- Telegram deep-link tokens (t.me/<bot>?start=<token>) already spent, by hash: each
+-- links a chat once (service/telegram_links.py).
 CREATE TABLE telegram_link_tokens (
     token_hash   TEXT PRIMARY KEY,
     resident_id  INTEGER NOT NULL REFERENCES residents(id) ON DELETE CASCADE,
