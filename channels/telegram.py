@@ -1,5 +1,5 @@
-"""The Telegram channel: sendMessage through the Bot API, plus the calls a later RSVP
-feature needs (answerCallbackQuery, editMessageText) and deep links.
+"""The Telegram channel: sendMessage through the Bot API, plus the calls the bot's webhook
+makes (answerCallbackQuery, editMessageText, a plain reply) and deep links.
 
 Outcomes (the Bot API answers {"ok": false, "error_code": …, "description": …}):
 
@@ -43,6 +43,8 @@ _PAYLOAD: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # Telegram usernames: 5–32 characters, a letter first.
 _USERNAME: Final = re.compile(r"[A-Za-z][A-Za-z0-9_]{4,31}")
 _CHAT_NUMBER: Final = re.compile(r"-?[0-9]+")
+# What setWebhook accepts as secret_token.
+_WEBHOOK_SECRET: Final = re.compile(r"[A-Za-z0-9_-]{1,256}")
 # editMessageText answers 400 with this when the text and keyboard are unchanged, which
 # for "show the current answer" is success, not failure.
 _NOT_MODIFIED: Final = "message is not modified"
@@ -109,6 +111,12 @@ class TelegramChannel(HttpChannel):
             )
         if settings.enabled and not settings.api_url.strip():
             raise SettingsError("channels.telegram.api_url: required when enabled")
+        webhook_secret = settings.webhook_secret.strip()
+        if webhook_secret and not _WEBHOOK_SECRET.fullmatch(webhook_secret):
+            # setWebhook would refuse it, and every update would then be turned away.
+            raise SettingsError(
+                "channels.telegram.webhook_secret: 1-256 characters of A-Z a-z 0-9 _ -"
+            )
         secrets = {token, settings.webhook_secret.strip()} - {""}
         super().__init__(
             settings.timeout_s,
@@ -143,6 +151,15 @@ class TelegramChannel(HttpChannel):
         # The API's numeric id, also when the address was "@channel": edits need it.
         sent_to = chat.get("id", target) if isinstance(chat, dict) else target
         return Receipt(outcome=Outcome.SENT, provider_id=f"{sent_to}:{result['message_id']}")
+
+    async def send_text(self, chat_id: int | str, text: str) -> None:
+        """sendMessage with plain text: the bot's immediate reply in a conversation."""
+        params: dict[str, Any] = {
+            "chat_id": parse_chat_id(chat_id) if isinstance(chat_id, str) else chat_id,
+            "text": text,
+            "link_preview_options": {"is_disabled": True},
+        }
+        await self.call("sendMessage", params)
 
     async def answer_callback_query(
         self,

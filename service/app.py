@@ -14,7 +14,19 @@ from .keys import clock_key, delivery_key, metrics_key, openapi_key, settings_ke
 from .metrics import Metrics
 from .settings import Settings
 from .store import Store
-from .web import delivery, events, hooks, households, ops, public, residents, rooms, rsvp, tokens
+from .web import (
+    delivery,
+    events,
+    hooks,
+    households,
+    ops,
+    public,
+    residents,
+    rooms,
+    rsvp,
+    telegram,
+    tokens,
+)
 from .web.middlewares import errors, observe
 from .web.openapi import build_document
 from .web.routing import Api
@@ -32,6 +44,7 @@ ROUTE_TABLES: tuple[Api, ...] = (
     delivery.routes,
     public.routes,
     hooks.routes,
+    telegram.routes,
     rsvp.routes,
 )
 

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from channels.file import FileChannel
-from channels.registry import Route, build_routes
+from channels.registry import Route, build_routes, distinct_channels
 
 from .clock import Clock
 from .errors import NotReadyError
@@ -74,7 +74,13 @@ class Delivery:
             self.settings, key, self.renderer, frozenset(self.routes), stand_ins
         )
         if not run_worker:
-            yield self
+            try:
+                yield self
+            finally:
+                # The web side may have opened a channel's session (the Telegram webhook's
+                # replies); without a worker here, nothing else closes it.
+                for channel in distinct_channels(self.routes):
+                    await channel.close()
             return
         self.worker = Worker(
             store,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 
+import aiohttp
 import pytest
 
 from channels.base import OutboundMessage, Outcome, PermanentFailure, TemporaryFailure
@@ -185,3 +187,43 @@ def test_telegram_settings_need_a_token() -> None:
     with pytest.raises(SettingsError, match=r"channels\.telegram\.bot_token"):
         TelegramChannel(TelegramChannelSettings(enabled=True, bot_token="not/a token"))
     TelegramChannel(TelegramChannelSettings(enabled=False))
+
+
+def test_telegram_webhook_secret_must_suit_set_webhook() -> None:
+    for secret in ("has space", "x" * 257, "中文"):
+        with pytest.raises(SettingsError, match=r"channels\.telegram\.webhook_secret"):
+            TelegramChannel(TelegramChannelSettings(webhook_secret=secret))
+    TelegramChannel(TelegramChannelSettings(webhook_secret="linli-Webhook_2026"))
+
+
+async def test_telegram_send_text_is_a_plain_message(
+    bot: FakeTelegram, channel: TelegramChannel
+) -> None:
+    await channel.send_text("-1001234567890", "已关联")
+    await channel.send_text(42, "Linked")
+    assert bot.sent(-1001234567890)[0].params["text"] == "已关联"
+    [call] = bot.sent(42)
+    assert "reply_markup" not in call.params
+
+
+async def test_telegram_stand_in_takes_form_bodies_as_the_bot_api_does(bot: FakeTelegram) -> None:
+    keyboard = {"inline_keyboard": BUTTONS}
+    async with aiohttp.ClientSession() as session:
+        form = {"chat_id": "42", "text": "中秋游园会", "reply_markup": json.dumps(keyboard)}
+        async with session.post(f"{bot.url}/bot{bot.token}/sendMessage", data=form) as resp:
+            sent = await resp.json()
+        edit = aiohttp.FormData({"chat_id": "42", "message_id": "1001", "text": "中秋游园会 ✓"})
+        edit.add_field("reply_markup", json.dumps(keyboard), content_type="application/json")
+        async with session.post(f"{bot.url}/bot{bot.token}/editMessageText", data=edit) as resp:
+            assert resp.status == 200
+        same = {"chat_id": "42", "message_id": "1001", "text": "中秋游园会 ✓"}
+        async with session.post(f"{bot.url}/bot{bot.token}/editMessageText", data=same) as resp:
+            # Without reply_markup the keyboard goes, which is a change.
+            assert resp.status == 200
+        async with session.post(f"{bot.url}/bot{bot.token}/editMessageText", data=same) as resp:
+            refused = await resp.json()
+    assert sent["ok"] and sent["result"]["message_id"] == 1001
+    assert bot.sent(42)[0].params == {**form, "chat_id": 42, "reply_markup": keyboard}
+    assert [e.params.get("reply_markup") for e in bot.edits(42)] == [keyboard, None]
+    assert refused["ok"] is False and "not modified" in refused["description"]
+    assert bot.messages[(42, 1001)] == {"text": "中秋游园会 ✓"}

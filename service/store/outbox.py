@@ -437,6 +437,16 @@ async def disable_contact(tx: Tx, contact_id: int, reason: str, now: datetime) -
     )
 
 
+async def enable_contact(tx: Tx, contact_id: int) -> None:
+    """Use an address again, opted out or disabled before: its owner asked for it anew
+    (a Telegram chat linked again from the RSVP page)."""
+    await tx.execute(
+        "UPDATE contacts SET opted_out_at = NULL, disabled_at = NULL, disabled_reason = NULL"
+        " WHERE id = ?",
+        (contact_id,),
+    )
+
+
 async def opt_out_contact(tx: Tx, contact_id: int, now: datetime) -> bool:
     """Opt an address out; False when it already was."""
     await tx.execute(

@@ -1,0 +1,379 @@
+"""The Telegram bot's side of a conversation: `/start <token>` links a chat to a resident,
+and the answer buttons under invitations answer for them. These functions take the store
+and return what the bot should say; service/web/telegram.py says it through the Bot API.
+
+Every update is applied once: its update_id is remembered ("tg:update:<id>") in the same
+transaction as what it did, so Telegram delivering it again changes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+from .errors import ConflictError, NotFoundError, ValidationError
+from .followups import Followups
+from .links import read_button_data
+from .models import AnswerVia, Channel, Invitation, RsvpState
+from .residents import MAX_CONTACTS
+from .rsvp import AnswerRequest, apply_answer
+from .store import Store, Tx
+from .store import events as event_sql
+from .store import outbox as outbox_sql
+from .store import residents as resident_sql
+from .store import rsvp as rsvp_sql
+from .telegram_links import read_link_token, spend_link_token
+
+# Telegram's limit on a message's text.
+MAX_TEXT: Final = 4096
+# Opens the line the bot adds under a message it edits, so the next edit replaces it.
+STATUS_MARK: Final = "📋 "
+_ACTIONS: Final = {"y": RsvpState.YES, "n": RsvpState.NO, "m": RsvpState.MAYBE, "p": RsvpState.YES}
+# Button fields the bot itself sends; a kept keyboard carries these only.
+_BUTTON_FIELDS: Final = ("text", "callback_data", "url")
+
+Keyboard = list[list[dict[str, str]]]
+
+_TEXTS: Final[Mapping[str, Mapping[str, str]]] = {
+    "zh-CN": {
+        "linked": "已关联：{name}。以后的活动通知会发到这里，可以直接点通知下方的按钮回复。",
+        "help": (
+            "您好！这是小区的活动通知机器人。要接收通知，请打开活动报名页面上的 Telegram"
+            " 关联链接；收到邀请后，点下方的按钮即可回复。"
+        ),
+        "bad_link": "这个关联链接无效、已过期或已用过。请重新打开报名页面，获取新的链接。",
+        "private_only": "请在与机器人的私聊中打开关联链接。",
+        "too_many": "您的联系方式已达上限，请联系组织者。",
+        "bad_button": "此按钮无效。",
+        "not_yours": "这个按钮不是您的。",
+        "no_invitation": "找不到这份邀请。",
+        "answers_closed": "回复已截止。",
+        "event_closed": "活动已结束或已取消，不再接受回复。",
+        "no_seats": "名额不足，人数没有改变。",
+        "party_cap": "每份回复最多 {max} 人（含您本人）。",
+        "try_later": "暂时无法登记，请稍后再试。",
+        "yes": "参加 {n} 人",
+        "no": "不参加",
+        "maybe": "待定",
+        "waitlisted": "候补 {n} 人，有空位时会通知您",
+        "pending": "未回复",
+        "noted": "已登记：{answer}",
+        "status": "您的回复：{answer}",
+        "closed": "回复已截止",
+        "and": " · ",
+    },
+    "en": {
+        "linked": (
+            "Linked: {name}. Event notices will come to this chat; answer them with the"
+            " buttons underneath."
+        ),
+        "help": (
+            "Hello! This bot sends your community's event notices. To receive them, open the"
+            " Telegram link on your RSVP page; then answer an invitation with its buttons."
+        ),
+        "bad_link": (
+            "This link is not valid, has expired or was already used. Open your RSVP page"
+            " again for a new one."
+        ),
+        "private_only": "Please open the link in a private chat with the bot.",
+        "too_many": "You have too many contacts already; please ask an organiser.",
+        "bad_button": "This button is not valid.",
+        "not_yours": "This button is not yours.",
+        "no_invitation": "This invitation does not exist any more.",
+        "answers_closed": "Answers are closed.",
+        "event_closed": "This event has ended or was cancelled; answers are closed.",
+        "no_seats": "Not enough seats left; your party is unchanged.",
+        "party_cap": "At most {max} people per answer, you included.",
+        "try_later": "Could not record that just now; please try again shortly.",
+        "yes": "going, {n} {people}",
+        "no": "not going",
+        "maybe": "maybe",
+        "waitlisted": "on the waitlist, {n} {people}; we will tell you when seats free up",
+        "pending": "no answer yet",
+        "noted": "Noted: {answer}",
+        "status": "Your answer: {answer}",
+        "closed": "Answers are closed",
+        "and": " · ",
+    },
+}
+
+
+def texts(language: str) -> Mapping[str, str]:
+    """The bot's phrases in `language` (English for one it does not speak)."""
+    return _TEXTS.get(language, _TEXTS["en"])
+
+
+def update_key(update_id: int) -> str:
+    """The request key that makes an update apply once."""
+    return f"tg:update:{update_id}"
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    """A text someone sent the bot."""
+
+    update_id: int
+    chat_id: int
+    private: bool
+    text: str
+    language: str
+
+
+@dataclass(frozen=True)
+class ButtonPress:
+    """A press of an inline button under one of the bot's messages. `chat_id` is the
+    message's chat (the sender's own id when Telegram left the message out)."""
+
+    update_id: int
+    query_id: str
+    data: str
+    chat_id: int
+    message_id: int | None
+    message_text: str | None
+    keyboard: Keyboard | None
+    language: str
+
+
+@dataclass(frozen=True)
+class ButtonAnswer:
+    """What follows a press: a notice under the button (answerCallbackQuery), and when the
+    message should change, its new text and whether its buttons stay."""
+
+    notice: str
+    text: str | None = None
+    keep_buttons: bool = True
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _language(sender: Any, default: str) -> str:
+    """The sender's Telegram app language as one of ours."""
+    code = sender.get("language_code") if isinstance(sender, dict) else None
+    if isinstance(code, str):
+        if code.lower().startswith("zh"):
+            return "zh-CN"
+        if code.lower().startswith("en"):
+            return "en"
+    return default
+
+
+def _keyboard(markup: Any) -> Keyboard | None:
+    """The inline keyboard of a message as Telegram shows it back, our fields only."""
+    rows = markup.get("inline_keyboard") if isinstance(markup, dict) else None
+    if not isinstance(rows, list):
+        return None
+    kept: Keyboard = []
+    for row in rows:
+        if not isinstance(row, list):
+            return None
+        buttons = [
+            {k: b[k] for k in _BUTTON_FIELDS if isinstance(b.get(k), str)}
+            for b in row
+            if isinstance(b, dict) and isinstance(b.get("text"), str)
+        ]
+        if buttons:
+            kept.append(buttons)
+    return kept or None
+
+
+def parse_update(data: Any, default_language: str) -> ChatMessage | ButtonPress | None:
+    """The part of a Bot API Update the bot acts on; None for kinds it leaves alone (edits,
+    photos, members joining). ValidationError when `data` is not an Update at all."""
+    if not isinstance(data, dict) or not _is_int(data.get("update_id")):
+        raise ValidationError(
+            "not a Telegram update: expected an object with an integer update_id",
+            code="invalid_update",
+        )
+    update_id: int = data["update_id"]
+    message, query = data.get("message"), data.get("callback_query")
+    if isinstance(message, dict):
+        chat, text = message.get("chat"), message.get("text")
+        if not isinstance(chat, dict) or not _is_int(chat.get("id")) or not isinstance(text, str):
+            return None
+        return ChatMessage(
+            update_id,
+            chat["id"],
+            chat.get("type") == "private",
+            text,
+            _language(message.get("from"), default_language),
+        )
+    if isinstance(query, dict):
+        sender, shown = query.get("from"), query.get("message")
+        if not isinstance(query.get("id"), str) or not isinstance(sender, dict):
+            return None
+        chat = shown.get("chat") if isinstance(shown, dict) else None
+        if isinstance(chat, dict) and _is_int(chat.get("id")):
+            chat_id = chat["id"]
+        elif _is_int(sender.get("id")):
+            chat_id = sender["id"]
+        else:
+            return None
+        shown = shown if isinstance(shown, dict) else {}
+        message_id, text = shown.get("message_id"), shown.get("text")
+        data_field = query.get("data")
+        return ButtonPress(
+            update_id,
+            query["id"],
+            data_field if isinstance(data_field, str) else "",
+            chat_id,
+            message_id if _is_int(message_id) else None,
+            # An "inaccessible" message (older than 48 hours) comes without its text.
+            text if isinstance(text, str) and text else None,
+            _keyboard(shown.get("reply_markup")),
+            _language(sender, default_language),
+        )
+    return None
+
+
+async def receive_message(
+    store: Store,
+    message: ChatMessage,
+    *,
+    key: bytes,
+    followups: Followups,
+    now: datetime,
+) -> str | None:
+    """`/start <token>` in a private chat links it to the token's resident (the
+    confirmation is queued in the outbox); any other text there earns a short help. Returns
+    a text to send at once, or None when there is nothing to say now."""
+    command, _, payload = message.text.strip().partition(" ")
+    command = command.partition("@")[0]  # "/start@linli_bot" in a group
+    payload = payload.strip()
+    said = texts(message.language)
+
+    async def txn(tx: Tx) -> str | None:
+        if not await rsvp_sql.mark_seen(tx, update_key(message.update_id), now):
+            return None
+        if not message.private:
+            # A group linked to one resident would let anyone in it answer for them; and
+            # the group's own talk is not addressed to the bot.
+            return said["private_only"] if command == "/start" else None
+        if command != "/start" or not payload:
+            return said["help"]
+        return await _link(tx, message, payload, key=key, followups=followups, now=now)
+
+    return await store.write(txn)
+
+
+async def _link(
+    tx: Tx, message: ChatMessage, token: str, *, key: bytes, followups: Followups, now: datetime
+) -> str | None:
+    """Add (or use again) the chat as the resident's telegram contact, last in their order."""
+    said = texts(message.language)
+    resident_id = read_link_token(key, token, now)
+    # Looked up before spending: a token outliving its resident must not reach the insert.
+    person = None if resident_id is None else await outbox_sql.recipient(tx, resident_id)
+    if resident_id is None or person is None:
+        return said["bad_link"]
+    address = str(message.chat_id)
+    found = await resident_sql.find_contact(tx, resident_id, Channel.TELEGRAM, address)
+    if found is None and len(await resident_sql.list_contacts(tx, resident_id)) >= MAX_CONTACTS:
+        return texts(person.language)["too_many"]
+    if await spend_link_token(key, tx, token, now) is None:
+        return said["bad_link"]
+    if found is None:
+        contact_id = (
+            await resident_sql.insert_contact(
+                tx, resident_id, Channel.TELEGRAM, address, opted_out_at=None, now=now
+            )
+        ).id
+    else:
+        # Linking again is asking for notices again, whatever stopped them before.
+        await outbox_sql.enable_contact(tx, found.id)
+        contact_id = found.id
+    await resident_sql.touch_resident(tx, resident_id, now)
+    reach = await outbox_sql.contact(tx, contact_id, now)
+    assert reach is not None
+    linked = texts(person.language)["linked"].format(name=person.name)
+    await followups.reply(tx, reach, linked, person.language, now)
+    return None
+
+
+def _answer_text(invitation: Invitation, said: Mapping[str, str]) -> str:
+    """The answer in words: "参加 2 人", "going, 2 people"."""
+    state = invitation.answer
+    size = invitation.party_size
+    people = "person" if size == 1 else "people"
+    if state in (RsvpState.YES, RsvpState.WAITLISTED):
+        return said[str(state)].format(n=size, people=people)
+    return said[str(state)]
+
+
+def edited_text(original: str | None, status: str) -> str | None:
+    """The message's text with the bot's status line (replacing an earlier one), within
+    Telegram's length limit; None when the message's text is not known."""
+    if original is None:
+        return None
+    base = original
+    head, sep, last = original.rpartition("\n\n")
+    if sep and last.startswith(STATUS_MARK):
+        base = head
+    line = f"{STATUS_MARK}{status}"
+    room = MAX_TEXT - len(line) - 2
+    return f"{base[:room]}\n\n{line}"
+
+
+async def press_button(
+    store: Store,
+    press: ButtonPress,
+    *,
+    key: bytes,
+    followups: Followups,
+    now: datetime,
+) -> ButtonAnswer:
+    """Answer for the resident the button names, if the button is genuine and was pressed
+    in one of that resident's own chats. "+1" asks for one more person, saying yes."""
+    found = read_button_data(key, press.data)
+    if found is None:
+        return ButtonAnswer(texts(press.language)["bad_button"])
+    event_id, resident_id, action = found
+    own = await resident_sql.find_contact(
+        store.reader, resident_id, Channel.TELEGRAM, str(press.chat_id)
+    )
+    if own is None:
+        return ButtonAnswer(texts(press.language)["not_yours"])
+    current = await rsvp_sql.invitation(store.reader, event_id, resident_id)
+    if current is None:
+        return ButtonAnswer(texts(press.language)["no_invitation"])
+    said = texts(current.language)
+    # Read outside the answer's transaction: two "+1" pressed at the same instant may count
+    # once, and the edited message then shows the size that was kept.
+    party = current.party_size + 1 if action == "p" else None
+    try:
+        outcome = await apply_answer(
+            store,
+            AnswerRequest(
+                event_id,
+                resident_id,
+                _ACTIONS[action],
+                AnswerVia.TELEGRAM,
+                party_size=party,
+                key=update_key(press.update_id),
+                address=str(press.chat_id),
+            ),
+            now=now,
+            after=followups.after_answer,
+        )
+    except ConflictError as exc:
+        if exc.code == "not_enough_seats":
+            return ButtonAnswer(said["no_seats"])
+        closed = said["answers_closed" if exc.code == "answers_closed" else "event_closed"]
+        status = said["closed"]
+        if current.answer is not RsvpState.PENDING:
+            answer = said["status"].format(answer=_answer_text(current, said))
+            status = f"{answer}{said['and']}{status}"
+        return ButtonAnswer(closed, edited_text(press.message_text, status), keep_buttons=False)
+    except ValidationError:  # party_size_out_of_range: "+1" past the event's limit
+        event = await event_sql.get_event(store.reader, event_id)
+        limit = event.max_party_size if event is not None else current.party_size
+        return ButtonAnswer(said["party_cap"].format(max=limit))
+    except NotFoundError:
+        return ButtonAnswer(said["no_invitation"])
+    answer = _answer_text(outcome.invitation, said)
+    return ButtonAnswer(
+        said["noted"].format(answer=answer),
+        edited_text(press.message_text, said["status"].format(answer=answer)),
+    )

@@ -1,0 +1,308 @@
+"""The Telegram bot's webhook: linking a chat with /start <token>, and the answer buttons
+under invitations, against the Bot API stand-in and the real app and worker."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from service.keys import delivery_key, store_key
+from service.telegram_bot import STATUS_MARK
+from service.telegram_links import deep_link
+from service.web.telegram import SECRET_HEADER
+from tests.community import EVENTS, published_event, resident, settled
+from tests.conftest import Api, MakeApi, PinnedClock
+from tests.fakes.telegram import TOKEN, FakeTelegram
+
+HOOK = "/hooks/telegram"
+SECRET = "linli-webhook_Secret-2026"
+CHAT = 424242
+
+
+@pytest.fixture
+async def bot() -> AsyncIterator[FakeTelegram]:
+    async with FakeTelegram() as fake:
+        yield fake
+
+
+def telegram_settings(bot: FakeTelegram, **more: Any) -> dict[str, Any]:
+    return {
+        "channels.telegram.enabled": True,
+        "channels.telegram.bot_token": TOKEN,
+        "channels.telegram.bot_username": "linli_bot",
+        "channels.telegram.api_url": bot.url,
+        "channels.telegram.webhook_secret": SECRET,
+        **more,
+    }
+
+
+@pytest.fixture
+async def tg(make_api: MakeApi, bot: FakeTelegram) -> Api:
+    """The organiser's API on an app whose Telegram channel is the stand-in."""
+    return await make_api(**telegram_settings(bot))
+
+
+async def deliver(api: Api, update: Any, *, secret: str | None = SECRET) -> tuple[int, Any]:
+    """POST an update to the webhook as Telegram does."""
+    headers = {} if secret is None else {SECRET_HEADER: secret}
+    return await api.post(HOOK, json=update, headers=headers)
+
+
+async def link_token(api: Api, resident_id: int, clock: PinnedClock) -> str:
+    """The /start payload of the resident's deep link, as the RSVP page shows it."""
+    app = api.client.app
+    key = app[delivery_key].ready().links.key
+    link = await deep_link(key, app[store_key].reader, "linli_bot", resident_id, clock.now)
+    return link.split("?start=", 1)[1]
+
+
+async def contacts(api: Api, resident_id: int) -> list[dict[str, Any]]:
+    status, body = await api.get(f"/api/v1/residents/{resident_id}")
+    assert status == 200, body
+    return list(body["contacts"])
+
+
+async def invited(api: Api, bot: FakeTelegram, **event: Any) -> tuple[int, int]:
+    """An English-speaking resident on Telegram invited to a new event, the message sent;
+    (event id, resident id)."""
+    rid = await resident(api, "Zhang Wei", "1-1-101", ("telegram", str(CHAT)), language="en")
+    event_id = await published_event(api, **{"max_party_size": 4, **event})
+    status, _ = await api.post(f"{EVENTS}/{event_id}/send")
+    assert status == 200
+    await settled(api, event_id, total=1)
+    assert len(bot.sent(CHAT)) == 1
+    return event_id, rid
+
+
+async def invitation(api: Api, event_id: int) -> dict[str, Any]:
+    status, body = await api.get(f"{EVENTS}/{event_id}/attendance")
+    assert status == 200, body
+    [item] = body["items"]
+    return dict(item)
+
+
+async def test_telegram_start_with_a_token_links_the_chat_and_replies(
+    tg: Api, bot: FakeTelegram, clock: PinnedClock
+) -> None:
+    rid = await resident(tg, "张伟", "1-1-101", ("sms", "13800138000"))
+    token = await link_token(tg, rid, clock)
+    update = bot.text_update(5551234, f"/start {token}")
+    for _ in range(2):  # Telegram delivering it again changes nothing
+        status, _ = await deliver(tg, update)
+        assert status == 200
+    found = await contacts(tg, rid)
+    assert [(c["channel"], c["address"]) for c in found] == [
+        ("sms", "+8613800138000"),
+        ("telegram", "5551234"),
+    ]
+    store = tg.client.app[store_key]
+    row = await store.reader.fetchone("SELECT COUNT(*) FROM messages WHERE kind = 'reply'")
+    assert row is not None and row[0] == 1
+    await bot.wait_for(1)
+    [reply] = bot.sent(5551234)
+    assert reply.params["text"].startswith("已关联：张伟")
+
+
+async def test_telegram_a_spent_link_token_is_refused(
+    tg: Api, bot: FakeTelegram, clock: PinnedClock
+) -> None:
+    rid = await resident(tg, "张伟", "1-1-101")
+    token = await link_token(tg, rid, clock)
+    await deliver(tg, bot.text_update(5551234, f"/start {token}"))
+    status, _ = await deliver(tg, bot.text_update(7777, f"/start {token}"))
+    assert status == 200
+    assert [c["address"] for c in await contacts(tg, rid)] == ["5551234"]
+    [refusal] = bot.sent(7777)
+    assert "已用过" in refusal.params["text"]
+    # A forged token and a bare /start get the same kind of short answer.
+    await deliver(tg, bot.text_update(7777, "/start 1_2_0_forged", language_code="en"))
+    await deliver(tg, bot.text_update(7777, "hello", language_code="en"))
+    forged, hello = bot.sent(7777)[1:]
+    assert "not valid" in forged.params["text"]
+    assert "RSVP page" in hello.params["text"]
+
+
+async def test_telegram_linking_again_reenables_the_chat(
+    tg: Api, bot: FakeTelegram, clock: PinnedClock
+) -> None:
+    rid = await resident(tg, "张伟", "1-1-101", ("telegram", "5551234"), ("sms", "13800138000"))
+    [chat, _] = await contacts(tg, rid)
+    status, _ = await tg.patch(
+        f"/api/v1/residents/{rid}/contacts/{chat['id']}", json={"opted_out": True}
+    )
+    assert status == 200
+    await deliver(tg, bot.text_update(5551234, f"/start {await link_token(tg, rid, clock)}"))
+    found = await contacts(tg, rid)
+    assert [(c["address"], c["opted_out"]) for c in found] == [
+        ("5551234", False),
+        ("+8613800138000", False),
+    ]
+
+
+async def test_telegram_links_only_private_chats(
+    tg: Api, bot: FakeTelegram, clock: PinnedClock
+) -> None:
+    rid = await resident(tg, "张伟", "1-1-101")
+    token = await link_token(tg, rid, clock)
+    group = bot.text_update(-100777, f"/start@linli_bot {token}", chat_type="supergroup")
+    status, _ = await deliver(tg, group)
+    assert status == 200
+    assert await contacts(tg, rid) == []
+    [refusal] = bot.sent(-100777)
+    assert "私聊" in refusal.params["text"]
+    # The group's own talk gets no answer; the token still works in a private chat.
+    await deliver(tg, bot.text_update(-100777, "明天几点？", chat_type="supergroup"))
+    assert len(bot.sent(-100777)) == 1
+    await deliver(tg, bot.text_update(5551234, f"/start {token}"))
+    assert [c["address"] for c in await contacts(tg, rid)] == ["5551234"]
+
+
+async def test_telegram_going_answers_and_shows_it_on_the_message(
+    tg: Api, bot: FakeTelegram
+) -> None:
+    event_id, _ = await invited(tg, bot)
+    status, _ = await deliver(tg, bot.tap(CHAT, "Going"))
+    assert status == 200
+    item = await invitation(tg, event_id)
+    assert (item["answer"], item["party_size"]) == ("yes", 1)
+    assert item["history"][-1]["via"] == "telegram"
+    [answered] = bot.callback_answers()
+    assert answered["text"] == "Noted: going, 1 person"
+    [edit] = bot.edits(CHAT)
+    invitation_text = bot.sent(CHAT)[0].params["text"]
+    assert edit.params["text"] == f"{invitation_text}\n\n{STATUS_MARK}Your answer: going, 1 person"
+    # The buttons stay, so the answer can still change.
+    assert edit.params["reply_markup"] == bot.sent(CHAT)[0].params["reply_markup"]
+
+    await deliver(tg, bot.tap(CHAT, "Not going"))
+    assert (await invitation(tg, event_id))["answer"] == "no"
+    second = bot.edits(CHAT)[-1].params["text"]
+    assert second == f"{invitation_text}\n\n{STATUS_MARK}Your answer: not going"
+
+
+async def test_telegram_plus_one_adds_a_person_up_to_the_limit(tg: Api, bot: FakeTelegram) -> None:
+    event_id, _ = await invited(tg, bot, max_party_size=2)
+    await deliver(tg, bot.tap(CHAT, "+1"))
+    item = await invitation(tg, event_id)
+    assert (item["answer"], item["party_size"]) == ("yes", 2)
+    assert bot.callback_answers()[-1]["text"] == "Noted: going, 2 people"
+    await deliver(tg, bot.tap(CHAT, "+1"))
+    assert (await invitation(tg, event_id))["party_size"] == 2
+    assert bot.callback_answers()[-1]["text"] == "At most 2 people per answer, you included."
+    assert len(bot.edits(CHAT)) == 1
+
+
+async def test_telegram_a_repeated_update_is_applied_once(tg: Api, bot: FakeTelegram) -> None:
+    event_id, _ = await invited(tg, bot)
+    update = bot.tap(CHAT, "+1")
+    for _ in range(2):
+        status, _ = await deliver(tg, update)
+        assert status == 200
+    item = await invitation(tg, event_id)
+    assert (item["answer"], item["party_size"]) == ("yes", 2)
+    assert len(item["history"]) == 1
+    # Both deliveries stop the spinner and show the same answer.
+    assert [a["text"] for a in bot.callback_answers()] == ["Noted: going, 2 people"] * 2
+
+
+async def test_telegram_tampered_button_data_is_refused(tg: Api, bot: FakeTelegram) -> None:
+    event_id, _ = await invited(tg, bot)
+    genuine = bot.tap(CHAT, "Not going")["callback_query"]["data"]
+    head, mac = genuine.rsplit(".", 1)
+    for forged in (f"{head[:-1]}y.{mac}", f"{head}.AAAAAAAAAAAAAAAA", "x"):
+        status, _ = await deliver(tg, bot.callback_update(CHAT, forged))
+        assert status == 200
+    assert (await invitation(tg, event_id))["answer"] == "pending"
+    assert [a["text"] for a in bot.callback_answers()] == ["This button is not valid."] * 3
+    assert bot.edits(CHAT) == []
+
+
+async def test_telegram_a_button_pressed_in_another_chat_is_refused(
+    tg: Api, bot: FakeTelegram
+) -> None:
+    event_id, _ = await invited(tg, bot)
+    # Li Na is linked too, but the button is Zhang Wei's.
+    await resident(tg, "Li Na", "1-1-102", ("telegram", "9999"), language="en")
+    data = bot.tap(CHAT, "Going")["callback_query"]["data"]
+    status, _ = await deliver(tg, bot.callback_update(9999, data, message_id=1))
+    assert status == 200
+    assert (await invitation(tg, event_id))["answer"] == "pending"
+    assert bot.callback_answers()[-1]["text"] == "This button is not yours."
+    assert bot.edits(CHAT) == [] and bot.edits(9999) == []
+
+
+async def test_telegram_closed_answers_answer_the_button_and_drop_the_keyboard(
+    tg: Api, bot: FakeTelegram, clock: PinnedClock
+) -> None:
+    event_id, _ = await invited(tg, bot, rsvp_deadline="2026-11-28T12:00")
+    clock.advance(hours=3)  # 13:00 in Shanghai
+    status, _ = await deliver(tg, bot.tap(CHAT, "Going"))
+    assert status == 200
+    assert (await invitation(tg, event_id))["answer"] == "pending"
+    assert bot.callback_answers()[-1]["text"] == "Answers are closed."
+    [edit] = bot.edits(CHAT)
+    assert edit.params["text"].endswith(f"{STATUS_MARK}Answers are closed")
+    assert "reply_markup" not in edit.params
+
+
+async def test_telegram_wrong_or_missing_secret_is_401_and_changes_nothing(
+    tg: Api, bot: FakeTelegram, clock: PinnedClock
+) -> None:
+    event_id, rid = await invited(tg, bot)
+    token = await link_token(tg, rid, clock)
+    for secret in ("wrong-secret", None, SECRET + "x", ""):
+        status, body = await deliver(tg, bot.tap(CHAT, "Going"), secret=secret)
+        assert status == 401, body
+        assert body["error"]["code"] == "bad_secret_token"
+        status, _ = await deliver(tg, bot.text_update(5551234, f"/start {token}"), secret=secret)
+        assert status == 401
+    assert (await invitation(tg, event_id))["answer"] == "pending"
+    assert [c["address"] for c in await contacts(tg, rid)] == [str(CHAT)]
+    assert bot.callback_answers() == [] and bot.edits(CHAT) == []
+    # The token was not spent by the refused update.
+    await deliver(tg, bot.text_update(5551234, f"/start {token}"))
+    assert [c["address"] for c in await contacts(tg, rid)] == [str(CHAT), "5551234"]
+
+
+async def test_telegram_webhook_is_404_without_the_channel(api: Api, bot: FakeTelegram) -> None:
+    status, body = await deliver(api, bot.text_update(1, "hello"))
+    assert status == 404 and body["error"]["code"] == "not_configured"
+
+
+async def test_telegram_webhook_refuses_everything_without_a_secret(
+    make_api: MakeApi, bot: FakeTelegram
+) -> None:
+    unset = await make_api(**telegram_settings(bot, **{"channels.telegram.webhook_secret": ""}))
+    for secret in ("", None, SECRET):
+        status, body = await deliver(unset, bot.text_update(1, "hello"), secret=secret)
+        assert status == 401 and body["error"]["code"] == "webhook_secret_unset"
+    assert bot.calls == []
+
+
+async def test_telegram_malformed_updates_are_400_and_other_kinds_200(
+    tg: Api, bot: FakeTelegram
+) -> None:
+    headers = {SECRET_HEADER: SECRET, "Content-Type": "application/json"}
+    status, body = await tg.post(HOOK, data=b"{not json", headers=headers)
+    assert status == 400 and body["error"]["code"] == "invalid_json"
+    status, body = await deliver(tg, {"message": {"text": "hi"}})
+    assert status == 400 and body["error"]["code"] == "invalid_update"
+    status, _ = await deliver(tg, {"update_id": 5, "my_chat_member": {"chat": {"id": 1}}})
+    assert status == 200
+    assert bot.calls == []
+
+
+async def test_telegram_a_failing_bot_api_does_not_fail_the_update(
+    tg: Api, bot: FakeTelegram, caplog: pytest.LogCaptureFixture
+) -> None:
+    event_id, _ = await invited(tg, bot)
+    bot.fail_next(502, times=2)
+    with caplog.at_level(logging.WARNING, logger="linli.telegram"):
+        status, _ = await deliver(tg, bot.tap(CHAT, "Maybe"))
+    assert status == 200
+    assert (await invitation(tg, event_id))["answer"] == "maybe"
+    assert "answerCallbackQuery failed" in caplog.text
+    assert TOKEN not in caplog.text
