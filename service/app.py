@@ -24,6 +24,7 @@ from .web import (
     residents,
     rooms,
     rsvp,
+    subscriptions,
     telegram,
     tokens,
 )
@@ -46,6 +47,7 @@ ROUTE_TABLES: tuple[Api, ...] = (
     hooks.routes,
     telegram.routes,
     rsvp.routes,
+    subscriptions.routes,
 )
 
 

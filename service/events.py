@@ -3,6 +3,7 @@ or cancelled from draft or published."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import Enum
@@ -30,6 +31,10 @@ TAGS_MAX: Final = 50
 YEAR_MIN: Final = 1900
 YEAR_MAX: Final = 9998
 EDITABLE: Final = frozenset({EventStatus.DRAFT, EventStatus.PUBLISHED})
+
+# Runs inside the transaction that changed an event, with the event before and after (so
+# integrators hear of exactly the changes committed): see subscriptions.event_changed.
+AfterChange = Callable[[Tx, Event, Event, datetime], Awaitable[None]]
 
 
 class Unset(Enum):
@@ -261,6 +266,7 @@ async def update_event(
     *,
     now: datetime,
     after_promotion: AfterPromotion | None = None,
+    after_change: AfterChange | None = None,
 ) -> Event:
     """Change a draft or published event; the result is checked as a new event would be.
     Seats that a raised (or removed) capacity frees go to the waitlist at once, and
@@ -275,6 +281,9 @@ async def update_event(
                 code="event_not_editable",
             )
         saved = await _save(tx, event_id, _clean(_merged(current, changes)), now)
+        # The change is told before the promotions it causes.
+        if after_change is not None:
+            await after_change(tx, current, saved, now)
         if saved.status is EventStatus.PUBLISHED:
             promoted = await promote(tx, saved, now)
             if promoted and after_promotion is not None:
@@ -290,7 +299,9 @@ def _illegal(event: Event, action: str) -> ConflictError:
     )
 
 
-async def publish_event(store: Store, event_id: int, *, now: datetime) -> Event:
+async def publish_event(
+    store: Store, event_id: int, *, now: datetime, after_change: AfterChange | None = None
+) -> Event:
     """Draft → published. Publishing a published event again returns it unchanged (a
     repeated command, e.g. a retried request, is not an error); cancelled and finished
     events are 409 illegal_transition, and an event that has started 409 event_started."""
@@ -307,12 +318,17 @@ async def publish_event(store: Store, event_id: int, *, now: datetime) -> Event:
                 code="event_started",
             )
         await sql.mark_published(tx, event_id, now)
-        return await _current(tx, event_id)
+        published = await _current(tx, event_id)
+        if after_change is not None:
+            await after_change(tx, current, published, now)
+        return published
 
     return await store.write(txn)
 
 
-async def cancel_event(store: Store, event_id: int, *, now: datetime) -> Event:
+async def cancel_event(
+    store: Store, event_id: int, *, now: datetime, after_change: AfterChange | None = None
+) -> Event:
     """Draft or published → cancelled; cancelling again returns it unchanged; a finished
     event is 409 illegal_transition."""
 
@@ -323,7 +339,10 @@ async def cancel_event(store: Store, event_id: int, *, now: datetime) -> Event:
         if current.status not in EDITABLE:
             raise _illegal(current, "cancelled")
         await sql.mark_cancelled(tx, event_id, now)
-        return await _current(tx, event_id)
+        cancelled = await _current(tx, event_id)
+        if after_change is not None:
+            await after_change(tx, current, cancelled, now)
+        return cancelled
 
     return await store.write(txn)
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from . import subscriptions
 from .models import AnswerVia, Event, Invitation, MessageKind
 from .notifications import Composer, new_uid, overrides_of, pick_contact, room_name_of
 from .rsvp import AnswerOutcome
@@ -42,6 +43,7 @@ class Followups:
                 via=request.via,
                 address=request.address,
             )
+        await subscriptions.answer_changed(tx, outcome, now)
         await self.after_promotion(tx, outcome.event, outcome.promoted, now)
 
     async def after_promotion(
@@ -49,6 +51,7 @@ class Followups:
     ) -> None:
         """Tell each promoted party, on their first usable channel, that they are in."""
         await self._queue(tx, event, promoted, MessageKind.WAITLIST_OFFER, now)
+        await subscriptions.parties_promoted(tx, event, promoted, now)
 
     async def reply(self, tx: Tx, contact: Reach, text: str, language: str, now: datetime) -> None:
         """Queue `text` to `contact` as a reply (a help text, an opt-out confirmation): sent

@@ -280,6 +280,8 @@ class Message:
     created_at: datetime
     updated_at: datetime
     attempt_log: tuple[Attempt, ...] = ()
+    # Set for an integrator's event (kind integration): the subscription it goes to.
+    subscription_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -366,3 +368,27 @@ class Invitation:
     def with_history(self, history: tuple[AnswerChange, ...]) -> Invitation:
         """This invitation with its answer changes."""
         return replace(self, history=history)
+
+
+class IntegrationEvent(StrEnum):
+    """What an integrator's subscription can ask to be told (Standard Webhooks `type`)."""
+
+    RSVP_CHANGED = "rsvp.changed"
+    WAITLIST_PROMOTED = "waitlist.promoted"
+    EVENT_UPDATED = "event.updated"
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """An integrator's webhook endpoint and the event types it wants."""
+
+    id: int
+    url: str
+    event_types: tuple[IntegrationEvent, ...]
+    description: str
+    created_at: datetime
+    # Set when the endpoint answered 410 Gone (or staff turned it off): nothing is sent.
+    disabled_at: datetime | None
+    disabled_reason: str | None
+    # The whsec_ signing secret: only in the response that created or rotated it.
+    signing_secret: str | None = None

@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Protocol
 
 from channels.base import (
     ChannelFailure,
@@ -38,7 +39,8 @@ from .ratelimit import KeyedBuckets, TokenBucket
 from .settings import DeliverySettings
 from .store import Store, Tx
 from .store import outbox as sql
-from .store.outbox import NewMessage, Reach
+from .store import subscriptions as subscription_sql
+from .store.outbox import NewMessage
 
 log = logging.getLogger("linli.worker")
 
@@ -52,12 +54,26 @@ class _Lane:
     queue: asyncio.Queue[_Claimed]
 
 
+class _Target(Protocol):
+    """Where a message goes, as it stood when claimed: a resident's contact (outbox.Reach)
+    or an integrator's subscription (subscriptions.Target)."""
+
+    @property
+    def opted_out(self) -> bool: ...
+
+    @property
+    def disabled(self) -> bool: ...
+
+    @property
+    def secrets(self) -> tuple[str, ...]: ...
+
+
 @dataclass(frozen=True)
 class _Claimed:
-    """A leased message and its contact as it stood when claimed (None: gone)."""
+    """A leased message and where it goes as that stood when claimed (None: gone)."""
 
     message: Message
-    contact: Reach | None
+    target: _Target | None
 
 
 @dataclass(frozen=True)
@@ -183,7 +199,8 @@ class Worker:
         # enough that a claimed message never waits in memory anywhere near its lease.
         while True:
             claimed: list[Message] = []
-            contacts: dict[int, Reach] = {}
+            contacts: dict[int, sql.Reach] = {}
+            hooks: dict[int, subscription_sql.Target] = {}
             free = max(1, min(lane.queue.maxsize - lane.queue.qsize(), self.settings.claim_batch))
             try:
                 now = self.clock()
@@ -196,12 +213,19 @@ class Worker:
                 contacts = await sql.contacts_by_id(
                     self.store.reader, [m.contact_id for m in claimed if m.contact_id], now
                 )
+                hooks = await subscription_sql.targets(
+                    self.store.reader, [m.subscription_id for m in claimed if m.subscription_id]
+                )
             except Exception:
                 log.exception("claiming %s messages failed", lane.name)
-                claimed, contacts = [], {}
+                claimed, contacts, hooks = [], {}, {}
             for message in claimed:
-                reach = contacts.get(message.contact_id) if message.contact_id else None
-                await lane.queue.put(_Claimed(message, reach))  # waits while senders are busy
+                target: _Target | None = None
+                if message.contact_id:
+                    target = contacts.get(message.contact_id)
+                elif message.subscription_id:
+                    target = hooks.get(message.subscription_id)
+                await lane.queue.put(_Claimed(message, target))  # waits while senders are busy
             if claimed and len(claimed) == free:
                 continue  # more may be due
             self._wake.clear()
@@ -219,7 +243,7 @@ class Worker:
 
     async def deliver(self, lane: _Lane, claimed: _Claimed) -> None:
         """Send one leased message and hand what happened to the recorder."""
-        message, contact = claimed.message, claimed.contact
+        message, contact = claimed.message, claimed.target
         now = self.clock()
         if message.expires_at is not None and message.expires_at <= now:
             self._finish(message, _Result("expired", error="expired before sending"), None)
@@ -350,8 +374,13 @@ class Worker:
                 error = done.result.error or "failed"
                 if retry_at is not None:
                     await sql.requeue(tx, done.message.id, retry_at, error, done.at)
-                if status == "failed" and done.result.address_gone and done.message.contact_id:
-                    await sql.disable_contact(tx, done.message.contact_id, error, done.at)
+                if status == "failed" and done.result.address_gone:
+                    if done.message.contact_id:
+                        await sql.disable_contact(tx, done.message.contact_id, error, done.at)
+                    elif done.message.subscription_id:
+                        await subscription_sql.disable(
+                            tx, done.message.subscription_id, error, done.at
+                        )
                 if backup is not None:
                     await sql.insert_messages(tx, [backup], done.at)
 

@@ -14,7 +14,8 @@ from .core import Db, Row, Tx
 _COLUMNS = (
     "id, uid, group_uid, event_id, invitation_id, resident_id, contact_id, kind, channel,"
     " address, language, subject, body_text, body_html, extra, note, urgent, status,"
-    " attempts, send_after, expires_at, provider_id, last_error, created_at, updated_at"
+    " attempts, send_after, expires_at, provider_id, last_error, created_at, updated_at,"
+    " subscription_id"
 )
 FINAL = ("sent", "delivered", "failed", "suppressed", "expired")
 
@@ -51,6 +52,7 @@ def _message(row: Row, attempts: Sequence[Attempt] = ()) -> Message:
         created_at=from_db(row["created_at"]),
         updated_at=from_db(row["updated_at"]),
         attempt_log=tuple(attempts),
+        subscription_id=row["subscription_id"],
     )
 
 
@@ -104,6 +106,8 @@ class NewMessage:
     status: str
     send_after: datetime
     expires_at: datetime | None
+    # An integrator's event: the subscription it goes to (contact_id is then None).
+    subscription_id: int | None = None
 
 
 async def audience_batch(
@@ -274,8 +278,8 @@ async def insert_messages(tx: Tx, messages: Iterable[NewMessage], now: datetime)
     await tx.executemany(
         "INSERT INTO messages (uid, group_uid, event_id, invitation_id, resident_id, contact_id,"
         " kind, channel, address, language, subject, body_text, body_html, extra, note, urgent,"
-        " status, send_after, expires_at, created_at, updated_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " status, send_after, expires_at, created_at, updated_at, subscription_id)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             (
                 m.uid,
@@ -299,6 +303,7 @@ async def insert_messages(tx: Tx, messages: Iterable[NewMessage], now: datetime)
                 opt_to_db(m.expires_at),
                 stamp,
                 stamp,
+                m.subscription_id,
             )
             for m in messages
         ],
@@ -340,11 +345,13 @@ async def record_attempts(
     attempts: Iterable[tuple[Message, datetime, int | None, str, str | None, str | None]],
 ) -> None:
     """Log tries: (message, at, duration_ms, outcome, provider_id, error) each."""
+    # A message can vanish while it is being sent (its subscription deleted, cascading):
+    # its try is then not logged, rather than failing the whole batch on the foreign key.
     await tx.executemany(
         "INSERT INTO attempts (message_id, number, at, duration_ms, outcome, provider_id, error)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        " SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM messages WHERE id = ?)",
         [
-            (m.id, m.attempts, to_db(at), duration or 0, outcome, provider_id, error)
+            (m.id, m.attempts, to_db(at), duration or 0, outcome, provider_id, error, m.id)
             for m, at, duration, outcome, provider_id, error in attempts
         ],
     )

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Final
 from aiohttp import web
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator
 
-from .. import events
+from .. import events, subscriptions
 from ..clock import localize
 from ..errors import ValidationError
 from ..events import CAPACITY_MAX, PARTY_MAX, TAG_MAX, TAGS_MAX, YEAR_MAX, YEAR_MIN
@@ -242,6 +242,7 @@ async def update_event(request: web.Request, body: EventPatch) -> web.Response:
         changes,
         now=request.app[clock_key](),
         after_promotion=delivery.followups().after_promotion,
+        after_change=subscriptions.event_changed,
     )
     delivery.wake()
     return reply(request, updated)
@@ -260,8 +261,12 @@ async def publish_event(request: web.Request) -> web.Response:
     """Publishing again returns the event unchanged; a cancelled or finished event is 409
     illegal_transition, one that has started 409 event_started."""
     published = await events.publish_event(
-        request.app[store_key], _event_id(request), now=request.app[clock_key]()
+        request.app[store_key],
+        _event_id(request),
+        now=request.app[clock_key](),
+        after_change=subscriptions.event_changed,
     )
+    request.app[delivery_key].wake()
     return reply(request, published)
 
 
@@ -278,6 +283,10 @@ async def cancel_event(request: web.Request) -> web.Response:
     """Cancelling again returns the event unchanged; a finished event is 409
     illegal_transition."""
     cancelled = await events.cancel_event(
-        request.app[store_key], _event_id(request), now=request.app[clock_key]()
+        request.app[store_key],
+        _event_id(request),
+        now=request.app[clock_key](),
+        after_change=subscriptions.event_changed,
     )
+    request.app[delivery_key].wake()
     return reply(request, cancelled)
