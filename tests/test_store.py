@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from service.store import Store, Tx, backup, migrations
+from service.store.core import WriteJobAwaitedError
 
 EXPECTED_TABLES = {
     "rooms": {"id", "name", "capacity", "location", "created_at"},
@@ -107,6 +108,20 @@ async def test_store_group_commit_isolates_a_failing_write(tmp_path: Path) -> No
         assert isinstance(results[201], sqlite3.IntegrityError)
         names = {r["name"] for r in await store.fetchall("SELECT name FROM rooms")}
     assert names == {f"room {i}" for i in range(200)}
+
+
+async def test_store_refuses_a_write_job_that_awaits_something_else(tmp_path: Path) -> None:
+    async with Store(tmp_path / "linli.db") as store:
+
+        async def room_then_wait(tx: Tx) -> None:
+            await _room(tx, "waited")
+            await asyncio.sleep(0)  # would stall every writer behind it
+
+        with pytest.raises(WriteJobAwaitedError):
+            await store.write(room_then_wait)
+        assert await store.write(lambda tx: _room(tx, "next")) > 0
+        names = {r["name"] for r in await store.fetchall("SELECT name FROM rooms")}
+    assert names == {"next"}
 
 
 async def test_store_backup_while_writing(tmp_path: Path) -> None:
