@@ -24,6 +24,7 @@ from .web import (
     residents,
     rooms,
     rsvp,
+    rsvp_page,
     subscriptions,
     telegram,
     tokens,
@@ -47,6 +48,7 @@ ROUTE_TABLES: tuple[Api, ...] = (
     hooks.routes,
     telegram.routes,
     rsvp.routes,
+    rsvp_page.routes,
     subscriptions.routes,
 )
 

@@ -1,0 +1,456 @@
+"""The resident's RSVP page behind the signed link in every message (see the event and the
+answer, answer with a plain form that needs no JavaScript, add the event to a calendar),
+and the signed action URLs an integrator's bot POSTs to answer for the resident."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+from aiohttp import web
+from pydantic import Field
+
+from .. import rsvp
+from ..calendar import event_ics
+from ..errors import ConflictError, NotFoundError, ServiceError, ValidationError
+from ..events import event_code
+from ..i18n import date_text, time_text
+from ..keys import clock_key, delivery_key, settings_key, store_key
+from ..links import read_rsvp_token
+from ..models import AnswerVia, Event, Invitation, RsvpState
+from ..notifications import room_name_of
+from ..settings import Settings
+from ..store import Store
+from ..store import events as event_sql
+from ..store import rsvp as rsvp_sql
+from ..telegram_links import deep_link
+from .jsonio import Body, parse_json, read_body, reply
+from .pages import page
+from .routing import Api, RawBody
+
+routes = Api()
+TAG = "rsvp page"
+LANGUAGES: Final = ("zh-CN", "en")
+# Longer than any nonce the page makes (token_urlsafe(16) is 22 characters).
+_MAX_NONCE: Final = 100
+
+# Every word the page shows, in both languages; `{…}` are filled in by the view.
+TEXT: Final[Mapping[str, Mapping[str, str]]] = {
+    "zh-CN": {
+        "heading": "活动报名",
+        "when": "时间",
+        "where": "地点",
+        "deadline": "报名截止",
+        "your_answer": "您的回复",
+        "yes": "参加",
+        "no": "不参加",
+        "maybe": "待定",
+        "waitlisted": "候补",
+        "pending": "尚未回复",
+        "party": "共 {n} 人",
+        "place": "候补第 {n} 位",
+        "question": "您会参加吗？",
+        "party_label": "人数（含您本人）",
+        "submit": "提交回复",
+        "calendar": "加入日历",
+        "sms_hint": "也可以回复短信：“{code} 1”参加，“{code} 2”不参加，“{code} 3”待定。",
+        "telegram": "在 Telegram 上接收通知",
+        "closed": "报名已截止，回复不能再更改。",
+        "saved_yes": "已登记：参加，共 {n} 人。",
+        "saved_no": "已登记：不参加。",
+        "saved_maybe": "已登记：待定。",
+        "saved_waitlisted": "名额已满，您在候补第 {n} 位；有空位时会自动补上并通知您。",
+        "not_enough_seats": "剩余名额不足，您保留原来的 {n} 人名额。",
+        "party_size": "人数须在 1 到 {max} 之间。",
+        "answer": "请选择参加、不参加或待定。",
+        "form": "表单已过期，请重新提交。",
+    },
+    "en": {
+        "heading": "RSVP",
+        "when": "When",
+        "where": "Where",
+        "deadline": "Answer by",
+        "your_answer": "Your answer",
+        "yes": "Going",
+        "no": "Not going",
+        "maybe": "Maybe",
+        "waitlisted": "Waitlisted",
+        "pending": "Not answered yet",
+        "party": "party of {n}",
+        "place": "Waitlisted, place {n}",
+        "question": "Will you come?",
+        "party_label": "People (including you)",
+        "submit": "Send answer",
+        "calendar": "Add to calendar",
+        "sms_hint": 'You can also reply by SMS: "{code} 1" going, "{code} 2" not going,'
+        ' "{code} 3" maybe.',
+        "telegram": "Get messages on Telegram",
+        "closed": "Answers are closed for this event; yours can no longer change.",
+        "saved_yes": "Saved: going, party of {n}.",
+        "saved_no": "Saved: not going.",
+        "saved_maybe": "Saved: maybe.",
+        "saved_waitlisted": "The event is full: you are number {n} on the waitlist, and"
+        " move up by yourself when seats free up (we will tell you).",
+        "not_enough_seats": "Not enough seats are free; you keep your party of {n}.",
+        "party_size": "The number of people must be between 1 and {max}.",
+        "answer": "Choose going, not going or maybe.",
+        "form": "This form has expired; please send it again.",
+    },
+}
+
+
+@dataclass(frozen=True)
+class Invited:
+    """A resident's live invitation as their page shows it."""
+
+    event: Event
+    invitation: Invitation  # with its waitlist position when waitlisted
+    room_name: str | None
+    closed: bool  # past the answer deadline: shown, but no form
+
+    @property
+    def language(self) -> str:
+        """The resident's language, if the page speaks it."""
+        language = self.invitation.language
+        return language if language in LANGUAGES else LANGUAGES[0]
+
+
+async def placed(store: Store, invitation: Invitation) -> Invitation:
+    """The invitation with its waitlist position filled in when it is waitlisted."""
+    if invitation.answer is not RsvpState.WAITLISTED:
+        return invitation
+    found = await rsvp_sql.invitations_page(
+        store.reader, invitation.event_id, answer=None, after_id=invitation.id - 1, limit=1
+    )
+    return found[0] if found and found[0].id == invitation.id else invitation
+
+
+async def invited(store: Store, event_id: int, resident_id: int, now: datetime) -> Invited | None:
+    """The invitation a link names, or None when there is nothing to answer: no such event
+    or invitation, or an event that is a draft, cancelled or over (reads only)."""
+    event = await event_sql.get_event(store.reader, event_id)
+    if event is None:
+        return None
+    closed = False
+    try:
+        rsvp.answers_open(event, now, AnswerVia.LINK)
+    except ConflictError as exc:
+        if exc.code != "answers_closed":
+            return None
+        closed = True
+    invitation = await rsvp_sql.invitation(store.reader, event_id, resident_id)
+    if invitation is None:
+        return None
+    return Invited(
+        event, await placed(store, invitation), await room_name_of(store.reader, event), closed
+    )
+
+
+async def _from_token(request: web.Request) -> Invited | None:
+    key = request.app[delivery_key].ready().links.key
+    ids = read_rsvp_token(key, request.match_info["token"])
+    if ids is None:
+        return None
+    return await invited(request.app[store_key], *ids, request.app[clock_key]())
+
+
+def _not_found(settings: Settings) -> web.Response:
+    return page(
+        "not_found.html",
+        404,
+        lang=settings.community.default_language,
+        community=settings.community.name,
+    )
+
+
+def _saved(text: Mapping[str, str], invitation: Invitation) -> str:
+    """The confirmation for where an answer now stands."""
+    if invitation.answer is RsvpState.WAITLISTED:
+        return text["saved_waitlisted"].format(n=invitation.waitlist_position or "?")
+    return text[f"saved_{invitation.answer}"].format(n=invitation.party_size)
+
+
+def _problem(text: Mapping[str, str], found: Invited, error: ServiceError) -> str:
+    """A coded error in the resident's words."""
+    if error.code == "not_enough_seats":
+        return text["not_enough_seats"].format(n=found.invitation.party_size)
+    if error.code == "party_size_out_of_range" or "party_size" in error.fields:
+        return text["party_size"].format(max=found.event.max_party_size)
+    if error.code == "answers_closed":
+        return text["closed"]
+    if "answer" in error.fields:
+        return text["answer"]
+    return text["form"]
+
+
+async def _render(
+    request: web.Request,
+    found: Invited,
+    status: int = 200,
+    *,
+    saved: str = "",
+    problem: str = "",
+) -> web.Response:
+    """The page for one invitation, with a fresh nonce for its form."""
+    settings = request.app[settings_key]
+    tz = settings.tz
+    lang = found.language
+    text = TEXT[lang]
+    event, invitation = found.event, found.invitation
+    starts, ends = event.starts_at.astimezone(tz), event.ends_at.astimezone(tz)
+    same_day = starts.date() == ends.date()
+    when = f"{date_text(starts, lang)}–{time_text(ends) if same_day else date_text(ends, lang)}"
+    state = [text[str(invitation.answer)]]
+    if invitation.answer is RsvpState.WAITLISTED and invitation.waitlist_position:
+        state = [text["place"].format(n=invitation.waitlist_position)]
+    if invitation.answer in (RsvpState.YES, RsvpState.WAITLISTED):
+        state.append(text["party"].format(n=invitation.party_size))
+    # A waitlisted party is asking for yes: the form shows that, not a blank choice.
+    chosen = {RsvpState.WAITLISTED: "yes", RsvpState.PENDING: ""}.get(
+        invitation.answer, str(invitation.answer)
+    )
+    telegram = settings.channels.telegram
+    tg_link = ""
+    if telegram.enabled and telegram.bot_username:
+        tg_link = await deep_link(
+            request.app[delivery_key].ready().links.key,
+            request.app[store_key].reader,
+            telegram.bot_username,
+            invitation.resident_id,
+            request.app[clock_key](),
+        )
+    token = request.match_info["token"]
+    context: dict[str, Any] = {
+        "lang": lang,
+        "t": text,
+        "community": settings.community.name,
+        "event": event,
+        "when": when,
+        "place": ", ".join(dict.fromkeys(p for p in (found.room_name, event.location) if p)),
+        "deadline": (
+            date_text(event.rsvp_deadline.astimezone(tz), lang) if event.rsvp_deadline else ""
+        ),
+        "invitation": invitation,
+        "state": ("，" if lang == "zh-CN" else ", ").join(state),
+        "closed": found.closed,
+        "answers": ("yes", "no", "maybe"),
+        "chosen": chosen,
+        "party_sizes": range(1, event.max_party_size + 1),
+        "nonce": secrets.token_urlsafe(16),
+        "action": f"/r/{token}",
+        "calendar": f"/r/{token}/event.ics",
+        "sms_hint": text["sms_hint"].format(code=event_code(event.id)),
+        "telegram_link": tg_link,
+        "saved": saved,
+        "problem": problem,
+    }
+    return page("rsvp.html", status, **context)
+
+
+@routes.route(
+    "GET",
+    "/r/{token}",
+    summary="A resident's RSVP page: the event, their answer and a form (changes nothing)",
+    tag=TAG,
+    roles=None,
+    response_media="text/html",
+    errors=(404,),
+    prefixed=False,
+)
+async def rsvp_page(request: web.Request) -> web.Response:
+    """Link scanners and previews fetch this too, so it only reads."""
+    found = await _from_token(request)
+    if found is None:
+        return _not_found(request.app[settings_key])
+    return await _render(request, found)
+
+
+def _form_answer(form: Mapping[str, Any], event: Event) -> tuple[RsvpState, int | None, str | None]:
+    """(answer, party size, nonce) from the page's form, or a ValidationError naming the
+    field (the page shows it in the resident's words)."""
+    answer = form.get("answer")
+    if answer not in ("yes", "no", "maybe"):
+        raise ValidationError.field("answer", "must be yes, no or maybe", code="invalid_answer")
+    raw_size = form.get("party_size")
+    size: int | None = None
+    if raw_size not in (None, ""):
+        try:
+            size = int(raw_size) if isinstance(raw_size, str) else None
+        except ValueError:
+            size = None
+        if size is None:
+            raise ValidationError.field(
+                "party_size",
+                f"must be a number from 1 to {event.max_party_size}",
+                code="party_size_out_of_range",
+            )
+    nonce = form.get("nonce")
+    if nonce is not None and (not isinstance(nonce, str) or not 0 < len(nonce) <= _MAX_NONCE):
+        raise ValidationError.field("nonce", "is not one this page made", code="invalid_nonce")
+    return RsvpState(answer), size, nonce
+
+
+@routes.route(
+    "POST",
+    "/r/{token}",
+    summary="Answer from the RSVP page's form (answer, party_size, nonce); answers with the page",
+    tag=TAG,
+    roles=None,
+    body=RawBody(
+        "application/x-www-form-urlencoded",
+        "answer (yes, no or maybe), party_size (1 to the event's max_party_size) and the"
+        " page's nonce, which makes a repeated submission change nothing",
+    ),
+    response_media="text/html",
+    errors=(400, 404, 409),
+    prefixed=False,
+)
+async def rsvp_submit(request: web.Request) -> web.Response:
+    """Commit the form's answer and show the page again with a confirmation, or with the
+    problem in the resident's words (400 or 409); nothing is changed by a refused form."""
+    found = await _from_token(request)
+    if found is None:
+        return _not_found(request.app[settings_key])
+    text = TEXT[found.language]
+    if found.closed:
+        return await _render(request, found, 409, problem=text["closed"])
+    form = await request.post()
+    try:
+        answer, size, nonce = _form_answer(form, found.event)
+        outcome = await _answer(request, found, answer, size, nonce, AnswerVia.LINK)
+    except NotFoundError:
+        return _not_found(request.app[settings_key])
+    except ServiceError as exc:
+        if exc.code == "event_closed":
+            return _not_found(request.app[settings_key])
+        return await _render(request, found, exc.status, problem=_problem(text, found, exc))
+    now = request.app[clock_key]()
+    after = await invited(request.app[store_key], found.event.id, found.invitation.resident_id, now)
+    if after is None:  # the event closed in between; the answer still counts
+        after = Invited(found.event, outcome.invitation, found.room_name, found.closed)
+    return await _render(request, after, saved=_saved(text, after.invitation))
+
+
+async def _answer(
+    request: web.Request,
+    found: Invited,
+    answer: RsvpState,
+    size: int | None,
+    nonce: str | None,
+    via: AnswerVia,
+) -> rsvp.AnswerOutcome:
+    """Apply one answer for the invitation; the nonce is scoped to it, so another page's
+    nonce can never swallow this one's answer."""
+    event_id, resident_id = found.event.id, found.invitation.resident_id
+    delivery = request.app[delivery_key]
+    outcome = await rsvp.apply_answer(
+        request.app[store_key],
+        rsvp.AnswerRequest(
+            event_id=event_id,
+            resident_id=resident_id,
+            answer=answer,
+            via=via,
+            party_size=size,
+            key=None if nonce is None else f"{via}:{event_id}.{resident_id}:{nonce}",
+        ),
+        now=request.app[clock_key](),
+        after=delivery.followups().after_answer,
+    )
+    delivery.wake()
+    return outcome
+
+
+@routes.route(
+    "GET",
+    "/r/{token}/event.ics",
+    summary="The event as an iCalendar file (METHOD:PUBLISH) for 'add to calendar'",
+    tag=TAG,
+    roles=None,
+    response_media="text/calendar",
+    errors=(404,),
+    prefixed=False,
+)
+async def rsvp_calendar(request: web.Request) -> web.Response:
+    """The same UID as the email invitations, so a calendar updates rather than adds."""
+    found = await _from_token(request)
+    settings = request.app[settings_key]
+    if found is None:
+        return _not_found(settings)
+    ics = event_ics(
+        found.event,
+        uid_domain=urlsplit(settings.public_url).hostname or "localhost",
+        now=request.app[clock_key](),
+        room_name=found.room_name,
+    )
+    return web.Response(
+        text=ics,
+        content_type="text/calendar",
+        charset="utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="event-{found.event.id}.ics"',
+            "Referrer-Policy": "no-referrer",
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+class ActionIn(Body):
+    """An optional body for an action URL; an empty body answers with the current size."""
+
+    party_size: int | None = Field(
+        None, ge=1, le=100, description="The resident plus the others they bring"
+    )
+    nonce: str | None = Field(
+        None,
+        min_length=1,
+        max_length=_MAX_NONCE,
+        description="Makes a repeated request (a retry) change nothing",
+    )
+
+
+@dataclass(frozen=True)
+class ActionOut:
+    """Where the resident's answer stands now; `repeated`: the nonce was seen before."""
+
+    invitation: Invitation
+    previous: RsvpState
+    repeated: bool
+
+
+@routes.route(
+    "POST",
+    "/r/{token}/{answer:yes|no|maybe}",
+    summary="Answer for the resident through a signed action URL (an integrator's bot)",
+    tag=TAG,
+    roles=None,
+    # Declared raw: an empty body is allowed with any Content-Type (bots often send none).
+    body=RawBody(
+        "application/json",
+        "optional: {party_size: 1..100, nonce: string} — the party size (kept when left out)"
+        " and a nonce that makes a retried request change nothing",
+    ),
+    response=ActionOut,
+    errors=(400, 404, 409),
+    prefixed=False,
+)
+async def rsvp_action(request: web.Request) -> web.Response:
+    """The token in the URL is the credential; errors are the API's JSON errors."""
+    raw = await read_body(request)
+    body = await parse_json(request, ActionIn) if raw.strip() else ActionIn()
+    found = await _from_token(request)
+    if found is None:
+        raise NotFoundError("this link names no open invitation", code="invitation_not_found")
+    outcome = await _answer(
+        request,
+        found,
+        RsvpState(request.match_info["answer"]),
+        body.party_size,
+        body.nonce,
+        AnswerVia.WEBHOOK,
+    )
+    invitation = await placed(request.app[store_key], outcome.invitation)
+    return reply(request, ActionOut(invitation, outcome.previous, outcome.repeated))

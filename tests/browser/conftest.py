@@ -1,0 +1,131 @@
+"""Browser tests: a real Linli server on 127.0.0.1 (the real app factory under aiohttp's
+AppRunner, a SQLite file in tmp_path, the file channel) and Debian's Chromium driven by
+Playwright. Playwright's own browser download cannot be reached here, so the tests take
+the system's Chromium: $CHROMIUM_PATH, else `chromium` or `chromium-browser` on PATH.
+Without one they fail, never skip: `.ci/run` installs it with apt-get."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+import pytest
+from aiohttp import web
+from playwright.async_api import Browser, async_playwright
+
+from service import auth
+from service.app import create_app
+from service.keys import store_key
+from service.models import Role
+from service.settings import load_settings
+from tests.community import EVENTS, outbox_files, published_event, resident, settled
+from tests.conftest import START, Api, PinnedClock, base_overrides
+
+# Root has no sandbox; the rest keeps Chromium off a network it cannot reach anyway.
+CHROMIUM_ARGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+
+
+def chromium_path() -> str:
+    """The system Chromium to drive, or a failure that says how to get one."""
+    found = os.environ.get("CHROMIUM_PATH") or next(
+        filter(None, (shutil.which(name) for name in ("chromium", "chromium-browser"))), None
+    )
+    if not found or not Path(found).exists():
+        pytest.fail(
+            "browser tests need Chromium: `apt-get install -y --no-install-recommends chromium`"
+            " (as .ci/run does), or set CHROMIUM_PATH to a Chromium binary",
+            pytrace=False,
+        )
+    return found
+
+
+class LiveClient:
+    """What tests.conftest.Api needs of a client, over HTTP to the live server."""
+
+    def __init__(self, app: web.Application, session: aiohttp.ClientSession) -> None:
+        self.app = app
+        self.session = session
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self.session.request(method, path, **kwargs)
+
+
+@dataclass(frozen=True)
+class Live:
+    """The running server: its base URL and an organiser's API on it."""
+
+    url: str
+    api: Api
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+async def live(tmp_path: Path) -> AsyncIterator[Live]:
+    """Linli serving on a free port of 127.0.0.1, its clock pinned to tests.conftest.START."""
+    port = _free_port()
+    overrides = base_overrides(tmp_path, tmp_path / "linli.db")
+    # The port goes into the settings so that the links in messages point at this server.
+    overrides.update({"server.host": "127.0.0.1", "server.port": port})
+    app = create_app(load_settings(overrides=overrides), clock=PinnedClock())
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    url = f"http://127.0.0.1:{port}"
+    _, token = await auth.issue_token(app[store_key], role=Role.ORGANISER, name="王组织", now=START)
+    try:
+        async with aiohttp.ClientSession(base_url=url) as session:
+            yield Live(url, Api(LiveClient(app, session), token))
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    """Headless Chromium under Playwright."""
+    executable = chromium_path()
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=executable, headless=True, args=list(CHROMIUM_ARGS)
+        )
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+async def invited(live: Live, **event: Any) -> tuple[int, str]:
+    """A resident invited by SMS (file channel) to a new event; (event id, the link in the
+    message they got)."""
+    api = live.api
+    await resident(api, "张伟", "3-2-1501", ("sms", "13800138000"))
+    event_id = await published_event(api, **{"max_party_size": 4, **event})
+    status, report = await api.post(f"{EVENTS}/{event_id}/send")
+    assert status == 200 and report["invited"] == 1, report
+    await settled(api, event_id, total=1)
+    [message] = outbox_files(api, "sms")
+    link = re.search(r"https?://\S+/r/[\w.~-]+", message.read_text(encoding="utf-8"))
+    assert link, message.read_text(encoding="utf-8")
+    assert urlsplit(link.group(0)).netloc == urlsplit(live.url).netloc
+    return event_id, link.group(0)
