@@ -4,6 +4,7 @@ URLs integrators' bots use."""
 
 from __future__ import annotations
 
+import asyncio
 import html as entities
 import re
 from typing import Any
@@ -334,3 +335,22 @@ async def test_rsvp_page_links_the_telegram_bot_when_it_is_configured(make_api: 
 
     assert re.search(r'href="https://t.me/linli_bot\?start=[\w-]+"', html)
     assert "在 Telegram 上接收通知" in text_of(html)
+
+
+async def test_rsvp_page_many_residents_at_once_each_see_their_own_answer(api: Api) -> None:
+    """Each confirmation shows the answer just committed, however many pages answer at
+    the same moment (the reader must not serve a snapshot from before the commit)."""
+    event_id, _, first = await invited(api)
+    paths = [first] + [
+        await also_invited(api, event_id, f"居民{i}", f"5-1-{i:03d}", f"1390013{i:04d}")
+        for i in range(149)
+    ]
+
+    # Each resident opens the page and answers; their reads and writes interleave.
+    results = await asyncio.gather(
+        *(submit(api, path, answer="yes", party_size="1") for path in paths)
+    )
+
+    assert [status for status, _ in results] == [200] * len(paths)
+    assert all("已登记：参加" in text_of(html) for _, html in results)
+    assert (await attendance(api, event_id))["yes"] == len(paths)

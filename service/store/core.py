@@ -33,19 +33,25 @@ class Db(Protocol):
 
 
 class _Queries:
-    """fetchone/fetchall over an aiosqlite connection."""
+    """fetchone/fetchall over an aiosqlite connection shared by every reader.
+
+    Each query runs and is read to its end in one call on the connection's thread. Were a
+    cursor left open across awaits, the queries of other requests interleaving with it
+    would keep the connection's read transaction open, and with it a snapshot from before
+    the latest commits: under load a request could miss the write it just made."""
 
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
-        async with self._conn.execute(sql, params) as cur:
-            row: Row | None = await cur.fetchone()
-            return row
+        rows = await self._conn.execute_fetchall(sql, params)
+        for row in rows:
+            found: Row = row
+            return found
+        return None
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
-        async with self._conn.execute(sql, params) as cur:
-            return list(await cur.fetchall())
+        return list(await self._conn.execute_fetchall(sql, params))
 
 
 class Tx:
