@@ -456,3 +456,56 @@ def android_report(event: AndroidEvent) -> DeliveryReport | None:
         return None
     error = (event.reason or "failed") if status == "failed" else None
     return DeliveryReport(provider_id=event.message_id, status=status, error=error)
+
+
+# --- Inbound messages: what a resident texted us, from either provider. ---
+
+# Twilio's default keywords, read when they are the whole message in any case: Twilio
+# answers them itself and blocks (or unblocks) the sender at its end, then still calls us.
+TWILIO_OPT_OUT: Final = frozenset(
+    {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
+)
+TWILIO_OPT_IN: Final = frozenset({"START", "YES", "UNSTOP"})
+
+
+@dataclass(frozen=True)
+class InboundSms:
+    """A text someone sent to our number. `message_id` is unique per message (the dedupe
+    key); `provider_replied`: the provider has already confirmed an opt-out or opt-in."""
+
+    provider: str  # "twilio" | "android"
+    message_id: str
+    sender: str  # as the provider wrote it; E.164 from Twilio, often national from a phone
+    text: str
+    provider_replied: bool = False
+
+
+def is_twilio_inbound(params: Params) -> bool:
+    """True for Twilio's incoming-message webhook (a Body and no MessageStatus), as opposed
+    to a status callback; its SmsStatus is "received"."""
+    values = dict(_pairs(params))
+    return "Body" in values and "MessageStatus" not in values
+
+
+def parse_twilio_inbound(params: Params) -> InboundSms:
+    """The message in Twilio's incoming-message webhook; ValueError without MessageSid or
+    From. Twilio has answered it itself when it is one of its keywords alone, or when
+    Advanced Opt-Out says so (OptOutType STOP or START)."""
+    values = dict(_pairs(params))
+    sid = values.get("MessageSid") or values.get("SmsSid")
+    sender = values.get("From")
+    if not sid or not sender:
+        raise ValueError("not a Twilio incoming message: MessageSid or From missing")
+    body = values.get("Body", "")
+    keyword = body.strip().upper()
+    advanced = values.get("OptOutType", "").upper() in ("STOP", "START")
+    replied = advanced or keyword in TWILIO_OPT_OUT or keyword in TWILIO_OPT_IN
+    return InboundSms("twilio", sid, sender, body, provider_replied=replied)
+
+
+def android_inbound(event: AndroidEvent) -> InboundSms | None:
+    """The message in an sms:received event, keyed by the event id (payload.messageId is
+    derived from the content, so two equal texts share it); None for other events."""
+    if event.event != "sms:received" or event.phone_number is None or event.text is None:
+        return None
+    return InboundSms("android", event.event_id, event.phone_number, event.text)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from channels.file import FileChannel
 from channels.registry import Route, build_routes, distinct_channels
 
+from . import reminders
 from .clock import Clock
 from .errors import NotReadyError
 from .followups import Followups
@@ -65,7 +66,9 @@ class Delivery:
         name: str = "server",
         metrics: Metrics | None = None,
     ) -> AsyncIterator[Delivery]:
-        """Load the secret, build the composer, and run the worker while open."""
+        """Load the secret, build the composer, and run the worker while open, with the
+        reminder scheduler beside it (so reminders go out from whichever process
+        delivers: `linli serve`, or `linli worker` when that runs apart)."""
         key = load_or_create(self.settings.server.secret_file)
         stand_ins = frozenset(
             name for name, route in self.routes.items() if isinstance(route.channel, FileChannel)
@@ -92,6 +95,15 @@ class Delivery:
             metrics=metrics,
         )
         log.info("delivery worker %s started; channels: %s", name, ", ".join(sorted(self.routes)))
-        async with running(self.worker):
+        async with (
+            running(self.worker),
+            reminders.running(
+                store,
+                self.composer,
+                clock,
+                interval_s=self.settings.delivery.reminder_interval_s,
+                wake=self.worker.wake,
+            ),
+        ):
             yield self
         self.worker = None

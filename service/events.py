@@ -31,6 +31,9 @@ TAGS_MAX: Final = 50
 YEAR_MIN: Final = 1900
 YEAR_MAX: Final = 9998
 EDITABLE: Final = frozenset({EventStatus.DRAFT, EventStatus.PUBLISHED})
+# Reminders and the nudge: whole hours before the start, at most 30 days ahead.
+REMINDERS_MAX: Final = 10
+REMINDER_HOURS_MAX: Final = 30 * 24
 
 # Runs inside the transaction that changed an event, with the event before and after (so
 # integrators hear of exactly the changes committed): see subscriptions.event_changed.
@@ -63,6 +66,10 @@ class EventInput:
     rsvp_deadline: datetime | None = None
     # Residents having any of these tags; empty means everyone.
     audience_tags: tuple[str, ...] = ()
+    # Hours before the start: reminders to those who said yes, a nudge to those who have
+    # not answered (None: no nudge). See service/reminders.py.
+    reminder_hours: tuple[int, ...] = (24, 2)
+    nudge_hours: int | None = 48
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,8 @@ class EventChanges:
     max_party_size: int | Unset = UNSET
     rsvp_deadline: datetime | Unset | None = UNSET
     audience_tags: tuple[str, ...] | Unset = UNSET
+    reminder_hours: tuple[int, ...] | Unset = UNSET
+    nudge_hours: int | Unset | None = UNSET
 
 
 def check_time(name: str, moment: datetime) -> None:
@@ -112,6 +121,26 @@ def clean_tags(tags: tuple[str, ...] | list[str]) -> tuple[str, ...]:
     return tuple(sorted(cleaned))
 
 
+def _check_hours(name: str, hours: int) -> None:
+    # bool is an int to Python, but `true` hours before the start is a mistake.
+    if isinstance(hours, bool) or not isinstance(hours, int):
+        raise ValidationError.field(name, "hours must be whole numbers")
+    if not 1 <= hours <= REMINDER_HOURS_MAX:
+        raise ValidationError.field(
+            name, f"hours must be between 1 and {REMINDER_HOURS_MAX} (30 days)"
+        )
+
+
+def clean_reminder_hours(hours: tuple[int, ...] | list[int]) -> tuple[int, ...]:
+    """Reminder hours checked, de-duplicated and largest first; empty means no reminders."""
+    for value in hours:
+        _check_hours("reminder_hours", value)
+    cleaned = tuple(sorted(set(hours), reverse=True))
+    if len(cleaned) > REMINDERS_MAX:
+        raise ValidationError.field("reminder_hours", f"at most {REMINDERS_MAX} reminders")
+    return cleaned
+
+
 def _clean(data: EventInput) -> EventInput:
     """`data` checked field by field, with text trimmed; raises a 400 naming the field."""
     try:
@@ -135,6 +164,8 @@ def _clean(data: EventInput) -> EventInput:
         raise ValidationError.field("capacity", f"must be between 0 and {CAPACITY_MAX}")
     if not 1 <= data.max_party_size <= PARTY_MAX:
         raise ValidationError.field("max_party_size", f"must be between 1 and {PARTY_MAX}")
+    if data.nudge_hours is not None:
+        _check_hours("nudge_hours", data.nudge_hours)
     return replace(
         data,
         kind=kind,
@@ -142,6 +173,7 @@ def _clean(data: EventInput) -> EventInput:
         description=description,
         location=location,
         audience_tags=clean_tags(data.audience_tags),
+        reminder_hours=clean_reminder_hours(data.reminder_hours),
     )
 
 
@@ -179,6 +211,8 @@ async def _save(tx: Tx, event_id: int | None, data: EventInput, now: datetime) -
         capacity=await _room_capacity(tx, data),
         max_party_size=data.max_party_size,
         rsvp_deadline=data.rsvp_deadline,
+        reminder_hours=data.reminder_hours,
+        nudge_hours=data.nudge_hours,
     )
     if event_id is None:
         event_id = await sql.insert_event(tx, row, now)
@@ -256,6 +290,8 @@ def _merged(current: Event, changes: EventChanges) -> EventInput:
         max_party_size=_pick(changes.max_party_size, current.max_party_size),
         rsvp_deadline=_pick(changes.rsvp_deadline, current.rsvp_deadline),
         audience_tags=_pick(changes.audience_tags, current.audience_tags),
+        reminder_hours=_pick(changes.reminder_hours, current.reminder_hours),
+        nudge_hours=_pick(changes.nudge_hours, current.nudge_hours),
     )
 
 

@@ -196,6 +196,10 @@ class Event:
     cancelled_at: datetime | None
     # iCalendar SEQUENCE: raised whenever the time or place changes.
     sequence: int = 0
+    # Hours before the start at which those who said yes are reminded, largest first.
+    reminder_hours: tuple[int, ...] = (24, 2)
+    # Hours before the start at which those who have not answered are nudged (None: never).
+    nudge_hours: int | None = 48
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,10 @@ test them with `is defined` (undefined names are errors, not blanks):
     links      rsvp (URL), unsubscribe (URL or None), calendar (URL or None),
                actions ({"yes", "no", "maybe"} URLs, or None)
     message    kind, urgent (bool), note (the organiser's words; may be "")
-    rsvp       optional: answer ("yes", "no", "maybe", "waitlisted"), party_size,
-               checkin_code (optional)
+    rsvp       optional: answer ("pending", "yes", "no", "maybe", "waitlisted"),
+               party_size, checkin_code (optional). A reminder to "pending" is a
+               nudge to answer; a waitlist_offer goes to a party already moved up
+               from the waiting list, so its answer is "yes".
     booking    optional: room, starts_at, ends_at, date_text, checkin_code
     offer      optional: expires_text
 
@@ -809,7 +811,7 @@ def sample_context(language: str, kind: str = "invitation") -> dict[str, Any]:
 # The optional parts a message of each kind always has (a confirmation follows an answer).
 _ALWAYS: Final[Mapping[str, frozenset[str]]] = {
     "rsvp_confirmation": frozenset({"rsvp"}),
-    "waitlist_offer": frozenset({"rsvp", "offer"}),
+    "waitlist_offer": frozenset({"rsvp"}),
     "booking_confirmation": frozenset({"booking"}),
 }
 

@@ -136,6 +136,7 @@ class DeliverySettings:
     jitter: float = _setting(0.2, _between(0, 1))
     lease_s: float = _setting(60.0, _at_least(1))
     poll_interval_s: float = _setting(1.0, _at_least(0.01))
+    reminder_interval_s: float = _setting(5.0, _at_least(0.01))
     claim_batch: int = _setting(200, _between(1, 10_000))
     enqueue_batch: int = _setting(500, _between(1, 10_000))
     quiet_start: str = _setting("21:00", _clock_time)

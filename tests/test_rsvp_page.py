@@ -354,3 +354,17 @@ async def test_rsvp_page_many_residents_at_once_each_see_their_own_answer(api: A
     assert [status for status, _ in results] == [200] * len(paths)
     assert all("已登记：参加" in text_of(html) for _, html in results)
     assert (await attendance(api, event_id))["yes"] == len(paths)
+
+
+async def test_rsvp_page_post_redirects_so_a_reload_sends_nothing(api: Api) -> None:
+    event_id, _, path = await invited(api)
+    _, html, _ = await open_page(api, path)
+
+    form = {"answer": "no", "nonce": nonce_of(html)}
+    async with api.client.post(path, data=form, allow_redirects=False) as resp:
+        assert resp.status == 303
+        assert resp.headers["Location"] == f"{path}?saved=1"
+
+    status, html, _ = await open_page(api, f"{path}?saved=1")
+    assert status == 200 and "已登记" in text_of(html)
+    assert (await attendance(api, event_id))["no"] == 1

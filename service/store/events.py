@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,8 +15,10 @@ _INTEGER_MAX = 2**63 - 1
 _COLUMNS = (
     "id, kind, title, description, location, room_id, starts_at, ends_at, capacity,"
     " max_party_size, rsvp_deadline, status, created_at, updated_at, published_at, cancelled_at,"
-    " sequence"
+    " sequence, reminder_offsets, nudge_offset"
 )
+# The store keeps reminder times in seconds before the start; the model shows hours.
+_HOUR = 3600
 
 
 def _event(row: Row, tags: Sequence[str]) -> Event:
@@ -38,6 +41,8 @@ def _event(row: Row, tags: Sequence[str]) -> Event:
         published_at=opt_from_db(row["published_at"]),
         cancelled_at=opt_from_db(row["cancelled_at"]),
         sequence=row["sequence"],
+        reminder_hours=tuple(s // _HOUR for s in json.loads(row["reminder_offsets"])),
+        nudge_hours=None if row["nudge_offset"] is None else row["nudge_offset"] // _HOUR,
     )
 
 
@@ -118,6 +123,14 @@ class EventRow:
     capacity: int | None
     max_party_size: int
     rsvp_deadline: datetime | None
+    reminder_hours: tuple[int, ...] = (24, 2)
+    nudge_hours: int | None = 48
+
+
+def _offsets(row: EventRow) -> tuple[str, int | None]:
+    """reminder_offsets (a JSON list of seconds) and nudge_offset (seconds or NULL)."""
+    offsets = json.dumps([h * _HOUR for h in row.reminder_hours])
+    return offsets, None if row.nudge_hours is None else row.nudge_hours * _HOUR
 
 
 def _values(row: EventRow) -> tuple[object, ...]:
@@ -139,9 +152,9 @@ async def insert_event(tx: Tx, row: EventRow, now: datetime) -> int:
     """A new draft event; returns its id."""
     return await tx.execute(
         "INSERT INTO events (kind, title, description, location, room_id, starts_at, ends_at,"
-        " capacity, max_party_size, rsvp_deadline, status, created_at, updated_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (*_values(row), EventStatus.DRAFT, to_db(now), to_db(now)),
+        " capacity, max_party_size, rsvp_deadline, status, created_at, updated_at,"
+        " reminder_offsets, nudge_offset) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (*_values(row), EventStatus.DRAFT, to_db(now), to_db(now), *_offsets(row)),
     )
 
 
@@ -154,7 +167,7 @@ async def update_event(tx: Tx, event_id: int, row: EventRow, now: datetime) -> N
         " OR ends_at IS NOT ?4 OR location IS NOT ?1 OR room_id IS NOT ?2 THEN 1 ELSE 0 END),"
         " kind = ?5, title = ?6, description = ?7, location = ?1, room_id = ?2,"
         " starts_at = ?3, ends_at = ?4, capacity = ?8, max_party_size = ?9, rsvp_deadline = ?10,"
-        " updated_at = ?11 WHERE id = ?12",
+        " updated_at = ?11, reminder_offsets = ?13, nudge_offset = ?14 WHERE id = ?12",
         (
             row.location,
             row.room_id,
@@ -168,6 +181,7 @@ async def update_event(tx: Tx, event_id: int, row: EventRow, now: datetime) -> N
             opt_to_db(row.rsvp_deadline),
             to_db(now),
             event_id,
+            *_offsets(row),
         ),
     )
 

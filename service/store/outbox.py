@@ -272,14 +272,18 @@ async def insert_invitations(
     return {row["resident_id"]: row["id"] for row in rows}
 
 
-async def insert_messages(tx: Tx, messages: Iterable[NewMessage], now: datetime) -> None:
-    """Queue messages."""
+async def insert_messages(
+    tx: Tx, messages: Iterable[NewMessage], now: datetime, *, skip_known: bool = False
+) -> None:
+    """Queue messages; with `skip_known`, a message whose uid is already queued is left
+    out rather than refused (deterministic uids make a repeated run queue nothing twice)."""
     stamp = to_db(now)
+    conflict = " ON CONFLICT (uid) DO NOTHING" if skip_known else ""
     await tx.executemany(
         "INSERT INTO messages (uid, group_uid, event_id, invitation_id, resident_id, contact_id,"
         " kind, channel, address, language, subject, body_text, body_html, extra, note, urgent,"
         " status, send_after, expires_at, created_at, updated_at, subscription_id)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?){conflict}",
         [
             (
                 m.uid,

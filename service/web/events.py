@@ -12,7 +12,16 @@ from pydantic import AfterValidator, BeforeValidator, Field, field_validator
 from .. import events, subscriptions
 from ..clock import localize
 from ..errors import ValidationError
-from ..events import CAPACITY_MAX, PARTY_MAX, TAG_MAX, TAGS_MAX, YEAR_MAX, YEAR_MIN
+from ..events import (
+    CAPACITY_MAX,
+    PARTY_MAX,
+    REMINDER_HOURS_MAX,
+    REMINDERS_MAX,
+    TAG_MAX,
+    TAGS_MAX,
+    YEAR_MAX,
+    YEAR_MIN,
+)
 from ..keys import clock_key, delivery_key, settings_key, store_key
 from ..models import Event, EventKind, EventStatus
 from .jsonio import MAX_ID, Body, path_id, refuse_null, reply
@@ -66,6 +75,12 @@ DayOrMoment = Annotated[
     datetime | date, BeforeValidator(_day_or_time), AfterValidator(_plausible_year)
 ]
 Tag = Annotated[str, Field(max_length=TAG_MAX)]
+# Hours before an event's start (reminders, the nudge).
+Hours = Annotated[int, Field(ge=1, le=REMINDER_HOURS_MAX)]
+_REMINDER_HELP: Final = (
+    "Hours before the start at which those who said yes are reminded (each once); [] for none"
+)
+_NUDGE_HELP: Final = "Hours before the start at which those who have not answered are nudged"
 
 
 class EventIn(Body):
@@ -91,10 +106,15 @@ class EventIn(Body):
         max_length=TAGS_MAX,
         description="Residents having any of these tags; empty: everyone",
     )
+    reminder_hours: list[Hours] = Field(
+        default_factory=lambda: [24, 2], max_length=REMINDERS_MAX, description=_REMINDER_HELP
+    )
+    nudge_hours: Hours | None = Field(48, description=f"{_NUDGE_HELP}; null: no nudge")
 
 
 class EventPatch(Body):
-    """Fields of an event to change; null clears room_id, capacity and rsvp_deadline."""
+    """Fields of an event to change; null clears room_id, capacity, rsvp_deadline and
+    nudge_hours."""
 
     kind: EventKind | None = None
     title: str | None = Field(None, min_length=1, max_length=200)
@@ -107,6 +127,10 @@ class EventPatch(Body):
     max_party_size: int | None = Field(None, ge=1, le=PARTY_MAX)
     rsvp_deadline: Moment | None = Field(None, description=_TIME_HELP)
     audience_tags: list[Tag] | None = Field(None, max_length=TAGS_MAX)
+    reminder_hours: list[Hours] | None = Field(
+        None, max_length=REMINDERS_MAX, description=_REMINDER_HELP
+    )
+    nudge_hours: Hours | None = Field(None, description=f"{_NUDGE_HELP}; null: no nudge")
 
     _not_null = field_validator(
         "kind",
@@ -117,6 +141,7 @@ class EventPatch(Body):
         "location",
         "max_party_size",
         "audience_tags",
+        "reminder_hours",
     )(refuse_null)
 
 
@@ -149,12 +174,13 @@ def _bound(value: date | datetime | None, tz: tzinfo, *, end: bool) -> datetime 
 
 
 def _times(data: dict[str, Any], tz: tzinfo) -> dict[str, Any]:
-    """Request fields with their times made aware and their tag lists made tuples."""
+    """Request fields with their times made aware and their lists made tuples."""
     for name in ("starts_at", "ends_at", "rsvp_deadline"):
         if data.get(name) is not None:
             data[name] = localize(data[name], tz)
-    if data.get("audience_tags") is not None:
-        data["audience_tags"] = tuple(data["audience_tags"])
+    for name in ("audience_tags", "reminder_hours"):
+        if data.get(name) is not None:
+            data[name] = tuple(data[name])
     return data
 
 

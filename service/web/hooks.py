@@ -1,16 +1,24 @@
-"""Inbound provider webhooks: SMS delivery reports from Twilio and android-sms-gateway.
-Each is verified by the provider's own signature before anything is read from it."""
+"""Inbound provider webhooks: SMS delivery reports and residents' SMS replies from Twilio
+and android-sms-gateway. Each is verified by the provider's own signature before anything
+is read from it; a reply is then answered 2xx whatever it said (service/sms_inbound.py),
+since a provider resends anything else."""
 
 from __future__ import annotations
 
+import logging
 import time
+from typing import Final
 from urllib.parse import parse_qsl
 
 from aiohttp import web
 
 from channels.sms import (
+    InboundSms,
+    android_inbound,
     android_report,
+    is_twilio_inbound,
     parse_android_event,
+    parse_twilio_inbound,
     parse_twilio_status,
     public_url,
     verify_android,
@@ -19,12 +27,17 @@ from channels.sms import (
 
 from .. import notifications
 from ..errors import AuthenticationError, NotFoundError, ValidationError
-from ..keys import clock_key, settings_key, store_key
+from ..keys import clock_key, delivery_key, settings_key, store_key
+from ..sms_inbound import receive_sms
 from .jsonio import read_body
 from .routing import Api, RawBody
 
+log = logging.getLogger("linli.sms")
+
 routes = Api()
 TAG = "hooks"
+# TwiML with nothing to do: our replies go out through the outbox, like every message.
+EMPTY_TWIML: Final = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
 
 def _sms_settings(request: web.Request, provider: str) -> tuple[str, str]:
@@ -34,20 +47,9 @@ def _sms_settings(request: web.Request, provider: str) -> tuple[str, str]:
     return sms.auth_token, sms.webhook_secret
 
 
-@routes.route(
-    "POST",
-    "/hooks/sms/twilio",
-    summary="Twilio status callbacks (X-Twilio-Signature checked)",
-    tag=TAG,
-    roles=None,
-    body=RawBody("application/x-www-form-urlencoded", "Twilio's form parameters"),
-    status=204,
-    errors=(401, 404),
-    prefixed=False,
-)
-async def twilio(request: web.Request) -> web.Response:
-    """Signed over the URL Twilio called (scheme from X-Forwarded-Proto behind a proxy) and
-    every parameter; a report moves a message forward only."""
+async def _twilio_params(request: web.Request) -> list[tuple[str, str]]:
+    """The form parameters of a request signed by Twilio; 401 when the signature (over the
+    URL Twilio called, scheme from X-Forwarded-Proto, and every parameter) does not match."""
     auth_token, _ = _sms_settings(request, "twilio")
     raw = await read_body(request)
     try:
@@ -59,7 +61,36 @@ async def twilio(request: web.Request) -> web.Response:
     )
     if not verify_twilio(url, params, request.headers.get("X-Twilio-Signature", ""), auth_token):
         raise AuthenticationError("X-Twilio-Signature does not match", code="bad_signature")
-    report = parse_twilio_status(params)
+    return params
+
+
+async def _receive(request: web.Request, sms: InboundSms) -> None:
+    """Act on a resident's text, and wake the worker for the replies it queued."""
+    settings, delivery = request.app[settings_key], request.app[delivery_key]
+    outcome = await receive_sms(
+        request.app[store_key],
+        sms,
+        followups=delivery.followups(),
+        community=settings.community.name,
+        region=settings.community.phone_region,
+        now=request.app[clock_key](),
+    )
+    log.info("sms reply via %s: %s", sms.provider, outcome)
+    delivery.wake()
+
+
+async def _twilio(request: web.Request) -> web.Response:
+    """Either Twilio request, told apart by its parameters: an incoming message (a Body and
+    no MessageStatus) gets empty TwiML, a status callback 204. Both URLs take both, so a
+    number whose "A message comes in" URL is the status one still works."""
+    params = await _twilio_params(request)
+    try:
+        if is_twilio_inbound(params):
+            await _receive(request, parse_twilio_inbound(params))
+            return web.Response(text=EMPTY_TWIML, content_type="text/xml")
+        report = parse_twilio_status(params)
+    except ValueError as exc:
+        raise ValidationError(str(exc), code="invalid_callback") from None
     if report is not None:
         await notifications.record_report(
             request.app[store_key],
@@ -74,8 +105,47 @@ async def twilio(request: web.Request) -> web.Response:
 
 @routes.route(
     "POST",
+    "/hooks/sms/twilio",
+    summary="Twilio status callbacks (X-Twilio-Signature checked)",
+    tag=TAG,
+    roles=None,
+    body=RawBody("application/x-www-form-urlencoded", "Twilio's form parameters"),
+    status=204,
+    errors=(400, 401, 404),
+    prefixed=False,
+)
+async def twilio(request: web.Request) -> web.Response:
+    """Signed over the URL Twilio called (scheme from X-Forwarded-Proto behind a proxy) and
+    every parameter; a report moves a message forward only. An incoming message sent here
+    is read as at /hooks/sms/twilio/inbound."""
+    return await _twilio(request)
+
+
+@routes.route(
+    "POST",
+    "/hooks/sms/twilio/inbound",
+    summary="Twilio incoming messages: residents' SMS replies (X-Twilio-Signature checked)",
+    tag=TAG,
+    roles=None,
+    body=RawBody("application/x-www-form-urlencoded", "Twilio's form parameters"),
+    response=str,
+    status=200,
+    errors=(400, 401, 404),
+    response_media="text/xml",
+    prefixed=False,
+)
+async def twilio_inbound(request: web.Request) -> web.Response:
+    """The URL for "A message comes in" on the Twilio number, its own so the two kinds of
+    request are easy to tell apart in logs: the reply is read as an answer, STOP, START or
+    HELP (service/sms_replies.py), each MessageSid once, and answered with empty TwiML (what
+    we say back goes out through the outbox). Signed like status callbacks."""
+    return await _twilio(request)
+
+
+@routes.route(
+    "POST",
     "/hooks/sms/android",
-    summary="android-sms-gateway webhooks (X-Signature and X-Timestamp checked)",
+    summary="android-sms-gateway webhooks and replies (X-Signature, X-Timestamp checked)",
     tag=TAG,
     roles=None,
     body=RawBody("application/json", "The gateway's event"),
@@ -84,7 +154,8 @@ async def twilio(request: web.Request) -> web.Response:
     prefixed=False,
 )
 async def android(request: web.Request) -> web.Response:
-    """sms:sent, sms:delivered and sms:failed update the message the gateway names."""
+    """sms:sent, sms:delivered and sms:failed update the message the gateway names;
+    sms:received is a resident's reply, applied once per event id."""
     _, secret = _sms_settings(request, "android_gateway")
     raw = await read_body(request)
     ok = verify_android(
@@ -103,6 +174,9 @@ async def android(request: web.Request) -> web.Response:
         event = parse_android_event(raw)
     except ValueError as exc:
         raise ValidationError(f"not a gateway event: {exc}", code="invalid_event") from None
+    sms = android_inbound(event)
+    if sms is not None:
+        await _receive(request, sms)
     report = android_report(event)
     if report is not None:
         await notifications.record_report(

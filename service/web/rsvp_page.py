@@ -266,10 +266,12 @@ async def rsvp_page(request: web.Request) -> web.Response:
     found = await _from_token(request)
     if found is None:
         return _not_found(request.app[settings_key])
-    return await _render(request, found)
+    # ?saved=1 is where the form's POST sends the browser: say the answer was taken.
+    saved = _saved(TEXT[found.language], found.invitation) if request.query.get("saved") else ""
+    return await _render(request, found, saved=saved)
 
 
-def _form_answer(form: Mapping[str, Any], event: Event) -> tuple[RsvpState, int | None, str | None]:
+def _form_answer(form: Mapping[str, Any]) -> tuple[RsvpState, int | None, str | None]:
     """(answer, party size, nonce) from the page's form, or a ValidationError naming the
     field (the page shows it in the resident's words)."""
     answer = form.get("answer")
@@ -285,7 +287,7 @@ def _form_answer(form: Mapping[str, Any], event: Event) -> tuple[RsvpState, int 
         if size is None:
             raise ValidationError.field(
                 "party_size",
-                f"must be a number from 1 to {event.max_party_size}",
+                "must be a whole number of people",
                 code="party_size_out_of_range",
             )
     nonce = form.get("nonce")
@@ -310,34 +312,33 @@ def _form_answer(form: Mapping[str, Any], event: Event) -> tuple[RsvpState, int 
     prefixed=False,
 )
 async def rsvp_submit(request: web.Request) -> web.Response:
-    """Commit the form's answer and show the page again with a confirmation, or with the
-    problem in the resident's words (400 or 409); nothing is changed by a refused form."""
-    found = await _from_token(request)
-    if found is None:
+    """Commit the form's answer, then Post/Redirect/Get: 303 to the page, which shows the
+    confirmation (so reloading it sends nothing again). A refused form gets the page with
+    the problem in the resident's words (400 or 409) and changes nothing."""
+    key = request.app[delivery_key].ready().links.key
+    token = request.match_info["token"]
+    ids = read_rsvp_token(key, token)
+    if ids is None:
         return _not_found(request.app[settings_key])
-    text = TEXT[found.language]
-    if found.closed:
-        return await _render(request, found, 409, problem=text["closed"])
     form = await request.post()
     try:
-        answer, size, nonce = _form_answer(form, found.event)
-        outcome = await _answer(request, found, answer, size, nonce, AnswerVia.LINK)
-    except NotFoundError:
-        return _not_found(request.app[settings_key])
+        answer, size, nonce = _form_answer(form)
+        # The common case reads nothing first: apply_answer checks the invitation, the
+        # event and the deadline in its own transaction.
+        await _answer(request, *ids, answer, size, nonce, AnswerVia.LINK)
     except ServiceError as exc:
-        if exc.code == "event_closed":
+        found = await _from_token(request)
+        if found is None or isinstance(exc, NotFoundError) or exc.code == "event_closed":
             return _not_found(request.app[settings_key])
+        text = TEXT[found.language]
         return await _render(request, found, exc.status, problem=_problem(text, found, exc))
-    now = request.app[clock_key]()
-    after = await invited(request.app[store_key], found.event.id, found.invitation.resident_id, now)
-    if after is None:  # the event closed in between; the answer still counts
-        after = Invited(found.event, outcome.invitation, found.room_name, found.closed)
-    return await _render(request, after, saved=_saved(text, after.invitation))
+    raise web.HTTPSeeOther(f"/r/{token}?saved=1")
 
 
 async def _answer(
     request: web.Request,
-    found: Invited,
+    event_id: int,
+    resident_id: int,
     answer: RsvpState,
     size: int | None,
     nonce: str | None,
@@ -345,7 +346,6 @@ async def _answer(
 ) -> rsvp.AnswerOutcome:
     """Apply one answer for the invitation; the nonce is scoped to it, so another page's
     nonce can never swallow this one's answer."""
-    event_id, resident_id = found.event.id, found.invitation.resident_id
     delivery = request.app[delivery_key]
     outcome = await rsvp.apply_answer(
         request.app[store_key],
@@ -446,7 +446,8 @@ async def rsvp_action(request: web.Request) -> web.Response:
         raise NotFoundError("this link names no open invitation", code="invitation_not_found")
     outcome = await _answer(
         request,
-        found,
+        found.event.id,
+        found.invitation.resident_id,
         RsvpState(request.match_info["answer"]),
         body.party_size,
         body.nonce,

@@ -216,3 +216,31 @@ def twilio_signed(url: str, params: Mapping[str, str], auth_token: str) -> dict[
     signed = url + "".join(name + params[name] for name in sorted(params))
     digest = hmac.new(auth_token.encode(), signed.encode(), hashlib.sha1).digest()
     return {"X-Twilio-Signature": base64.b64encode(digest).decode()}
+
+
+def twilio_inbound_params(
+    body: str,
+    *,
+    sid: str | None = None,
+    from_: str = "+8613800138000",
+    to: str = FROM_NUMBER,
+    account_sid: str = ACCOUNT_SID,
+) -> dict[str, str]:
+    """The form fields of Twilio's incoming-message webhook for an SMS of `body` (a new
+    MessageSid unless `sid` is given); it carries no MessageStatus, SmsStatus "received"."""
+    sid = sid or "SM" + secrets.token_hex(16)
+    return {
+        "AccountSid": account_sid,
+        "ApiVersion": API_VERSION,
+        "Body": body,
+        "From": from_,
+        "FromCountry": "CN",
+        "MessageSid": sid,
+        "NumMedia": "0",
+        "NumSegments": "1",
+        "SmsMessageSid": sid,
+        "SmsSid": sid,
+        "SmsStatus": "received",
+        "To": to,
+        "ToCountry": "US",
+    }

@@ -1,0 +1,257 @@
+"""SMS replies from residents: an answer goes through `apply_answer`, STOP opts the number
+out, START back in, and anything else earns one short help text. service/web/hooks.py
+calls `receive_sms` for Twilio's and the Android gateway's inbound webhooks.
+
+Which invitation an answer is for: with an event code ("A7 1"), that event's; without,
+the newest invitation SMS sent to that number for an event still open (published, not
+ended), whatever was answered before; failing that, the number's one open invitation
+if it has exactly one (sent by email, say). A number shared by a household answers for
+the resident that invitation was sent to.
+
+Every message is applied once: its provider id ("sms-in:twilio:<MessageSid>",
+"sms-in:android:<event id>") is remembered in the transaction that acts on it, replies
+included. Who hears back: a number no resident has, nothing (it could be anyone, or a
+machine that would answer our help text with its own); an opted-out number only the
+confirmation of its STOP and an answer to HELP. A STOP from a number already opted out
+gets no second confirmation, and unrecognised text gets the help text at most once an
+hour, so two machines cannot talk to each other for long."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Final, Literal
+
+from channels.sms import InboundSms
+
+from .contacts import phone_or_none
+from .errors import ServiceError
+from .events import read_event_code
+from .followups import Followups
+from .models import AnswerVia
+from .rsvp import AnswerRequest, apply_answer
+from .sms_replies import Answer, Help, OptIn, OptOut, read_reply
+from .store import Db, Store, Tx
+from .store import events as event_sql
+from .store import inbound as sql
+from .store import outbox as outbox_sql
+from .store import rsvp as rsvp_sql
+from .store.inbound import Sender
+
+log = logging.getLogger("linli.sms")
+
+# Unrecognised text earns the help text again only after this long.
+HELP_PAUSE: Final = timedelta(hours=1)
+
+Outcome = Literal[
+    "answered", "refused", "opted_out", "opted_in", "help", "repeated", "ignored", "unknown_sender"
+]
+
+_TEXTS: Final[Mapping[str, Mapping[str, str]]] = {
+    "zh-CN": {
+        "help": (
+            "【{name}】回复 1 参加，2 不参加，3 待定，多人加人数如 1 3；"
+            "多场活动请加活动代码，如 A1 1。回复 TD 退订。"
+        ),
+        "opted_out": "【{name}】已退订，本号码不会再收到活动短信。回复 开通 可恢复。",
+        "opted_in": "【{name}】已恢复活动短信通知。回复 TD 可退订。",
+        "no_invitation": "【{name}】没有找到可回复的活动邀请。多场活动请加活动代码，如 A1 1。",
+        "no_invitation_code": "【{name}】没有找到活动 {code} 的邀请，请核对短信里的活动代码。",
+        "event_closed": "【{name}】「{title}」已结束或已取消，不再接受回复。",
+        "answers_closed": "【{name}】「{title}」回复已截止，这次回复未登记。",
+        "no_seats": "【{name}】「{title}」只剩 {free} 个名额，您的人数没有改变。",
+        "party_cap": "【{name}】「{title}」每份回复最多 {max} 人（含您本人）。",
+        "try_later": "【{name}】暂时无法登记，请稍后再试。",
+    },
+    "en": {
+        "help": (
+            "{name}: reply 1 yes, 2 no, 3 maybe; add how many people, e.g. 1 3; with several"
+            " events add the event code, e.g. A1 1. Reply STOP to opt out."
+        ),
+        "opted_out": "{name}: you will get no more SMS from us. Reply START to opt back in.",
+        "opted_in": "{name}: event SMS are on again. Reply STOP to opt out.",
+        "no_invitation": (
+            "{name}: we found no open invitation to answer. With several events, add the"
+            " event code, e.g. A1 1."
+        ),
+        "no_invitation_code": (
+            "{name}: we found no invitation for event {code}; please check the code in our SMS."
+        ),
+        "event_closed": "{name}: {title} has ended or was cancelled; answers are closed.",
+        "answers_closed": "{name}: answers for {title} are closed; your reply was not recorded.",
+        "no_seats": "{name}: seats left for {title}: {free}; your party is unchanged.",
+        "party_cap": "{name}: at most {max} people per answer for {title}, you included.",
+        "try_later": "{name}: we could not record that just now; please try again shortly.",
+    },
+}
+
+
+def texts(language: str) -> Mapping[str, str]:
+    """The replies in `language` (Chinese for one we do not speak)."""
+    return _TEXTS.get(language, _TEXTS["zh-CN"])
+
+
+def inbound_key(sms: InboundSms) -> str:
+    """The request key that makes a provider's message apply once."""
+    return f"sms-in:{sms.provider}:{sms.message_id}"
+
+
+async def receive_sms(
+    store: Store,
+    sms: InboundSms,
+    *,
+    followups: Followups,
+    community: str,
+    region: str,
+    now: datetime,
+) -> Outcome:
+    """Act on one text a resident sent (see the module's docstring); never raises for
+    what the text says, so the provider gets its 2xx."""
+    number = phone_or_none(sms.sender, region=region)
+    found = [] if number is None else await sql.senders(store.reader, number)
+    if number is None or not found:
+        # Logged without the number: the log is not the place for strangers' numbers.
+        log.info("sms from %s: the sender is no resident's number; ignored", sms.provider)
+        return "unknown_sender"
+    reply = read_reply(sms.text)
+    key = inbound_key(sms)
+    if isinstance(reply, Answer):
+        return await _answer(store, reply, number, found, key, followups, community, now)
+
+    async def txn(tx: Tx) -> Outcome:
+        if not await rsvp_sql.mark_seen(tx, key, now):
+            return "repeated"
+        senders = await sql.senders(tx, number)
+        if not senders:
+            return "unknown_sender"
+        first = senders[0]
+        said = texts(first.language)
+        if isinstance(reply, OptOut):
+            changed = [await outbox_sql.opt_out_contact(tx, s.contact.id, now) for s in senders]
+            if any(changed) and not sms.provider_replied:
+                text = said["opted_out"].format(name=community)
+                await followups.reply(tx, first.contact, text, first.language, now)
+            return "opted_out"
+        if isinstance(reply, OptIn):
+            for sender in senders:
+                # Disabled too: a number that has just written to us takes SMS.
+                await outbox_sql.enable_contact(tx, sender.contact.id)
+            if not sms.provider_replied:
+                text = said["opted_in"].format(name=community)
+                await followups.reply(tx, first.contact, text, first.language, now)
+            return "opted_in"
+        text = said["help"].format(name=community)
+        if not isinstance(reply, Help):
+            # Unasked-for help: not to an opted-out number, and not again within the hour.
+            if all(s.contact.opted_out for s in senders):
+                return "ignored"
+            if await sql.replied_since(tx, number, text, now - HELP_PAUSE):
+                return "ignored"
+        await followups.reply(tx, first.contact, text, first.language, now)
+        return "help"
+
+    return await store.write(txn)
+
+
+async def _answer(
+    store: Store,
+    reply: Answer,
+    number: str,
+    senders: list[Sender],
+    key: str,
+    followups: Followups,
+    community: str,
+    now: datetime,
+) -> Outcome:
+    """Apply the answer to the invitation it is for; a refusal is said back in one SMS."""
+    target = await _target(store.reader, reply, number, senders, now)
+    if target is None:
+        said = texts(senders[0].language)
+        if reply.event_code is None:
+            text = said["no_invitation"].format(name=community)
+        else:
+            text = said["no_invitation_code"].format(name=community, code=reply.event_code)
+        return await _say(store, followups, key, senders[0], text, now)
+    event_id, sender = target
+    try:
+        outcome = await apply_answer(
+            store,
+            AnswerRequest(
+                event_id,
+                sender.contact.resident_id,
+                reply.answer,
+                AnswerVia.SMS,
+                party_size=reply.party_size,
+                key=key,
+                address=number,
+            ),
+            now=now,
+            after=followups.after_answer,
+        )
+    except ServiceError as exc:
+        text = await _refusal(store.reader, exc, event_id, sender, community)
+        return await _say(store, followups, key, sender, text, now)
+    return "repeated" if outcome.repeated else "answered"
+
+
+async def _target(
+    db: Db, reply: Answer, number: str, senders: list[Sender], now: datetime
+) -> tuple[int, Sender] | None:
+    """(event id, the sender it is for) of the invitation the answer is for, or None."""
+    by_resident = {s.contact.resident_id: s for s in senders}
+    residents = list(by_resident)
+    found: tuple[int, int] | None
+    if reply.event_code is not None:
+        event_id = read_event_code(reply.event_code)
+        if event_id is None:
+            return None
+        # Closed events are found too: the refusal then says why.
+        found = await sql.latest_invitation(db, residents, number, event_id=event_id)
+        if found is None:
+            invited = await sql.invitations_of(db, residents, event_id=event_id, limit=1)
+            found = invited[0] if invited else None
+    else:
+        found = await sql.latest_invitation(db, residents, number, open_at=now)
+        if found is None:
+            invited = await sql.invitations_of(db, residents, open_at=now, limit=2)
+            found = invited[0] if len(invited) == 1 else None
+    if found is None:
+        return None
+    return found[0], by_resident[found[1]]
+
+
+async def _refusal(db: Db, exc: ServiceError, event_id: int, sender: Sender, name: str) -> str:
+    """Why an answer was not recorded, in a sentence for the resident."""
+    said = texts(sender.language)
+    event = await event_sql.get_event(db, event_id)
+    if event is None or exc.code in ("invitation_not_found", "event_not_found"):
+        return said["no_invitation"].format(name=name)
+    if exc.code in ("event_closed", "answers_closed"):
+        return said[exc.code].format(name=name, title=event.title)
+    if exc.code == "not_enough_seats" and event.capacity is not None:
+        current = await rsvp_sql.invitation(db, event_id, sender.contact.resident_id)
+        besides = 0 if current is None else current.id
+        free = max(event.capacity - await rsvp_sql.seats_taken(db, event_id, besides=besides), 0)
+        return said["no_seats"].format(name=name, title=event.title, free=free)
+    if exc.code == "party_size_out_of_range":
+        return said["party_cap"].format(name=name, title=event.title, max=event.max_party_size)
+    log.warning("sms answer refused with %s; told the resident to try later", exc.code)
+    return said["try_later"].format(name=name)
+
+
+async def _say(
+    store: Store, followups: Followups, key: str, sender: Sender, text: str, now: datetime
+) -> Outcome:
+    """Queue one reply for this message, once: not again when the provider resends it,
+    and not to an opted-out number."""
+
+    async def txn(tx: Tx) -> Outcome:
+        if not await rsvp_sql.mark_seen(tx, key, now):
+            return "repeated"
+        contact = await outbox_sql.contact(tx, sender.contact.id, now)
+        if contact is not None and not contact.opted_out:
+            await followups.reply(tx, contact, text, sender.language, now)
+        return "refused"
+
+    return await store.write(txn)
