@@ -14,6 +14,7 @@ from .models import Event, EventKind, EventStatus, Page, Room
 from .rsvp import AfterPromotion, promote
 from .store import Store, Tx
 from .store import events as sql
+from .store import reminders as reminder_sql
 from .store import rooms as room_sql
 from .text import check_text
 
@@ -317,6 +318,9 @@ async def update_event(
                 code="event_not_editable",
             )
         saved = await _save(tx, event_id, _clean(_merged(current, changes)), now)
+        if saved.starts_at != current.starts_at:
+            # A moved event is reminded again before its new start (service/reminders.py).
+            await reminder_sql.rearm(tx, event_id, saved.starts_at, now)
         # The change is told before the promotions it causes.
         if after_change is not None:
             await after_change(tx, current, saved, now)

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from . import subscriptions
 from .models import AnswerVia, Event, Invitation, MessageKind
-from .notifications import Composer, new_uid, overrides_of, pick_contact, room_name_of
+from .notifications import Composer, new_uid, overrides_of, room_name_of
 from .rsvp import AnswerOutcome
 from .store import Tx
 from .store import outbox as sql
@@ -99,10 +99,6 @@ class Followups:
         overrides = await overrides_of(tx, event.id)
         rows: list[NewMessage] = []
         for invitation in invitations:
-            ordered = _answering_first(contacts[invitation.resident_id], via, address)
-            contact, suppressed = pick_contact(ordered, self.composer.usable)
-            if contact is None:
-                continue
             person = Recipient(
                 invitation.resident_id,
                 invitation.resident_name,
@@ -112,23 +108,20 @@ class Followups:
                 answer=str(invitation.answer),
                 party_size=invitation.party_size,
             )
-            rows.append(
-                self.composer.message(
-                    event,
-                    room,
-                    person,
-                    kind,
-                    contact,
-                    group_uid=None,
-                    invitation_id=invitation.id,
-                    note="",
-                    # Said in reply to the resident this minute: not held for quiet hours.
-                    urgent=via is not None,
-                    override=overrides.get((str(kind), contact.channel, invitation.language)),
-                    suppressed=suppressed,
-                    now=now,
-                )
+            message = self.composer.to_invitee(
+                event,
+                room,
+                person,
+                kind,
+                _answering_first(contacts[invitation.resident_id], via, address),
+                overrides,
+                note="",
+                # Said in reply to the resident this minute: not held for quiet hours.
+                urgent=via is not None,
+                now=now,
             )
+            if message is not None:
+                rows.append(message)
         await sql.insert_messages(tx, rows, now)
 
 

@@ -35,12 +35,19 @@ async def tidy(store: Store, clock: Clock) -> None:
 
 
 @contextlib.asynccontextmanager
-async def running(store: Store, clock: Clock, interval_s: float = 60.0) -> AsyncIterator[None]:
-    """Chores in the background for as long as the context is open."""
-    task = asyncio.create_task(every(interval_s, "housekeeping", lambda: tidy(store, clock)))
+async def in_background(interval_s: float, name: str, chore: Chore) -> AsyncIterator[None]:
+    """Run `chore` `every` `interval_s` seconds in a task for as long as the context is open."""
+    task = asyncio.create_task(every(interval_s, name, chore), name=f"linli-{name}")
     try:
         yield
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+@contextlib.asynccontextmanager
+async def running(store: Store, clock: Clock, interval_s: float = 60.0) -> AsyncIterator[None]:
+    """Chores in the background for as long as the context is open."""
+    async with in_background(interval_s, "housekeeping", lambda: tidy(store, clock)):
+        yield

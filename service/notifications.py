@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import secrets
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
@@ -286,6 +286,39 @@ class Composer:
             expires_at=expiry(event, kind),
         )
 
+    def to_invitee(
+        self,
+        event: Event,
+        room_name: str | None,
+        person: Recipient,
+        kind: MessageKind,
+        contacts: list[Reach],
+        overrides: Mapping[tuple[str, str, str], str],
+        *,
+        note: str,
+        urgent: bool,
+        now: datetime,
+    ) -> NewMessage | None:
+        """An outbox row for an invitee on their first usable contact, with the event's
+        template override; None when they have no usable contact."""
+        contact, suppressed = pick_contact(contacts, self.usable)
+        if contact is None:
+            return None
+        return self.message(
+            event,
+            room_name,
+            person,
+            kind,
+            contact,
+            group_uid=None,
+            invitation_id=person.invitation_id,
+            note=note,
+            urgent=urgent,
+            override=overrides.get((str(kind), contact.channel, person.language)),
+            suppressed=suppressed,
+            now=now,
+        )
+
 
 def expiry(event: Event, kind: MessageKind) -> datetime | None:
     """When a message stops being worth sending: an invitation once its event starts."""
@@ -353,32 +386,23 @@ async def send_event(
         fresh = [p for p in people if p.id not in known]
         counter.already_invited += len(people) - len(fresh)
         contacts = await sql.contacts_of(store.reader, [p.id for p in fresh])
-        planned: list[tuple[Recipient, NewMessage | None]] = []
-        for person in fresh:
-            contact, suppressed = pick_contact(contacts[person.id], composer.usable)
-            if contact is None:
-                planned.append((person, None))
-                continue
-            override = overrides.get(("invitation", contact.channel, person.language))
-            planned.append(
-                (
+        planned = [
+            (
+                person,
+                composer.to_invitee(
+                    event,
+                    room,
                     person,
-                    composer.message(
-                        event,
-                        room,
-                        person,
-                        MessageKind.INVITATION,
-                        contact,
-                        group_uid=None,
-                        invitation_id=None,
-                        note="",
-                        urgent=False,
-                        override=override,
-                        suppressed=suppressed,
-                        now=now,
-                    ),
-                )
+                    MessageKind.INVITATION,
+                    contacts[person.id],
+                    overrides,
+                    note="",
+                    urgent=False,
+                    now=now,
+                ),
             )
+            for person in fresh
+        ]
         await store.write(
             partial(_invite, event_id=event_id, planned=planned, counter=counter, now=now)
         )
@@ -476,42 +500,73 @@ async def notify_event(
             f"event {event_id} is {event.status}; only a published event takes {kind}s",
             code="event_not_published",
         )
-    room = await room_name_of(store.reader, event)
-    overrides = await overrides_of(store.reader, event_id)
     counter = _Counter(event_id, kind)
-    after = 0
-    while True:
-        people = await sql.invitees_batch(
-            store.reader, event_id, answers=AUDIENCES[audience], after_id=after, limit=batch
-        )
-        if not people:
-            break
-        after = people[-1].invitation_id or after
-        contacts = await sql.contacts_of(store.reader, [p.id for p in people])
+    async for composed in messages_to_invitees(
+        store,
+        composer,
+        event,
+        kind,
+        answers=AUDIENCES[audience],
+        note=note,
+        urgent=urgent,
+        now=now,
+        batch=batch,
+    ):
         rows: list[NewMessage] = []
-        for person in people:
+        for message in composed:
             counter.invited += 1
-            contact, suppressed = pick_contact(contacts[person.id], composer.usable)
-            message = None
-            if contact is not None:
-                message = composer.message(
-                    event,
-                    room,
-                    person,
-                    kind,
-                    contact,
-                    group_uid=None,
-                    invitation_id=person.invitation_id,
-                    note=note,
-                    urgent=urgent,
-                    override=overrides.get((str(kind), contact.channel, person.language)),
-                    suppressed=suppressed,
-                    now=now,
-                )
+            if message is not None:
                 rows.append(message)
             counter.count(message)
         await store.write(partial(sql.insert_messages, messages=rows, now=now))
     return counter.report()
+
+
+async def messages_to_invitees(
+    store: Store,
+    composer: Composer,
+    event: Event,
+    kind: MessageKind,
+    *,
+    answers: Sequence[str] | None,
+    note: str,
+    urgent: bool,
+    now: datetime,
+    batch: int,
+    invited_by: datetime | None = None,
+) -> AsyncIterator[list[NewMessage | None]]:
+    """The event's invitees (by answer, invited by a time) a batch at a time, each as the
+    message composed for them, or None when they have no usable contact."""
+    room = await room_name_of(store.reader, event)
+    overrides = await overrides_of(store.reader, event.id)
+    after = 0
+    while True:
+        people = await sql.invitees_batch(
+            store.reader,
+            event.id,
+            answers=answers,
+            after_id=after,
+            limit=batch,
+            invited_by=invited_by,
+        )
+        if not people:
+            return
+        after = people[-1].invitation_id or after
+        contacts = await sql.contacts_of(store.reader, [p.id for p in people])
+        yield [
+            composer.to_invitee(
+                event,
+                room,
+                person,
+                kind,
+                contacts[person.id],
+                overrides,
+                note=note,
+                urgent=urgent,
+                now=now,
+            )
+            for person in people
+        ]
 
 
 async def fallback(

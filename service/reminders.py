@@ -2,28 +2,34 @@
 `nudge_hours` (to those who have not answered) fire once each, from the delivery process.
 
 When an offset fires. Its due time is starts_at − offset. Of the offsets of one kind that
-are due and not yet fired, only the smallest fires: an offset whose next smaller one is
-also due is skipped for good, since its moment has passed and a later one now stands in
-for it. And a message goes only to invitations made by the due time, so residents invited
-after it are not reminded the moment they are invited. So an event published 3 h before
-its start gets its 2 h reminder but not the 24 h one, one published 40 h before gets no
-48 h nudge, and a worker that was down for a day sends only the reminder now due. Nothing
-fires once the event has started (and a reminder expires then, unsent, should it wait in
-the outbox that long), or for an event that is not published.
+are due and not yet fired, only the smallest fires, and the larger ones are recorded as
+spent with it: their moment has passed and a later one now stands in for them, so they
+never go out after it (not even when the clock is set back). And a message goes only to
+invitations made by the due time, so residents invited after it are not reminded the
+moment they are invited. So an event published 3 h before its start gets its 2 h reminder
+but not the 24 h one, one published 40 h before gets no 48 h nudge, and a worker that was
+down for a day sends only the reminder now due. Nothing fires once the event has started
+(and a reminder expires then, unsent, should it wait in the outbox that long), or for an
+event that is not published. A nudge asks for an answer, so none goes once the RSVP
+deadline has passed, and a nudge waiting in the outbox (quiet hours) expires then; it is
+not recorded as fired, so a deadline moved later lets it go after all.
 
 Exactly once. A reminder is recorded in reminders_fired only after all of its messages
 are queued, each batch of recipients in its own transaction. Every message has a uid
-derived from (event, kind, offset, resident) with the server secret, and is inserted
-with ON CONFLICT (uid) DO NOTHING. A crash between batches leaves the reminder unrecorded,
-so the next run goes through the recipients again and queues only what is missing; a
-recorded reminder is never looked at again, whatever restarts, clock changes, second
-workers or rescheduled events follow (moving an event does not repeat a reminder that
-has fired: the update tells residents of the new time).
+derived from (event, kind, offset, due time, resident) with the server secret, and is
+inserted with ON CONFLICT (uid) DO NOTHING. A crash between batches leaves the reminder
+unrecorded, so the next run goes through the recipients again and queues only what is
+missing; a recorded reminder is never looked at again, whatever restarts, clock changes
+or second workers follow.
+
+A moved event. When an event's start changes, the reminders and nudges whose new due time
+is still ahead are forgotten (events.update_event) and fire again before the new start,
+with new uids since their due time changed; those whose new due time has already passed
+stay fired, so moving an event by half an hour does not repeat the reminder just sent.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import hmac
@@ -36,9 +42,9 @@ from typing import Final
 
 from .clock import Clock
 from .events import REMINDER_HOURS_MAX, get_event
-from .housekeeping import every
+from .housekeeping import in_background
 from .models import MessageKind
-from .notifications import Composer, overrides_of, pick_contact, room_name_of
+from .notifications import Composer, messages_to_invitees
 from .store import Store, Tx
 from .store import outbox as outbox_sql
 from .store import reminders as sql
@@ -63,26 +69,35 @@ class Due:
     kind: str  # REMINDER or NUDGE
     offset_s: int
     due_at: datetime
+    # Larger offsets of the same kind, also due, that this one stands in for.
+    skipped: tuple[int, ...] = ()
+
+    @property
+    def starts_at(self) -> datetime:
+        """The event's start this was worked out from."""
+        return self.due_at + timedelta(seconds=self.offset_s)
 
 
-def smallest_due(starts_at: datetime, offsets: Iterable[int], now: datetime) -> int | None:
-    """The offset that may fire now: the smallest whose due time has come, None when none
-    has or the event has started."""
+def due_offsets(starts_at: datetime, offsets: Iterable[int], now: datetime) -> list[int]:
+    """The offsets whose due time has come, smallest first; none once the event has
+    started. Only the first may fire (see the module's docstring)."""
     if now >= starts_at:
-        return None
-    due = [offset for offset in offsets if starts_at - timedelta(seconds=offset) <= now]
-    return min(due, default=None)
+        return []
+    return sorted(offset for offset in offsets if starts_at - timedelta(seconds=offset) <= now)
 
 
 def due_now(schedule: Schedule, fired: set[tuple[int, str, int]], now: datetime) -> list[Due]:
     """What of one event fires now (see the module's docstring for the rule)."""
-    nudges = () if schedule.nudge_offset is None else (schedule.nudge_offset,)
+    nudges: tuple[int, ...] = ()
+    deadline = schedule.rsvp_deadline
+    if schedule.nudge_offset is not None and (deadline is None or now < deadline):
+        nudges = (schedule.nudge_offset,)
     found: list[Due] = []
     for kind, offsets in ((REMINDER, schedule.reminder_offsets), (NUDGE, nudges)):
-        offset = smallest_due(schedule.starts_at, offsets, now)
-        if offset is not None and (schedule.event_id, kind, offset) not in fired:
-            at = schedule.starts_at - timedelta(seconds=offset)
-            found.append(Due(schedule.event_id, kind, offset, at))
+        due = due_offsets(schedule.starts_at, offsets, now)
+        if due and (schedule.event_id, kind, due[0]) not in fired:
+            at = schedule.starts_at - timedelta(seconds=due[0])
+            found.append(Due(schedule.event_id, kind, due[0], at, tuple(due[1:])))
     return found
 
 
@@ -90,7 +105,9 @@ def message_uid(key: bytes, due: Due, resident_id: int) -> str:
     """The one uid of a reminder's message to a resident, shaped like notifications.new_uid.
     Keyed with the server secret, so two servers never make the same id for a receiver
     that drops repeats."""
-    value = f"{due.event_id}:{due.kind}:{due.offset_s}:{resident_id}"
+    # The due time is in it so that a moved event's reminder is a new message.
+    at = int(due.due_at.timestamp())
+    value = f"{due.event_id}:{due.kind}:{due.offset_s}:{at}:{resident_id}"
     digest = hmac.new(key, f"reminder\x00{value}".encode(), hashlib.sha256).hexdigest()
     return f"msg_{digest[:24]}"
 
@@ -112,50 +129,34 @@ async def _fire(store: Store, composer: Composer, due: Due, *, now: datetime, ba
     """Queue one reminder or nudge batch by batch, then record it; False when the event
     stopped being upcoming meanwhile or another process recorded it first."""
     event = await get_event(store, due.event_id)
-    room = await room_name_of(store.reader, event)
-    overrides = await overrides_of(store.reader, event.id)
     kind = MessageKind.REMINDER  # a nudge is a reminder to someone still pending
-    queued, after = 0, 0
-    while True:
-        people = await sql.recipients_batch(
-            store.reader,
-            event.id,
-            answer=AUDIENCE[due.kind],
-            invited_by=due.due_at,
-            after_id=after,
-            limit=batch,
-        )
-        if not people:
-            break
-        after = people[-1].invitation_id or after
-        contacts = await outbox_sql.contacts_of(store.reader, [p.id for p in people])
+    expires_at = event.starts_at
+    if due.kind == NUDGE and event.rsvp_deadline is not None:
+        # An answer asked for after the deadline would be refused.
+        expires_at = min(expires_at, event.rsvp_deadline)
+    queued = 0
+    async for composed in messages_to_invitees(
+        store,
+        composer,
+        event,
+        kind,
+        answers=(AUDIENCE[due.kind],),
+        note="",
+        urgent=False,
+        now=now,
+        batch=batch,
+        invited_by=due.due_at,
+    ):
         rows: list[NewMessage] = []
-        for person in people:
-            contact, suppressed = pick_contact(contacts[person.id], composer.usable)
-            if contact is None:
+        for message in composed:
+            if message is None or message.resident_id is None:
                 continue
-            message = composer.message(
-                event,
-                room,
-                person,
-                kind,
-                contact,
-                group_uid=None,
-                invitation_id=person.invitation_id,
-                note="",
-                urgent=False,
-                override=overrides.get((str(kind), contact.channel, person.language)),
-                suppressed=suppressed,
-                now=now,
-            )
-            uid = message_uid(composer.links.key, due, person.id)
-            rows.append(replace(message, uid=uid, group_uid=uid))
+            uid = message_uid(composer.links.key, due, message.resident_id)
+            rows.append(replace(message, uid=uid, group_uid=uid, expires_at=expires_at))
         if not await store.write(partial(_queue, due=due, rows=rows, now=now)):
             return False
         queued += len(rows)
-    recorded = await store.write(
-        lambda tx: sql.mark_fired(tx, due.event_id, due.kind, due.offset_s, now)
-    )
+    recorded = await store.write(partial(_record, due=due, now=now))
     if recorded:
         log.info(
             "event %d: %s %d h before the start queued for %d resident(s)",
@@ -169,13 +170,22 @@ async def _fire(store: Store, composer: Composer, due: Due, *, now: datetime, ba
 
 async def _queue(tx: Tx, due: Due, rows: list[NewMessage], now: datetime) -> bool:
     # Checked in the writing transaction: a cancellation or a new start time committed
-    # after the recipients were read stops the rest of the reminder.
-    if not await sql.still_upcoming(tx, due.event_id, now):
+    # after the recipients were read stops the rest of the reminder (the next run works
+    # it out again from the new start).
+    if not await sql.still_upcoming(tx, due.event_id, due.starts_at, now):
         return False
     if (due.event_id, due.kind, due.offset_s) in await sql.fired(tx, [due.event_id]):
         return False
     await outbox_sql.insert_messages(tx, rows, now, skip_known=True)
     return True
+
+
+async def _record(tx: Tx, due: Due, now: datetime) -> bool:
+    # Under the same check, so a reminder worked out from a start that has since moved
+    # is not recorded against the new one (whose re-arming already ran).
+    if not await sql.still_upcoming(tx, due.event_id, due.starts_at, now):
+        return False
+    return await sql.mark_fired(tx, due.event_id, due.kind, due.offset_s, now, due.skipped)
 
 
 @contextlib.asynccontextmanager
@@ -194,10 +204,5 @@ async def running(
         if await fire_due(store, composer, now=clock()):
             wake()
 
-    task = asyncio.create_task(every(interval_s, "reminders", chore), name="linli-reminders")
-    try:
+    async with in_background(interval_s, "reminders", chore):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

@@ -5,7 +5,7 @@ the deadline and idempotency; and the attendance an organiser reads."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Final
 
@@ -146,7 +146,8 @@ async def apply_answer(
                     )
                 state = RsvpState.WAITLISTED
                 keep_place = current.answer is RsvpState.WAITLISTED
-        if state is not current.answer or size != current.party_size:
+        moved = state is not current.answer or size != current.party_size
+        if moved:
             await sql.set_answer(
                 tx,
                 current.id,
@@ -157,9 +158,18 @@ async def apply_answer(
                 now=now,
                 keep_place=keep_place,
             )
-        promoted = await promote(tx, event, now)
-        updated = await sql.invitation_by_id(tx, current.id)
-        assert updated is not None
+        # Only a confirmed party giving up seats frees any; capacity raises promote in
+        # events.update_event.
+        freed = current.answer is RsvpState.YES and (
+            state is not RsvpState.YES or size < current.party_size
+        )
+        promoted = await promote(tx, event, now) if freed else []
+        updated = current
+        if moved:
+            answered = current.answered_at if request.via is AnswerVia.SYSTEM else now
+            updated = replace(
+                current, answer=state, party_size=size, answered_at=answered, updated_at=now
+            )
         outcome = AnswerOutcome(
             event,
             updated,

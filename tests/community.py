@@ -4,6 +4,7 @@ waiting for the outbox to settle."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,22 @@ async def settled(api: Api, event_id: int, *, total: int) -> dict[str, Any]:
 def outbox_files(api: Api, channel: str) -> list[Path]:
     root = Path(api.client.app[settings_key].channels.file.path) / channel
     return sorted(root.glob("*.txt")) if root.exists() else []
+
+
+async def invited_by_sms(
+    api: Api, *, language: str = "zh-CN", **event: Any
+) -> tuple[int, int, str]:
+    """One resident invited by SMS (file channel) to a new event; (event, resident, the
+    link in the message they got)."""
+    rid = await resident(api, "张伟", "3-2-1501", ("sms", "13800138000"), language=language)
+    event_id = await published_event(api, **{"max_party_size": 4, **event})
+    status, report = await api.post(f"{EVENTS}/{event_id}/send")
+    assert status == 200 and report["invited"] == 1, report
+    await settled(api, event_id, total=1)
+    [message] = outbox_files(api, "sms")
+    link = re.search(r"https?://\S+/r/[\w.~-]+", message.read_text(encoding="utf-8"))
+    assert link, message.read_text(encoding="utf-8")
+    return event_id, rid, link.group(0)
 
 
 def sms_gateway_settings(gateway: FakeSmsGateway) -> dict[str, Any]:

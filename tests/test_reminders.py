@@ -29,19 +29,21 @@ async def tick(api: Api, clock: PinnedClock) -> int:
     return await reminders.fire_due(app[store_key], app[delivery_key].ready(), now=clock())
 
 
-async def sent_to(api: Api, event_id: int) -> Counter[int]:
-    """Reminder messages (nudges included) of the event, counted per resident."""
+async def messages(api: Api, event_id: int, kind: str = "reminder") -> list[dict[str, Any]]:
+    """The event's messages of one kind (reminders include nudges), as the API lists them."""
     status, body = await api.get(f"{EVENTS}/{event_id}/deliveries", params={"limit": "500"})
     assert status == 200, body
-    return Counter(m["resident_id"] for m in body["messages"]["items"] if m["kind"] == "reminder")
+    return [m for m in body["messages"]["items"] if m["kind"] == kind]
+
+
+async def sent_to(api: Api, event_id: int) -> Counter[int]:
+    """Reminder messages (nudges included) of the event, counted per resident."""
+    return Counter(m["resident_id"] for m in await messages(api, event_id))
 
 
 async def texts_to(api: Api, event_id: int, resident_id: int) -> list[str]:
-    _, body = await api.get(f"{EVENTS}/{event_id}/deliveries", params={"limit": "500"})
     return [
-        m["body_text"]
-        for m in body["messages"]["items"]
-        if m["kind"] == "reminder" and m["resident_id"] == resident_id
+        m["body_text"] for m in await messages(api, event_id) if m["resident_id"] == resident_id
     ]
 
 
@@ -75,6 +77,15 @@ async def sent_event(api: Api, **fields: Any) -> int:
     status, report = await api.post(f"{EVENTS}/{event_id}/send")
     assert status == 200, report
     return event_id
+
+
+async def one_going(make_api: MakeApi) -> tuple[Api, int, int]:
+    """An app run by hand, one resident, and an event without a nudge they said yes to."""
+    api = await make_api(**BY_HAND)
+    (going,) = await community(api, 1)
+    event_id = await sent_event(api, nudge_hours=None)
+    await answered(api, event_id, {going: "yes"})
+    return api, going, event_id
 
 
 async def test_reminders_go_to_yes_at_24_and_2_hours_once_each(
@@ -111,8 +122,7 @@ async def test_the_background_scheduler_sends_reminders_through_the_worker(
     clock.now = STARTS - timedelta(hours=23)
     assert await reminded(api, event_id, 1) == {going: 1}
     for _ in range(400):
-        _, body = await api.get(f"{EVENTS}/{event_id}/deliveries", params={"limit": "500"})
-        statuses = {m["status"] for m in body["messages"]["items"] if m["kind"] == "reminder"}
+        statuses = {m["status"] for m in await messages(api, event_id)}
         if statuses <= {"sent", "delivered"}:
             break
         await asyncio.sleep(0.02)
@@ -139,10 +149,7 @@ async def test_a_second_app_on_the_same_database_sends_nothing_again(
 async def test_a_clock_set_back_and_forward_sends_nothing_again(
     make_api: MakeApi, clock: PinnedClock
 ) -> None:
-    api = await make_api(**BY_HAND)
-    (going,) = await community(api, 1)
-    event_id = await sent_event(api, nudge_hours=None)
-    await answered(api, event_id, {going: "yes"})
+    api, going, event_id = await one_going(make_api)
     clock.now = STARTS - timedelta(hours=23)
     assert await tick(api, clock) == 1
 
@@ -243,14 +250,67 @@ async def test_offsets_already_past_when_an_event_is_published_are_skipped(
 async def test_a_scheduler_that_was_down_sends_only_the_reminder_now_due(
     make_api: MakeApi, clock: PinnedClock
 ) -> None:
-    api = await make_api(**BY_HAND)
-    (going,) = await community(api, 1)
-    event_id = await sent_event(api, nudge_hours=None)
-    await answered(api, event_id, {going: "yes"})
+    api, going, event_id = await one_going(make_api)
     clock.now = STARTS - timedelta(hours=1)  # both the 24 h and the 2 h reminder are due
     assert await tick(api, clock) == 1
     assert await tick(api, clock) == 0
     assert await sent_to(api, event_id) == {going: 1}
+    # The 24 h reminder was spent with the 2 h one: a clock set back never sends it after.
+    clock.now = STARTS - timedelta(hours=23)
+    assert await tick(api, clock) == 0
+    assert await sent_to(api, event_id) == {going: 1}
+
+
+async def test_no_nudge_once_the_answer_deadline_has_passed(
+    make_api: MakeApi, clock: PinnedClock
+) -> None:
+    api = await make_api(**BY_HAND)
+    (silent,) = await community(api, 1)
+    # Answers close 49 h before the start, an hour before the 48 h nudge is due.
+    event_id = await sent_event(api, rsvp_deadline="2026-12-03T08:00")
+    clock.now = STARTS - timedelta(hours=47)
+    assert await tick(api, clock) == 0
+    assert await sent_to(api, event_id) == {}
+
+    # A deadline moved later lets the nudge go after all, and it expires at the deadline.
+    status, body = await api.patch(
+        f"{EVENTS}/{event_id}", json={"rsvp_deadline": "2026-12-04T20:00"}
+    )
+    assert status == 200, body
+    assert await tick(api, clock) == 1
+    assert await sent_to(api, event_id) == {silent: 1}
+    [nudge] = await messages(api, event_id)
+    assert datetime.fromisoformat(nudge["expires_at"]) == datetime(2026, 12, 4, 12, tzinfo=UTC)
+
+
+async def test_a_moved_event_is_reminded_again_before_its_new_start(
+    make_api: MakeApi, clock: PinnedClock
+) -> None:
+    api, going, event_id = await one_going(make_api)
+    clock.now = STARTS - timedelta(hours=23)
+    assert await tick(api, clock) == 1
+
+    # Half an hour later: the 24 h reminder just sent is not repeated.
+    path = f"{EVENTS}/{event_id}"
+    status, body = await api.patch(
+        path, json={"starts_at": "2026-12-05T09:30", "ends_at": "2026-12-05T12:30"}
+    )
+    assert status == 200, body
+    assert await tick(api, clock) == 0
+    assert await sent_to(api, event_id) == {going: 1}
+
+    # A week later: both reminders again, each once, before the new start.
+    status, body = await api.patch(
+        path, json={"starts_at": "2026-12-12T09:00", "ends_at": "2026-12-12T12:00"}
+    )
+    assert status == 200, body
+    assert await tick(api, clock) == 0
+    later = STARTS + timedelta(days=7)
+    for hours, total in ((23, 2), (1, 3)):
+        clock.now = later - timedelta(hours=hours)
+        assert await tick(api, clock) == 1
+        assert await tick(api, clock) == 0
+        assert await sent_to(api, event_id) == {going: total}
 
 
 async def test_per_event_offsets_through_the_api(make_api: MakeApi, clock: PinnedClock) -> None:
@@ -358,11 +418,8 @@ async def test_promotion_notice_says_the_party_is_confirmed(
         assert status == 200, body
     await answered(api, event_id, {first: "no"})  # both waiting parties move up
 
-    _, body = await api.get(f"{EVENTS}/{event_id}/deliveries", params={"limit": "500"})
     notices = {
-        m["resident_id"]: m["body_text"]
-        for m in body["messages"]["items"]
-        if m["kind"] == "waitlist_offer"
+        m["resident_id"]: m["body_text"] for m in await messages(api, event_id, "waitlist_offer")
     }
     assert set(notices) == {waiting, english}, notices
     assert "一行2人已确认参加" in notices[waiting]

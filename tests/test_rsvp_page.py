@@ -14,7 +14,7 @@ import icalendar  # type: ignore[import-untyped]
 
 from service.keys import delivery_key
 from service.links import Links
-from tests.community import EVENTS, outbox_files, published_event, resident, settled
+from tests.community import EVENTS, invited_by_sms, resident
 from tests.conftest import Api, MakeApi, PinnedClock
 from tests.fakes.telegram import TOKEN, FakeTelegram
 
@@ -22,15 +22,8 @@ from tests.fakes.telegram import TOKEN, FakeTelegram
 async def invited(api: Api, *, language: str = "zh-CN", **event: Any) -> tuple[int, int, str]:
     """One resident invited by SMS (file channel) to a new event; (event, resident, the
     path of the page their message links to)."""
-    rid = await resident(api, "张伟", "3-2-1501", ("sms", "13800138000"), language=language)
-    event_id = await published_event(api, **{"max_party_size": 4, **event})
-    status, report = await api.post(f"{EVENTS}/{event_id}/send")
-    assert status == 200 and report["invited"] == 1, report
-    await settled(api, event_id, total=1)
-    [message] = outbox_files(api, "sms")
-    link = re.search(r"https?://\S+/r/[\w.~-]+", message.read_text(encoding="utf-8"))
-    assert link, message.read_text(encoding="utf-8")
-    return event_id, rid, urlsplit(link.group(0)).path
+    event_id, rid, link = await invited_by_sms(api, language=language, **event)
+    return event_id, rid, urlsplit(link).path
 
 
 async def also_invited(api: Api, event_id: int, name: str, unit: str, phone: str) -> str:
@@ -125,6 +118,10 @@ async def test_rsvp_page_get_changes_nothing(api: Api) -> None:
         assert (await open_page(api, path))[0] == 200
     async with api.client.get(f"{path}/event.ics") as resp:
         assert resp.status == 200
+    # A chat app's link preview may fetch the action URLs too: they only answer to POST.
+    for url in Links.actions(path).values():
+        async with api.client.get(url) as resp:
+            assert resp.status == 405
 
     counts = await attendance(api, event_id)
     assert counts["pending"] == 1 and counts["yes"] == 0

@@ -101,14 +101,15 @@ def _run_job(fn: Callable[[Tx], Awaitable[T]], tx: Tx) -> T:
     raise WriteJobAwaitedError("a write job may only await its transaction")
 
 
-def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
-    """On the caller's loop: hand a job's result or error to its caller."""
-    if future.done():
-        return
-    if ok:
-        future.set_result(value)
-    else:
-        future.set_exception(value)
+def _settle(results: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    """On the callers' loop: hand each job's result or error to its caller."""
+    for future, ok, value in results:
+        if future.done():
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
 
 
 @dataclass
@@ -297,9 +298,15 @@ class Store:
                     break
                 batch.append(job)
             outcomes = self._transaction(conn, tx, batch)
+            # One wake-up per event loop for the whole batch: each call_soon_threadsafe
+            # writes to the loop's self-pipe, a system call.
+            by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]]
+            by_loop = {}
             for job, (ok, value) in zip(batch, outcomes, strict=True):
+                by_loop.setdefault(job.loop, []).append((job.future, ok, value))
+            for loop, results in by_loop.items():
                 with contextlib.suppress(RuntimeError):  # that loop has closed: nobody waits
-                    job.loop.call_soon_threadsafe(_settle, job.future, ok, value)
+                    loop.call_soon_threadsafe(_settle, results)
 
     @staticmethod
     def _transaction(conn: sqlite3.Connection, tx: Tx, batch: list[_Job]) -> list[tuple[bool, Any]]:

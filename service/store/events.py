@@ -68,11 +68,17 @@ async def _tags_of(db: Db, event_ids: Sequence[int]) -> dict[int, list[str]]:
 
 async def get_event(db: Db, event_id: int) -> Event | None:
     """One event with its audience tags."""
-    row = await db.fetchone(f"SELECT {_COLUMNS} FROM events WHERE id = ?", (event_id,))
+    # One statement, tags folded in: every answer reads its event. Tags are checked text,
+    # so the unit separator (U+001F) never occurs in one.
+    row = await db.fetchone(
+        f"SELECT {_COLUMNS}, (SELECT group_concat(tag, char(31)) FROM (SELECT tag FROM"
+        " event_audience_tags WHERE event_id = events.id ORDER BY tag)) AS tags"
+        " FROM events WHERE id = ?",
+        (event_id,),
+    )
     if row is None:
         return None
-    tags = await _tags_of(db, [event_id])
-    return _event(row, tags[event_id])
+    return _event(row, row["tags"].split("\x1f") if row["tags"] else [])
 
 
 async def search_events(

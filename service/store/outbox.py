@@ -133,20 +133,30 @@ async def audience_batch(
 
 
 async def invitees_batch(
-    db: Db, event_id: int, *, answers: Sequence[str] | None, after_id: int, limit: int
+    db: Db,
+    event_id: int,
+    *,
+    answers: Sequence[str] | None,
+    after_id: int,
+    limit: int,
+    invited_by: datetime | None = None,
 ) -> list[Recipient]:
-    """The next invitations of an event by id after `after_id`, optionally by answer."""
-    answer_filter = ""
+    """The next invitations of an event by id after `after_id`, optionally by answer and
+    only those made by `invited_by`."""
+    filters = ""
     params: list[object] = [event_id, after_id]
     if answers is not None:
-        answer_filter = f" AND i.answer IN ({_marks(len(answers))})"
+        filters += f" AND i.answer IN ({_marks(len(answers))})"
         params.extend(answers)
+    if invited_by is not None:
+        filters += " AND i.created_at <= ?"
+        params.append(to_db(invited_by))
     params.append(limit)
     rows = await db.fetchall(
         "SELECT i.id AS invitation_id, i.answer, i.party_size, r.id, r.name, r.language, h.unit"
         " FROM invitations i JOIN residents r ON r.id = i.resident_id"
         " JOIN households h ON h.id = r.household_id"
-        f" WHERE i.event_id = ? AND i.id > ?{answer_filter} ORDER BY i.id LIMIT ?",
+        f" WHERE i.event_id = ? AND i.id > ?{filters} ORDER BY i.id LIMIT ?",
         params,
     )
     return [
@@ -277,6 +287,9 @@ async def insert_messages(
 ) -> None:
     """Queue messages; with `skip_known`, a message whose uid is already queued is left
     out rather than refused (deterministic uids make a repeated run queue nothing twice)."""
+    messages = list(messages)
+    if not messages:
+        return
     stamp = to_db(now)
     conflict = " ON CONFLICT (uid) DO NOTHING" if skip_known else ""
     await tx.executemany(

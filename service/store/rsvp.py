@@ -121,10 +121,12 @@ async def set_answer(
 
 async def mark_seen(tx: Tx, key: str, now: datetime) -> bool:
     """Remember a request key; False when it was seen before (so nothing is to be done)."""
-    await tx.execute(
-        "INSERT OR IGNORE INTO seen_requests (key, at) VALUES (?, ?)", (key, to_db(now))
+    row = await tx.fetchone(
+        "INSERT INTO seen_requests (key, at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING"
+        " RETURNING key",
+        (key, to_db(now)),
     )
-    return await tx.changes() == 1
+    return row is not None
 
 
 async def forget_seen_before(tx: Tx, cutoff: datetime) -> int:

@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from channels.sms import (
+    DeliveryReport,
     InboundSms,
     android_inbound,
     android_report,
@@ -79,6 +80,18 @@ async def _receive(request: web.Request, sms: InboundSms) -> None:
     delivery.wake()
 
 
+async def _record(request: web.Request, report: DeliveryReport) -> None:
+    """Move the SMS the provider's delivery report names forward."""
+    await notifications.record_report(
+        request.app[store_key],
+        "sms",
+        report.provider_id,
+        report.status,
+        error=report.error,
+        now=request.app[clock_key](),
+    )
+
+
 async def _twilio(request: web.Request) -> web.Response:
     """Either Twilio request, told apart by its parameters: an incoming message (a Body and
     no MessageStatus) gets empty TwiML, a status callback 204. Both URLs take both, so a
@@ -92,14 +105,7 @@ async def _twilio(request: web.Request) -> web.Response:
     except ValueError as exc:
         raise ValidationError(str(exc), code="invalid_callback") from None
     if report is not None:
-        await notifications.record_report(
-            request.app[store_key],
-            "sms",
-            report.provider_id,
-            report.status,
-            error=report.error,
-            now=request.app[clock_key](),
-        )
+        await _record(request, report)
     return web.Response(status=204)
 
 
@@ -179,12 +185,5 @@ async def android(request: web.Request) -> web.Response:
         await _receive(request, sms)
     report = android_report(event)
     if report is not None:
-        await notifications.record_report(
-            request.app[store_key],
-            "sms",
-            report.provider_id,
-            report.status,
-            error=report.error,
-            now=request.app[clock_key](),
-        )
+        await _record(request, report)
     return web.Response(status=204)

@@ -332,7 +332,7 @@ async def rsvp_submit(request: web.Request) -> web.Response:
             return _not_found(request.app[settings_key])
         text = TEXT[found.language]
         return await _render(request, found, exc.status, problem=_problem(text, found, exc))
-    raise web.HTTPSeeOther(f"/r/{token}?saved=1")
+    return web.Response(status=303, headers={"Location": f"/r/{token}?saved=1"})
 
 
 async def _answer(

@@ -187,7 +187,7 @@ def main() -> None:
         asyncio.run(bare_server(int(sys.argv[2]), Path(sys.argv[3])))
         return
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--answers", type=int, default=5000)
+    parser.add_argument("--answers", type=int, default=20_000)
     parser.add_argument("--clients", type=int, default=CLIENTS)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="linli-bench-rsvp-") as name:

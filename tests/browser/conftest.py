@@ -7,7 +7,6 @@ Without one they fail, never skip: `.ci/run` installs it with apt-get."""
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import socket
 from collections.abc import AsyncIterator
@@ -26,7 +25,7 @@ from service.app import create_app
 from service.keys import store_key
 from service.models import Role
 from service.settings import load_settings
-from tests.community import EVENTS, outbox_files, published_event, resident, settled
+from tests.community import invited_by_sms
 from tests.conftest import START, Api, PinnedClock, base_overrides
 
 # Root has no sandbox; the rest keeps Chromium off a network it cannot reach anyway.
@@ -118,14 +117,6 @@ async def browser() -> AsyncIterator[Browser]:
 async def invited(live: Live, **event: Any) -> tuple[int, str]:
     """A resident invited by SMS (file channel) to a new event; (event id, the link in the
     message they got)."""
-    api = live.api
-    await resident(api, "张伟", "3-2-1501", ("sms", "13800138000"))
-    event_id = await published_event(api, **{"max_party_size": 4, **event})
-    status, report = await api.post(f"{EVENTS}/{event_id}/send")
-    assert status == 200 and report["invited"] == 1, report
-    await settled(api, event_id, total=1)
-    [message] = outbox_files(api, "sms")
-    link = re.search(r"https?://\S+/r/[\w.~-]+", message.read_text(encoding="utf-8"))
-    assert link, message.read_text(encoding="utf-8")
-    assert urlsplit(link.group(0)).netloc == urlsplit(live.url).netloc
-    return event_id, link.group(0)
+    event_id, _, link = await invited_by_sms(live.api, **event)
+    assert urlsplit(link).netloc == urlsplit(live.url).netloc
+    return event_id, link
