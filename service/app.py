@@ -15,6 +15,8 @@ from .metrics import Metrics
 from .settings import Settings
 from .store import Store
 from .web import (
+    bookings,
+    checkin,
     delivery,
     events,
     hooks,
@@ -26,6 +28,7 @@ from .web import (
     rsvp,
     rsvp_page,
     subscriptions,
+    tablet,
     telegram,
     tokens,
 )
@@ -50,6 +53,9 @@ ROUTE_TABLES: tuple[Api, ...] = (
     rsvp.routes,
     rsvp_page.routes,
     subscriptions.routes,
+    bookings.routes,
+    checkin.routes,
+    tablet.routes,
 )
 
 

@@ -1,0 +1,7 @@
+"""Routes for [M4] tablet (filled in by its issue's work)."""
+
+from __future__ import annotations
+
+from .routing import Api
+
+routes = Api()
