@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Final
 from urllib.parse import urlsplit
 
@@ -40,6 +40,8 @@ from .store.subscriptions import Listener
 from .text import check_text
 
 DESCRIPTION_MAX: Final = 200
+# How long a rotated-out secret still signs beside the new one: a day to deploy the new one.
+ROTATION_OVERLAP: Final = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,8 @@ class SubscriptionChanges:
 
     event_types: Sequence[str] | None = None
     description: str | None = None
-    # A new secret: this one, or (rotate_secret) a generated one; the old one stops at once.
+    # A new secret: this one, or (rotate_secret) a generated one; the old one goes on
+    # signing beside it for ROTATION_OVERLAP.
     signing_secret: str | None = None
     rotate_secret: bool = False
     # False turns the endpoint off; True turns it on again (after a 410, say).
@@ -166,7 +169,8 @@ async def update_subscription(
     store: Store, subscription_id: int, changes: SubscriptionChanges, *, now: datetime
 ) -> Subscription:
     """Change types, description, secret or whether it is on; a new secret is shown in this
-    answer only. Messages still queued are signed with the secret current when sent."""
+    answer only. Messages sent in the next ROTATION_OVERLAP carry a signature with the old
+    secret too, so the receiver can switch over without dropping any."""
     types = None if changes.event_types is None else _event_types(changes.event_types)
     description = (
         None
@@ -185,7 +189,12 @@ async def update_subscription(
         if await sql.get(tx, subscription_id) is None:
             raise _not_found(subscription_id)
         await sql.update(
-            tx, subscription_id, event_types=types, description=description, secret=secret
+            tx,
+            subscription_id,
+            event_types=types,
+            description=description,
+            secret=secret,
+            previous_until=now + ROTATION_OVERLAP,
         )
         if changes.enabled is True:
             await sql.enable(tx, subscription_id)

@@ -216,7 +216,9 @@ class Worker:
                     self.store.reader, [m.contact_id for m in claimed if m.contact_id], now
                 )
                 hooks = await subscription_sql.targets(
-                    self.store.reader, [m.subscription_id for m in claimed if m.subscription_id]
+                    self.store.reader,
+                    [m.subscription_id for m in claimed if m.subscription_id],
+                    now,
                 )
             except Exception:
                 log.exception("claiming %s messages failed", lane.name)

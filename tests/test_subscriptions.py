@@ -14,7 +14,7 @@ import pytest
 
 from channels.webhook import new_secret
 from tests.community import EVENTS, published_event, resident
-from tests.conftest import Api, MakeApi
+from tests.conftest import Api, MakeApi, PinnedClock
 from tests.fakes.webhook_receiver import WebhookReceiver
 
 SUBSCRIPTIONS = "/api/v1/subscriptions"
@@ -383,3 +383,30 @@ async def test_subscriptions_deleted_take_their_messages_with_them(
         assert [
             r for r in caplog.records if r.name == "linli.worker" and r.levelno >= logging.ERROR
         ] == []
+
+
+async def test_subscriptions_a_rotated_secret_signs_beside_the_new_one_for_a_day(
+    make_api: MakeApi, clock: PinnedClock
+) -> None:
+    async with WebhookReceiver(SECRET) as old_only:
+        api = await make_api(**hooks_on())
+        person = await resident(api, "张伟", "3-2-1501", ("sms", PHONE))
+        event_id = await published_event(api)
+        subscription = await subscribe(api, old_only.url, "rsvp.changed")
+        status, rotated = await api.patch(
+            f"{SUBSCRIPTIONS}/{subscription}", json={"rotate_secret": True}
+        )
+        assert status == 200, rotated
+
+        await answer(api, event_id, person, "yes")
+        await old_only.wait_for(1)
+        # The receiver still on the old secret verifies; both signatures are in the header.
+        assert old_only.deliveries[0].valid
+        assert len(old_only.deliveries[0].signature.split()) == 2
+
+        clock.advance(hours=25)
+        await answer(api, event_id, person, "no")
+        await old_only.wait_for(2)
+        # A day on, only the new secret signs: a receiver that never switched refuses it.
+        assert not old_only.deliveries[1].valid
+        assert len(old_only.deliveries[1].signature.split()) == 1

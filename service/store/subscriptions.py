@@ -97,15 +97,29 @@ async def update(
     event_types: Sequence[str] | None,
     description: str | None,
     secret: str | None,
+    previous_until: datetime | None = None,
 ) -> None:
-    """Change the fields given (None leaves one as it is)."""
+    """Change the fields given (None leaves one as it is). A new secret keeps the old one
+    signing beside it until `previous_until`."""
+    # A secret equal to the current one is no rotation: the old overlap stays as it was.
+    rotated = secret is not None
     await tx.execute(
         "UPDATE subscriptions SET event_types = COALESCE(?, event_types),"
-        " description = COALESCE(?, description), signing_secret = COALESCE(?, signing_secret)"
+        " description = COALESCE(?, description),"
+        " previous_secret = CASE WHEN ? AND signing_secret != ? THEN signing_secret"
+        "  ELSE previous_secret END,"
+        " previous_secret_until = CASE WHEN ? AND signing_secret != ? THEN ?"
+        "  ELSE previous_secret_until END,"
+        " signing_secret = COALESCE(?, signing_secret)"
         " WHERE id = ?",
         (
             None if event_types is None else _json(event_types),
             description,
+            rotated,
+            secret,
+            rotated,
+            secret,
+            None if previous_until is None else to_db(previous_until),
             secret,
             subscription_id,
         ),
@@ -145,21 +159,23 @@ async def listeners(db: Db) -> list[Listener]:
     ]
 
 
-async def targets(db: Db, subscription_ids: Sequence[int]) -> dict[int, Target]:
-    """Subscriptions by id as the worker needs them, in one query."""
+async def targets(db: Db, subscription_ids: Sequence[int], now: datetime) -> dict[int, Target]:
+    """Subscriptions by id as the worker needs them, in one query: the secret, and a
+    rotated-out one still within its overlap."""
     if not subscription_ids:
         return {}
     ids = sorted(set(subscription_ids))
     rows = await db.fetchall(
-        "SELECT id, signing_secret, disabled_at FROM subscriptions"
-        f" WHERE id IN ({', '.join('?' * len(ids))})",
-        ids,
+        "SELECT id, signing_secret, disabled_at,"
+        " CASE WHEN previous_secret_until > ? THEN previous_secret END AS previous"
+        f" FROM subscriptions WHERE id IN ({', '.join('?' * len(ids))})",
+        [to_db(now), *ids],
     )
     return {
         row["id"]: Target(
             id=row["id"],
             disabled=row["disabled_at"] is not None,
-            secrets=(row["signing_secret"],),
+            secrets=(row["signing_secret"],) + ((row["previous"],) if row["previous"] else ()),
         )
         for row in rows
     }
