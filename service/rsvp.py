@@ -31,6 +31,9 @@ class AnswerRequest:
     answer: RsvpState
     via: AnswerVia
     party_size: int | None = None
+    # People to add to the party as it stands when the answer applies (Telegram's "+1"):
+    # read in the answer's transaction, so two presses at once count twice.
+    party_more: int = 0
     actor: str = RESIDENT
     key: str | None = None
     # The address it came from (the phone number of an SMS reply), to confirm to.
@@ -131,7 +134,9 @@ async def apply_answer(
                 code="invitation_not_found",
             )
         size = _checked_size(
-            event, current.party_size if request.party_size is None else request.party_size
+            event,
+            (current.party_size if request.party_size is None else request.party_size)
+            + request.party_more,
         )
         state = request.answer
         keep_place = False

@@ -339,9 +339,6 @@ async def press_button(
     if current is None:
         return ButtonAnswer(texts(press.language)["no_invitation"])
     said = texts(current.language)
-    # Read outside the answer's transaction: two "+1" pressed at the same instant may count
-    # once, and the edited message then shows the size that was kept.
-    party = current.party_size + 1 if action == "p" else None
     try:
         outcome = await apply_answer(
             store,
@@ -350,7 +347,7 @@ async def press_button(
                 resident_id,
                 _ACTIONS[action],
                 AnswerVia.TELEGRAM,
-                party_size=party,
+                party_more=1 if action == "p" else 0,
                 key=update_key(press.update_id),
                 address=str(press.chat_id),
             ),

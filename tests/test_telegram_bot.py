@@ -3,6 +3,7 @@ under invitations, against the Bot API stand-in and the real app and worker."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -193,6 +194,16 @@ async def test_telegram_plus_one_adds_a_person_up_to_the_limit(tg: Api, bot: Fak
     assert (await invitation(tg, event_id))["party_size"] == 2
     assert bot.callback_answers()[-1]["text"] == "At most 2 people per answer, you included."
     assert len(bot.edits(CHAT)) == 1
+
+
+async def test_telegram_plus_ones_pressed_at_once_each_count(tg: Api, bot: FakeTelegram) -> None:
+    event_id, _ = await invited(tg, bot, max_party_size=5)
+    presses = [bot.tap(CHAT, "+1") for _ in range(3)]
+    answers = await asyncio.gather(*(deliver(tg, press) for press in presses))
+    assert [status for status, _ in answers] == [200] * 3
+    item = await invitation(tg, event_id)
+    assert (item["answer"], item["party_size"]) == ("yes", 4)
+    assert len(item["history"]) == 3
 
 
 async def test_telegram_a_repeated_update_is_applied_once(tg: Api, bot: FakeTelegram) -> None:
