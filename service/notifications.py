@@ -163,6 +163,8 @@ class Composer:
         }
         if person.answer is not None:
             context["rsvp"] = {"answer": person.answer, "party_size": person.party_size}
+            if person.checkin_code is not None:
+                context["rsvp"]["checkin_code"] = person.checkin_code
         return context
 
     def render(

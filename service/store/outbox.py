@@ -67,6 +67,8 @@ class Recipient:
     invitation_id: int | None = None
     answer: str | None = None
     party_size: int = 1
+    # The invitation's check-in code, once it has one (a yes answer).
+    checkin_code: str | None = None
 
 
 @dataclass(frozen=True)
@@ -153,9 +155,11 @@ async def invitees_batch(
         params.append(to_db(invited_by))
     params.append(limit)
     rows = await db.fetchall(
-        "SELECT i.id AS invitation_id, i.answer, i.party_size, r.id, r.name, r.language, h.unit"
+        "SELECT i.id AS invitation_id, i.answer, i.party_size, r.id, r.name, r.language, h.unit,"
+        " c.code AS checkin_code"
         " FROM invitations i JOIN residents r ON r.id = i.resident_id"
         " JOIN households h ON h.id = r.household_id"
+        " LEFT JOIN checkin_codes c ON c.invitation_id = i.id"
         f" WHERE i.event_id = ? AND i.id > ?{filters} ORDER BY i.id LIMIT ?",
         params,
     )
@@ -168,6 +172,7 @@ async def invitees_batch(
             invitation_id=row["invitation_id"],
             answer=row["answer"],
             party_size=row["party_size"],
+            checkin_code=row["checkin_code"],
         )
         for row in rows
     ]
