@@ -13,7 +13,7 @@ DB     ?= var/linli.db
 help:
 	@echo "make run   - set up, create the demo community in $(DB), serve on $(HOST):$(PORT)"
 	@echo "make test  - set up with the test extras, run ruff, mypy --strict and pytest"
-	@echo "make bench - outbox throughput and RSVP answers beside bare baselines, and peak RSS"
+	@echo "make bench - outbox, RSVP answers and check-in lookups beside bare baselines, and peak RSS"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,11 +46,13 @@ pytest: $(VENV)/.installed-test
 
 test: lint typecheck pytest
 
-# Figures, not pass/fail: see tests/bench/outbox.py and tests/bench/rsvp.py. For a quick
-# look: make bench BENCH_ARGS="--webhook 1000 --email 500 --big 0" RSVP_ARGS="--answers 1000"
+# Figures, not pass/fail: see tests/bench/outbox.py, rsvp.py and checkin.py. For a quick look:
+# make bench BENCH_ARGS="--webhook 1000 --email 500 --big 0" RSVP_ARGS="--answers 1000" \
+#   CHECKIN_ARGS="--bookings 10000 --lookups 2000"
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m tests.bench.outbox $(BENCH_ARGS)
 	$(BIN)/python -m tests.bench.rsvp $(RSVP_ARGS)
+	$(BIN)/python -m tests.bench.checkin $(CHECKIN_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -9,6 +9,7 @@ from email.errors import HeaderParseError
 from email.header import Header
 from email.headerregistry import Address
 from email.message import Message
+from email.mime.image import MIMEImage
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.policy import Compat32
@@ -17,6 +18,7 @@ from typing import ClassVar, Final
 
 import aiosmtplib
 
+from service.checkin_codes import qr_png
 from service.errors import SettingsError
 from service.settings import EmailChannelSettings
 
@@ -57,6 +59,8 @@ class _WireUtf8(_Wire):
 _WIRE_UTF8: Final = _WireUtf8(linesep="\r\n")
 # utf-8 bodies are base64: 7-bit, so the server needs no 8BITMIME.
 _UTF8: Final = "utf-8"
+# The Content-ID the confirmation email's HTML shows the check-in QR code by.
+CHECKIN_QR_CID: Final = "checkin-qr@linli"
 
 
 class _DroppedError(Exception):
@@ -71,7 +75,9 @@ class EmailChannel(Channel):
     the `ics` extra as `text/calendar; method=…` with the object's own METHOD. It is an
     alternative part only, not also an invite.ics attachment, as RFC 6047 2.4 describes
     and as calendar servers send it; a second copy makes some clients list the invitation
-    twice. `Receipt.provider_id` is the Message-ID header, angle brackets included.
+    twice. With a `checkin_qr` extra (a yes confirmation) the HTML goes in a
+    multipart/related beside the code's QR as a PNG with Content-ID CHECKIN_QR_CID.
+    `Receipt.provider_id` is the Message-ID header, angle brackets included.
 
     Failures while connecting, saying EHLO or logging in are temporary whatever the code:
     they are about the server or our settings, not the message. In the mail transaction a
@@ -137,9 +143,13 @@ class EmailChannel(Channel):
             headers.append(("List-Unsubscribe", f"<{unsubscribe}>"))
             headers.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
         headers.append(("Content-Language", message.language))
-        parts = [MIMEText(message.text, "plain", _UTF8)]
+        parts: list[Message] = [MIMEText(message.text, "plain", _UTF8)]
         if message.html is not None:
-            parts.append(MIMEText(message.html, "html", _UTF8))
+            html: Message = MIMEText(message.html, "html", _UTF8)
+            code = message.extra.get("checkin_qr")
+            if isinstance(code, str):
+                html = _with_qr(html, code, message.id)
+            parts.append(html)
         ics = message.extra.get("ics")
         if isinstance(ics, str):
             calendar = MIMEText(ics, "calendar", _UTF8)
@@ -271,6 +281,17 @@ def _checked_sender(settings: EmailChannelSettings, sender_name: str) -> Address
         )
     except ValueError:
         raise SettingsError(f"{_KEY}.from_name: must not contain line breaks") from None
+
+
+def _with_qr(html: Message, code: str, uid: str) -> Message:
+    """The HTML part with the check-in code's QR beside it as an inline PNG, which the HTML
+    shows as cid:CHECKIN_QR_CID (mail clients strip inline SVG)."""
+    image = MIMEImage(qr_png(code), "png")
+    image["Content-ID"] = f"<{CHECKIN_QR_CID}>"
+    image["Content-Disposition"] = 'inline; filename="checkin.png"'
+    for part in (html, image):
+        del part["MIME-Version"]
+    return MIMEMultipart("related", f"=_linli_qr_{uid}", [html, image], policy=_WIRE)
 
 
 def _encoded(text: str) -> str:

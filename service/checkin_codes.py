@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import secrets
 import unicodedata
 from typing import Final
@@ -31,3 +32,10 @@ def normalise(typed: str) -> str | None:
 def qr_svg(code: str) -> str:
     """The code as an inline SVG QR code (segno: pure Python, no image libraries)."""
     return str(segno.make_qr(code, error="m").svg_inline(scale=6, border=2))
+
+
+def qr_png(code: str) -> bytes:
+    """The code as a PNG QR code, for email (mail clients strip inline SVG)."""
+    out = io.BytesIO()
+    segno.make_qr(code, error="m").save(out, kind="png", scale=6, border=2)
+    return out.getvalue()

@@ -14,6 +14,7 @@ from .notifications import Composer, new_uid, overrides_of, room_name_of
 from .rsvp import AnswerOutcome
 from .store import Tx
 from .store import outbox as sql
+from .store.checkin import invitation_code
 from .store.outbox import NewMessage, Reach, Recipient
 
 # Answers whose path has no message of its own to confirm them: a link answer is
@@ -107,6 +108,8 @@ class Followups:
                 invitation_id=invitation.id,
                 answer=str(invitation.answer),
                 party_size=invitation.party_size,
+                # A yes has its door code by now (made in this transaction).
+                checkin_code=await invitation_code(tx, invitation.id),
             )
             message = self.composer.to_invitee(
                 event,

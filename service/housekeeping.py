@@ -1,4 +1,5 @@
-"""Periodic chores of a running server: events that have ended become finished."""
+"""Periodic chores of a running server: events that have ended become finished, and
+confirmed parties that never came are marked no-show."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from . import events
+from . import checkin, events
 from .clock import Clock
 from .store import Store
 
@@ -32,6 +33,9 @@ async def tidy(store: Store, clock: Clock) -> None:
     finished = await events.finish_ended_events(store, now=clock())
     if finished:
         log.info("%d ended event(s) marked finished", finished)
+    invitations, bookings = await checkin.mark_no_shows(store, now=clock())
+    if invitations or bookings:
+        log.info("no-shows marked: %d invitation(s), %d booking(s)", invitations, bookings)
 
 
 @contextlib.asynccontextmanager

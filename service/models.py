@@ -380,6 +380,7 @@ class IntegrationEvent(StrEnum):
     RSVP_CHANGED = "rsvp.changed"
     WAITLIST_PROMOTED = "waitlist.promoted"
     EVENT_UPDATED = "event.updated"
+    CHECKIN_CREATED = "checkin.created"
 
 
 @dataclass(frozen=True)

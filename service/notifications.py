@@ -192,6 +192,10 @@ class Composer:
             if contact is not None:
                 extra["unsubscribe_url"] = context["links"]["unsubscribe"]
                 extra["ics"] = self._ics(event, room_name, person, kind, contact)
+            # A yes confirmation's HTML shows the door code's QR; the channel attaches it.
+            yes = kind is MessageKind.RSVP_CONFIRMATION and person.answer == "yes"
+            if yes and person.checkin_code is not None:
+                extra["checkin_qr"] = person.checkin_code
         elif channel == "telegram" and kind in (
             MessageKind.INVITATION,
             MessageKind.REMINDER,

@@ -1,8 +1,8 @@
 """Integrators' webhook subscriptions, and the events they are told of: rsvp.changed,
-waitlist.promoted and event.updated. Each is queued in the transaction of the change it
-reports, so an integrator hears of exactly the changes that were committed, once each
-(per Standard Webhooks: a thin payload of ids and states, signed, the message uid as the
-webhook-id)."""
+waitlist.promoted, event.updated and checkin.created. Each is queued in the transaction of
+the change it reports, so an integrator hears of exactly the changes that were committed,
+once each (per Standard Webhooks: a thin payload of ids and states, signed, the message uid
+as the webhook-id)."""
 
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ from .rsvp import AnswerOutcome
 from .store import Store, Tx
 from .store import outbox as outbox_sql
 from .store import subscriptions as sql
+from .store.checkin import CheckinRow
 from .store.outbox import NewMessage
 from .store.subscriptions import Listener
 from .text import check_text
@@ -226,7 +227,7 @@ class Occurrence:
     """Something integrators may be told of: its type, the event it concerns, its data."""
 
     type: IntegrationEvent
-    event_id: int
+    event_id: int | None  # None: a room booking's check-in, which concerns no event
     data: dict[str, object]
 
 
@@ -281,6 +282,26 @@ def event_updated(event: Event) -> Occurrence:
             "starts_at": _utc(event.starts_at),
             "ends_at": _utc(event.ends_at),
             "capacity": event.capacity,
+        },
+    )
+
+
+def checkin_created(row: CheckinRow) -> Occurrence:
+    """Someone checked in at a door: ids, code, counts and time; no names."""
+    return Occurrence(
+        IntegrationEvent.CHECKIN_CREATED,
+        row.event_id,
+        {
+            "checkin_id": row.id,
+            "code": row.code,
+            "event_id": row.event_id,
+            "invitation_id": row.invitation_id,
+            "booking_id": row.booking_id,
+            "room_id": row.room_id,
+            "party_size": row.party_size,
+            "walk_ins": row.walk_ins,
+            "via": row.via,
+            "at": _utc(row.at),
         },
     )
 

@@ -119,7 +119,7 @@ async def test_subscriptions_show_the_secret_only_when_created(api: Api, admin: 
 @pytest.mark.parametrize(
     ("change", "field"),
     [
-        ({"event_types": ["rsvp.changed", "checkin.created"]}, "event_types.1"),
+        ({"event_types": ["rsvp.changed", "rsvp.deleted"]}, "event_types.1"),
         ({"event_types": []}, "event_types"),
         ({"signing_secret": "whsec_tooshort"}, "signing_secret"),
         ({"url": "ftp://8.8.8.8/hook"}, "url"),

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from ..clock import from_db, opt_from_db, to_db
 from ..models import AnswerChange, Invitation, RsvpState
+from .checkin import ensure_code
 from .core import Db, Row, Tx
 
 _COLUMNS = (
@@ -117,6 +118,9 @@ async def set_answer(
         f" waitlist_seq = {place}, updated_at = ? WHERE id = ?",
         [*params, stamp, invitation_id],
     )
+    if answer is RsvpState.YES:
+        # A confirmed party is shown its door code at once, promotion included.
+        await ensure_code(tx, invitation_id=invitation_id, now=now)
 
 
 async def mark_seen(tx: Tx, key: str, now: datetime) -> bool:

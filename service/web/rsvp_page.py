@@ -12,10 +12,12 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from markupsafe import Markup
 from pydantic import Field
 
-from .. import rsvp
+from .. import checkin, rsvp
 from ..calendar import event_ics
+from ..checkin_codes import qr_svg
 from ..errors import ConflictError, NotFoundError, ServiceError, ValidationError
 from ..events import event_code
 from ..i18n import date_text, time_text
@@ -68,6 +70,8 @@ TEXT: Final[Mapping[str, Mapping[str, str]]] = {
         "party_size": "人数须在 1 到 {max} 之间。",
         "answer": "请选择参加、不参加或待定。",
         "form": "表单已过期，请重新提交。",
+        "checkin": "入场码",
+        "checkin_hint": "到场时出示此码或二维码即可签到。",
     },
     "en": {
         "heading": "RSVP",
@@ -99,6 +103,8 @@ TEXT: Final[Mapping[str, Mapping[str, str]]] = {
         "party_size": "The number of people must be between 1 and {max}.",
         "answer": "Choose going, not going or maybe.",
         "form": "This form has expired; please send it again.",
+        "checkin": "Check-in code",
+        "checkin_hint": "Show this code or the QR code at the door to check in.",
     },
 }
 
@@ -224,6 +230,7 @@ async def _render(
             request.app[clock_key](),
         )
     token = request.match_info["token"]
+    code = await checkin.door_code(request.app[store_key].reader, invitation)
     context: dict[str, Any] = {
         "lang": lang,
         "t": text,
@@ -247,6 +254,9 @@ async def _render(
         "telegram_link": tg_link,
         "saved": saved,
         "problem": problem,
+        "checkin_code": code or "",
+        # segno's SVG is built from the code alone (6 letters of a fixed alphabet).
+        "checkin_qr": Markup(qr_svg(code)) if code else "",
     }
     return page("rsvp.html", status, **context)
 
