@@ -90,7 +90,7 @@ async def issue_token(
 
 async def authenticate(store: Store, token: str, now: datetime) -> Principal:
     """The principal a bearer token stands for, or AuthenticationError."""
-    record = await sql.find_token_by_hash(store.reader, hash_token(token))
+    record = await sql.find_token_by_hash(store.lookups, hash_token(token))
     if record is None:
         raise AuthenticationError("unknown API token", code="invalid_token")
     if record.revoked_at is not None:

@@ -54,6 +54,24 @@ class _Queries:
         return list(await self._conn.execute_fetchall(sql, params))
 
 
+class _PointReads:
+    """fetchone/fetchall on the event loop's own thread, over a read-only connection.
+
+    For indexed point queries only (an API token by hash, a check-in code): they take a
+    few microseconds, less than the hop to the reader's thread and back. Each query is
+    read to its end at once, so no read transaction outlives it."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        rows = self._conn.execute(sql, params).fetchall()
+        return rows[0] if rows else None
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        return self._conn.execute(sql, params).fetchall()
+
+
 class Tx:
     """One write job's view of the open transaction. It runs on the writer thread and
     answers synchronously, so a job's awaits never leave that thread (see Store)."""
@@ -165,6 +183,7 @@ class Store:
         self._writer: sqlite3.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._reads: _Queries | None = None
+        self._points: sqlite3.Connection | None = None
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
 
@@ -180,6 +199,15 @@ class Store:
         conn.row_factory = sqlite3.Row
         for pragma in self._pragmas():
             await conn.execute(pragma)
+        return conn
+
+    def _open_points(self) -> sqlite3.Connection:
+        # check_same_thread off: tests open and close stores from fixtures' threads.
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        for pragma in self._pragmas():
+            conn.execute(pragma)
+        conn.execute("PRAGMA query_only = ON")
         return conn
 
     def _open_writer(self) -> int:
@@ -205,6 +233,7 @@ class Store:
             await self.close()
             raise
         self._reads = _Queries(self._reader)
+        self._points = self._open_points()
         self._thread = threading.Thread(
             target=self._run_writer, name="linli-store-writer", daemon=True
         )
@@ -218,9 +247,11 @@ class Store:
             self._thread = None
         if self._reader is not None:
             await self._reader.close()
+        if self._points is not None:
+            self._points.close()
         if self._writer is not None:
             self._writer.close()
-        self._reader = self._writer = self._reads = None
+        self._reader = self._writer = self._reads = self._points = None
 
     async def __aenter__(self) -> Store:
         await self.open()
@@ -258,6 +289,14 @@ class Store:
         if self._reads is None:
             raise RuntimeError("store is not open")
         return self._reads
+
+    @property
+    def lookups(self) -> Db:
+        """Indexed point reads answered on the caller's thread (see _PointReads); sees
+        every committed write. Anything that may scan goes to `reader`."""
+        if self._points is None:
+            raise RuntimeError("store is not open")
+        return _PointReads(self._points)
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         """One row from the reader."""

@@ -84,7 +84,7 @@ async def look_up_code(request: web.Request) -> web.Response:
     """What a scanner shows before confirming; `status` is "ok" or the reason a check-in
     would be refused. A door token gets 409 wrong_room for another room's code."""
     found = await checkin.look_up(
-        request.app[store_key].reader,
+        request.app[store_key].lookups,
         request.match_info["code"],
         room_id=_door_room(request, None),
         now=request.app[clock_key](),

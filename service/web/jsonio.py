@@ -49,18 +49,37 @@ class Query(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+# Values that are already JSON, by exact type (an enum subclassing str is not one of them).
+_PLAIN: Final = frozenset({str, int, float, bool, type(None)})
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
+
+
 def jsonable(value: Any, tz: tzinfo) -> Any:
     """Dataclasses, enums and datetimes as plain JSON values; times in the community zone."""
-    if isinstance(value, datetime):
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if kind is datetime:
         return value.astimezone(tz).isoformat()
     if isinstance(value, Enum):
         return value.value
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: jsonable(getattr(value, f.name), tz) for f in dataclasses.fields(value)}
+    if hasattr(kind, "__dataclass_fields__"):
+        return {name: jsonable(getattr(value, name), tz) for name in _field_names(kind)}
     if isinstance(value, Mapping):
         return {str(k): jsonable(v, tz) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [jsonable(v, tz) for v in value]
+    if isinstance(value, datetime):
+        return value.astimezone(tz).isoformat()
     return value
 
 
