@@ -8,9 +8,18 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from . import housekeeping
+from .auth import TokenCache
 from .clock import Clock, system_clock
 from .delivery import Delivery
-from .keys import clock_key, delivery_key, metrics_key, openapi_key, settings_key, store_key
+from .keys import (
+    clock_key,
+    delivery_key,
+    metrics_key,
+    openapi_key,
+    settings_key,
+    store_key,
+    token_cache_key,
+)
 from .metrics import Metrics
 from .settings import Settings
 from .store import Store
@@ -67,6 +76,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> web.Applic
     app[settings_key] = settings
     app[clock_key] = clock
     app[metrics_key] = Metrics()
+    app[token_cache_key] = TokenCache()
     app[store_key] = Store(
         settings.store.path,
         synchronous=settings.store.synchronous,

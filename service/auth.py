@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Final
 
@@ -18,6 +20,38 @@ TOKEN_PREFIX: Final = "lin_"
 TOKEN_BYTES: Final = 32
 # Writing last_used_at on every request would make every read a write; once a minute is plenty.
 TOUCH_INTERVAL: Final = timedelta(minutes=1)
+# How long a checked token's record is reused from memory. Door tablets and gate scanners
+# call many times a second; revoking through the API forgets the token at once, and a
+# revocation by another process (`linli token revoke`) counts within this time.
+TOKEN_CACHE_S: Final = 1.0
+
+
+class TokenCache:
+    """Token records by hash, each kept TOKEN_CACHE_S (monotonic time, not the app's
+    clock: this is about the store's freshness, not about business time)."""
+
+    def __init__(self, ttl_s: float = TOKEN_CACHE_S) -> None:
+        self.ttl_s = ttl_s
+        self._records: dict[str, tuple[float, ApiToken]] = {}
+
+    def get(self, token_hash: str) -> ApiToken | None:
+        """A fresh record for this hash, or None."""
+        found = self._records.get(token_hash)
+        if found is None or found[0] < time.monotonic():
+            return None
+        return found[1]
+
+    def put(self, token_hash: str, record: ApiToken) -> None:
+        """Keep `record` for TOKEN_CACHE_S."""
+        if len(self._records) > 10_000:  # tokens are few; this only bounds junk
+            self._records.clear()
+        self._records[token_hash] = (time.monotonic() + self.ttl_s, record)
+
+    def forget(self, token_id: int) -> None:
+        """Drop a token (it was revoked)."""
+        for key, (_, record) in list(self._records.items()):
+            if record.id == token_id:
+                del self._records[key]
 
 
 def new_token() -> str:
@@ -88,9 +122,16 @@ async def issue_token(
     return record, token
 
 
-async def authenticate(store: Store, token: str, now: datetime) -> Principal:
+async def authenticate(
+    store: Store, token: str, now: datetime, cache: TokenCache | None = None
+) -> Principal:
     """The principal a bearer token stands for, or AuthenticationError."""
-    record = await sql.find_token_by_hash(store.lookups, hash_token(token))
+    token_hash = hash_token(token)
+    record = None if cache is None else cache.get(token_hash)
+    if record is None:
+        record = await sql.find_token_by_hash(store.lookups, token_hash)
+        if record is not None and cache is not None:
+            cache.put(token_hash, record)
     if record is None:
         raise AuthenticationError("unknown API token", code="invalid_token")
     if record.revoked_at is not None:
@@ -98,7 +139,10 @@ async def authenticate(store: Store, token: str, now: datetime) -> Principal:
     if record.expires_at is not None and record.expires_at <= now:
         raise AuthenticationError("this API token has expired", code="token_expired")
     if record.last_used_at is None or now - record.last_used_at >= TOUCH_INTERVAL:
-        await store.write(lambda tx: sql.touch_token(tx, record.id, now))
+        token_id = record.id
+        await store.write(lambda tx: sql.touch_token(tx, token_id, now))
+        if cache is not None:
+            cache.put(token_hash, replace(record, last_used_at=now))
     return Principal(
         token_id=record.id,
         name=record.name,

@@ -6,6 +6,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
+from .auth import TokenCache
 from .clock import Clock
 from .delivery import Delivery
 from .metrics import Metrics
@@ -18,3 +19,4 @@ clock_key: Final = web.AppKey[Clock]("clock")
 metrics_key: Final = web.AppKey("metrics", Metrics)
 openapi_key: Final = web.AppKey("openapi", dict[str, Any])
 delivery_key: Final = web.AppKey("delivery", Delivery)
+token_cache_key: Final = web.AppKey("token_cache", TokenCache)

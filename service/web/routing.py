@@ -13,7 +13,7 @@ from aiohttp import web
 
 from .. import auth
 from ..errors import AuthenticationError, PermissionDeniedError
-from ..keys import clock_key, store_key
+from ..keys import clock_key, store_key, token_cache_key
 from ..models import Principal, Role
 from .jsonio import parse_json, parse_query
 
@@ -145,7 +145,12 @@ def _guarded(op: Operation) -> Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
         if op.roles is not None:
             now = request.app[clock_key]()
-            who = await auth.authenticate(request.app[store_key], bearer_token(request), now)
+            who = await auth.authenticate(
+                request.app[store_key],
+                bearer_token(request),
+                now,
+                request.app[token_cache_key],
+            )
             if who.role not in op.roles:
                 allowed = ", ".join(sorted(op.roles))
                 raise PermissionDeniedError(

@@ -10,7 +10,7 @@ from pydantic import AfterValidator, Field
 
 from .. import auth
 from ..clock import localize
-from ..keys import clock_key, settings_key, store_key
+from ..keys import clock_key, settings_key, store_key, token_cache_key
 from ..models import ApiToken, IssuedToken, Page, Principal, Role
 from ..text import text_problem
 from .events import Moment
@@ -123,6 +123,7 @@ async def revoke_token(request: web.Request) -> web.Response:
     record = await auth.revoke_token(
         request.app[store_key], _token_id(request), request.app[clock_key]()
     )
+    request.app[token_cache_key].forget(record.id)
     return reply(request, record)
 
 
