@@ -3,6 +3,7 @@ or cancelled from draft or published."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -13,6 +14,7 @@ from .errors import ConflictError, NotFoundError, ValidationError
 from .models import Event, EventKind, EventStatus, Page, Room
 from .rsvp import AfterPromotion, promote
 from .store import Store, Tx
+from .store import bookings as booking_sql
 from .store import events as sql
 from .store import reminders as reminder_sql
 from .store import rooms as room_sql
@@ -225,6 +227,32 @@ async def _save(tx: Tx, event_id: int | None, data: EventInput, now: datetime) -
     return saved
 
 
+async def _hold_room(tx: Tx, event: Event, now: datetime) -> None:
+    """Events held in a room reserve it: a published event keeps a confirmed booking over
+    its time (in this transaction); a draft, cancelled or roomless one holds nothing. A
+    room taken then (buffer included) is 409 slot_taken."""
+    try:
+        await booking_sql.hold_for_event(
+            tx,
+            event_id=event.id,
+            room_id=event.room_id,
+            title=event.title,
+            starts_at=event.starts_at,
+            ends_at=event.ends_at,
+            live=event.status is EventStatus.PUBLISHED,
+            booked_by="system",
+            now=now,
+        )
+    except sqlite3.IntegrityError as exc:
+        if "booking_overlap" not in str(exc):
+            raise
+        raise ConflictError(
+            "room_id: the room is booked at that time (buffer included)",
+            code="slot_taken",
+            fields={"room_id": "booked at that time"},
+        ) from None
+
+
 def _not_found(event_id: int) -> NotFoundError:
     return NotFoundError(f"no event {event_id}", code="event_not_found")
 
@@ -318,6 +346,7 @@ async def update_event(
                 code="event_not_editable",
             )
         saved = await _save(tx, event_id, _clean(_merged(current, changes)), now)
+        await _hold_room(tx, saved, now)
         if saved.starts_at != current.starts_at:
             # A moved event is reminded again before its new start (service/reminders.py).
             await reminder_sql.rearm(tx, event_id, saved.starts_at, now)
@@ -359,6 +388,7 @@ async def publish_event(
             )
         await sql.mark_published(tx, event_id, now)
         published = await _current(tx, event_id)
+        await _hold_room(tx, published, now)
         if after_change is not None:
             await after_change(tx, current, published, now)
         return published
@@ -380,6 +410,7 @@ async def cancel_event(
             raise _illegal(current, "cancelled")
         await sql.mark_cancelled(tx, event_id, now)
         cancelled = await _current(tx, event_id)
+        await _hold_room(tx, cancelled, now)
         if after_change is not None:
             await after_change(tx, current, cancelled, now)
         return cancelled

@@ -11,6 +11,7 @@ from .secret import base36, mac, sign_ids, verify_ids
 RSVP: Final = "rsvp"
 UNSUBSCRIBE: Final = "unsubscribe"
 TELEGRAM: Final = "tg"
+BOOKING: Final = "book"
 # Telegram button actions: going, not going, maybe, one more person.
 BUTTON_ACTIONS: Final = ("y", "n", "m", "p")
 
@@ -24,6 +25,17 @@ def read_rsvp_token(key: bytes, token: str) -> tuple[int, int] | None:
     """(event id, resident id) from an RSVP token, or None."""
     found = verify_ids(key, RSVP, token, 2)
     return None if found is None else (found[0], found[1])
+
+
+def booking_token(key: bytes, resident_id: int) -> str:
+    """A resident's room booking page token: the same in every message to them."""
+    return sign_ids(key, BOOKING, resident_id)
+
+
+def read_booking_token(key: bytes, token: str) -> int | None:
+    """The resident id a booking page token names, or None."""
+    found = verify_ids(key, BOOKING, token, 1)
+    return None if found is None else found[0]
 
 
 def unsubscribe_token(key: bytes, contact_id: int) -> str:
@@ -47,6 +59,10 @@ class Links:
     def rsvp(self, event_id: int, resident_id: int) -> str:
         """The resident's RSVP page for an event."""
         return f"{self.base}/r/{rsvp_token(self.key, event_id, resident_id)}"
+
+    def booking(self, resident_id: int) -> str:
+        """The resident's room booking page."""
+        return f"{self.base}/b/{booking_token(self.key, resident_id)}"
 
     @staticmethod
     def calendar(page: str) -> str:

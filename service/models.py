@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Generic, TypeVar
@@ -62,6 +63,16 @@ class Room:
     capacity: int
     location: str
     created_at: datetime
+    # The room's rules ([M4]); None: no limit.
+    max_booking_minutes: int | None = None
+    min_notice_minutes: int = 0
+    max_days_ahead: int | None = None
+    max_per_household_week: int | None = None
+    buffer_minutes: int = 0
+    needs_approval: bool = False
+    # {"mon": [["08:00", "21:00"]], ...} in local time; {} means open all day every day.
+    opening_hours: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+    closed_dates: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -222,6 +233,10 @@ class MessageKind(StrEnum):
     RSVP_CONFIRMATION = "rsvp_confirmation"
     WAITLIST_OFFER = "waitlist_offer"
     BOOKING_CONFIRMATION = "booking_confirmation"
+    BOOKING_PENDING = "booking_pending"
+    BOOKING_DECLINED = "booking_declined"
+    BOOKING_REMINDER = "booking_reminder"
+    BOOKING_CANCELLATION = "booking_cancellation"
     # A short answer in a conversation (an SMS help text, an opt-out confirmation, the
     # bot's reply to /start): its text is given, not rendered from a template.
     REPLY = "reply"

@@ -33,8 +33,9 @@ test them with `is defined` (undefined names are errors, not blanks):
     booking    optional: room, starts_at, ends_at, date_text, checkin_code
     offer      optional: expires_text
 
-booking_confirmation templates use only community, resident, booking, and links.rsvp
-when defined (as the booking's page), so a booking needs no event.
+booking_* templates (confirmation, pending, declined, reminder, cancellation) use only
+community, resident, booking, and links.rsvp when defined (as the booking's page), so a
+booking needs no event.
 
 The sandbox (ImmutableSandboxedEnvironment) refuses attributes starting with "_", unsafe
 callables and changes to lists, dicts and sets. It bounds neither time nor size, so this
@@ -81,6 +82,10 @@ KINDS: Final = (
     "rsvp_confirmation",
     "waitlist_offer",
     "booking_confirmation",
+    "booking_pending",
+    "booking_declined",
+    "booking_reminder",
+    "booking_cancellation",
 )
 CHANNELS: Final = ("sms", "email", "telegram", "webhook")
 LANGUAGES: Final = ("zh-CN", "en")
@@ -813,6 +818,10 @@ _ALWAYS: Final[Mapping[str, frozenset[str]]] = {
     "rsvp_confirmation": frozenset({"rsvp"}),
     "waitlist_offer": frozenset({"rsvp"}),
     "booking_confirmation": frozenset({"booking"}),
+    "booking_pending": frozenset({"booking"}),
+    "booking_declined": frozenset({"booking"}),
+    "booking_reminder": frozenset({"booking"}),
+    "booking_cancellation": frozenset({"booking"}),
 }
 
 

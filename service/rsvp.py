@@ -14,6 +14,7 @@ from .models import AnswerVia, Event, EventStatus, Invitation, RsvpState
 from .store import Store, Tx
 from .store import events as event_sql
 from .store import rsvp as sql
+from .store.checkin import door_counts
 
 # What a resident may ask for; waitlisted and pending are states, not answers.
 ANSWERS: Final = frozenset({RsvpState.YES, RsvpState.NO, RsvpState.MAYBE})
@@ -215,7 +216,8 @@ async def promote(tx: Tx, event: Event, now: datetime) -> list[Invitation]:
 
 @dataclass(frozen=True)
 class Attendance:
-    """An event's answers: counts by state, people in total, and a page of invitations."""
+    """An event's answers: counts by state, people in total, who came and who did not,
+    and a page of invitations."""
 
     event_id: int
     yes: int
@@ -227,6 +229,9 @@ class Attendance:
     people_yes: int
     people_waitlisted: int
     capacity: int | None
+    checked_in: int  # parties checked in by their code
+    people_checked_in: int  # everyone counted at the door, walk-ins included
+    no_shows: int  # yes parties that never came, once the event has ended
     items: tuple[Invitation, ...]
     next_after: int | None
 
@@ -245,6 +250,7 @@ async def attendance(
     if event is None:
         raise NotFoundError(f"no event {event_id}", code="event_not_found")
     counts = await sql.counts(store.reader, event_id)
+    door = await door_counts(store.reader, event_id)
     page = await sql.invitations_page(
         store.reader,
         event_id,
@@ -270,6 +276,9 @@ async def attendance(
         people_yes=counts.get("yes", (0, 0))[1],
         people_waitlisted=counts.get("waitlisted", (0, 0))[1],
         capacity=event.capacity,
+        checked_in=door.parties,
+        people_checked_in=door.people,
+        no_shows=door.no_shows,
         items=tuple(page),
         next_after=page[-1].id if len(page) == limit else None,
     )

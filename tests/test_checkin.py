@@ -25,7 +25,7 @@ from tests.fakes.smtp import SmtpSink
 from tests.fakes.webhook_receiver import WebhookReceiver
 from tests.test_channel_email import opened, outbound
 from tests.test_rsvp_page import invited, open_page, submit
-from tests.test_subscriptions import SECRET, hooks_on, subscribe
+from tests.test_subscriptions import SECRET, answer, hooks_on, subscribe
 
 CHECKINS = "/api/v1/checkins"
 # The pinned clock is 10:00 in Shanghai: these events are today.
@@ -37,12 +37,6 @@ async def room(api: Api, name: str = "活动室") -> int:
     status, created = await api.post("/api/v1/rooms", json={"name": name, "capacity": 30})
     assert status == 201, created
     return int(created["id"])
-
-
-async def answer(api: Api, event_id: int, resident_id: int, what: str, size: int = 1) -> None:
-    body = {"resident_id": resident_id, "answer": what, "party_size": size}
-    status, result = await api.post(f"{EVENTS}/{event_id}/answers", json=body)
-    assert status == 200, result
 
 
 async def code_of(api: Api, event_id: int, resident_id: int) -> str | None:
@@ -175,6 +169,8 @@ async def test_checkin_party_at_the_door_and_walk_ins(api: Api) -> None:
     ]
     status, body = await api.post(CHECKINS, json={"walk_ins": 0})
     assert status == 400 and body["error"]["fields"].keys() == {"code"}
+    status, seen = await api.get(f"{EVENTS}/{event_id}/attendance")
+    assert (seen["checked_in"], seen["people_checked_in"], seen["no_shows"]) == (1, 8, 0)
 
 
 async def test_checkin_refusals_carry_their_reason(api: Api) -> None:
@@ -294,6 +290,8 @@ async def test_checkin_no_shows_are_marked_after_the_end(api: Api, clock: Pinned
     )
     marked = {row["name"]: row["no_show_at"] for row in rows}
     assert marked["钱红"] is None and marked["孙丽"] is not None
+    status, seen = await api.get(f"{EVENTS}/{event_id}/attendance")
+    assert (seen["yes"], seen["checked_in"], seen["no_shows"]) == (2, 1, 1)
 
 
 async def test_checkin_created_reaches_a_subscribed_webhook(make_api: MakeApi) -> None:
@@ -320,6 +318,16 @@ async def test_checkin_created_reaches_a_subscribed_webhook(make_api: MakeApi) -
         raw = hook.requests[0].raw.decode()
         for personal in ("张伟", "张*", "3-2-1501", "13812345678"):
             assert personal not in raw
+
+        # A room booking's check-in concerns no event: it is told all the same.
+        hall = await room(api)
+        booked = await booking(api, hall)
+        status, outcome = await api.post(CHECKINS, json={"code": booked, "room_id": hall})
+        assert status == 201, outcome
+        await hook.wait_for(2)
+        data = hook.deliveries[1].body["data"]
+        assert (data["code"], data["event_id"], data["room_id"]) == (booked, None, hall)
+        assert data["booking_id"] == outcome["booking_id"] and data["party_size"] == 4
 
 
 async def test_checkin_the_rsvp_page_shows_the_code_and_qr_only_for_yes(api: Api) -> None:
@@ -349,6 +357,27 @@ async def test_checkin_the_confirmation_of_a_yes_carries_the_code(api: Api) -> N
     texts = [path.read_text(encoding="utf-8") for path in outbox_files(api, "sms")]
     [confirmation] = [text for text in texts if "Kind: rsvp_confirmation" in text]
     assert f"签到码{code}" in confirmation
+
+
+async def test_checkin_a_residents_webhook_confirmation_carries_the_code(api: Api) -> None:
+    hook = ("webhook", "http://127.0.0.1:9/hook")
+    going = await resident(api, "李娜", "1-1-103", hook)
+    maybe = await resident(api, "王芳", "1-1-104", ("webhook", "http://127.0.0.1:9/other"))
+    event_id = await published_event(api, **TODAY)
+
+    await answer(api, event_id, going, "yes")
+    await answer(api, event_id, maybe, "maybe")
+
+    rows = await api.client.app[store_key].reader.fetchall(
+        "SELECT resident_id, extra FROM messages WHERE kind = 'rsvp_confirmation'"
+    )
+    sent = {r["resident_id"]: json.loads(r["extra"])["payload"]["data"]["rsvp"] for r in rows}
+    assert sent[going] == {
+        "answer": "yes",
+        "party_size": 1,
+        "checkin_code": await code_of(api, event_id, going),
+    }
+    assert sent[maybe]["checkin_code"] is None
 
 
 async def test_checkin_the_confirmation_email_shows_the_code_large(api: Api) -> None:

@@ -95,6 +95,19 @@ async def test_rsvp_page_shows_the_event_and_answer_in_chinese(api: Api) -> None
     assert event_id == 1
 
 
+async def test_rsvp_page_links_to_the_residents_own_booking_page(api: Api) -> None:
+    await api.post("/api/v1/rooms", json={"name": "活动室", "capacity": 30})
+    _, _, path = await invited(api)
+    _, html, _ = await open_page(api, path)
+    found = re.search(r'<a href="(/b/[^"]+)">预约活动室</a>', html)
+    assert found, "the RSVP page offers no booking page"
+
+    status, booking, headers = await open_page(api, found.group(1))
+    assert status == 200
+    assert "活动室" in text_of(booking)
+    assert headers["Referrer-Policy"] == "no-referrer"
+
+
 async def test_rsvp_page_speaks_english_to_an_english_resident(api: Api) -> None:
     _, _, path = await invited(api, language="en")
     await submit(api, path, answer="yes", party_size="3")

@@ -46,6 +46,9 @@ CREATE TABLE bookings (
                   CHECK (status IN ('pending', 'confirmed', 'declined', 'cancelled')),
     booked_by     TEXT    NOT NULL,  -- 'resident' or 'organiser:<name>'
     note          TEXT    NOT NULL DEFAULT '',
+    -- The resident page's form nonce (or an API client's key): a repeated submission
+    -- finds the booking it made instead of making another.
+    request_key   TEXT    UNIQUE,
     decided_by    TEXT,
     decided_at    TEXT,
     cancelled_at  TEXT,

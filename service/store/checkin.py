@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Final
 
 from ..checkin_codes import new_code
 from ..clock import from_db, opt_from_db, to_db
@@ -184,6 +185,29 @@ async def event_checkins(db: Db, event_id: int) -> list[CheckinRow]:
 
 
 @dataclass(frozen=True)
+class DoorCounts:
+    """An event's door in numbers, for its attendance."""
+
+    parties: int  # codes checked in
+    people: int  # everyone counted at the door: the parties and the walk-ins
+    no_shows: int  # confirmed parties marked as never having come
+
+
+async def door_counts(db: Db, event_id: int) -> DoorCounts:
+    """How many came to an event (by code and in all) and how many never did."""
+    row = await db.fetchone(
+        "SELECT (SELECT count(code) FROM checkins WHERE event_id = ?) AS parties,"
+        " (SELECT COALESCE(sum(party_size + walk_ins), 0) FROM checkins"
+        "  WHERE event_id = ?) AS people,"
+        " (SELECT count(*) FROM invitations"
+        "  WHERE event_id = ? AND no_show_at IS NOT NULL) AS no_shows",
+        (event_id, event_id, event_id),
+    )
+    assert row is not None
+    return DoorCounts(int(row["parties"]), int(row["people"]), int(row["no_shows"]))
+
+
+@dataclass(frozen=True)
 class NewCheckin:
     """A check-in to record."""
 
@@ -219,23 +243,32 @@ async def insert_checkin(tx: Tx, new: NewCheckin) -> int:
     )
 
 
+# No-shows are looked for among what started in this window only, so the chore reads a few
+# days of events and bookings through their start indexes each minute, not all history.
+NO_SHOW_LOOKBACK: Final = timedelta(days=30)
+
+
 async def mark_no_shows(tx: Tx, now: datetime) -> tuple[int, int]:
     """Mark confirmed parties of events and bookings that have ended without anyone of
     them checking in; returns (invitations, bookings) newly marked. Marking twice adds
     nothing, since only unmarked rows are touched."""
-    stamp = to_db(now)
+    stamp, since = to_db(now), to_db(now - NO_SHOW_LOOKBACK)
     await tx.execute(
         "UPDATE invitations SET no_show_at = ? WHERE no_show_at IS NULL AND answer = 'yes'"
-        " AND event_id IN (SELECT id FROM events WHERE ends_at <= ? AND status != 'cancelled')"
+        " AND event_id IN (SELECT id FROM events WHERE starts_at >= ? AND ends_at <= ?"
+        "                  AND status != 'cancelled')"
         " AND NOT EXISTS (SELECT 1 FROM checkin_codes c JOIN checkins k ON k.code = c.code"
         "                 WHERE c.invitation_id = invitations.id)",
-        (stamp, stamp),
+        (stamp, since, stamp),
     )
     marked_invitations = await tx.changes()
+    # By room and start (bookings_by_room); the unary + keeps the planner off the
+    # event_id index, which would walk every booking not made for an event.
     await tx.execute(
-        "UPDATE bookings SET no_show_at = ? WHERE no_show_at IS NULL AND status = 'confirmed'"
-        " AND event_id IS NULL AND ends_at <= ?"
+        "UPDATE bookings SET no_show_at = ? WHERE room_id IN (SELECT id FROM rooms)"
+        " AND starts_at >= ? AND ends_at <= ? AND no_show_at IS NULL"
+        " AND status = 'confirmed' AND +event_id IS NULL"
         " AND NOT EXISTS (SELECT 1 FROM checkins k WHERE k.booking_id = bookings.id)",
-        (stamp, stamp),
+        (stamp, since, stamp),
     )
     return marked_invitations, await tx.changes()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 from pydantic import Field, field_validator
 
@@ -9,6 +11,7 @@ from .. import rooms
 from ..keys import clock_key, store_key
 from ..models import Room
 from ..rooms import CAPACITY_MAX, LOCATION_MAX, NAME_MAX
+from ..store.rooms import RULE_COLUMNS
 from .jsonio import Body, path_id, refuse_null, reply
 from .paging import PageQuery
 from .routing import STAFF, Api, ListOf
@@ -17,7 +20,36 @@ routes = Api()
 TAG = "rooms"
 
 
-class RoomIn(Body):
+_HOURS_DOC = (
+    'Per weekday in local time, e.g. {"mon": [["08:00", "12:00"], ["14:00", "21:00"]]};'
+    " a day left out is closed; {} means open all day every day"
+)
+
+
+class RulesIn(Body):
+    """The room's rules, written by its residents and kept by organisers."""
+
+    max_booking_minutes: int | None = Field(
+        None, description="Longest booking in minutes; null: no limit"
+    )
+    min_notice_minutes: int = Field(0, description="How long before its start a booking is made")
+    max_days_ahead: int | None = Field(
+        None, description="How many days ahead a booking may be made; null: no limit"
+    )
+    max_per_household_week: int | None = Field(
+        None, description="Bookings per household per week (Mon-Sun); null: no limit"
+    )
+    buffer_minutes: int = Field(0, description="Free minutes kept after each booking")
+    needs_approval: bool = Field(False, description="Residents' requests wait for an organiser")
+    opening_hours: dict[str, list[tuple[str, str]]] = Field(
+        default_factory=dict, description=_HOURS_DOC
+    )
+    closed_dates: list[str] = Field(
+        default_factory=list, description="Local dates YYYY-MM-DD the room is shut"
+    )
+
+
+class RoomIn(RulesIn):
     """A new room."""
 
     name: str = Field(min_length=1, max_length=NAME_MAX, description="Unique, e.g. 活动室")
@@ -26,13 +58,41 @@ class RoomIn(Body):
 
 
 class RoomPatch(Body):
-    """Fields of a room to change."""
+    """Fields of a room to change; a limit set to null means no limit."""
 
     name: str | None = Field(None, min_length=1, max_length=NAME_MAX)
     capacity: int | None = Field(None, ge=0, le=CAPACITY_MAX)
     location: str | None = Field(None, max_length=LOCATION_MAX)
+    max_booking_minutes: int | None = None
+    min_notice_minutes: int | None = None
+    max_days_ahead: int | None = None
+    max_per_household_week: int | None = None
+    buffer_minutes: int | None = None
+    needs_approval: bool | None = None
+    opening_hours: dict[str, list[tuple[str, str]]] | None = Field(None, description=_HOURS_DOC)
+    closed_dates: list[str] | None = None
 
-    _not_null = field_validator("name", "capacity", "location")(refuse_null)
+    _not_null = field_validator(
+        "name",
+        "capacity",
+        "location",
+        "min_notice_minutes",
+        "buffer_minutes",
+        "needs_approval",
+        "opening_hours",
+        "closed_dates",
+    )(refuse_null)
+
+
+_PLAIN = frozenset({"name", "capacity", "location", "opening_hours", "closed_dates"})
+
+
+def _changes(sent: dict[str, Any]) -> rooms.RoomChanges:
+    """The sent fields as room changes: the rule columns apart from the rest."""
+    return rooms.RoomChanges(
+        **{k: v for k, v in sent.items() if k in _PLAIN},
+        rules={k: v for k, v in sent.items() if k in RULE_COLUMNS},
+    )
 
 
 def _room_id(request: web.Request) -> int:
@@ -51,13 +111,15 @@ def _room_id(request: web.Request) -> int:
     errors=(409,),
 )
 async def create_room(request: web.Request, body: RoomIn) -> web.Response:
-    """A name already in use is a 409 room_exists."""
+    """A name already in use is a 409 room_exists; a bad rule, time or date a 400 naming
+    the field."""
     created = await rooms.create_room(
         request.app[store_key],
         name=body.name,
         capacity=body.capacity,
         location=body.location,
         now=request.app[clock_key](),
+        rules=_changes(body.model_dump(exclude={"name", "capacity", "location"})),
     )
     return reply(request, created, 201)
 
@@ -103,6 +165,6 @@ async def get_room(request: web.Request) -> web.Response:
 async def update_room(request: web.Request, body: RoomPatch) -> web.Response:
     """Only the fields sent change; a name in use is 409 room_exists, a capacity below one
     of the room's events' 409 room_capacity_in_use."""
-    changes = rooms.RoomChanges(**body.model_dump(exclude_unset=True))
+    changes = _changes(body.model_dump(exclude_unset=True))
     updated = await rooms.update_room(request.app[store_key], _room_id(request), changes)
     return reply(request, updated)

@@ -22,7 +22,7 @@ from ..errors import ConflictError, NotFoundError, ServiceError, ValidationError
 from ..events import event_code
 from ..i18n import date_text, time_text
 from ..keys import clock_key, delivery_key, settings_key, store_key
-from ..links import read_rsvp_token
+from ..links import booking_token, read_rsvp_token
 from ..models import AnswerVia, Event, Invitation, RsvpState
 from ..notifications import room_name_of
 from ..settings import Settings
@@ -59,6 +59,7 @@ TEXT: Final[Mapping[str, Mapping[str, str]]] = {
         "party_label": "人数（含您本人）",
         "submit": "提交回复",
         "calendar": "加入日历",
+        "book_room": "预约活动室",
         "sms_hint": "也可以回复短信：“{code} 1”参加，“{code} 2”不参加，“{code} 3”待定。",
         "telegram": "在 Telegram 上接收通知",
         "closed": "报名已截止，回复不能再更改。",
@@ -90,6 +91,7 @@ TEXT: Final[Mapping[str, Mapping[str, str]]] = {
         "party_label": "People (including you)",
         "submit": "Send answer",
         "calendar": "Add to calendar",
+        "book_room": "Book the activity room",
         "sms_hint": 'You can also reply by SMS: "{code} 1" going, "{code} 2" not going,'
         ' "{code} 3" maybe.',
         "telegram": "Get messages on Telegram",
@@ -221,9 +223,10 @@ async def _render(
     )
     telegram = settings.channels.telegram
     tg_link = ""
+    links_key = request.app[delivery_key].ready().links.key
     if telegram.enabled and telegram.bot_username:
         tg_link = await deep_link(
-            request.app[delivery_key].ready().links.key,
+            links_key,
             request.app[store_key].reader,
             telegram.bot_username,
             invitation.resident_id,
@@ -250,6 +253,8 @@ async def _render(
         "nonce": secrets.token_urlsafe(16),
         "action": f"/r/{token}",
         "calendar": f"/r/{token}/event.ics",
+        # The resident's own page for booking the community's rooms (service/bookings.py).
+        "booking_page": f"/b/{booking_token(links_key, invitation.resident_id)}",
         "sms_hint": text["sms_hint"].format(code=event_code(event.id)),
         "telegram_link": tg_link,
         "saved": saved,
