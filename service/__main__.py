@@ -188,15 +188,16 @@ def _demo(args: argparse.Namespace) -> int:
     settings = _settings(args)
     _configure_logging(settings)
 
-    async def run() -> str:
+    async def run() -> tuple[str, str]:
         store = await _with_store(settings)
         try:
             return await ensure_demo(store, settings, args.token_file, now=system_clock())
         finally:
             await store.close()
 
-    token = asyncio.run(run())
+    token, door = asyncio.run(run())
     print(f"Demo organiser token: {token}")
+    print(f"Demo door tablet: open /tablet?token={door} on the server (activity room)")
     return 0
 
 

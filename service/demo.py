@@ -34,6 +34,7 @@ _GIVEN_TEXT: Final = (
 GIVEN: Final = tuple(_GIVEN_TEXT.split())
 MOBILE_PREFIXES: Final = ("138", "139", "150", "151", "186", "187", "177", "199")
 ORGANISER: Final = "演示组织者"
+DOOR: Final = "活动室门口平板"
 ROOM: Final = "活动室"
 
 
@@ -144,8 +145,9 @@ def demo_events(room_id: int, settings: Settings, now: datetime) -> list[EventIn
 
 async def ensure_demo(
     store: Store, settings: Settings, token_file: str | Path, *, now: datetime
-) -> str:
-    """Create whatever of the demo community is missing; returns a working organiser token."""
+) -> tuple[str, str]:
+    """Create whatever of the demo community is missing; returns a working organiser token
+    and a door tablet token for the activity room (kept beside it, demo-door.token)."""
     region = settings.community.phone_region
     default_language = Language(settings.community.default_language)
     room = await rooms.ensure_room(store, name=ROOM, capacity=40, location="3号楼一层", now=now)
@@ -169,10 +171,15 @@ async def ensure_demo(
         await events.publish_event(store, event.id, now=now)
         created += 1
     log.info("demo: %d objects created", created)
-    return await _organiser_token(store, Path(token_file), now)
+    organiser = await _kept_token(store, Path(token_file), now, Role.ORGANISER, ORGANISER)
+    door_file = Path(token_file).with_name("demo-door.token")
+    door = await _kept_token(store, door_file, now, Role.DOOR, DOOR, room=room.id)
+    return organiser, door
 
 
-async def _organiser_token(store: Store, token_file: Path, now: datetime) -> str:
+async def _kept_token(
+    store: Store, token_file: Path, now: datetime, role: Role, name: str, room: int | None = None
+) -> str:
     """The token kept in `token_file` if it still works, else a new one written there.
 
     Tokens are stored hashed, so the demo keeps its own copy outside the database."""
@@ -183,7 +190,7 @@ async def _organiser_token(store: Store, token_file: Path, now: datetime) -> str
             return kept
         except AuthenticationError:
             pass
-    _, token = await auth.issue_token(store, role=Role.ORGANISER, name=ORGANISER, now=now)
+    _, token = await auth.issue_token(store, role=role, name=name, now=now, room=room)
     _write_token(token_file, token)
     return token
 

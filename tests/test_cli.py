@@ -79,11 +79,18 @@ def test_cli_demo_is_idempotent(tmp_path: Path) -> None:
     assert statuses == {"published"}
     token = (tmp_path / "var" / "demo-organiser.token").read_text().strip()
     assert f"Demo organiser token: {token}" in first.stdout
+    door = (tmp_path / "var" / "demo-door.token").read_text().strip()
+    assert f"/tablet?token={door}" in first.stdout
+    role, room = conn.execute(
+        "SELECT t.role, r.name FROM api_tokens t JOIN rooms r ON r.id = t.room_id"
+    ).fetchone()
+    assert (role, room) == ("door", "活动室")
 
     second = linli("demo", "--db", str(db), cwd=tmp_path)
     assert second.returncode == 0, second.stderr
     assert counts() == before
     assert f"Demo organiser token: {token}" in second.stdout
+    assert f"/tablet?token={door}" in second.stdout
     conn.close()
 
 
