@@ -17,7 +17,13 @@ LENGTH: Final = 6
 
 def new_code() -> str:
     """A fresh random code (the store's primary key makes it unique; retry on a clash)."""
-    return "".join(secrets.choice(ALPHABET) for _ in range(LENGTH))
+    # One draw from the system's randomness, spelled in base 25.
+    n = secrets.randbelow(len(ALPHABET) ** LENGTH)
+    digits = []
+    for _ in range(LENGTH):
+        n, digit = divmod(n, len(ALPHABET))
+        digits.append(ALPHABET[digit])
+    return "".join(digits)
 
 
 def normalise(typed: str) -> str | None:

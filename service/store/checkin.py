@@ -24,19 +24,21 @@ async def ensure_code(
         raise ValueError("a code belongs to exactly one invitation or booking")
     column = "invitation_id" if invitation_id is not None else "booking_id"
     owner = invitation_id if invitation_id is not None else booking_id
-    row = await tx.fetchone(f"SELECT code FROM checkin_codes WHERE {column} = ?", (owner,))
-    if row is not None:
-        return str(row["code"])
     for _ in range(_ATTEMPTS):
-        code = new_code()
+        # One statement in the common case (a first yes); an owner that has its code
+        # already inserts nothing and reads it back.
         try:
-            await tx.execute(
-                f"INSERT INTO checkin_codes (code, {column}, created_at) VALUES (?, ?, ?)",
-                (code, owner, to_db(now)),
+            row = await tx.fetchone(
+                f"INSERT INTO checkin_codes (code, {column}, created_at) VALUES (?, ?, ?)"
+                f" ON CONFLICT ({column}) DO NOTHING RETURNING code",
+                (new_code(), owner, to_db(now)),
             )
-        except sqlite3.IntegrityError:
+        except sqlite3.IntegrityError:  # the random code is taken: draw another
             continue
-        return code
+        if row is None:
+            row = await tx.fetchone(f"SELECT code FROM checkin_codes WHERE {column} = ?", (owner,))
+            assert row is not None
+        return str(row["code"])
     raise RuntimeError("no free check-in code after several attempts")
 
 
