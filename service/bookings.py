@@ -597,7 +597,6 @@ async def queue_messages(
         rows.append(reminder)
     messages = [m for m in rows if m is not None]
     await outbox_sql.insert_messages(tx, messages, now)
-    await sql.tag_messages(tx, [m.uid for m in messages], booking.id)
 
 
 async def _message(
@@ -643,15 +642,10 @@ async def _message(
         "message": {"kind": str(kind), "urgent": False, "note": note},
     }
     rendered = composer.renderer.render(str(kind), contact.channel, language, context)
-    extra: dict[str, Any] = {"rsvp_url": page}
-    if contact.channel == "email":
-        extra["unsubscribe_url"] = context["links"]["unsubscribe"]
-        if kind is MessageKind.BOOKING_CONFIRMATION and booking.checkin_code:
-            extra["checkin_qr"] = booking.checkin_code
-    elif contact.channel == "webhook":
-        extra["payload"] = rendered.payload
-    elif contact.channel == "sms" and composer.settings.channels.sms.provider == "twilio":
-        extra["status_callback"] = composer.links.sms_status_callback()
+    extra = composer.channel_extra(contact.channel, rendered, page, context["links"]["unsubscribe"])
+    confirmed = kind is MessageKind.BOOKING_CONFIRMATION and booking.checkin_code
+    if contact.channel == "email" and confirmed:
+        extra["checkin_qr"] = booking.checkin_code
     uid = new_uid()
     return NewMessage(
         uid=uid,
@@ -673,6 +667,7 @@ async def _message(
         status="suppressed" if suppressed else "queued",
         send_after=composer.quiet.next_allowed(send_at, contact.channel),
         expires_at=expires,
+        booking_id=booking.id,
     )
 
 

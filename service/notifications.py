@@ -187,10 +187,11 @@ class Composer:
         rendered = self.renderer.render(
             str(kind), channel, person.language, context, source=override
         )
-        extra: dict[str, Any] = {"rsvp_url": context["links"]["rsvp"]}
+        extra = self.channel_extra(
+            channel, rendered, context["links"]["rsvp"], context["links"]["unsubscribe"]
+        )
         if channel == "email":
             if contact is not None:
-                extra["unsubscribe_url"] = context["links"]["unsubscribe"]
                 extra["ics"] = self._ics(event, room_name, person, kind, contact)
             # A yes confirmation's HTML shows the door code's QR; the channel attaches it.
             yes = kind is MessageKind.RSVP_CONFIRMATION and person.answer == "yes"
@@ -215,11 +216,21 @@ class Composer:
                     }
                 ],
             ]
+        return rendered, extra
+
+    def channel_extra(
+        self, channel: str, rendered: Rendered, page: str, unsubscribe_url: str | None
+    ) -> dict[str, Any]:
+        """What every message's channel needs beside its text: the resident's page, the
+        email's one-click unsubscribe, the webhook's payload, Twilio's status callback."""
+        extra: dict[str, Any] = {"rsvp_url": page}
+        if channel == "email" and unsubscribe_url is not None:
+            extra["unsubscribe_url"] = unsubscribe_url
         elif channel == "webhook":
             extra["payload"] = rendered.payload
         elif channel == "sms" and self.settings.channels.sms.provider == "twilio":
             extra["status_callback"] = self.links.sms_status_callback()
-        return rendered, extra
+        return extra
 
     def _ics(
         self,

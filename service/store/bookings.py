@@ -293,13 +293,6 @@ async def suppress_reminders(tx: Tx, booking_id: int, now: datetime) -> int:
     return await tx.changes()
 
 
-async def tag_messages(tx: Tx, uids: Sequence[str], booking_id: int) -> None:
-    """Name the booking in messages queued about it."""
-    await tx.executemany(
-        "UPDATE messages SET booking_id = ? WHERE uid = ?", [(booking_id, u) for u in uids]
-    )
-
-
 async def household_of(db: Db, resident_id: int) -> tuple[int, str, str] | None:
     """(household id, name, language) of a resident."""
     row = await db.fetchone(

@@ -184,6 +184,7 @@ class Store:
         self._reader: aiosqlite.Connection | None = None
         self._reads: _Queries | None = None
         self._points: sqlite3.Connection | None = None
+        self._point_reads: _PointReads | None = None
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
 
@@ -234,6 +235,7 @@ class Store:
             raise
         self._reads = _Queries(self._reader)
         self._points = self._open_points()
+        self._point_reads = _PointReads(self._points)
         self._thread = threading.Thread(
             target=self._run_writer, name="linli-store-writer", daemon=True
         )
@@ -251,7 +253,7 @@ class Store:
             self._points.close()
         if self._writer is not None:
             self._writer.close()
-        self._reader = self._writer = self._reads = self._points = None
+        self._reader = self._writer = self._reads = self._points = self._point_reads = None
 
     async def __aenter__(self) -> Store:
         await self.open()
@@ -294,9 +296,9 @@ class Store:
     def lookups(self) -> Db:
         """Indexed point reads answered on the caller's thread (see _PointReads); sees
         every committed write. Anything that may scan goes to `reader`."""
-        if self._points is None:
+        if self._point_reads is None:
             raise RuntimeError("store is not open")
-        return _PointReads(self._points)
+        return self._point_reads
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         """One row from the reader."""

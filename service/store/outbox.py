@@ -110,6 +110,8 @@ class NewMessage:
     expires_at: datetime | None
     # An integrator's event: the subscription it goes to (contact_id is then None).
     subscription_id: int | None = None
+    # A room booking's message: the booking it is about.
+    booking_id: int | None = None
 
 
 async def audience_batch(
@@ -300,8 +302,8 @@ async def insert_messages(
     await tx.executemany(
         "INSERT INTO messages (uid, group_uid, event_id, invitation_id, resident_id, contact_id,"
         " kind, channel, address, language, subject, body_text, body_html, extra, note, urgent,"
-        " status, send_after, expires_at, created_at, updated_at, subscription_id)"
-        f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?){conflict}",
+        " status, send_after, expires_at, created_at, updated_at, subscription_id, booking_id)"
+        f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?){conflict}",
         [
             (
                 m.uid,
@@ -326,6 +328,7 @@ async def insert_messages(
                 stamp,
                 stamp,
                 m.subscription_id,
+                m.booking_id,
             )
             for m in messages
         ],

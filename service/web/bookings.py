@@ -27,7 +27,7 @@ from ..store import bookings as booking_sql
 from ..store import rooms as room_sql
 from ..store.bookings import Booking
 from .jsonio import MAX_ID, Body, Query, path_id, reply
-from .pages import page
+from .pages import not_found_page, page
 from .paging import PageQuery
 from .routing import STAFF, Api, ListOf, RawBody, principal
 
@@ -406,16 +406,6 @@ TEXT: Final[Mapping[str, Mapping[str, str]]] = {
 }
 
 
-def _not_found(request: web.Request) -> web.Response:
-    settings = request.app[settings_key]
-    return page(
-        "not_found.html",
-        404,
-        lang=settings.community.default_language,
-        community=settings.community.name,
-    )
-
-
 async def _resident(request: web.Request) -> tuple[int, str, str] | None:
     """(resident id, name, page language) the link names, or None."""
     key = request.app[delivery_key].ready().links.key
@@ -534,7 +524,7 @@ async def booking_page(request: web.Request) -> web.Response:
     """Only reads (link previews fetch it too); ?room= and ?start= pick the week."""
     who = await _resident(request)
     if who is None:
-        return _not_found(request)
+        return not_found_page(request)
     text = TEXT[who[2]]
     saved = ""
     if request.query.get("saved") in ("confirmed", "pending"):
@@ -617,7 +607,7 @@ async def booking_submit(request: web.Request) -> web.Response:
     not); a refused request gets the page with the broken rule named (400 or 409)."""
     who = await _resident(request)
     if who is None:
-        return _not_found(request)
+        return not_found_page(request)
     form = await request.post()
     tz = request.app[settings_key].tz
     room_id = _int(form.get("room_id"))
@@ -636,7 +626,7 @@ async def booking_submit(request: web.Request) -> web.Response:
         delivery.wake()
     except ServiceError as exc:
         if isinstance(exc, NotFoundError):
-            return _not_found(request)
+            return not_found_page(request)
         values = {k: v for k, v in form.items() if isinstance(v, str) and k != "nonce"}
         return await _render(
             request,
@@ -674,11 +664,11 @@ async def booking_cancel(request: web.Request) -> web.Response:
     """Only the link's resident's bookings; cancelling twice changes nothing."""
     who = await _resident(request)
     if who is None:
-        return _not_found(request)
+        return not_found_page(request)
     form = await request.post()
     booking_id = _int(form.get("booking_id"))
     if booking_id is None:
-        return _not_found(request)
+        return not_found_page(request)
     tz = request.app[settings_key].tz
     delivery = request.app[delivery_key]
     try:
@@ -691,7 +681,7 @@ async def booking_cancel(request: web.Request) -> web.Response:
             resident_id=who[0],
         )
     except NotFoundError:
-        return _not_found(request)
+        return not_found_page(request)
     except ServiceError as exc:
         return await _render(
             request,

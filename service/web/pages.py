@@ -9,6 +9,8 @@ from typing import Any, Final
 import jinja2
 from aiohttp import web
 
+from ..keys import settings_key
+
 PAGES: Final = Path(__file__).resolve().parents[2] / "templates" / "pages"
 
 
@@ -36,4 +38,15 @@ def page(name: str, status: int = 200, **context: Any) -> web.Response:
             "Cache-Control": "no-store",
             "X-Content-Type-Options": "nosniff",
         },
+    )
+
+
+def not_found_page(request: web.Request) -> web.Response:
+    """The plain 404 page of a link that leads nowhere (unknown or spent token)."""
+    settings = request.app[settings_key]
+    return page(
+        "not_found.html",
+        404,
+        lang=settings.community.default_language,
+        community=settings.community.name,
     )

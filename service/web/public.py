@@ -8,7 +8,7 @@ from .. import notifications
 from ..keys import clock_key, delivery_key, settings_key, store_key
 from ..links import read_unsubscribe_token
 from .jsonio import read_body
-from .pages import page
+from .pages import not_found_page, page
 from .routing import Api
 
 routes = Api()
@@ -21,16 +21,6 @@ async def _target(request: web.Request) -> notifications.UnsubscribeTarget | Non
     if contact_id is None:
         return None
     return await notifications.unsubscribe_target(request.app[store_key], contact_id)
-
-
-def _gone(request: web.Request) -> web.Response:
-    settings = request.app[settings_key]
-    return page(
-        "not_found.html",
-        404,
-        lang=settings.community.default_language,
-        community=settings.community.name,
-    )
 
 
 @routes.route(
@@ -47,7 +37,7 @@ async def unsubscribe_page(request: web.Request) -> web.Response:
     """A page with one button that POSTs back here."""
     target = await _target(request)
     if target is None:
-        return _gone(request)
+        return not_found_page(request)
     return page(
         "unsubscribe.html",
         lang=target.language,
@@ -72,7 +62,7 @@ async def unsubscribe(request: web.Request) -> web.Response:
     await read_body(request)  # the body says nothing the token does not
     target = await _target(request)
     if target is None:
-        return _gone(request)
+        return not_found_page(request)
     await notifications.unsubscribe(
         request.app[store_key], target.contact_id, now=request.app[clock_key]()
     )

@@ -25,13 +25,12 @@ from ..keys import clock_key, delivery_key, settings_key, store_key
 from ..links import booking_token, read_rsvp_token
 from ..models import AnswerVia, Event, Invitation, RsvpState
 from ..notifications import room_name_of
-from ..settings import Settings
 from ..store import Store
 from ..store import events as event_sql
 from ..store import rsvp as rsvp_sql
 from ..telegram_links import deep_link
 from .jsonio import Body, parse_json, read_body, reply
-from .pages import page
+from .pages import not_found_page, page
 from .routing import Api, RawBody
 
 routes = Api()
@@ -166,15 +165,6 @@ async def _from_token(request: web.Request) -> Invited | None:
     return await invited(request.app[store_key], *ids, request.app[clock_key]())
 
 
-def _not_found(settings: Settings) -> web.Response:
-    return page(
-        "not_found.html",
-        404,
-        lang=settings.community.default_language,
-        community=settings.community.name,
-    )
-
-
 def _saved(text: Mapping[str, str], invitation: Invitation) -> str:
     """The confirmation for where an answer now stands."""
     if invitation.answer is RsvpState.WAITLISTED:
@@ -280,7 +270,7 @@ async def rsvp_page(request: web.Request) -> web.Response:
     """Link scanners and previews fetch this too, so it only reads."""
     found = await _from_token(request)
     if found is None:
-        return _not_found(request.app[settings_key])
+        return not_found_page(request)
     # ?saved=1 is where the form's POST sends the browser: say the answer was taken.
     saved = _saved(TEXT[found.language], found.invitation) if request.query.get("saved") else ""
     return await _render(request, found, saved=saved)
@@ -334,7 +324,7 @@ async def rsvp_submit(request: web.Request) -> web.Response:
     token = request.match_info["token"]
     ids = read_rsvp_token(key, token)
     if ids is None:
-        return _not_found(request.app[settings_key])
+        return not_found_page(request)
     form = await request.post()
     try:
         answer, size, nonce = _form_answer(form)
@@ -344,7 +334,7 @@ async def rsvp_submit(request: web.Request) -> web.Response:
     except ServiceError as exc:
         found = await _from_token(request)
         if found is None or isinstance(exc, NotFoundError) or exc.code == "event_closed":
-            return _not_found(request.app[settings_key])
+            return not_found_page(request)
         text = TEXT[found.language]
         return await _render(request, found, exc.status, problem=_problem(text, found, exc))
     return web.Response(status=303, headers={"Location": f"/r/{token}?saved=1"})
@@ -394,7 +384,7 @@ async def rsvp_calendar(request: web.Request) -> web.Response:
     found = await _from_token(request)
     settings = request.app[settings_key]
     if found is None:
-        return _not_found(settings)
+        return not_found_page(request)
     ics = event_ics(
         found.event,
         uid_domain=urlsplit(settings.public_url).hostname or "localhost",
