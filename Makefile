@@ -29,7 +29,7 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	touch $(VENV)/.installed $@
 
 demo: $(VENV)/.installed
-	$(BIN)/linli demo --db $(DB)
+	$(BIN)/linli demo --db $(DB) --host $(HOST) --port $(PORT)
 
 run: demo
 	$(BIN)/linli serve --db $(DB) --host $(HOST) --port $(PORT)

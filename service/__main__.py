@@ -1,4 +1,4 @@
-"""The `linli` command line: serve, worker, demo, token, backup."""
+"""The `linli` command line: serve, worker, demo, token, staff, backup."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from aiohttp import web
 
 from . import __version__
 from .clock import system_clock
-from .errors import ServiceError, SettingsError
+from .errors import ServiceError, SettingsError, ValidationError
 from .models import Role
 from .settings import Settings, load_settings
 from .store import Store, backup
@@ -63,8 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--token-file",
         metavar="PATH",
         default="var/demo-organiser.token",
-        help="where the demo organiser token is kept (default: %(default)s)",
+        help="where the demo organiser token is kept, the console password and door token"
+        " beside it (default: %(default)s)",
     )
+    demo.add_argument("--host", help="the address `make run` serves on, for the printed links")
+    demo.add_argument("--port", type=int, help="the port `make run` serves on")
 
     token = sub.add_parser("token", help="manage API tokens", description="Manage API tokens.")
     token_sub = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
@@ -78,6 +81,24 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--role", required=True, choices=[r.value for r in Role])
     create.add_argument("--name", required=True, help="who or what holds the token")
     create.add_argument("--room", help="the room a door token is bound to (name or id)")
+
+    staff = sub.add_parser(
+        "staff", help="manage staff sign-in", description="Manage staff sign-in to the console."
+    )
+    staff_sub = staff.add_subparsers(dest="staff_command", required=True, metavar="ACTION")
+    password = staff_sub.add_parser(
+        "password",
+        help="set a console user name and password",
+        description="Create or update a staff member who signs in to /console as LOGIN. The "
+        "password is asked twice on a terminal, or read as one line from stdin; it is stored "
+        "as an argon2id hash. Their other console sessions end.",
+    )
+    _common(password)
+    password.add_argument("login", metavar="LOGIN", help="the user name typed at sign-in")
+    password.add_argument("--name", default="", help="the staff member's name (default: LOGIN)")
+    password.add_argument(
+        "--role", default="organiser", choices=[Role.ORGANISER.value, Role.ADMIN.value]
+    )
 
     bak = sub.add_parser(
         "backup",
@@ -183,21 +204,61 @@ def _token_create(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from .demo import ensure_demo
+    from .demo import DemoAccess, ensure_demo
 
     settings = _settings(args)
     _configure_logging(settings)
 
-    async def run() -> tuple[str, str]:
+    async def run() -> DemoAccess:
         store = await _with_store(settings)
         try:
             return await ensure_demo(store, settings, args.token_file, now=system_clock())
         finally:
             await store.close()
 
-    token, door = asyncio.run(run())
-    print(f"Demo organiser token: {token}")
-    print(f"Demo door tablet: open /tablet?token={door} on the server (activity room)")
+    access = asyncio.run(run())
+    base = f"http://{args.host or settings.server.host}:{args.port or settings.server.port}"
+    print(f"Organiser's console: {base}/console")
+    print(f"  sign in as: {access.login}   password: {access.password}")
+    print(f"Demo organiser token: {access.organiser_token}")
+    print(f"Demo door tablet: {base}/tablet?token={access.door_token} (activity room)")
+    return 0
+
+
+def _read_password() -> str:
+    """The new password: asked twice on a terminal, else one line of stdin."""
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    import getpass
+
+    first = getpass.getpass("New password: ")
+    if getpass.getpass("Again: ") != first:
+        raise ValidationError.field("password", "the two entries differ", code="password_mismatch")
+    return first
+
+
+def _staff_password(args: argparse.Namespace) -> int:
+    from .console_auth import set_password
+
+    settings = _settings(args)
+    password = _read_password()
+
+    async def run() -> None:
+        store = await _with_store(settings)
+        try:
+            await set_password(
+                store,
+                login=args.login,
+                password=password,
+                name=args.name,
+                role=Role(args.role),
+                now=system_clock(),
+            )
+        finally:
+            await store.close()
+
+    asyncio.run(run())
+    print(f"{args.login}: password set; sign in at /console", file=sys.stderr)
     return 0
 
 
@@ -216,6 +277,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "worker": _worker,
         "demo": _demo,
         "token": _token_create,
+        "staff": _staff_password,
         "backup": _backup,
     }
     try:

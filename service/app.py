@@ -10,6 +10,7 @@ from aiohttp import web
 from . import housekeeping
 from .auth import TokenCache
 from .clock import Clock, system_clock
+from .console_auth import SignInThrottle
 from .delivery import Delivery
 from .keys import (
     clock_key,
@@ -17,6 +18,7 @@ from .keys import (
     metrics_key,
     openapi_key,
     settings_key,
+    sign_in_throttle_key,
     store_key,
     token_cache_key,
 )
@@ -41,6 +43,15 @@ from .web import (
     telegram,
     tokens,
 )
+from .web.console import base as console_base
+from .web.console import dashboard as console_dashboard
+from .web.console import events as console_events
+from .web.console import live as console_live
+from .web.console import messages as console_messages
+from .web.console import residents as console_residents
+from .web.console import rooms as console_rooms
+from .web.console import settings_view as console_settings
+from .web.console import sign_in as console_sign_in
 from .web.middlewares import errors, observe
 from .web.openapi import build_document
 from .web.routing import Api
@@ -65,6 +76,14 @@ ROUTE_TABLES: tuple[Api, ...] = (
     bookings.routes,
     checkin.routes,
     tablet.routes,
+    console_sign_in.routes,
+    console_dashboard.routes,
+    console_events.routes,
+    console_live.routes,
+    console_residents.routes,
+    console_rooms.routes,
+    console_messages.routes,
+    console_settings.routes,
 )
 
 
@@ -77,6 +96,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> web.Applic
     app[clock_key] = clock
     app[metrics_key] = Metrics()
     app[token_cache_key] = TokenCache()
+    app[sign_in_throttle_key] = SignInThrottle()
     app[store_key] = Store(
         settings.store.path,
         synchronous=settings.store.synchronous,
@@ -86,6 +106,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> web.Applic
     app[delivery_key] = Delivery.build(settings)
     for table in ROUTE_TABLES:
         table.add_to(app)
+    console_base.install(app)
     operations = [op for table in ROUTE_TABLES for op in table.operations]
     app[openapi_key] = build_document(operations, f"Linli API — {settings.community.name}")
     app.cleanup_ctx.append(_store_ctx)

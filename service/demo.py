@@ -6,11 +6,13 @@ from __future__ import annotations
 import logging
 import os
 import random
+import secrets
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Final
 
-from . import auth, events, residents, rooms
+from . import auth, console_auth, events, residents, rooms
 from .errors import AuthenticationError, ConflictError
 from .events import EventInput
 from .models import Channel, EventKind, Language, Role
@@ -36,6 +38,18 @@ MOBILE_PREFIXES: Final = ("138", "139", "150", "151", "186", "187", "177", "199"
 ORGANISER: Final = "演示组织者"
 DOOR: Final = "活动室门口平板"
 ROOM: Final = "活动室"
+CONSOLE_LOGIN: Final = "demo"
+
+
+@dataclass(frozen=True)
+class DemoAccess:
+    """How to get into the demo: the organiser's console sign-in and API token, and the
+    door tablet's token."""
+
+    organiser_token: str
+    door_token: str
+    login: str
+    password: str
 
 
 def _units() -> list[str]:
@@ -145,9 +159,10 @@ def demo_events(room_id: int, settings: Settings, now: datetime) -> list[EventIn
 
 async def ensure_demo(
     store: Store, settings: Settings, token_file: str | Path, *, now: datetime
-) -> tuple[str, str]:
-    """Create whatever of the demo community is missing; returns a working organiser token
-    and a door tablet token for the activity room (kept beside it, demo-door.token)."""
+) -> DemoAccess:
+    """Create whatever of the demo community is missing; returns a working organiser token,
+    the organiser's console password and a door tablet token for the activity room (the
+    last two kept beside the first: demo-console.password, demo-door.token)."""
     region = settings.community.phone_region
     default_language = Language(settings.community.default_language)
     room = await rooms.ensure_room(store, name=ROOM, capacity=40, location="3号楼一层", now=now)
@@ -174,7 +189,22 @@ async def ensure_demo(
     organiser = await _kept_token(store, Path(token_file), now, Role.ORGANISER, ORGANISER)
     door_file = Path(token_file).with_name("demo-door.token")
     door = await _kept_token(store, door_file, now, Role.DOOR, DOOR, room=room.id)
-    return organiser, door
+    password = await _kept_password(store, Path(token_file).with_name("demo-console.password"), now)
+    return DemoAccess(organiser, door, CONSOLE_LOGIN, password)
+
+
+async def _kept_password(store: Store, password_file: Path, now: datetime) -> str:
+    """The demo organiser's console password: the one kept in `password_file` while it
+    still signs in, else a new random one written there."""
+    kept = _read_token(password_file)
+    if kept and await console_auth.password_matches(store, CONSOLE_LOGIN, kept):
+        return kept
+    password = secrets.token_urlsafe(9)  # 12 characters, 72 bits: a demo, typed by hand
+    await console_auth.set_password(
+        store, login=CONSOLE_LOGIN, password=password, name=ORGANISER, role=Role.ORGANISER, now=now
+    )
+    _write_token(password_file, password)
+    return password
 
 
 async def _kept_token(

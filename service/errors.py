@@ -7,7 +7,8 @@
     ├── NotFoundError            404  no such object
     ├── ConflictError            409  the object's state forbids the change
     ├── PayloadTooLargeError     413  the body exceeds server.max_body_bytes
-    └── UnsupportedMediaError    415  the body is not in the expected format
+    ├── UnsupportedMediaError    415  the body is not in the expected format
+    └── TooManyRequestsError     429  too many failed attempts; try again later
 
     SettingsError                     a bad configuration value (not HTTP: exit code 2)
 
@@ -98,6 +99,17 @@ class UnsupportedMediaError(ServiceError):
 
     status = 415
     code = "unsupported_media_type"
+
+
+class TooManyRequestsError(ServiceError):
+    """Too many attempts (failed sign-ins) in a short time; `retry_after_s` says when to retry."""
+
+    status = 429
+    code = "too_many_requests"
+
+    def __init__(self, message: str, *, retry_after_s: int, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after_s = retry_after_s
 
 
 class SettingsError(Exception):

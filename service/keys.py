@@ -8,6 +8,7 @@ from aiohttp import web
 
 from .auth import TokenCache
 from .clock import Clock
+from .console_auth import SignInThrottle
 from .delivery import Delivery
 from .metrics import Metrics
 from .settings import Settings
@@ -20,3 +21,4 @@ metrics_key: Final = web.AppKey("metrics", Metrics)
 openapi_key: Final = web.AppKey("openapi", dict[str, Any])
 delivery_key: Final = web.AppKey("delivery", Delivery)
 token_cache_key: Final = web.AppKey("token_cache", TokenCache)
+sign_in_throttle_key: Final = web.AppKey("sign_in_throttle", SignInThrottle)

@@ -16,6 +16,7 @@ from service.app import create_app
 from service.keys import store_key
 from service.models import Role
 from service.settings import Settings, load_settings
+from tests.console import ConsoleClient
 
 START = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
 
@@ -117,6 +118,15 @@ async def _token(client: TestClient[Any, Any], role: Role, name: str, **kw: Any)
 async def api(client: TestClient[Any, Any]) -> Api:
     """The API as an organiser."""
     return Api(client, await _token(client, Role.ORGANISER, "王组织"))
+
+
+@pytest.fixture
+async def console(client: TestClient[Any, Any], api: Api) -> ConsoleClient:
+    """The console, signed in (with `api`'s token) as the same organiser as `api`."""
+    browser = ConsoleClient(client)
+    page = await browser.sign_in_token(api.token or "")
+    assert page.url.startswith("/console"), page.text
+    return browser
 
 
 @pytest.fixture

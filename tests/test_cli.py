@@ -15,18 +15,26 @@ from service.auth import TOKEN_PREFIX, hash_token
 from tests.processes import free_port, wait_healthy
 
 
-def linli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def linli(*args: str, cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "service", *args],
         capture_output=True,
         text=True,
         timeout=120,
         cwd=cwd,
+        input=stdin,
     )
 
 
 def test_cli_help_for_each_command(tmp_path: Path) -> None:
-    for command in ([], ["serve"], ["demo"], ["token", "create"], ["backup"]):
+    for command in (
+        [],
+        ["serve"],
+        ["demo"],
+        ["token", "create"],
+        ["staff", "password"],
+        ["backup"],
+    ):
         done = linli(*command, "--help", cwd=tmp_path)
         assert done.returncode == 0, done.stderr
         assert "usage: linli" in done.stdout
@@ -55,6 +63,20 @@ def test_cli_door_token_needs_an_existing_room(tmp_path: Path) -> None:
     done = linli("token", "create", "--role", "door", "--name", "门口", "--room", "没有这间",
                  "--db", db, cwd=tmp_path)  # fmt: skip
     assert done.returncode == 1 and "room_not_found" in done.stderr
+
+
+def test_cli_staff_password_sets_a_console_sign_in(tmp_path: Path) -> None:
+    db = str(tmp_path / "linli.db")
+    done = linli("staff", "password", "Wang", "--name", "王组织", "--db", db, cwd=tmp_path,
+                 stdin="a long enough password\n")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "a long enough password" not in done.stdout + done.stderr
+    row = (
+        sqlite3.connect(db).execute("SELECT name, role, login, password_hash FROM staff").fetchone()
+    )
+    assert row[:3] == ("王组织", "organiser", "wang") and row[3].startswith("$argon2id$")
+    short = linli("staff", "password", "li", "--db", db, cwd=tmp_path, stdin="short\n")
+    assert short.returncode == 1 and "password_too_short" in short.stderr
 
 
 def test_cli_demo_is_idempotent(tmp_path: Path) -> None:
@@ -91,6 +113,10 @@ def test_cli_demo_is_idempotent(tmp_path: Path) -> None:
     assert counts() == before
     assert f"Demo organiser token: {token}" in second.stdout
     assert f"/tablet?token={door}" in second.stdout
+    password = (tmp_path / "var" / "demo-console.password").read_text().strip()
+    assert "/console" in first.stdout
+    for run in (first, second):  # the same console password both times
+        assert f"sign in as: demo   password: {password}" in run.stdout
     conn.close()
 
 

@@ -31,6 +31,7 @@ from .checkin import CheckinIn
 from .jsonio import Query, jsonable, reply
 from .pages import page
 from .routing import Api, bearer_token
+from .sse import open_stream
 
 COOKIE: Final = "linli_door"
 COOKIE_MAX_AGE: Final = 365 * 24 * 3600
@@ -284,18 +285,10 @@ async def tablet_stream(request: web.Request) -> web.StreamResponse:
     reader = request.app[store_key].reader
     tz = request.app[settings_key].tz
     stop = request.app[streams_stop_key]
-    response = web.StreamResponse(
-        headers={
-            "Content-Type": "text/event-stream",
-            "Cache-Control": "no-store",
-            "X-Accel-Buffering": "no",
-        }
-    )
-    await response.prepare(request)
+    response = await open_stream(request)
     seen: tuple[str, str] | None = None
     refreshed = beat = time.monotonic()
     try:
-        await response.write(b"retry: 1000\n\n")
         while not stop.is_set():
             transport = request.transport
             if transport is None or transport.is_closing():

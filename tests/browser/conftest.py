@@ -12,13 +12,13 @@ import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
 from aiohttp import web
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser, Page, async_playwright
 
 from service import auth
 from service.app import create_app
@@ -112,6 +112,31 @@ async def browser() -> AsyncIterator[Browser]:
             yield launched
         finally:
             await launched.close()
+
+
+PHONE: Final = {"width": 375, "height": 740}
+DESKTOP: Final = {"width": 1280, "height": 860}
+
+
+async def sign_in(page: Page, live: Live) -> None:
+    """Sign in to the console through its sign-in page, with the organiser's API token."""
+    await page.goto(f"{live.url}/console/sign-in")
+    await page.click("#token-sign-in summary")
+    await page.fill("#f-token", live.api.token or "")
+    await page.click("#sign-in-token")
+    await page.wait_for_url(f"{live.url}/console")
+
+
+@pytest.fixture
+async def signed_in_page(browser: Browser, live: Live) -> AsyncIterator[Page]:
+    """A desktop-sized Chromium page signed in to the console as `live.api`'s organiser."""
+    context = await browser.new_context(viewport=DESKTOP)  # type: ignore[arg-type]
+    page = await context.new_page()
+    await sign_in(page, live)
+    try:
+        yield page
+    finally:
+        await context.close()
 
 
 async def invited(live: Live, **event: Any) -> tuple[int, str]:

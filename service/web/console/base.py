@@ -1,0 +1,397 @@
+"""The console's plumbing: sessions and CSRF on every view, the page renderer with its
+text catalogues (zh-CN and English), flash messages, form parsing and live feeds."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import functools
+import hmac
+import json
+import time
+import tomllib
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+from functools import cache
+from pathlib import Path
+from typing import Any, Final, TypeVar
+from urllib.parse import quote, unquote
+from zoneinfo import ZoneInfo
+
+import jinja2
+import pydantic
+from aiohttp import web
+from multidict import MultiDict, MultiDictProxy
+
+from ...console_auth import ConsoleUser, session_user
+from ...errors import PayloadTooLargeError, PermissionDeniedError, ServiceError, ValidationError
+from ...keys import clock_key, settings_key, store_key
+from ...settings import Settings
+from ...store import Store
+from ..jsonio import validate
+from ..routing import Api
+from ..sse import open_stream
+
+CONSOLE: Final = Path(__file__).resolve().parents[3] / "templates" / "console"
+LANGUAGES: Final = ("zh-CN", "en")
+SESSION_COOKIE: Final = "linli_session"
+LANG_COOKIE: Final = "linli_lang"
+FLASH_COOKIE: Final = "linli_flash"
+TAG: Final = "console"
+# The console's menu: (text key, path). Order is the order shown.
+NAV: Final = (
+    ("common.nav_dashboard", "/console"),
+    ("common.nav_events", "/console/events"),
+    ("common.nav_residents", "/console/residents"),
+    ("common.nav_rooms", "/console/rooms"),
+    ("common.nav_messages", "/console/messages"),
+    ("common.nav_settings", "/console/settings"),
+)
+# Scripts only from our own files (no inline script, so injected markup cannot run);
+# inline styles are allowed for bar widths and the like; previews frame srcdoc only.
+CSP: Final = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline';"
+    " img-src 'self' data:; frame-src 'self' about:; frame-ancestors 'none';"
+    " form-action 'self'; base-uri 'none'"
+)
+# The page being rendered's CSRF token, for macros (imported templates see no page context).
+_CSRF: Final = contextvars.ContextVar("console_csrf", default="")
+streams_stop_key: Final = web.AppKey("console_streams_stop", asyncio.Event)
+M = TypeVar("M", bound=pydantic.BaseModel)
+
+
+def console_routes() -> Api:
+    """A route table under /console (each console module has one)."""
+    return Api(prefix="/console")
+
+
+def install(app: web.Application) -> None:
+    """What the console needs of the app: a signal that ends live feeds at shutdown."""
+    app[streams_stop_key] = asyncio.Event()
+
+    async def stop(app: web.Application) -> None:
+        app[streams_stop_key].set()
+
+    app.on_shutdown.append(stop)
+
+
+@cache
+def catalogue() -> dict[str, dict[str, str]]:
+    """Every console text by language: `<area>.<key>` from text/<area>.<lang>.toml."""
+    texts: dict[str, dict[str, str]] = {lang: {} for lang in LANGUAGES}
+    for path in sorted((CONSOLE / "text").glob("*.toml")):
+        area, _, lang = path.name.removesuffix(".toml").partition(".")
+        if lang not in texts:
+            raise ValueError(f"{path}: language must be one of {LANGUAGES}")
+        with path.open("rb") as fh:
+            for key, value in tomllib.load(fh).items():
+                texts[lang][f"{area}.{key}"] = str(value)
+    return texts
+
+
+@dataclass(frozen=True)
+class Text:
+    """Translated console text in one language; a missing key is an error, not a blank."""
+
+    lang: str
+
+    def __call__(self, key: str, **values: Any) -> str:
+        try:
+            text = catalogue()[self.lang][key]
+        except KeyError:
+            raise KeyError(f"console text {key!r} is missing for {self.lang}") from None
+        return text.format(**values) if values else text
+
+
+def _local(moment: datetime | None, tz: tzinfo, fmt: str) -> str:
+    return "" if moment is None else moment.astimezone(tz).strftime(fmt)
+
+
+@jinja2.pass_context
+def _local_filter(ctx: Any, moment: datetime | None) -> str:
+    return _local(moment, ctx["tz"], "%Y-%m-%d %H:%M")
+
+
+@jinja2.pass_context
+def _local_date_filter(ctx: Any, moment: datetime | None) -> str:
+    return _local(moment, ctx["tz"], "%Y-%m-%d")
+
+
+@jinja2.pass_context
+def _local_time_filter(ctx: Any, moment: datetime | None) -> str:
+    return _local(moment, ctx["tz"], "%H:%M")
+
+
+@jinja2.pass_context
+def _input_filter(ctx: Any, moment: datetime | None) -> str:
+    """A datetime as `<input type=datetime-local>` wants it, in the community's zone."""
+    return _local(moment, ctx["tz"], "%Y-%m-%dT%H:%M")
+
+
+@cache
+def environment() -> jinja2.Environment:
+    """The console's Jinja2 environment: autoescaped, strict about undefined names."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(CONSOLE),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["local"] = _local_filter
+    env.filters["local_date"] = _local_date_filter
+    env.filters["local_time"] = _local_time_filter
+    env.filters["input_local"] = _input_filter
+    env.globals["csrf_token"] = _CSRF.get
+    return env
+
+
+def language(request: web.Request) -> str:
+    """?lang= if given, else the remembered choice, else the community's language."""
+    for asked in (request.query.get("lang"), request.cookies.get(LANG_COOKIE)):
+        if asked in LANGUAGES:
+            return str(asked)
+    return request.app[settings_key].community.default_language
+
+
+def html(text: str, status: int = 200) -> web.Response:
+    """A console page response: never cached, framed by nobody, scripts only from us."""
+    return web.Response(
+        text=text,
+        status=status,
+        content_type="text/html",
+        charset="utf-8",
+        headers={
+            "Cache-Control": "no-store",
+            "Referrer-Policy": "same-origin",
+            "X-Content-Type-Options": "nosniff",
+            "X-Frame-Options": "DENY",
+            "Content-Security-Policy": CSP,
+        },
+    )
+
+
+def safe_next(target: str | None) -> str:
+    """Where to go after signing in: a console path only (no open redirect)."""
+    if target and target.startswith("/console") and not target.startswith("/console//"):
+        return target
+    return "/console"
+
+
+@dataclass
+class Console:
+    """One console request: who is signed in, their language, the form, and the renderer."""
+
+    request: web.Request
+    me: ConsoleUser
+    now: datetime
+    form: MultiDictProxy[Any] = field(default_factory=lambda: MultiDictProxy(MultiDict()))
+    _flash_out: str | None = None
+
+    @property
+    def store(self) -> Store:
+        """The app's store."""
+        return self.request.app[store_key]
+
+    @property
+    def settings(self) -> Settings:
+        """The app's settings."""
+        return self.request.app[settings_key]
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The community's time zone."""
+        return self.settings.tz
+
+    @property
+    def lang(self) -> str:
+        """The page's language."""
+        return language(self.request)
+
+    @property
+    def csrf(self) -> str:
+        """The session's CSRF token, for forms."""
+        return self.me.csrf
+
+    @property
+    def t(self) -> Text:
+        """Text in the page's language."""
+        return Text(self.lang)
+
+    def render(self, template: str, status: int = 200, **context: Any) -> web.Response:
+        """templates/console/<template> with the console's base context."""
+        return render_page(self.request, template, status, me=self.me, **context)
+
+    def redirect(self, path: str, flash_key: str | None = None, **values: Any) -> web.HTTPSeeOther:
+        """A 303 to `path`; the flash text shows once on the next page."""
+        response = web.HTTPSeeOther(path)
+        if flash_key is not None:
+            set_flash(response, self.t(flash_key, **values))
+        return response
+
+    def errors(self, exc: ServiceError) -> dict[str, str]:
+        """Field -> problem for the form macros; a problem of no field goes under "_form"."""
+        found = dict(exc.fields)
+        if not found:
+            found["_form"] = exc.message
+        return found
+
+    def require_confirm(self) -> None:
+        """A destructive action must come from its confirmation button."""
+        if self.form.get("confirm") != "yes":
+            raise ValidationError.field(
+                "confirm", "confirm this action first", code="confirmation_required"
+            )
+
+    def local_input(self, value: str | None, name: str) -> datetime:
+        """An `<input type=datetime-local>` value, read in the community's zone, as UTC."""
+        text = (value or "").strip()
+        if not text:
+            raise ValidationError.field(name, "is required", code="required")
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValidationError.field(
+                name, "must be a date and time like 2026-12-05T09:00", code="invalid_datetime"
+            ) from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=self.tz)
+        return moment.astimezone(ZoneInfo("UTC"))
+
+    def parse(self, model: type[M], data: Mapping[str, Any]) -> M:
+        """A form's values validated by the API's own model (same refusals, same words)."""
+        return validate(model, dict(data), "form")
+
+
+def set_flash(response: web.StreamResponse, text: str) -> None:
+    """Show `text` once on the next console page."""
+    response.set_cookie(
+        FLASH_COOKIE, quote(text), path="/console", max_age=60, httponly=True, samesite="Lax"
+    )
+
+
+def render_page(
+    request: web.Request,
+    template: str,
+    status: int = 200,
+    *,
+    me: ConsoleUser | None,
+    **context: Any,
+) -> web.Response:
+    """Render a console template (signed in or not) with the base context."""
+    settings = request.app[settings_key]
+    lang = language(request)
+    flash = request.cookies.get(FLASH_COOKIE)
+    base: dict[str, Any] = {
+        "t": Text(lang),
+        "lang": lang,
+        "me": me,
+        "csrf": me.csrf if me is not None else context.pop("csrf", ""),
+        "community": settings.community.name,
+        "tz": settings.tz,
+        "now": request.app[clock_key](),
+        "flash": unquote(flash) if flash else None,
+        "nav": [(key, href, _active(request.path, href)) for key, href in NAV],
+        "path": request.path,
+    }
+    base.update(context)
+    _CSRF.set(base["csrf"])
+    response = html(environment().get_template(template).render(**base), status)
+    if flash:
+        response.del_cookie(FLASH_COOKIE, path="/console")
+    asked = request.query.get("lang")
+    if asked in LANGUAGES and request.cookies.get(LANG_COOKIE) != asked:
+        response.set_cookie(LANG_COOKIE, str(asked), path="/", max_age=365 * 86400, samesite="Lax")
+    return response
+
+
+def _active(path: str, href: str) -> bool:
+    if href == "/console":
+        return path in ("/console", "/console/")
+    return path == href or path.startswith(href + "/")
+
+
+def error_page(request: web.Request, exc: ServiceError, me: ConsoleUser | None) -> web.Response:
+    """A coded error as a console page with the error's own 4xx status."""
+    return render_page(request, "error.html", exc.status, me=me, error=exc)
+
+
+Handler = Callable[[web.Request, Console], Awaitable[web.StreamResponse]]
+
+
+def view(handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """A console page: signed in (else to the sign-in page), CSRF-checked on POST, its
+    form parsed, and coded errors shown as pages with their status (never a 500)."""
+
+    @functools.wraps(handler)
+    async def handle(request: web.Request) -> web.StreamResponse:
+        now = request.app[clock_key]()
+        cookie = request.cookies.get(SESSION_COOKIE, "")
+        me = await session_user(request.app[store_key], cookie, now) if cookie else None
+        if me is None:
+            raise web.HTTPSeeOther(f"/console/sign-in?next={quote(request.path_qs)}")
+        c = Console(request, me, now)
+        try:
+            if request.method == "POST":
+                c.form = await read_form(request)
+                if not hmac.compare_digest(str(c.form.get("csrf", "")), me.csrf):
+                    raise PermissionDeniedError(
+                        "this form has expired or came from elsewhere;"
+                        " reload the page and try again",
+                        code="csrf_failed",
+                    )
+            result = await handler(request, c)
+        except ServiceError as exc:
+            return error_page(request, exc, me)
+        if isinstance(result, web.HTTPException):  # c.redirect(...) returned, not raised
+            raise result
+        return result
+
+    return handle
+
+
+async def read_form(request: web.Request) -> MultiDictProxy[Any]:
+    """The POSTed form (urlencoded or multipart), within server.max_body_bytes."""
+    try:
+        return await request.post()
+    except web.HTTPRequestEntityTooLarge:
+        limit = request.app[settings_key].server.max_body_bytes
+        raise PayloadTooLargeError(f"the form is larger than {limit} bytes") from None
+
+
+Poll = Callable[[], Awaitable[dict[str, Any] | None]]
+
+
+async def sse_response(
+    request: web.Request, poll: Poll, *, event: str = "update", interval_s: float = 0.5
+) -> web.StreamResponse:
+    """Server-sent events: `poll()` every interval, sent whenever its dict changes; ends when
+    the client goes, the app stops, or a dict says "done": true (that one is sent)."""
+    stop = request.app[streams_stop_key]
+    response = await open_stream(request)
+    last: str | None = None
+    beat = time.monotonic()
+    try:
+        while not stop.is_set():
+            transport = request.transport
+            if transport is None or transport.is_closing():
+                break
+            found = await poll()
+            if found is not None:
+                body = json.dumps(found, ensure_ascii=False, default=str)
+                if body != last:
+                    last = body
+                    beat = time.monotonic()
+                    await response.write(f"event: {event}\ndata: {body}\n\n".encode())
+                if found.get("done"):
+                    break
+            if time.monotonic() - beat >= 15:
+                await response.write(b": heartbeat\n\n")
+                beat = time.monotonic()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval_s)
+    except (ConnectionResetError, ServiceError):
+        pass  # the browser went away, or the thing watched was deleted
+    return response

@@ -1,0 +1,38 @@
+"""The console's first page: upcoming events, today's bookings, delivery health."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ... import dashboard
+from .base import TAG, Console, console_routes, view
+
+routes = console_routes()
+
+
+@routes.route(
+    "GET",
+    "",
+    summary="The console's dashboard: upcoming events, today's bookings, delivery health",
+    tag=TAG,
+    roles=None,
+    response_media="text/html",
+)
+@view
+async def dashboard_page(request: web.Request, c: Console) -> web.StreamResponse:
+    """Reads only."""
+    found = await dashboard.overview(c.store, c.now, c.tz)
+    return c.render("dashboard.html", o=found)
+
+
+@routes.route(
+    "GET",
+    "/",
+    summary="The dashboard, under its other address",
+    tag=TAG,
+    roles=None,
+    response_media="text/html",
+)
+async def dashboard_slash(request: web.Request) -> web.StreamResponse:
+    """/console/ is /console."""
+    raise web.HTTPMovedPermanently("/console")

@@ -1,0 +1,7 @@
+"""Console pages (being written)."""
+
+from __future__ import annotations
+
+from .base import console_routes
+
+routes = console_routes()
