@@ -253,3 +253,9 @@ async def sign_out(store: Store, cookie: str, now: datetime) -> None:
     """End the session (nothing happens for an unknown cookie)."""
     session_hash = _session_hash(cookie)
     await store.write(lambda tx: sql.end_session(tx, session_hash, now))
+
+
+async def purge_sessions(store: Store, *, now: datetime) -> None:
+    """Forget sessions that ended or expired over a day ago (kept a day for the record)."""
+    cutoff = now - timedelta(days=1)
+    await store.write(lambda tx: sql.purge_sessions(tx, cutoff))

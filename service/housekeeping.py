@@ -1,5 +1,5 @@
-"""Periodic chores of a running server: events that have ended become finished, and
-confirmed parties that never came are marked no-show."""
+"""Periodic chores of a running server: events that have ended become finished,
+confirmed parties that never came are marked no-show, and spent console sessions go."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from . import checkin, events
+from . import checkin, console_auth, events
 from .clock import Clock
 from .store import Store
 
@@ -36,6 +36,7 @@ async def tidy(store: Store, clock: Clock) -> None:
     invitations, bookings = await checkin.mark_no_shows(store, now=clock())
     if invitations or bookings:
         log.info("no-shows marked: %d invitation(s), %d booking(s)", invitations, bookings)
+    await console_auth.purge_sessions(store, now=clock())
 
 
 @contextlib.asynccontextmanager

@@ -204,3 +204,17 @@ async def test_console_set_password_checks_its_input(client: TestClient[Any, Any
             assert set(exc.fields) <= {"login", "password"}
         else:
             raise AssertionError(f"accepted {fields}")
+
+
+async def test_console_spent_sessions_are_purged_by_housekeeping(
+    console: ConsoleClient, client: TestClient[Any, Any], clock: PinnedClock, db_path: Path
+) -> None:
+    from service import housekeeping
+
+    await console.post("/console/sign-out", {})
+    rows = sqlite3.connect(db_path).execute("SELECT count(*) FROM console_sessions").fetchone()
+    assert rows == (1,)
+    clock.advance(days=2)
+    await housekeeping.tidy(client.app[store_key], clock)
+    rows = sqlite3.connect(db_path).execute("SELECT count(*) FROM console_sessions").fetchone()
+    assert rows == (0,)

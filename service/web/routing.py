@@ -87,8 +87,10 @@ def bearer_token(request: web.Request) -> str:
 class Api:
     """A set of API routes under one prefix."""
 
-    def __init__(self, prefix: str = "/api/v1") -> None:
+    def __init__(self, prefix: str = "/api/v1", name_prefix: str = "") -> None:
         self.prefix = prefix
+        # Route names are the handlers' names; a prefix keeps another table's apart.
+        self.name_prefix = name_prefix
         self.operations: list[Operation] = []
 
     def route(
@@ -133,7 +135,9 @@ class Api:
     def add_to(self, app: web.Application) -> None:
         """Register every declared route on the app's router."""
         for op in self.operations:
-            app.router.add_route(op.method, op.path, _guarded(op), name=_route_name(op))
+            app.router.add_route(
+                op.method, op.path, _guarded(op), name=self.name_prefix + _route_name(op)
+            )
 
 
 def _route_name(op: Operation) -> str:

@@ -31,7 +31,8 @@ from ...keys import clock_key, settings_key, store_key
 from ...settings import Settings
 from ...store import Store
 from ..jsonio import validate
-from ..routing import Api
+from ..routing import Api, RawBody
+from ..routing import Handler as RouteHandler
 from ..sse import open_stream
 
 CONSOLE: Final = Path(__file__).resolve().parents[3] / "templates" / "console"
@@ -62,9 +63,28 @@ streams_stop_key: Final = web.AppKey("console_streams_stop", asyncio.Event)
 M = TypeVar("M", bound=pydantic.BaseModel)
 
 
+# What every console POST takes, for the OpenAPI document.
+FORM_BODY: Final = RawBody(
+    "application/x-www-form-urlencoded",
+    "the page's form fields and its csrf token (multipart/form-data where a file is sent)",
+)
+
+
+class ConsoleApi(Api):
+    """Console routes: under /console, HTML, and every POST documented as a form."""
+
+    def route(
+        self, method: str, path: str, **kwargs: Any
+    ) -> Callable[[RouteHandler], RouteHandler]:
+        """As Api.route, with a form body for POSTs that declare none."""
+        if method.upper() == "POST" and kwargs.get("body") is None:
+            kwargs["body"] = FORM_BODY
+        return super().route(method, path, **kwargs)
+
+
 def console_routes() -> Api:
     """A route table under /console (each console module has one)."""
-    return Api(prefix="/console")
+    return ConsoleApi(prefix="/console", name_prefix="console.")
 
 
 def install(app: web.Application) -> None:
