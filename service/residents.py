@@ -299,6 +299,11 @@ async def list_residents(
     return Page(items=tuple(items), total=total, limit=limit, offset=offset)
 
 
+async def tags_in_use(store: Store) -> list[tuple[str, int]]:
+    """Every tag some resident has, with how many have it (for filters and pickers)."""
+    return await sql.tag_counts(store.reader)
+
+
 async def update_resident(
     store: Store, resident_id: int, changes: ResidentChanges, *, now: datetime
 ) -> Resident:

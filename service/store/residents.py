@@ -206,6 +206,14 @@ async def replace_tags(tx: Tx, resident_id: int, tags: Iterable[str]) -> None:
     await add_tags(tx, resident_id, tags)
 
 
+async def tag_counts(db: Db) -> list[tuple[str, int]]:
+    """Every tag in use with how many residents have it, alphabetically."""
+    rows = await db.fetchall(
+        "SELECT tag, count(*) AS n FROM resident_tags GROUP BY tag ORDER BY tag"
+    )
+    return [(row["tag"], int(row["n"])) for row in rows]
+
+
 async def get_contact(db: Db, resident_id: int, contact_id: int) -> Contact | None:
     """One of a resident's contacts."""
     row = await db.fetchone(

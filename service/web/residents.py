@@ -89,6 +89,36 @@ class ResidentQuery(PageQuery):
     household_id: Id | None = None
 
 
+def contact_input(body: ContactIn) -> ContactInput:
+    """The domain's input for a contact sent to the API (or the console)."""
+    return ContactInput(body.channel, body.address, body.opted_out, body.signing_secret)
+
+
+def resident_input(body: ResidentIn) -> ResidentInput:
+    """The domain's input for a new resident sent to the API (or the console)."""
+    return ResidentInput(
+        name=body.name,
+        household_id=body.household_id,
+        unit=body.unit,
+        language=body.language,
+        tags=tuple(body.tags),
+        notes=body.notes,
+        contacts=tuple(contact_input(c) for c in body.contacts),
+    )
+
+
+def resident_changes(body: ResidentPatch) -> ResidentChanges:
+    """The domain's changes for a resident patch sent to the API (or the console)."""
+    return ResidentChanges(
+        name=body.name,
+        household_id=body.household_id,
+        unit=body.unit,
+        language=body.language,
+        tags=tuple(body.tags) if body.tags is not None else None,
+        notes=body.notes,
+    )
+
+
 def _resident_id(request: web.Request) -> int:
     return path_id(request, "resident_not_found", "resident")
 
@@ -116,20 +146,9 @@ def _community(request: web.Request) -> tuple[str, Language]:
 async def create_resident(request: web.Request, body: ResidentIn) -> web.Response:
     """Contacts are canonicalised; a name already in the household is a 409 resident_exists."""
     region, language = _community(request)
-    data = ResidentInput(
-        name=body.name,
-        household_id=body.household_id,
-        unit=body.unit,
-        language=body.language,
-        tags=tuple(body.tags),
-        notes=body.notes,
-        contacts=tuple(
-            ContactInput(c.channel, c.address, c.opted_out, c.signing_secret) for c in body.contacts
-        ),
-    )
     created = await residents.create_resident(
         request.app[store_key],
-        data,
+        resident_input(body),
         region=region,
         default_language=language,
         now=request.app[clock_key](),
@@ -189,16 +208,11 @@ async def get_resident(request: web.Request) -> web.Response:
 )
 async def update_resident(request: web.Request, body: ResidentPatch) -> web.Response:
     """Only the fields sent change; a unit not yet known creates its household."""
-    changes = ResidentChanges(
-        name=body.name,
-        household_id=body.household_id,
-        unit=body.unit,
-        language=body.language,
-        tags=tuple(body.tags) if body.tags is not None else None,
-        notes=body.notes,
-    )
     updated = await residents.update_resident(
-        request.app[store_key], _resident_id(request), changes, now=request.app[clock_key]()
+        request.app[store_key],
+        _resident_id(request),
+        resident_changes(body),
+        now=request.app[clock_key](),
     )
     return reply(request, updated)
 
@@ -248,7 +262,7 @@ async def add_resident_contact(request: web.Request, body: ContactIn) -> web.Res
     created = await residents.add_contact(
         request.app[store_key],
         _resident_id(request),
-        ContactInput(body.channel, body.address, body.opted_out, body.signing_secret),
+        contact_input(body),
         region=region,
         now=request.app[clock_key](),
     )
