@@ -704,11 +704,7 @@ async def deliveries(
 ) -> Deliveries:
     """Counts and a page of an event's messages, newest first, with their attempts."""
     await get_event(store, event_id)
-    by_status: dict[str, int] = {s.value: 0 for s in MessageStatus}
-    by_channel: dict[str, dict[str, int]] = {}
-    for st, ch, n in await sql.counts(store.reader, event_id):
-        by_status[st] = by_status.get(st, 0) + n
-        by_channel.setdefault(ch, {})[st] = n
+    by_status, by_channel = await _tally(store.reader, event_id)
     items, total = await sql.list_messages(
         store.reader, event_id=event_id, status=status, channel=channel, limit=limit, offset=offset
     )
@@ -718,6 +714,53 @@ async def deliveries(
         by_channel=by_channel,
         messages=Page(items=tuple(items), total=total, limit=limit, offset=offset),
     )
+
+
+@dataclass(frozen=True)
+class SendProgress:
+    """How far an event's messages of one kind have got: counts by status, overall and by
+    channel. Done when none is queued or sending any more (a failure counts as done)."""
+
+    event_id: int
+    kind: str
+    by_status: dict[str, int]
+    by_channel: dict[str, dict[str, int]]
+
+    @property
+    def total(self) -> int:
+        """Messages of this kind, fallbacks included."""
+        return sum(self.by_status.values())
+
+    @property
+    def waiting(self) -> int:
+        """Messages not yet tried to the end (queued, or being sent now)."""
+        return self.by_status["queued"] + self.by_status["sending"]
+
+    @property
+    def percent(self) -> int:
+        """Share of messages done, rounded down (100 only when nothing waits)."""
+        return 100 if not self.total else (self.total - self.waiting) * 100 // self.total
+
+
+async def send_progress(
+    store: Store, event_id: int, kind: MessageKind = MessageKind.INVITATION
+) -> SendProgress:
+    """Counts of an event's messages of one kind (its invitations, by default)."""
+    await get_event(store, event_id)
+    by_status, by_channel = await _tally(store.reader, event_id, str(kind))
+    return SendProgress(event_id, str(kind), by_status, by_channel)
+
+
+async def _tally(
+    db: Db, event_id: int, kind: str | None = None
+) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+    """An event's messages (of one kind, if given) counted by status, and by channel."""
+    by_status: dict[str, int] = {s.value: 0 for s in MessageStatus}
+    by_channel: dict[str, dict[str, int]] = {}
+    for st, ch, n in await sql.counts(db, event_id, kind):
+        by_status[st] = by_status.get(st, 0) + n
+        by_channel.setdefault(ch, {})[st] = n
+    return by_status, by_channel
 
 
 async def record_report(
@@ -764,6 +807,30 @@ async def retry_message(store: Store, message_id: int, *, now: datetime) -> Mess
         return again
 
     return await store.write(txn)
+
+
+async def message_log(
+    store: Store,
+    *,
+    event_id: int | None,
+    status: str | None,
+    channel: str | None,
+    limit: int,
+    offset: int,
+) -> Page[Message]:
+    """Every message (or one event's), newest first, with their attempts (the console's log)."""
+    items, total = await sql.list_messages(
+        store.reader, event_id=event_id, status=status, channel=channel, limit=limit, offset=offset
+    )
+    return Page(tuple(items), total, limit, offset)
+
+
+async def get_message(store: Store, message_id: int) -> Message:
+    """One message with its attempts; 404 message_not_found."""
+    found = await sql.message_with_attempts(store.reader, message_id)
+    if found is None:
+        raise NotFoundError(f"no message {message_id}", code="message_not_found")
+    return found
 
 
 async def unsubscribe(store: Store, contact_id: int, *, now: datetime) -> bool:

@@ -365,6 +365,15 @@ async def get_message(db: Db, message_id: int) -> Message | None:
     return None if row is None else _message(row)
 
 
+async def message_with_attempts(db: Db, message_id: int) -> Message | None:
+    """One message with its attempts (the console's message page)."""
+    row = await db.fetchone(f"SELECT {_COLUMNS} FROM messages WHERE id = ?", (message_id,))
+    if row is None:
+        return None
+    attempts = await _attempts_of(db, [message_id])
+    return _message(row, attempts.get(message_id, ()))
+
+
 async def record_attempts(
     tx: Tx,
     attempts: Iterable[tuple[Message, datetime, int | None, str, str | None, str | None]],
@@ -488,12 +497,12 @@ async def opt_out_contact(tx: Tx, contact_id: int, now: datetime) -> bool:
     return await tx.changes() == 1
 
 
-async def counts(db: Db, event_id: int) -> list[tuple[str, str, int]]:
-    """(status, channel, count) for an event's messages."""
+async def counts(db: Db, event_id: int, kind: str | None = None) -> list[tuple[str, str, int]]:
+    """(status, channel, count) for an event's messages (of one kind, if given)."""
     rows = await db.fetchall(
         "SELECT status, channel, COUNT(*) AS n FROM messages WHERE event_id = ?"
-        " GROUP BY status, channel",
-        (event_id,),
+        " AND (? IS NULL OR kind = ?) GROUP BY status, channel",
+        (event_id, kind, kind),
     )
     return [(row["status"], row["channel"], row["n"]) for row in rows]
 

@@ -96,6 +96,25 @@ async def _in_room(request: web.Request) -> Booking:
     return found
 
 
+def staff_request(body: BookingIn, room_id: int, *, by: str, source: str) -> BookingRequest:
+    """A staff member's booking body as the domain's request; `source` ("api", "console")
+    keeps one path's request keys apart from another's."""
+    return BookingRequest(
+        room_id=room_id,
+        starts_at=body.starts_at,
+        ends_at=body.ends_at,
+        resident_id=body.resident_id,
+        title=body.title,
+        party_size=body.party_size,
+        note=body.note,
+        weeks=body.weeks,
+        booked_by=f"organiser:{by}",
+        override_rules=body.override_rules,
+        language=body.language,
+        request_key=None if body.request_key is None else f"{source}:{body.request_key}",
+    )
+
+
 @routes.route(
     "POST",
     r"/rooms/{id:\d+}/bookings",
@@ -115,20 +134,7 @@ async def create_booking(request: web.Request, body: BookingIn) -> web.Response:
     delivery = request.app[delivery_key]
     result = await bookings.request_booking(
         request.app[store_key],
-        BookingRequest(
-            room_id=_room_id(request),
-            starts_at=body.starts_at,
-            ends_at=body.ends_at,
-            resident_id=body.resident_id,
-            title=body.title,
-            party_size=body.party_size,
-            note=body.note,
-            weeks=body.weeks,
-            booked_by=f"organiser:{principal(request).name}",
-            override_rules=body.override_rules,
-            language=body.language,
-            request_key=None if body.request_key is None else f"api:{body.request_key}",
-        ),
+        staff_request(body, _room_id(request), by=principal(request).name, source="api"),
         now=request.app[clock_key](),
         tz=request.app[settings_key].tz,
         composer=delivery.ready(),
