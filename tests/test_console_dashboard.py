@@ -29,6 +29,7 @@ async def test_dashboard_shows_events_answers_bookings_and_health(
         json={"resident_id": people[0], "answer": "yes", "party_size": 2},
     )
     assert status in (200, 201), answered
+    await settled(api, event_id, total=4)  # the three invitations and the yes's confirmation
     room_id = await room(api)
     status, made = await book(
         api, room_id, "2026-11-28T14:00", "2026-11-28T16:00", title="合唱排练", override_rules=True
@@ -42,7 +43,7 @@ async def test_dashboard_shows_events_answers_bookings_and_health(
     cells = [c.split("<")[0] for c in row.split('class="num">')[1:]]
     assert cells == ["1", "2", "0", "0", "0", "2"]
     assert page.by_id("today-bookings") is not None and page.has("14:00–16:00 · 活动室 · 合唱排练")
-    assert page.by_id("health-sent") == "3" and page.by_id("health-failed") == "0"
+    assert page.by_id("health-sent") == "4" and page.by_id("health-failed") == "0"
     assert page.by_id("worker-warning") is None
 
 

@@ -1,7 +1,360 @@
-"""Console pages (being written)."""
+"""The console's live pages of one event: sending with its progress bar, the attendance
+table (updated as answers arrive, with its CSV and answers taken by phone), and the
+check-in list with check-in by code."""
 
 from __future__ import annotations
 
-from .base import console_routes
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from aiohttp import web
+
+from ... import checkin, notifications, rsvp
+from ...checkin import Arrival, CheckinRefused
+from ...errors import ServiceError
+from ...events import get_event
+from ...keys import delivery_key
+from ...models import AnswerVia, Event, Invitation, MessageStatus, RsvpState
+from ...notifications import SendProgress
+from .. import rsvp as rsvp_api
+from ..checkin import CheckinIn
+from ..jsonio import path_id
+from ..routing import Handler
+from ..rsvp import AnswerIn
+from .base import TAG, Console, console_routes, sse_response, view
 
 routes = console_routes()
+HTML: Final = "text/html"
+SSE: Final = "text/event-stream"
+_EVENT: Final = r"/events/{id:\d+}"
+# Statuses the progress bar shows always; the others only once a message has them.
+MAIN_STATUSES: Final = ("queued", "sent", "failed")
+EXTRA_STATUSES: Final = ("delivered", "suppressed", "expired")
+ANSWER_STATES: Final = tuple(state.value for state in RsvpState)
+VIAS: Final = frozenset(via.value for via in AnswerVia)
+REFUSALS: Final = frozenset(
+    {"unknown_code", "wrong_room", "not_today", "cancelled", "already_checked_in"}
+)
+ROWS: Final = 500
+
+
+def _page(method: str, path: str, summary: str, media: str = HTML) -> Callable[[Handler], Handler]:
+    """A page of this module in the route table (signed in by @view, not by token)."""
+    return routes.route(
+        method, _EVENT + path, summary=summary, tag=TAG, roles=None, response_media=media
+    )
+
+
+def _event_id(request: web.Request) -> int:
+    return path_id(request, "event_not_found", "event")
+
+
+@dataclass(frozen=True)
+class Redo:
+    """A form sent back to be put right: its status, the problems by field, what was typed."""
+
+    status: int = 200
+    errors: Mapping[str, str] = field(default_factory=dict)
+    typed: Mapping[str, Any] = field(default_factory=dict)
+
+
+FRESH: Final = Redo()
+
+
+def _filled(form: Mapping[str, Any], *names: str) -> dict[str, Any]:
+    """The named form values that were typed (a blank box means "not given")."""
+    found: dict[str, Any] = {}
+    for name in names:
+        value = form.get(name)
+        if isinstance(value, str) and value.strip():
+            found[name] = value.strip()
+    return found
+
+
+# Sending and its progress
+
+
+def progress_data(p: SendProgress) -> dict[str, Any]:
+    """What the progress bar shows, as the page renders it and the stream sends it."""
+    waiting = str(MessageStatus.QUEUED), str(MessageStatus.SENDING)
+
+    def row(counts: Mapping[str, int]) -> dict[str, int]:
+        found = {s: counts.get(s, 0) for s in (*MAIN_STATUSES, *EXTRA_STATUSES)}
+        found["queued"] = sum(counts.get(s, 0) for s in waiting)
+        # A delivered message was sent first (the receipt came later): sent counts it too.
+        found["sent"] += found["delivered"]
+        return found
+
+    return {
+        **row(p.by_status),
+        "total": p.total,
+        "percent": p.percent,
+        "channels": {ch: row(counts) for ch, counts in sorted(p.by_channel.items())},
+        "done": p.waiting == 0,
+    }
+
+
+@_page("POST", "/send", "Invite the event's audience, then watch the progress")
+@view
+async def send_event(request: web.Request, c: Console) -> web.StreamResponse:
+    """The API's send: residents invited before are not invited again."""
+    event_id = _event_id(request)
+    delivery = request.app[delivery_key]
+    report = await notifications.send_event(
+        c.store,
+        delivery.ready(),
+        event_id,
+        now=c.now,
+        batch=delivery.settings.delivery.enqueue_batch,
+    )
+    delivery.wake()
+    return c.redirect(
+        f"/console/events/{event_id}/send",
+        "live.sent_flash",
+        invited=report.invited,
+        already=report.already_invited,
+    )
+
+
+@_page("GET", "/send", "The invitation's progress: queued, sent and failed by channel")
+@view
+async def send_page(request: web.Request, c: Console) -> web.StreamResponse:
+    """The counts at load time; live.js keeps them moving from the stream."""
+    event = await get_event(c.store, _event_id(request))
+    found = await notifications.send_progress(c.store, event.id)
+    labels = {ch: c.t(f"live.channel_{ch}") for ch in notifications.CHANNELS}
+    return c.render(
+        "events/send.html",
+        event=event,
+        p=progress_data(found),
+        extras=EXTRA_STATUSES,
+        labels=labels,
+    )
+
+
+@_page("GET", "/send/stream", "The invitation's progress, as server-sent events", SSE)
+@view
+async def send_stream(request: web.Request, c: Console) -> web.StreamResponse:
+    """Ends once no invitation is queued or sending."""
+    event_id = _event_id(request)
+
+    async def poll() -> dict[str, Any]:
+        return progress_data(await notifications.send_progress(c.store, event_id))
+
+    return await sse_response(request, poll, event="progress")
+
+
+# Attendance
+
+
+def _answer_filter(c: Console) -> RsvpState | None:
+    asked = c.request.query.get("answer", "")
+    return RsvpState(asked) if asked in ANSWER_STATES else None
+
+
+def _after(c: Console) -> int:
+    asked = c.request.query.get("after", "")
+    return int(asked) if asked.isdigit() and len(asked) < 12 else 0
+
+
+def _row(c: Console, item: Invitation, came: Mapping[int, Arrival]) -> dict[str, Any]:
+    """One line of the attendance table, in words of the page's language."""
+    last = item.history[-1] if item.history else None
+    via = last.via if last is not None and item.answer is not RsvpState.PENDING else ""
+    arrival = came.get(item.id)
+    answer = c.t(f"live.answer_{item.answer.value}")
+    if item.waitlist_position:
+        answer = c.t("live.waitlist_place", answer=answer, place=item.waitlist_position)
+    return {
+        "id": item.id,
+        "name": item.resident_name,
+        "unit": item.unit,
+        "answer": item.answer.value,
+        "answer_text": answer,
+        "party": item.party_size,
+        "via": c.t(f"live.via_{via}") if via in VIAS else via,
+        "at": _local(c, item.answered_at),
+        "checked_in": _local(c, arrival.at) if arrival is not None else "",
+    }
+
+
+def _local(c: Console, moment: Any) -> str:
+    return "" if moment is None else str(moment.astimezone(c.tz).strftime("%m-%d %H:%M"))
+
+
+async def attendance_data(
+    c: Console, event_id: int, answer: RsvpState | None, after: int
+) -> dict[str, Any]:
+    """Counts and rows of the attendance table, as rendered and as streamed."""
+    found = await rsvp.attendance(c.store, event_id, answer=answer, after_id=after, limit=ROWS)
+    came = {
+        a.invitation_id: a
+        for a in await checkin.event_arrivals(c.store, event_id)
+        if a.invitation_id is not None
+    }
+    return {
+        "counts": {
+            "yes": found.yes,
+            "no": found.no,
+            "maybe": found.maybe,
+            "waitlisted": found.waitlisted,
+            "pending": found.pending,
+            "people": found.people_yes,
+            "checked_in": found.people_checked_in,
+        },
+        "rows": [_row(c, item, came) for item in found.items],
+        "next_after": found.next_after,
+    }
+
+
+async def _attendance(c: Console, event: Event, redo: Redo = FRESH) -> web.Response:
+    answer = _answer_filter(c)
+    after = _after(c)
+    data = await attendance_data(c, event.id, answer, after)
+    # Whom an answer can be recorded for: everyone invited, whatever the filter shows.
+    invited = await rsvp.attendance(c.store, event.id, limit=ROWS, with_history=False)
+    query = f"?answer={answer.value}" if answer else ""
+    if after:
+        query += ("&" if query else "?") + f"after={after}"
+    return c.render(
+        "events/attendance.html",
+        redo.status,
+        event=event,
+        data=data,
+        answer=answer.value if answer else "",
+        states=ANSWER_STATES,
+        stream=f"/console/events/{event.id}/attendance/stream{query}",
+        invited=[(i.resident_id, f"{i.resident_name} · {i.unit}") for i in invited.items],
+        errors=redo.errors,
+        typed=redo.typed,
+    )
+
+
+@_page("GET", "/attendance", "The attendance table, live, with answers taken by phone")
+@view
+async def attendance_page(request: web.Request, c: Console) -> web.StreamResponse:
+    """?answer= filters (yes, no, maybe, waitlisted, pending); ?after= pages on."""
+    return await _attendance(c, await get_event(c.store, _event_id(request)))
+
+
+@_page("GET", "/attendance/stream", "The attendance table, as server-sent events", SSE)
+@view
+async def attendance_stream(request: web.Request, c: Console) -> web.StreamResponse:
+    """The same counts and rows as the page (same filter), whenever they change."""
+    event_id = _event_id(request)
+    answer = _answer_filter(c)
+    after = _after(c)
+    await get_event(c.store, event_id)
+
+    async def poll() -> dict[str, Any]:
+        return await attendance_data(c, event_id, answer, after)
+
+    return await sse_response(request, poll, event="attendance")
+
+
+@_page("POST", "/attendance", "Record an answer a resident gave by phone or in person")
+@view
+async def record_answer(request: web.Request, c: Console) -> web.StreamResponse:
+    """The API's on-behalf answer: capacity and waitlist apply, the resident is told."""
+    event = await get_event(c.store, _event_id(request))
+    typed = _filled(c.form, "resident_id", "answer", "party_size")
+    try:
+        body = c.parse(AnswerIn, typed)
+        delivery = request.app[delivery_key]
+        outcome = await rsvp.apply_answer(
+            c.store,
+            rsvp.AnswerRequest(
+                event_id=event.id,
+                resident_id=body.resident_id,
+                answer=RsvpState(body.answer),
+                via=AnswerVia.ORGANISER,
+                party_size=body.party_size,
+                actor=f"organiser:{c.me.name}",
+            ),
+            now=c.now,
+            after=delivery.followups().after_answer,
+        )
+        delivery.wake()
+    except ServiceError as exc:
+        return await _attendance(c, event, Redo(exc.status, c.errors(exc), typed))
+    return c.redirect(
+        f"/console/events/{event.id}/attendance",
+        "live.answer_recorded",
+        name=outcome.invitation.resident_name,
+        answer=c.t(f"live.answer_{outcome.invitation.answer.value}"),
+    )
+
+
+@_page("GET", "/attendance.csv", "The attendance list as CSV (UTF-8 with BOM)", "text/csv")
+@view
+async def attendance_csv(request: web.Request, c: Console) -> web.StreamResponse:
+    """The very CSV of GET /api/v1/events/{id}/attendance.csv, for a signed-in session."""
+    return await rsvp_api.attendance_csv(request)
+
+
+# Check-ins
+
+
+async def _checkins(c: Console, event: Event, redo: Redo = FRESH) -> web.Response:
+    arrivals = await checkin.event_arrivals(c.store, event.id)
+    return c.render(
+        "events/checkins.html",
+        redo.status,
+        event=event,
+        arrivals=arrivals,
+        people=sum(a.party_size + a.walk_ins for a in arrivals),
+        # A resubmitted form (a double tap, a reload) then checks nobody in twice.
+        nonce=secrets.token_urlsafe(16),
+        errors=redo.errors,
+        typed=redo.typed,
+    )
+
+
+def refusal_text(c: Console, exc: CheckinRefused) -> str:
+    """Why the door said no, in the page's language."""
+    if exc.code not in REFUSALS:
+        return exc.message
+    at = exc.checked_in_at.astimezone(c.tz).strftime("%H:%M") if exc.checked_in_at else ""
+    return c.t(f"live.refused_{exc.code}", at=at)
+
+
+@_page("GET", "/checkins", "Who came, and check-in by code")
+@view
+async def checkins_page(request: web.Request, c: Console) -> web.StreamResponse:
+    """In order of arrival, walk-ins included, names in full."""
+    return await _checkins(c, await get_event(c.store, _event_id(request)))
+
+
+@_page("POST", "/checkins", "Check a party in by its code (or count walk-ins)")
+@view
+async def check_in(request: web.Request, c: Console) -> web.StreamResponse:
+    """The API's check-in, held to this event: refusals show beside the code."""
+    event = await get_event(c.store, _event_id(request))
+    typed = _filled(c.form, "code", "party_size", "walk_ins", "nonce")
+    try:
+        body = c.parse(CheckinIn, typed)
+        outcome = await checkin.check_in(
+            c.store,
+            code=body.code,
+            room_id=None,
+            event_id=event.id,
+            party_size=body.party_size,
+            walk_ins=body.walk_ins,
+            nonce=body.nonce,
+            via="organiser",
+            device=c.me.name,
+            now=c.now,
+            tz=c.tz,
+        )
+    except CheckinRefused as exc:
+        return await _checkins(c, event, Redo(exc.status, {"code": refusal_text(c, exc)}, typed))
+    except ServiceError as exc:
+        return await _checkins(c, event, Redo(exc.status, c.errors(exc), typed))
+    return c.redirect(
+        f"/console/events/{event.id}/checkins",
+        "live.checked_in" if outcome.code else "live.walk_ins_counted",
+        name=outcome.name,
+        people=outcome.party_size + outcome.walk_ins,
+    )
