@@ -31,11 +31,13 @@ class Followups:
 
     composer: Composer
 
-    async def after_answer(self, tx: Tx, outcome: AnswerOutcome, now: datetime) -> None:
-        """A confirmation when the answer changed something, and the promotions' notices."""
+    async def after_answer(self, tx: Tx, outcome: AnswerOutcome, now: datetime) -> int:
+        """A confirmation when the answer changed something, and the promotions' notices;
+        returns how many messages were queued."""
         request = outcome.request
+        queued = 0
         if outcome.changed and request.via not in _CONFIRMED_IN_PLACE:
-            await self._queue(
+            queued += await self._queue(
                 tx,
                 outcome.event,
                 [outcome.invitation],
@@ -44,15 +46,16 @@ class Followups:
                 via=request.via,
                 address=request.address,
             )
-        await subscriptions.answer_changed(tx, outcome, now)
-        await self.after_promotion(tx, outcome.event, outcome.promoted, now)
+        queued += await subscriptions.answer_changed(tx, outcome, now)
+        return queued + await self.after_promotion(tx, outcome.event, outcome.promoted, now)
 
     async def after_promotion(
         self, tx: Tx, event: Event, promoted: Sequence[Invitation], now: datetime
-    ) -> None:
-        """Tell each promoted party, on their first usable channel, that they are in."""
-        await self._queue(tx, event, promoted, MessageKind.WAITLIST_OFFER, now)
-        await subscriptions.parties_promoted(tx, event, promoted, now)
+    ) -> int:
+        """Tell each promoted party, on their first usable channel, that they are in;
+        returns how many messages were queued."""
+        queued = await self._queue(tx, event, promoted, MessageKind.WAITLIST_OFFER, now)
+        return queued + await subscriptions.parties_promoted(tx, event, promoted, now)
 
     async def reply(self, tx: Tx, contact: Reach, text: str, language: str, now: datetime) -> None:
         """Queue `text` to `contact` as a reply (a help text, an opt-out confirmation): sent
@@ -92,9 +95,9 @@ class Followups:
         *,
         via: AnswerVia | None = None,
         address: str | None = None,
-    ) -> None:
+    ) -> int:
         if not invitations:
-            return
+            return 0
         contacts = await sql.contacts_of(tx, [i.resident_id for i in invitations])
         room = await room_name_of(tx, event)
         overrides = await overrides_of(tx, event.id)
@@ -126,6 +129,7 @@ class Followups:
             if message is not None:
                 rows.append(message)
         await sql.insert_messages(tx, rows, now)
+        return len(rows)
 
 
 def _answering_first(

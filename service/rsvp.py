@@ -52,6 +52,8 @@ class AnswerOutcome:
     request: AnswerRequest
     repeated: bool = False
     promoted: tuple[Invitation, ...] = ()
+    # Messages queued with it (by `after`): none, and there is no worker to wake.
+    queued: int = 0
 
     @property
     def changed(self) -> bool:
@@ -63,10 +65,13 @@ class AnswerOutcome:
 
 
 # Runs inside the answer's transaction, so the messages that follow an answer are queued
-# exactly when the answer is committed: see notifications.Followups.
-AfterAnswer = Callable[[Tx, AnswerOutcome, datetime], Awaitable[None]]
+# exactly when the answer is committed: see notifications.Followups. It must change no
+# event and no subscription, and may run twice (the answer's job is memo_safe and
+# rerunnable: see Store.write).
+# It returns how many messages it queued.
+AfterAnswer = Callable[[Tx, AnswerOutcome, datetime], Awaitable[int]]
 # The same for parties promoted by a change to the event (a raised capacity).
-AfterPromotion = Callable[[Tx, Event, Sequence[Invitation], datetime], Awaitable[None]]
+AfterPromotion = Callable[[Tx, Event, Sequence[Invitation], datetime], Awaitable[object]]
 
 
 def answers_open(event: Event, now: datetime, via: AnswerVia) -> None:
@@ -92,9 +97,15 @@ def _checked_size(event: Event, size: int) -> int:
 
 
 async def _event(tx: Tx, event_id: int) -> Event:
-    event = await event_sql.get_event(tx, event_id)
+    # The answers of one group commit mostly concern one event: read it once per batch
+    # (answer jobs are memo_safe, and any other job empties the memo after it runs).
+    key = ("event", event_id)
+    event: Event | None = tx.memo.get(key)
     if event is None:
-        raise NotFoundError(f"no event {event_id}", code="event_not_found")
+        event = await event_sql.get_event(tx, event_id)
+        if event is None:
+            raise NotFoundError(f"no event {event_id}", code="event_not_found")
+        tx.memo[key] = event
     return event
 
 
@@ -185,10 +196,12 @@ async def apply_answer(
             promoted=tuple(p for p in promoted if p.id != current.id),
         )
         if after is not None:
-            await after(tx, outcome, now)
+            outcome = replace(outcome, queued=await after(tx, outcome, now))
         return outcome
 
-    return await store.write(txn)
+    # memo_safe: an answer (and what follows it) changes no event and no subscription.
+    # rerunnable: txn depends on its transaction and `request` alone.
+    return await store.write(txn, memo_safe=True, rerunnable=True)
 
 
 async def promote(tx: Tx, event: Event, now: datetime) -> list[Invitation]:

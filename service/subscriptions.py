@@ -341,6 +341,8 @@ async def emit(tx: Tx, occurrences: Sequence[Occurrence], now: datetime) -> int:
     if not occurrences:
         return 0
     listeners = await sql.listeners(tx)
+    if not listeners:  # the common case: nothing to build
+        return 0
     rows = [
         _message(listener, occurrence, now)
         for occurrence in occurrences
@@ -351,25 +353,27 @@ async def emit(tx: Tx, occurrences: Sequence[Occurrence], now: datetime) -> int:
     return len(rows)
 
 
-async def answer_changed(tx: Tx, outcome: AnswerOutcome, now: datetime) -> None:
+async def answer_changed(tx: Tx, outcome: AnswerOutcome, now: datetime) -> int:
     """rsvp.changed for an answer that changed something (its promotions are told by
-    `parties_promoted`)."""
-    if not outcome.changed:
-        return
+    `parties_promoted`); returns how many messages were queued."""
+    # Most communities have no listener: then there is nothing to build (every answer
+    # comes here, and the list is read once per write transaction).
+    if not outcome.changed or not await sql.listeners(tx):
+        return 0
     occurrence = rsvp_changed(
         outcome.invitation,
         previous=outcome.previous,
         previous_party=outcome.previous_party,
         via=str(outcome.request.via),
     )
-    await emit(tx, [occurrence], now)
+    return await emit(tx, [occurrence], now)
 
 
 async def parties_promoted(
     tx: Tx, event: Event, promoted: Sequence[Invitation], now: datetime
-) -> None:
+) -> int:
     """For each party moved up from the waitlist: rsvp.changed (it is a change of answer,
-    via system) and waitlist.promoted."""
+    via system) and waitlist.promoted; returns how many messages were queued."""
     occurrences: list[Occurrence] = []
     for party in promoted:
         occurrences.append(
@@ -381,7 +385,7 @@ async def parties_promoted(
             )
         )
         occurrences.append(waitlist_promoted(party))
-    await emit(tx, occurrences, now)
+    return await emit(tx, occurrences, now)
 
 
 async def event_changed(tx: Tx, before: Event, after: Event, now: datetime) -> None:

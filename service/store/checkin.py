@@ -25,19 +25,22 @@ async def ensure_code(
     column = "invitation_id" if invitation_id is not None else "booking_id"
     owner = invitation_id if invitation_id is not None else booking_id
     for _ in range(_ATTEMPTS):
-        # One statement in the common case (a first yes); an owner that has its code
-        # already inserts nothing and reads it back.
+        # One statement in the common case (a first yes), and no RETURNING: a row inserted
+        # holds the code just drawn. An owner that has its code already inserts nothing
+        # and reads it back.
+        code = new_code()
         try:
-            row = await tx.fetchone(
+            inserted = await tx.execute_count(
                 f"INSERT INTO checkin_codes (code, {column}, created_at) VALUES (?, ?, ?)"
-                f" ON CONFLICT ({column}) DO NOTHING RETURNING code",
-                (new_code(), owner, to_db(now)),
+                f" ON CONFLICT ({column}) DO NOTHING",
+                (code, owner, to_db(now)),
             )
         except sqlite3.IntegrityError:  # the random code is taken: draw another
             continue
-        if row is None:
-            row = await tx.fetchone(f"SELECT code FROM checkin_codes WHERE {column} = ?", (owner,))
-            assert row is not None
+        if inserted == 1:
+            return code
+        row = await tx.fetchone(f"SELECT code FROM checkin_codes WHERE {column} = ?", (owner,))
+        assert row is not None
         return str(row["code"])
     raise RuntimeError("no free check-in code after several attempts")
 

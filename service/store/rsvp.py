@@ -125,12 +125,11 @@ async def set_answer(
 
 async def mark_seen(tx: Tx, key: str, now: datetime) -> bool:
     """Remember a request key; False when it was seen before (so nothing is to be done)."""
-    row = await tx.fetchone(
-        "INSERT INTO seen_requests (key, at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING"
-        " RETURNING key",
+    inserted = await tx.execute_count(
+        "INSERT INTO seen_requests (key, at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
         (key, to_db(now)),
     )
-    return row is not None
+    return inserted == 1
 
 
 async def forget_seen_before(tx: Tx, cutoff: datetime) -> int:

@@ -6,12 +6,16 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Final
 
 from ..clock import from_db, opt_from_db, to_db
 from ..models import IntegrationEvent, Subscription
 from .core import Db, Row, Tx
 
 _COLUMNS = "id, url, event_types, description, created_at, disabled_at, disabled_reason"
+# Tx.memo's key for the listener list: every answer emits, so a group commit of answers
+# reads it once. Each write below drops it, as does any job that is not memo_safe.
+_LISTENERS: Final = "subscriptions.listeners"
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,7 @@ async def insert(
     now: datetime,
 ) -> int:
     """A new subscription's id."""
+    tx.memo.pop(_LISTENERS, None)
     return await tx.execute(
         "INSERT INTO subscriptions (url, event_types, description, signing_secret, created_at)"
         " VALUES (?, ?, ?, ?, ?)",
@@ -103,6 +108,7 @@ async def update(
     signing beside it until `previous_until`."""
     # A secret equal to the current one is no rotation: the old overlap stays as it was.
     rotated = secret is not None
+    tx.memo.pop(_LISTENERS, None)
     await tx.execute(
         "UPDATE subscriptions SET event_types = COALESCE(?, event_types),"
         " description = COALESCE(?, description),"
@@ -128,12 +134,14 @@ async def update(
 
 async def delete(tx: Tx, subscription_id: int) -> bool:
     """Remove a subscription (its messages go with it); False when there was none."""
+    tx.memo.pop(_LISTENERS, None)
     await tx.execute("DELETE FROM subscriptions WHERE id = ?", (subscription_id,))
     return await tx.changes() == 1
 
 
 async def disable(tx: Tx, subscription_id: int, reason: str, now: datetime) -> None:
     """Stop sending to an endpoint (it answered 410 Gone, or staff turned it off)."""
+    tx.memo.pop(_LISTENERS, None)
     await tx.execute(
         "UPDATE subscriptions SET disabled_at = ?, disabled_reason = ?"
         " WHERE id = ? AND disabled_at IS NULL",
@@ -143,20 +151,30 @@ async def disable(tx: Tx, subscription_id: int, reason: str, now: datetime) -> N
 
 async def enable(tx: Tx, subscription_id: int) -> None:
     """Send to an endpoint again."""
+    tx.memo.pop(_LISTENERS, None)
     await tx.execute(
         "UPDATE subscriptions SET disabled_at = NULL, disabled_reason = NULL WHERE id = ?",
         (subscription_id,),
     )
 
 
-async def listeners(db: Db) -> list[Listener]:
-    """Every active subscription, in id order (the table is small: one row per endpoint)."""
+async def listeners(db: Db) -> tuple[Listener, ...]:
+    """Every active subscription, in id order (the table is small: one row per endpoint);
+    read once per write transaction (see _LISTENERS)."""
+    memo = db.memo if isinstance(db, Tx) else None
+    if memo is not None:
+        kept: tuple[Listener, ...] | None = memo.get(_LISTENERS)
+        if kept is not None:
+            return kept
     rows = await db.fetchall(
         "SELECT id, url, event_types FROM subscriptions WHERE disabled_at IS NULL ORDER BY id"
     )
-    return [
+    found = tuple(
         Listener(row["id"], row["url"], frozenset(json.loads(row["event_types"]))) for row in rows
-    ]
+    )
+    if memo is not None:
+        memo[_LISTENERS] = found
+    return found
 
 
 async def targets(db: Db, subscription_ids: Sequence[int], now: datetime) -> dict[int, Target]:
