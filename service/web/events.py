@@ -173,7 +173,7 @@ def _bound(value: date | datetime | None, tz: tzinfo, *, end: bool) -> datetime 
     return datetime.combine(day, time(), tzinfo=tz).astimezone(UTC)
 
 
-def _times(data: dict[str, Any], tz: tzinfo) -> dict[str, Any]:
+def event_times(data: dict[str, Any], tz: tzinfo) -> dict[str, Any]:
     """Request fields with their times made aware and their lists made tuples."""
     for name in ("starts_at", "ends_at", "rsvp_deadline"):
         if data.get(name) is not None:
@@ -202,7 +202,7 @@ def _event_id(request: web.Request) -> int:
 async def create_event(request: web.Request, body: EventIn) -> web.Response:
     """An unknown room_id is a 404 room_not_found; capacity defaults to the room's."""
     tz = request.app[settings_key].tz
-    data = events.EventInput(**_times(body.model_dump(), tz))
+    data = events.EventInput(**event_times(body.model_dump(), tz))
     created = await events.create_event(request.app[store_key], data, now=request.app[clock_key]())
     return reply(request, created, 201)
 
@@ -260,7 +260,7 @@ async def get_event(request: web.Request) -> web.Response:
 async def update_event(request: web.Request, body: EventPatch) -> web.Response:
     """Only the fields sent change; a cancelled or finished event is 409 event_not_editable."""
     tz = request.app[settings_key].tz
-    changes = events.EventChanges(**_times(body.model_dump(exclude_unset=True), tz))
+    changes = events.EventChanges(**event_times(body.model_dump(exclude_unset=True), tz))
     delivery = request.app[delivery_key]
     updated = await events.update_event(
         request.app[store_key],

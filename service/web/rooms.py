@@ -87,7 +87,7 @@ class RoomPatch(Body):
 _PLAIN = frozenset({"name", "capacity", "location", "opening_hours", "closed_dates"})
 
 
-def _changes(sent: dict[str, Any]) -> rooms.RoomChanges:
+def room_changes(sent: dict[str, Any]) -> rooms.RoomChanges:
     """The sent fields as room changes: the rule columns apart from the rest."""
     return rooms.RoomChanges(
         **{k: v for k, v in sent.items() if k in _PLAIN},
@@ -119,7 +119,7 @@ async def create_room(request: web.Request, body: RoomIn) -> web.Response:
         capacity=body.capacity,
         location=body.location,
         now=request.app[clock_key](),
-        rules=_changes(body.model_dump(exclude={"name", "capacity", "location"})),
+        rules=room_changes(body.model_dump(exclude={"name", "capacity", "location"})),
     )
     return reply(request, created, 201)
 
@@ -165,6 +165,6 @@ async def get_room(request: web.Request) -> web.Response:
 async def update_room(request: web.Request, body: RoomPatch) -> web.Response:
     """Only the fields sent change; a name in use is 409 room_exists, a capacity below one
     of the room's events' 409 room_capacity_in_use."""
-    changes = _changes(body.model_dump(exclude_unset=True))
+    changes = room_changes(body.model_dump(exclude_unset=True))
     updated = await rooms.update_room(request.app[store_key], _room_id(request), changes)
     return reply(request, updated)

@@ -87,6 +87,27 @@ def console_routes() -> Api:
     return ConsoleApi(prefix="/console", name_prefix="console.")
 
 
+Route = Callable[[str, str, str], Callable[[RouteHandler], RouteHandler]]
+
+
+def page_route(table: Api, area: str) -> Route:
+    """Declares an HTML console page of `area` in `table` (signed in by @view, no token)."""
+
+    def declare(method: str, path: str, summary: str) -> Callable[[RouteHandler], RouteHandler]:
+        return table.route(
+            method, path, summary=f"{area}: {summary}", tag=TAG, roles=None,
+            response_media="text/html",
+        )  # fmt: skip
+
+    return declare
+
+
+def form_text(form: Mapping[str, Any], name: str) -> str:
+    """A form field's text, trimmed ("" when missing or a file)."""
+    value = form.get(name, "")
+    return value.strip() if isinstance(value, str) else ""
+
+
 def install(app: web.Application) -> None:
     """What the console needs of the app: a signal that ends live feeds at shutdown."""
     app[streams_stop_key] = asyncio.Event()

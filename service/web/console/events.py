@@ -17,10 +17,9 @@ from ...errors import ServiceError, ValidationError
 from ...keys import delivery_key
 from ...models import Event, EventKind, MessageKind
 from ..delivery import NotifyIn
-from ..events import EventIn, EventPatch, _times
+from ..events import EventIn, EventPatch, event_times
 from ..jsonio import path_id
-from .base import Console, console_routes, view
-from .rooms import page_route
+from .base import Console, console_routes, form_text, page_route, view
 
 routes = console_routes()
 _page = page_route(routes, "Events")
@@ -35,11 +34,6 @@ _SPLIT: Final = re.compile(r"[,，;；\s]+")
 
 def _event_id(request: web.Request) -> int:
     return path_id(request, "event_not_found", "event")
-
-
-def _text(form: Mapping[str, Any], name: str) -> str:
-    value = form.get(name, "")
-    return value.strip() if isinstance(value, str) else ""
 
 
 def event_values(event: Event | None, tz: Any) -> dict[str, Any]:
@@ -84,9 +78,9 @@ def event_values(event: Event | None, tz: Any) -> dict[str, Any]:
 def form_values(form: MultiDictProxy[Any]) -> dict[str, Any]:
     """The typed form, kept as typed for showing again."""
     values: dict[str, Any] = {
-        name: _text(form, name) for name in event_values(None, None) if name != "kind"
+        name: form_text(form, name) for name in event_values(None, None) if name != "kind"
     }
-    values["kind"] = _text(form, "kind")
+    values["kind"] = form_text(form, "kind")
     values["audience_tags"] = [str(t) for t in form.getall("audience_tags", [])]
     return values
 
@@ -182,7 +176,7 @@ async def event_create(request: web.Request, c: Console) -> web.StreamResponse:
     values = form_values(c.form)
     try:
         body = c.parse(EventIn, event_data(c, values))
-        data = events.EventInput(**_times(body.model_dump(), c.tz))
+        data = events.EventInput(**event_times(body.model_dump(), c.tz))
         created = await events.create_event(c.store, data, now=c.now)
     except ServiceError as exc:
         return await _form(c, None, values, c.errors(exc), exc.status)
@@ -206,7 +200,7 @@ async def event_update(request: web.Request, c: Console) -> web.StreamResponse:
     delivery = request.app[delivery_key]
     try:
         body = c.parse(EventPatch, event_data(c, values))
-        changes = events.EventChanges(**_times(body.model_dump(), c.tz))
+        changes = events.EventChanges(**event_times(body.model_dump(), c.tz))
         updated = await events.update_event(
             c.store,
             event.id,
@@ -272,8 +266,8 @@ async def event_notify(request: web.Request, c: Console) -> web.StreamResponse:
     """As POST /api/v1/events/{id}/notify; a cancellation message asks for confirmation."""
     event = await events.get_event(c.store, _event_id(request))
     typed = {
-        "kind": _text(c.form, "kind") or "update",
-        "audience": _text(c.form, "audience") or "invited",
+        "kind": form_text(c.form, "kind") or "update",
+        "audience": form_text(c.form, "audience") or "invited",
         "note": str(c.form.get("note", "")),
         "urgent": bool(c.form.get("urgent")),
     }

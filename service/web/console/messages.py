@@ -13,8 +13,7 @@ from ... import events, notifications
 from ...keys import delivery_key
 from ...models import Channel, MessageStatus
 from ..jsonio import Id, Query, path_id
-from .base import Console, console_routes, view
-from .rooms import page_route
+from .base import Console, console_routes, page_route, view
 
 routes = console_routes()
 PAGE_SIZE: Final = 50

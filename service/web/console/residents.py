@@ -67,7 +67,8 @@ def _tags(raw: str) -> list[str]:
     return [tag.strip() for tag in _TAG_SPLIT.split(raw) if tag.strip()]
 
 
-def _text(form: Mapping[str, Any], name: str) -> str:
+def _raw(form: Mapping[str, Any], name: str) -> str:
+    """A field as typed (not trimmed: the domain trims and reports)."""
     value = form.get(name, "")
     return value if isinstance(value, str) else ""
 
@@ -219,21 +220,21 @@ async def console_resident_create(request: web.Request, c: Console) -> web.Strea
         key=lambda k: int(k.split(".")[1]),
     ):
         index = int(key.split(".")[1])
-        address = _text(form, key).strip()
+        address = _raw(form, key).strip()
         if address:
             contacts.append(
-                {"channel": _text(form, f"contacts.{index}.channel"), "address": address}
+                {"channel": _raw(form, f"contacts.{index}.channel"), "address": address}
             )
             rows.append(index)
     try:
         body = c.parse(
             ResidentIn,
             {
-                "name": _text(form, "name"),
-                "unit": _text(form, "unit"),
-                "language": _text(form, "language") or None,
-                "tags": _tags(_text(form, "tags")),
-                "notes": _text(form, "notes"),
+                "name": _raw(form, "name"),
+                "unit": _raw(form, "unit"),
+                "language": _raw(form, "language") or None,
+                "tags": _tags(_raw(form, "tags")),
+                "notes": _raw(form, "notes"),
                 "contacts": contacts,
             },
         )
@@ -303,11 +304,11 @@ async def console_resident_update(request: web.Request, c: Console) -> web.Strea
         body = c.parse(
             ResidentPatch,
             {
-                "name": _text(form, "name"),
-                "unit": _text(form, "unit"),
-                "language": _text(form, "language"),
-                "tags": _tags(_text(form, "tags")),
-                "notes": _text(form, "notes"),
+                "name": _raw(form, "name"),
+                "unit": _raw(form, "unit"),
+                "language": _raw(form, "language"),
+                "tags": _tags(_raw(form, "tags")),
+                "notes": _raw(form, "notes"),
             },
         )
         updated = await residents.update_resident(
@@ -335,7 +336,7 @@ async def console_resident_delete(request: web.Request, c: Console) -> web.Strea
 async def console_contact_add(request: web.Request, c: Console) -> web.StreamResponse:
     """A new contact; a bad address comes back beside the add form's address field."""
     resident = await residents.get_resident(c.store, _resident_id(request))
-    typed = {"channel": _text(c.form, "channel"), "address": _text(c.form, "address")}
+    typed = {"channel": _raw(c.form, "channel"), "address": _raw(c.form, "address")}
     try:
         contact = contact_input(c.parse(ContactIn, typed))
         created = await residents.add_contact(
@@ -365,7 +366,7 @@ async def console_contact_update(request: web.Request, c: Console) -> web.Stream
     resident, contact = await _target(request, c)
     name = f"contact-{contact.id}-address"
     try:
-        body = c.parse(ContactPatch, {"address": _text(c.form, name)})
+        body = c.parse(ContactPatch, {"address": _raw(c.form, name)})
         await residents.update_contact(
             c.store,
             resident.id,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta
 from typing import Any, Final
 
@@ -19,9 +19,8 @@ from ...rooms import WEEKDAYS
 from ...store.bookings import Booking
 from ..bookings import BookingIn, staff_request
 from ..jsonio import path_id
-from ..rooms import RoomIn, RoomPatch, _changes
-from ..routing import Api, Handler
-from .base import TAG, Console, console_routes, view
+from ..rooms import RoomIn, RoomPatch, room_changes
+from .base import Console, console_routes, form_text, page_route, view
 
 routes = console_routes()
 HTML: Final = "text/html"
@@ -52,29 +51,10 @@ _BOOKING_FIELD: Final[Mapping[str, str]] = {
 }
 
 
-Route = Callable[[str, str, str], Callable[[Handler], Handler]]
-
-
-def page_route(table: Api, area: str) -> Route:
-    """Declares an HTML console page of `area` in `table` (signed in by @view, no token)."""
-
-    def declare(method: str, path: str, summary: str) -> Callable[[Handler], Handler]:
-        return table.route(
-            method, path, summary=f"{area}: {summary}", tag=TAG, roles=None, response_media=HTML
-        )
-
-    return declare
-
-
 _page = page_route(routes, "Rooms")
 
 
-def _text(form: Mapping[str, Any], name: str) -> str:
-    value = form.get(name, "")
-    return value.strip() if isinstance(value, str) else ""
-
-
-def _hours_text(ranges: Any) -> str:
+def _hoursform_text(ranges: Any) -> str:
     return ", ".join(f"{a}-{b}" for a, b in ranges)
 
 
@@ -97,26 +77,26 @@ def room_values(room: Room | None) -> dict[str, str]:
         all_day="" if room.opening_hours else "1",
         needs_approval="1" if room.needs_approval else "",
     )
-    values.update({f"hours_{d}": _hours_text(room.opening_hours.get(d, ())) for d in WEEKDAYS})
+    values.update({f"hours_{d}": _hoursform_text(room.opening_hours.get(d, ())) for d in WEEKDAYS})
     return values
 
 
 def rules_data(form: Mapping[str, Any]) -> dict[str, Any]:
     """The rules form as the API's room body: numbers, hours per weekday, closed dates."""
     data: dict[str, Any] = {
-        "name": _text(form, "name"),
-        "capacity": _text(form, "capacity") or None,
-        "location": _text(form, "location"),
+        "name": form_text(form, "name"),
+        "capacity": form_text(form, "capacity") or None,
+        "location": form_text(form, "location"),
         "needs_approval": bool(form.get("needs_approval")),
     }
     for name in NUMBER_RULES:
-        raw = _text(form, name)
+        raw = form_text(form, name)
         data[name] = raw if raw else (None if name in _NULLABLE else 0)
     hours: dict[str, list[tuple[str, str]]] = {}
     if not form.get("all_day"):
         for day in WEEKDAYS:
             ranges: list[tuple[str, str]] = []
-            for part in re.split(r"[,，;；]", _text(form, f"hours_{day}")):
+            for part in re.split(r"[,，;；]", form_text(form, f"hours_{day}")):
                 if not part.strip():
                     continue
                 found = _RANGE.match(part)
@@ -128,7 +108,7 @@ def rules_data(form: Mapping[str, Any]) -> dict[str, Any]:
             if ranges:
                 hours[day] = ranges
     data["opening_hours"] = hours
-    data["closed_dates"] = [d for d in _LIST_SPLIT.split(_text(form, "closed_dates")) if d]
+    data["closed_dates"] = [d for d in _LIST_SPLIT.split(form_text(form, "closed_dates")) if d]
     return data
 
 
@@ -172,12 +152,12 @@ async def rooms_create(request: web.Request, c: Console) -> web.StreamResponse:
             capacity=body.capacity,
             location=body.location,
             now=c.now,
-            rules=_changes(body.model_dump(exclude={"name", "capacity", "location"})),
+            rules=room_changes(body.model_dump(exclude={"name", "capacity", "location"})),
         )
     except ServiceError as exc:
         found = await rooms.list_rooms(c.store)
-        values = {k: _text(c.form, k) for k in room_values(None)}
-        values["needs_approval"] = _text(c.form, "needs_approval")
+        values = {k: form_text(c.form, k) for k in room_values(None)}
+        values["needs_approval"] = form_text(c.form, "needs_approval")
         return c.render(
             "rooms/list.html",
             exc.status,
@@ -206,10 +186,10 @@ async def room_save(request: web.Request, c: Console) -> web.StreamResponse:
     room = await rooms.get_room(c.store, _room_id(request))
     try:
         body = c.parse(RoomPatch, rules_data(c.form))
-        await rooms.update_room(c.store, room.id, _changes(body.model_dump(exclude_unset=True)))
+        await rooms.update_room(c.store, room.id, room_changes(body.model_dump(exclude_unset=True)))
     except ServiceError as exc:
-        values = {k: _text(c.form, k) for k in room_values(None)}
-        values["needs_approval"] = _text(c.form, "needs_approval")
+        values = {k: form_text(c.form, k) for k in room_values(None)}
+        values["needs_approval"] = form_text(c.form, "needs_approval")
         return c.render(
             "rooms/edit.html",
             exc.status,
@@ -289,27 +269,27 @@ async def room_week(request: web.Request, c: Console) -> web.StreamResponse:
 def booking_data(c: Console, form: Mapping[str, Any]) -> dict[str, Any]:
     """The booking form (a local date, start and end times) as the API's booking body."""
     try:
-        day = date.fromisoformat(_text(form, "date"))
+        day = date.fromisoformat(form_text(form, "date"))
     except ValueError:
         raise ValidationError.field("date", "must be a date YYYY-MM-DD") from None
     moments: list[str] = []
     for name in ("start", "end"):
         try:
             moments.append(
-                datetime.combine(day, time.fromisoformat(_text(form, name)), c.tz).isoformat()
+                datetime.combine(day, time.fromisoformat(form_text(form, name)), c.tz).isoformat()
             )
         except ValueError:
             raise ValidationError.field(name, "must be a time HH:MM") from None
     return {
         "starts_at": moments[0],
         "ends_at": moments[1],
-        "resident_id": _text(form, "resident_id") or None,
-        "title": _text(form, "title"),
-        "party_size": _text(form, "party_size") or 1,
-        "weeks": _text(form, "weeks") or 1,
+        "resident_id": form_text(form, "resident_id") or None,
+        "title": form_text(form, "title"),
+        "party_size": form_text(form, "party_size") or 1,
+        "weeks": form_text(form, "weeks") or 1,
         "override_rules": bool(form.get("override_rules")),
         "language": c.lang,
-        "request_key": _text(form, "nonce") or None,
+        "request_key": form_text(form, "nonce") or None,
     }
 
 
@@ -327,7 +307,7 @@ async def room_book(request: web.Request, c: Console) -> web.StreamResponse:
     """The same request as POST /api/v1/rooms/{id}/bookings; a broken rule comes back
     beside its field, and weeks that did not fit are named in the flash."""
     room_id = _room_id(request)
-    start = _week_start(_text(c.form, "week"), c.now.astimezone(c.tz).date())
+    start = _week_start(form_text(c.form, "week"), c.now.astimezone(c.tz).date())
     try:
         body = c.parse(BookingIn, booking_data(c, c.form))
         delivery = request.app[delivery_key]
@@ -343,7 +323,7 @@ async def room_book(request: web.Request, c: Console) -> web.StreamResponse:
         if isinstance(exc, NotFoundError) and exc.code == "room_not_found":
             raise
         values = {
-            k: _text(c.form, k)
+            k: form_text(c.form, k)
             for k in (
                 "date",
                 "start",
@@ -382,7 +362,7 @@ async def booking_cancel(request: web.Request, c: Console) -> web.StreamResponse
     done = await bookings.cancel(c.store, found.id, now=c.now, tz=c.tz, composer=delivery.ready())
     delivery.wake()
     day = done.starts_at.astimezone(c.tz).date()
-    back = _text(c.form, "back") or (
+    back = form_text(c.form, "back") or (
         f"/console/rooms/{done.room_id}/week?start={day - timedelta(days=day.weekday())}"
     )
     return c.redirect(back if back.startswith("/console/") else "/console/rooms", "rooms.cancelled")
@@ -396,7 +376,7 @@ async def _decide(request: web.Request, c: Console, *, confirm: bool) -> web.Str
         found.id,
         confirm=confirm,
         by=f"organiser:{c.me.name}",
-        reason=_text(c.form, "reason"),
+        reason=form_text(c.form, "reason"),
         now=c.now,
         tz=c.tz,
         composer=delivery.ready(),

@@ -25,8 +25,7 @@ from ...contacts import canonical_address
 from ...errors import PermissionDeniedError, ServiceError
 from ...keys import delivery_key
 from ...models import Channel, Role
-from .base import Console, console_routes, view
-from .rooms import page_route
+from .base import Console, console_routes, page_route, view
 
 routes = console_routes()
 # The channels' settings tables, in the order shown.
