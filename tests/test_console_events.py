@@ -42,6 +42,7 @@ async def test_console_events_create_shows_in_api_with_utc_times(
     await resident(api, "王芳", "1-1-101", ("sms", "13800138001"), tags=["老人"])
     form = await console.get("/console/events/new")
     assert form.status == 200 and form.has("老人")
+    assert form.has("时间按小区所在时区（Asia/Shanghai）填写。")  # the zone the pickers mean
     page = await console.post("/console/events/new", [*FORM.items(), ("audience_tags", "老人")])
     assert page.status == 200 and page.has("中秋游园会") and page.flash
     [event] = await _events(api)
