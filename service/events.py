@@ -11,7 +11,7 @@ from enum import Enum
 from typing import Final, TypeVar
 
 from .errors import ConflictError, NotFoundError, ValidationError
-from .models import Event, EventKind, EventStatus, Page, Room
+from .models import Channel, Event, EventKind, EventStatus, Page, Room
 from .rsvp import AfterPromotion, promote
 from .store import Store, Tx
 from .store import bookings as booking_sql
@@ -73,6 +73,8 @@ class EventInput:
     # not answered (None: no nudge). See service/reminders.py.
     reminder_hours: tuple[int, ...] = (24, 2)
     nudge_hours: int | None = 48
+    # Channels its messages may use; empty means every channel.
+    channels: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,18 @@ class EventChanges:
     audience_tags: tuple[str, ...] | Unset = UNSET
     reminder_hours: tuple[int, ...] | Unset = UNSET
     nudge_hours: int | Unset | None = UNSET
+    channels: tuple[str, ...] | Unset = UNSET
+
+
+def clean_channels(channels: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """Channel names checked, de-duplicated and in Channel's order."""
+    known = [str(c) for c in Channel]
+    unknown = sorted(set(channels) - set(known))
+    if unknown:
+        raise ValidationError.field(
+            "channels", f"unknown channel {unknown[0]!r}; one of {', '.join(known)}"
+        )
+    return tuple(c for c in known if c in channels)
 
 
 def check_time(name: str, moment: datetime) -> None:
@@ -177,6 +191,7 @@ def _clean(data: EventInput) -> EventInput:
         location=location,
         audience_tags=clean_tags(data.audience_tags),
         reminder_hours=clean_reminder_hours(data.reminder_hours),
+        channels=clean_channels(data.channels),
     )
 
 
@@ -216,6 +231,7 @@ async def _save(tx: Tx, event_id: int | None, data: EventInput, now: datetime) -
         rsvp_deadline=data.rsvp_deadline,
         reminder_hours=data.reminder_hours,
         nudge_hours=data.nudge_hours,
+        channels=data.channels,
     )
     if event_id is None:
         event_id = await sql.insert_event(tx, row, now)
@@ -321,6 +337,7 @@ def _merged(current: Event, changes: EventChanges) -> EventInput:
         audience_tags=_pick(changes.audience_tags, current.audience_tags),
         reminder_hours=_pick(changes.reminder_hours, current.reminder_hours),
         nudge_hours=_pick(changes.nudge_hours, current.nudge_hours),
+        channels=_pick(changes.channels, current.channels),
     )
 
 

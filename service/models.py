@@ -211,6 +211,9 @@ class Event:
     reminder_hours: tuple[int, ...] = (24, 2)
     # Hours before the start at which those who have not answered are nudged (None: never).
     nudge_hours: int | None = 48
+    # Channels its messages may use (each resident's own order decides among them);
+    # empty: every channel.
+    channels: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

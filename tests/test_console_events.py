@@ -173,3 +173,19 @@ async def test_console_events_pages_render_in_both_languages(
     assert past.status == 200 and past.has("No events here yet.")
     missing = await console.get("/console/events/9999")
     assert missing.status == 404
+
+
+async def test_console_events_channels_are_chosen_on_the_form(
+    api: Api, console: ConsoleClient
+) -> None:
+    form = await console.get("/console/events/new?lang=en")
+    assert form.has("Channels") and 'id="channel-email"' in form.text
+    page = await console.post(
+        "/console/events/new", [*FORM.items(), ("channels", "email"), ("channels", "sms")]
+    )
+    assert page.status == 200 and page.flash
+    [event] = await _events(api)
+    assert event["channels"] == ["sms", "email"]
+    edit = await console.get(f"/console/events/{event['id']}/edit")
+    assert 'id="channel-sms" type="checkbox" name="channels" value="sms" checked' in edit.text
+    assert 'value="telegram" checked' not in edit.text

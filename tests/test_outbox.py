@@ -296,3 +296,31 @@ async def test_one_click_unsubscribe(api: Api) -> None:
     assert forged.status == 404
     _status, report = await api.post(f"{EVENTS}/{event_id}/send")
     assert report["suppressed"] == 1 and report["queued"] == 0
+
+
+async def test_an_events_channels_limit_where_its_messages_go(api: Api) -> None:
+    sms_only = await resident(api, "短信甲", "1-1-101", ("sms", "13800138001"))
+    both = await resident(
+        api, "两者乙", "1-1-102", ("sms", "13800138002"), ("email", "yi@example.com")
+    )
+    email_only = await resident(api, "邮件丙", "1-1-103", ("email", "bing@example.com"))
+    status, refused = await api.post(
+        EVENTS, json={"kind": "meeting", "title": "院会", "starts_at": "2026-12-05T09:00",
+                      "ends_at": "2026-12-05T10:00", "channels": ["email", "fax"]},
+    )  # fmt: skip
+    assert status == 400 and "channels.1" in refused["error"]["fields"]
+    event_id = await published_event(api, title="院会", channels=["email", "email"])
+    status, event = await api.get(f"{EVENTS}/{event_id}")
+    assert event["channels"] == ["email"]
+
+    status, report = await api.post(f"{EVENTS}/{event_id}/send")
+    assert status == 200, report
+    assert (report["invited"], report["queued"], report["unreachable"]) == (3, 2, 1)
+    body = await settled(api, event_id, total=2)
+    assert body["by_channel"] == {"email": {"delivered": 2}}
+    to = {m["resident_id"]: m["channel"] for m in body["messages"]["items"]}
+    assert to == {both: "email", email_only: "email"} and sms_only not in to
+    assert outbox_files(api, "sms") == []
+
+    status, event = await api.patch(f"{EVENTS}/{event_id}", json={"channels": []})
+    assert status == 200 and event["channels"] == []

@@ -15,7 +15,7 @@ _INTEGER_MAX = 2**63 - 1
 _COLUMNS = (
     "id, kind, title, description, location, room_id, starts_at, ends_at, capacity,"
     " max_party_size, rsvp_deadline, status, created_at, updated_at, published_at, cancelled_at,"
-    " sequence, reminder_offsets, nudge_offset"
+    " sequence, reminder_offsets, nudge_offset, channels"
 )
 # The store keeps reminder times in seconds before the start; the model shows hours.
 _HOUR = 3600
@@ -43,6 +43,7 @@ def _event(row: Row, tags: Sequence[str]) -> Event:
         sequence=row["sequence"],
         reminder_hours=tuple(s // _HOUR for s in json.loads(row["reminder_offsets"])),
         nudge_hours=None if row["nudge_offset"] is None else row["nudge_offset"] // _HOUR,
+        channels=tuple(json.loads(row["channels"])),
     )
 
 
@@ -131,6 +132,7 @@ class EventRow:
     rsvp_deadline: datetime | None
     reminder_hours: tuple[int, ...] = (24, 2)
     nudge_hours: int | None = 48
+    channels: tuple[str, ...] = ()
 
 
 def _offsets(row: EventRow) -> tuple[str, int | None]:
@@ -159,8 +161,16 @@ async def insert_event(tx: Tx, row: EventRow, now: datetime) -> int:
     return await tx.execute(
         "INSERT INTO events (kind, title, description, location, room_id, starts_at, ends_at,"
         " capacity, max_party_size, rsvp_deadline, status, created_at, updated_at,"
-        " reminder_offsets, nudge_offset) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (*_values(row), EventStatus.DRAFT, to_db(now), to_db(now), *_offsets(row)),
+        " reminder_offsets, nudge_offset, channels)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            *_values(row),
+            EventStatus.DRAFT,
+            to_db(now),
+            to_db(now),
+            *_offsets(row),
+            json.dumps(list(row.channels)),
+        ),
     )
 
 
@@ -173,7 +183,8 @@ async def update_event(tx: Tx, event_id: int, row: EventRow, now: datetime) -> N
         " OR ends_at IS NOT ?4 OR location IS NOT ?1 OR room_id IS NOT ?2 THEN 1 ELSE 0 END),"
         " kind = ?5, title = ?6, description = ?7, location = ?1, room_id = ?2,"
         " starts_at = ?3, ends_at = ?4, capacity = ?8, max_party_size = ?9, rsvp_deadline = ?10,"
-        " updated_at = ?11, reminder_offsets = ?13, nudge_offset = ?14 WHERE id = ?12",
+        " updated_at = ?11, reminder_offsets = ?13, nudge_offset = ?14, channels = ?15"
+        " WHERE id = ?12",
         (
             row.location,
             row.room_id,
@@ -188,6 +199,7 @@ async def update_event(tx: Tx, event_id: int, row: EventRow, now: datetime) -> N
             to_db(now),
             event_id,
             *_offsets(row),
+            json.dumps(list(row.channels)),
         ),
     )
 

@@ -23,7 +23,7 @@ from ..events import (
     YEAR_MIN,
 )
 from ..keys import clock_key, delivery_key, settings_key, store_key
-from ..models import Event, EventKind, EventStatus
+from ..models import Channel, Event, EventKind, EventStatus
 from .jsonio import MAX_ID, Body, path_id, refuse_null, reply
 from .paging import PageQuery
 from .routing import STAFF, Api, ListOf
@@ -81,6 +81,10 @@ _REMINDER_HELP: Final = (
     "Hours before the start at which those who said yes are reminded (each once); [] for none"
 )
 _NUDGE_HELP: Final = "Hours before the start at which those who have not answered are nudged"
+_CHANNELS_HELP: Final = (
+    "Channels its messages may use; each resident's own order decides among them, and a"
+    " resident with none of these counts as unreachable. Empty: every channel"
+)
 
 
 class EventIn(Body):
@@ -110,6 +114,7 @@ class EventIn(Body):
         default_factory=lambda: [24, 2], max_length=REMINDERS_MAX, description=_REMINDER_HELP
     )
     nudge_hours: Hours | None = Field(48, description=f"{_NUDGE_HELP}; null: no nudge")
+    channels: list[Channel] = Field(default_factory=list, description=_CHANNELS_HELP)
 
 
 class EventPatch(Body):
@@ -131,6 +136,7 @@ class EventPatch(Body):
         None, max_length=REMINDERS_MAX, description=_REMINDER_HELP
     )
     nudge_hours: Hours | None = Field(None, description=f"{_NUDGE_HELP}; null: no nudge")
+    channels: list[Channel] | None = Field(None, description=_CHANNELS_HELP)
 
     _not_null = field_validator(
         "kind",
@@ -142,6 +148,7 @@ class EventPatch(Body):
         "max_party_size",
         "audience_tags",
         "reminder_hours",
+        "channels",
     )(refuse_null)
 
 
@@ -178,7 +185,7 @@ def event_times(data: dict[str, Any], tz: tzinfo) -> dict[str, Any]:
     for name in ("starts_at", "ends_at", "rsvp_deadline"):
         if data.get(name) is not None:
             data[name] = localize(data[name], tz)
-    for name in ("audience_tags", "reminder_hours"):
+    for name in ("audience_tags", "reminder_hours", "channels"):
         if data.get(name) is not None:
             data[name] = tuple(data[name])
     return data

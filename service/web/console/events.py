@@ -51,6 +51,7 @@ def event_values(event: Event | None, tz: Any) -> dict[str, Any]:
             "max_party_size": "1",
             "rsvp_deadline": "",
             "audience_tags": [],
+            "channels": [],
             "reminder_hours": "24, 2",
             "nudge_hours": "48",
         }
@@ -70,6 +71,7 @@ def event_values(event: Event | None, tz: Any) -> dict[str, Any]:
         "max_party_size": str(event.max_party_size),
         "rsvp_deadline": local(event.rsvp_deadline),
         "audience_tags": list(event.audience_tags),
+        "channels": list(event.channels),
         "reminder_hours": ", ".join(str(h) for h in event.reminder_hours),
         "nudge_hours": "" if event.nudge_hours is None else str(event.nudge_hours),
     }
@@ -78,10 +80,13 @@ def event_values(event: Event | None, tz: Any) -> dict[str, Any]:
 def form_values(form: MultiDictProxy[Any]) -> dict[str, Any]:
     """The typed form, kept as typed for showing again."""
     values: dict[str, Any] = {
-        name: form_text(form, name) for name in event_values(None, None) if name != "kind"
+        name: form_text(form, name)
+        for name in event_values(None, None)
+        if name not in ("kind", "audience_tags", "channels")
     }
     values["kind"] = form_text(form, "kind")
     values["audience_tags"] = [str(t) for t in form.getall("audience_tags", [])]
+    values["channels"] = [str(ch) for ch in form.getall("channels", [])]
     return values
 
 
@@ -98,6 +103,7 @@ def event_data(c: Console, values: Mapping[str, Any]) -> dict[str, Any]:
         "capacity": values["capacity"] or None,
         "max_party_size": values["max_party_size"] or 1,
         "audience_tags": values["audience_tags"],
+        "channels": values["channels"],
         "reminder_hours": [h for h in _SPLIT.split(values["reminder_hours"]) if h],
         "nudge_hours": values["nudge_hours"] or None,
     }
@@ -139,6 +145,7 @@ async def _form(
         kinds=[(str(k), c.t(f"events.kind_{k}")) for k in EventKind],
         rooms=[("", c.t("events.no_room"))] + [(str(r.id), r.name) for r in found.items],
         tags=tags,
+        channels=[(ch, c.t(f"events.channel_{ch}")) for ch in CHANNELS],
     )
 
 
