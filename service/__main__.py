@@ -131,6 +131,7 @@ def _serve(args: argparse.Namespace) -> int:
     app = create_app(settings)
     base = settings.public_url
     print(f"Linli is serving {settings.community.name} at {base}/", flush=True)
+    print(f"  console: {base}/console  (organisers sign in here)", flush=True)
     print(f"  health:  {base}/healthz", flush=True)
     print(f"  API:     {base}/api/v1/  (reference: {base}/api/v1/openapi.json)", flush=True)
     print(f"  metrics: {base}/metrics", flush=True)
