@@ -218,3 +218,11 @@ async def test_console_spent_sessions_are_purged_by_housekeeping(
     await housekeeping.tidy(client.app[store_key], clock)
     rows = sqlite3.connect(db_path).execute("SELECT count(*) FROM console_sessions").fetchone()
     assert rows == (0,)
+
+
+async def test_console_a_form_posted_after_the_session_ended_goes_to_sign_in(
+    client: TestClient[Any, Any],
+) -> None:
+    browser = ConsoleClient(client)
+    page = await browser.post("/console/sign-out", {"csrf": "stale"}, csrf=False)
+    assert page.url == "/console/sign-in?next=/console" and page.status == 200

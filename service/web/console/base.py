@@ -372,7 +372,9 @@ def view(handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamRespon
         cookie = request.cookies.get(SESSION_COOKIE, "")
         me = await session_user(request.app[store_key], cookie, now) if cookie else None
         if me is None:
-            raise web.HTTPSeeOther(f"/console/sign-in?next={quote(request.path_qs)}")
+            # A form posted after the session ended cannot be replayed: back to the start.
+            back = request.path_qs if request.method == "GET" else "/console"
+            raise web.HTTPSeeOther(f"/console/sign-in?next={quote(back)}")
         c = Console(request, me, now)
         try:
             if request.method == "POST":
