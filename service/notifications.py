@@ -7,11 +7,12 @@ import asyncio
 import functools
 import secrets
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, Final
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 from . import calendar
 from .errors import ConflictError, NotFoundError, ValidationError
@@ -79,6 +80,31 @@ def _invitation_frame(
     )
 
 
+@functools.lru_cache(maxsize=64)
+def _event_part(event: Event, room_name: str | None, lang: str, tz: ZoneInfo) -> dict[str, Any]:
+    """The context's "event" for one language: the same for every resident, so a send of
+    thousands formats its dates once (a changed event is a different key)."""
+    starts, ends = event.starts_at.astimezone(tz), event.ends_at.astimezone(tz)
+    return {
+        "id": event.id,
+        "code": event_code(event.id),
+        "title": event.title,
+        "description": event.description,
+        "kind": str(event.kind),
+        "location": event.location or room_name or "",
+        "starts_at": starts,
+        "ends_at": ends,
+        "start_text": date_text(starts, lang),
+        "end_text": time_text(ends) if starts.date() == ends.date() else date_text(ends, lang),
+        "date_text": date_text(starts, lang),
+        "rsvp_deadline": None
+        if event.rsvp_deadline is None
+        else event.rsvp_deadline.astimezone(tz),
+        "capacity": event.capacity,
+        "max_party_size": event.max_party_size,
+    }
+
+
 def new_uid() -> str:
     """A message id: no dots (Standard Webhooks), 96 random bits."""
     return f"msg_{secrets.token_hex(12)}"
@@ -124,9 +150,7 @@ class Composer:
         urgent: bool,
     ) -> dict[str, Any]:
         """The template context (see service/render.py for its keys)."""
-        tz = self.settings.tz
         lang = person.language
-        starts, ends = event.starts_at.astimezone(tz), event.ends_at.astimezone(tz)
         page = self.links.rsvp(event.id, person.id)
         context: dict[str, Any] = {
             "community": {"name": self.settings.community.name},
@@ -136,26 +160,8 @@ class Composer:
                 "language": lang,
                 "unit": person.unit,
             },
-            "event": {
-                "id": event.id,
-                "code": event_code(event.id),
-                "title": event.title,
-                "description": event.description,
-                "kind": str(event.kind),
-                "location": event.location or room_name or "",
-                "starts_at": starts,
-                "ends_at": ends,
-                "start_text": date_text(starts, lang),
-                "end_text": time_text(ends)
-                if starts.date() == ends.date()
-                else date_text(ends, lang),
-                "date_text": date_text(starts, lang),
-                "rsvp_deadline": None
-                if event.rsvp_deadline is None
-                else event.rsvp_deadline.astimezone(tz),
-                "capacity": event.capacity,
-                "max_party_size": event.max_party_size,
-            },
+            # A copy: the part is shared by every message of the event in this language.
+            "event": dict(_event_part(event, room_name, lang, self.settings.tz)),
             "links": {
                 "rsvp": page,
                 "unsubscribe": None if contact is None else self.links.unsubscribe(contact.id),
@@ -487,6 +493,7 @@ async def _invite(
     now: datetime,
 ) -> None:
     rows: list[NewMessage] = []
+    invitation_ids: list[int] = []
     # The one writer runs this job alone, so the check and the insert cannot interleave
     # with a concurrent send of the same event.
     created = await sql.insert_invitations(tx, event_id, [p.id for p, _ in planned], now)
@@ -498,12 +505,10 @@ async def _invite(
         counter.invited += 1
         counter.count(message)
         if message is not None:
-            rows.append(_with_invitation(message, invitation_id))
-    await sql.insert_messages(tx, rows, now)
-
-
-def _with_invitation(message: NewMessage, invitation_id: int) -> NewMessage:
-    return replace(message, invitation_id=invitation_id)
+            rows.append(message)
+            invitation_ids.append(invitation_id)
+    # The ids go beside the rows: a copy of each frozen row cost more than its insert.
+    await sql.insert_messages(tx, rows, now, invitation_ids=invitation_ids)
 
 
 async def notify_event(

@@ -104,6 +104,8 @@ SIZE_LIMIT: Final = 65_536  # bytes of UTF-8 per block; also characters per valu
 LOOP_LIMIT: Final = 100_000  # loop steps per render: refuses a runaway loop long before 1 s
 _INT_BITS: Final = SIZE_LIMIT * 8
 _JSON_INDENT: Final = 16
+# Chunks of a block's output between two looks at the clock (see _render_block).
+_CLOCK_EVERY: Final = 16
 _CACHE_SIZE: Final = 256
 _DIRECTORY: Final = Path(__file__).resolve().parents[1] / "templates" / "messages"
 
@@ -570,19 +572,44 @@ def _template_line(template: Template, exc: BaseException) -> int | None:
     return line
 
 
-def _render_block(template: Template, name: str, context: Mapping[str, Any]) -> str:
-    """One block's output, bounded; template errors become 400s naming the line."""
+def _utf8_size(chunks: list[str]) -> int:
+    """Bytes of UTF-8 the chunks make together."""
+    return sum(len(chunk.encode("utf-8", "surrogatepass")) for chunk in chunks)
+
+
+def _render_block(
+    template: Template, name: str, context: Mapping[str, Any], *, shipped: bool = False
+) -> str:
+    """One block's output, bounded; template errors become 400s naming the line.
+    A `shipped` template (ours, reviewed like code) is measured once it is whole."""
     if name not in template.blocks:
         raise _problem("template_missing_block", f"has no block {name!r}")
     out: list[str] = []
-    size = 0
+    chars = size = measured = 0  # size: bytes of UTF-8 of the first `measured` chunks
     try:
-        for chunk in template.blocks[name](template.new_context(dict(context))):
-            size += len(chunk.encode("utf-8", "surrogatepass"))
-            if size > SIZE_LIMIT:
+        chunks = template.blocks[name](template.new_context(dict(context)))
+        if shipped:
+            # Joined in C, then measured: an email's 170 chunks took 13 µs one by one.
+            whole = "".join(chunks)
+            if len(whole) * 4 > SIZE_LIMIT and _utf8_size([whole]) > SIZE_LIMIT:
                 raise _too_large()
             _check_time()
+            return whole
+        for chunk in chunks:
             out.append(chunk)
+            chars += len(chunk)
+            # A character is at most 4 bytes of UTF-8: only a block that may be near the
+            # limit is encoded to be measured exactly, each chunk once.
+            if chars * 4 > SIZE_LIMIT:
+                size += _utf8_size(out[measured:])
+                measured = len(out)
+                if size > SIZE_LIMIT:
+                    raise _too_large()
+            # The clock every _CLOCK_EVERY chunks: a call per chunk was a fifth of an
+            # email's render, and a chunk costs microseconds.
+            if len(out) % _CLOCK_EVERY == 0:
+                _check_time()
+        _check_time()
     except RenderLimitError as exc:
         line = _template_line(template, exc)
         if line is None:
@@ -648,6 +675,7 @@ class Renderer:
                     self._template(name == "html", f"{kind}/{channel}.{language}.j2", source),
                     name,
                     context,
+                    shipped=source is None,
                 )
                 for name in BLOCKS[channel]
             }

@@ -21,6 +21,8 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Final, Protocol
 
+from prometheus_client import Counter, Histogram
+
 from channels.base import (
     ChannelFailure,
     OutboundMessage,
@@ -122,6 +124,7 @@ class Worker:
         self.metrics = metrics
         self.rng = rng or random.Random()
         self._wake = asyncio.Event()
+        self._children: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
         # Senders hand results to one recorder that writes them in batches, so a sender
         # moves on to its next message without waiting for a commit.
         self._done: asyncio.Queue[_Done] = asyncio.Queue()
@@ -282,9 +285,22 @@ class Worker:
         result = await self._attempt(channel.send, outbound)
         elapsed = time.monotonic() - started
         if self.metrics is not None:
-            self.metrics.deliveries.labels(lane.name, result.outcome).inc()
-            self.metrics.send_seconds.labels(lane.name).observe(elapsed)
+            self._count(lane.name, result.outcome, elapsed)
         self._finish(message, result, int(elapsed * 1000))
+
+    def _count(self, lane: str, outcome: str, elapsed: float) -> None:
+        """Count an attempt and its time in the metrics (whose labelled children are kept:
+        looking them up took more than the rest of the bookkeeping of a send)."""
+        assert self.metrics is not None
+        key = (lane, outcome)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (
+                self.metrics.deliveries.labels(lane, outcome),
+                self.metrics.send_seconds.labels(lane),
+            )
+        children[0].inc()
+        children[1].observe(elapsed)
 
     def _finish(self, message: Message, result: _Result, duration_ms: int | None) -> None:
         self._done.put_nowait(_Done(message, result, self.clock(), duration_ms))

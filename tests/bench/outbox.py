@@ -5,7 +5,8 @@ through a real `linli serve` process, and times from the POST /send until the si
 accepted the last distinct message. The baseline is a bare client sending the same number
 of messages to the same sink with the same concurrency: aiohttp POSTs for webhooks,
 aiosmtplib sending already-rendered bytes for email. The sinks run as their own processes.
-Peak RSS is the server's VmHWM from /proc (server plus worker with --separate-worker).
+Peak RSS is the server's VmHWM from /proc (server plus worker with --separate-worker); CPU
+is the user plus system time those processes spent from the POST to the last message.
 
     python -m tests.bench.outbox [--webhook N] [--email N] [--big N]
 """
@@ -207,6 +208,14 @@ async def _migrate(db: Path) -> None:
 class Run:
     seconds: float
     peak_rss_mb: float
+    # CPU seconds the server (and worker) spent from the POST until the last message.
+    cpu_seconds: float = float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -295,19 +304,26 @@ concurrency = {EMAIL_CONCURRENCY}
                 print(f"  ({channel} {n}: queued in {queued:.2f} s)", flush=True)
                 return time.perf_counter() - start
 
+        pids = [server.pid] + ([worker.pid] if worker else [])
+        cpu_before = sum(cpu_seconds(pid) for pid in pids)
         seconds = asyncio.run(go())
-        rss = peak_rss_mb(server.pid) + (peak_rss_mb(worker.pid) if worker else 0)
-    return Run(seconds, rss)
+        cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
+        rss = sum(peak_rss_mb(pid) for pid in pids)
+    return Run(seconds, rss, cpu)
 
 
 def line(label: str, n: int, linli: Run, bare_seconds: float | None) -> str:
     rate = n / linli.seconds
+    cpu = f"  CPU {linli.cpu_seconds * 1e6 / n:4.0f} µs/msg"
     if bare_seconds is None:
-        return f"{label:<9} {n:>7}  linli {rate:>8.0f} msg/s  peak RSS {linli.peak_rss_mb:6.1f} MB"
+        return (
+            f"{label:<9} {n:>7}  linli {rate:>8.0f} msg/s  peak RSS {linli.peak_rss_mb:6.1f} MB"
+            + cpu
+        )
     bare = n / bare_seconds
     return (
         f"{label:<9} {n:>7}  linli {rate:>8.0f} msg/s  bare {bare:>8.0f} msg/s"
-        f"  ratio {rate / bare:5.1%}  peak RSS {linli.peak_rss_mb:6.1f} MB"
+        f"  ratio {rate / bare:5.1%}  peak RSS {linli.peak_rss_mb:6.1f} MB" + cpu
     )
 
 

@@ -1,0 +1,73 @@
+"""The email channel's hand-written wire format gives the email package's bytes exactly."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import channels.email as email_channel
+from channels.base import OutboundMessage
+from channels.email import EmailChannel
+from tests.test_channel_email import COMMUNITY, email_settings
+from tests.test_channel_email import outbound as base_outbound
+
+HTML = "<p>周六上午十点，<b>活动室</b>。</p>\n" * 40
+ICS = "BEGIN:VCALENDAR\r\nMETHOD:{method}\r\nBEGIN:VEVENT\r\nSUMMARY:跳蚤市场\r\nEND:VEVENT\r\n"
+
+
+def channel() -> EmailChannel:
+    return EmailChannel(email_settings(25), sender_name=COMMUNITY)
+
+
+def outbound(**changes: Any) -> OutboundMessage:
+    """test_channel_email's message, with a long HTML part and an unsubscribe link."""
+    extra = {"unsubscribe_url": "https://linli.example.org/u/7-xyz"}
+    return base_outbound(**({"html": HTML, "extra": extra} | changes))
+
+
+CASES: dict[str, OutboundMessage] = {
+    "text and html": outbound(),
+    "text only": outbound(html=None),
+    "empty text and html": outbound(text="", html=""),
+    "no unsubscribe": outbound(extra={}),
+    "invitation": outbound(extra={"ics": ICS.format(method="REQUEST"), "unsubscribe_url": "u"}),
+    "cancellation without html": outbound(html=None, extra={"ics": ICS.format(method="CANCEL")}),
+    "calendar without method": outbound(extra={"ics": "BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n"}),
+    "ascii subject": outbound(subject="Flea market on Saturday", language="en"),
+    "long subject": outbound(subject="邀请：" + "很长的活动名称" * 30),
+    "line ends and astral text": outbound(text="a\r\nb\rc\n😀" * 100, html="<p>\r\n😀</p>"),
+    "non-ascii mailbox": outbound(address="王@例子.中国"),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_wire_bytes_are_what_the_email_package_makes(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(email_channel, "formatdate", lambda usegmt: "Sat, 28 Nov 2026 02:00:00 GMT")
+    message = CASES[name]
+    email = channel()
+    utf8 = not message.address.isascii()
+    fast, fast_id = email._compose(message, utf8=utf8)
+    # The same message through the email package (the path a QR code takes).
+    slow, slow_id = email._compose(message, utf8=utf8, by_hand=False)
+    assert fast == slow
+    assert fast_id == slow_id
+
+
+def test_unusual_calendar_method_goes_through_the_email_package(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(email_channel, "formatdate", lambda usegmt: "Sat, 28 Nov 2026 02:00:00 GMT")
+    message = outbound(extra={"ics": ICS.format(method='X-"ODD" Ä')})
+    data, _ = channel()._compose(message, utf8=False)
+    assert b"text/calendar" in data
+    assert data == channel()._compose(message, utf8=False, by_hand=False)[0]
+
+
+def test_ascii_headers_refuse_other_text_on_both_paths() -> None:
+    message = outbound(extra={"unsubscribe_url": "https://linli.example.org/u/é"})
+    for by_hand in (True, False):
+        with pytest.raises(UnicodeEncodeError):
+            channel()._compose(message, utf8=False, by_hand=by_hand)
