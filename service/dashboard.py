@@ -8,13 +8,14 @@ from datetime import datetime, time, timedelta
 from typing import Final
 from zoneinfo import ZoneInfo
 
+from . import rsvp
 from .models import Event, EventStatus
+from .rsvp import AnswerCounts
 from .store import Store
 from .store import bookings as booking_sql
 from .store import dashboard as sql
 from .store import events as event_sql
 from .store import outbox as outbox_sql
-from .store import rsvp as rsvp_sql
 from .store.bookings import Booking
 
 # The worker beats every poll (well under a second); a minute of silence means it is not
@@ -25,19 +26,6 @@ FAILING_RUN: Final = 5
 FAILING_WINDOW: Final = timedelta(hours=1)
 HEALTH_WINDOW: Final = timedelta(hours=24)
 UPCOMING: Final = 10
-
-
-@dataclass(frozen=True)
-class EventSummary:
-    """An upcoming event and its answers so far."""
-
-    event: Event
-    yes: int
-    people: int
-    no: int
-    maybe: int
-    waitlisted: int
-    pending: int
 
 
 @dataclass(frozen=True)
@@ -53,7 +41,8 @@ class FailingChannel:
 class Overview:
     """Everything on the dashboard."""
 
-    events: tuple[EventSummary, ...]
+    events: tuple[Event, ...]
+    counts: dict[int, AnswerCounts]
     bookings: tuple[Booking, ...]
     room_names: dict[int, str]
     statuses: dict[str, int]
@@ -88,20 +77,6 @@ async def overview(store: Store, now: datetime, tz: ZoneInfo) -> Overview:
         limit=UPCOMING,
         offset=0,
     )
-    summaries = []
-    for event in events:
-        counts = await rsvp_sql.counts(db, event.id)
-        summaries.append(
-            EventSummary(
-                event=event,
-                yes=counts.get("yes", (0, 0))[0],
-                people=counts.get("yes", (0, 0))[1],
-                no=counts.get("no", (0, 0))[0],
-                maybe=counts.get("maybe", (0, 0))[0],
-                waitlisted=counts.get("waitlisted", (0, 0))[0],
-                pending=counts.get("pending", (0, 0))[0],
-            )
-        )
     today = now.astimezone(tz).date()
     day_start = datetime.combine(today, time(0), tz)
     bookings, _ = await booking_sql.list_bookings(
@@ -111,7 +86,8 @@ async def overview(store: Store, now: datetime, tz: ZoneInfo) -> Overview:
     beat = await outbox_sql.last_beat(db)
     attempts = await sql.recent_attempts(db, now - FAILING_WINDOW)
     return Overview(
-        events=tuple(summaries),
+        events=tuple(events),
+        counts=await rsvp.answer_counts(store, [e.id for e in events]),
         bookings=live,
         room_names=await sql.room_names(db),
         statuses=await sql.messages_by_status(db, now - HEALTH_WINDOW),

@@ -228,6 +228,38 @@ async def promote(tx: Tx, event: Event, now: datetime) -> list[Invitation]:
 
 
 @dataclass(frozen=True)
+class AnswerCounts:
+    """An event's invitations by answer, and the people coming."""
+
+    yes: int = 0
+    people: int = 0
+    no: int = 0
+    maybe: int = 0
+    waitlisted: int = 0
+    pending: int = 0
+
+
+async def answer_counts(store: Store, event_ids: Sequence[int]) -> dict[int, AnswerCounts]:
+    """Answer counts of several events (lists and the dashboard), in one query."""
+    found = await sql.counts_of_events(store.reader, event_ids)
+
+    def of(counts: dict[str, tuple[int, int]], state: str) -> int:
+        return counts.get(state, (0, 0))[0]
+
+    return {
+        event_id: AnswerCounts(
+            yes=of(counts, "yes"),
+            people=counts.get("yes", (0, 0))[1],
+            no=of(counts, "no"),
+            maybe=of(counts, "maybe"),
+            waitlisted=of(counts, "waitlisted"),
+            pending=of(counts, "pending"),
+        )
+        for event_id, counts in found.items()
+    }
+
+
+@dataclass(frozen=True)
 class Attendance:
     """An event's answers: counts by state, people in total, who came and who did not,
     and a page of invitations."""

@@ -172,6 +172,24 @@ async def counts(db: Db, event_id: int) -> dict[str, tuple[int, int]]:
     return {row[0]: (int(row[1]), int(row[2])) for row in rows}
 
 
+async def counts_of_events(
+    db: Db, event_ids: Sequence[int]
+) -> dict[int, dict[str, tuple[int, int]]]:
+    """`counts` for several events in one query: {event: {answer: (invitations, people)}}."""
+    found: dict[int, dict[str, tuple[int, int]]] = {event_id: {} for event_id in event_ids}
+    if not event_ids:
+        return found
+    marks = ", ".join("?" * len(event_ids))
+    rows = await db.fetchall(
+        "SELECT event_id, answer, COUNT(*), COALESCE(SUM(party_size), 0) FROM invitations"
+        f" WHERE event_id IN ({marks}) GROUP BY event_id, answer",
+        list(event_ids),
+    )
+    for row in rows:
+        found[int(row[0])][row[1]] = (int(row[2]), int(row[3]))
+    return found
+
+
 async def invitations_page(
     db: Db, event_id: int, *, answer: str | None, after_id: int, limit: int
 ) -> list[Invitation]:

@@ -163,9 +163,7 @@ async def events_list(request: web.Request, c: Console) -> web.StreamResponse:
         offset=0,
     )
     items = list(reversed(found.items)) if past else list(found.items)
-    counts = {
-        e.id: await rsvp.attendance(c.store, e.id, limit=1, with_history=False) for e in items
-    }
+    counts = await rsvp.answer_counts(c.store, [e.id for e in items])
     return c.render("events/list.html", events=items, counts=counts, past=past)
 
 
