@@ -259,6 +259,11 @@ async def answer_counts(store: Store, event_ids: Sequence[int]) -> dict[int, Ans
     }
 
 
+async def attendance_mark(store: Store, event_id: int) -> tuple[int, int, int]:
+    """A value that changes whenever the event's attendance does (answers, check-ins)."""
+    return await sql.change_mark(store.reader, event_id)
+
+
 @dataclass(frozen=True)
 class Attendance:
     """An event's answers: counts by state, people in total, who came and who did not,

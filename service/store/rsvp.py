@@ -190,6 +190,20 @@ async def counts_of_events(
     return found
 
 
+async def change_mark(db: Db, event_id: int) -> tuple[int, int, int]:
+    """What grows whenever an event's attendance changes: its invitations, its newest
+    answer change and its newest check-in (cheap, for live pages to poll)."""
+    row = await db.fetchone(
+        "SELECT (SELECT COUNT(*) FROM invitations WHERE event_id = ?1),"
+        " (SELECT COALESCE(MAX(a.id), 0) FROM answers a"
+        "  JOIN invitations i ON i.id = a.invitation_id WHERE i.event_id = ?1),"
+        " (SELECT COALESCE(MAX(id), 0) FROM checkins WHERE event_id = ?1)",
+        (event_id,),
+    )
+    assert row is not None
+    return int(row[0]), int(row[1]), int(row[2])
+
+
 async def invitations_page(
     db: Db, event_id: int, *, answer: str | None, after_id: int, limit: int
 ) -> list[Invitation]:

@@ -248,8 +248,15 @@ async def attendance_stream(request: web.Request, c: Console) -> web.StreamRespo
     after = _after(c)
     await get_event(c.store, event_id)
 
+    seen: tuple[tuple[int, int, int], dict[str, Any]] | None = None
+
     async def poll() -> dict[str, Any]:
-        return await attendance_data(c, event_id, answer, after)
+        # The whole table is read again only when the cheap mark says something changed.
+        nonlocal seen
+        mark = await rsvp.attendance_mark(c.store, event_id)
+        if seen is None or seen[0] != mark:
+            seen = (mark, await attendance_data(c, event_id, answer, after))
+        return seen[1]
 
     return await sse_response(request, poll, event="attendance")
 
