@@ -34,7 +34,7 @@ class OutboundMessage:
     html: str | None = None
     # Channel-specific parts, rendered at enqueue time: "ics" (email calendar invitation),
     # "unsubscribe_url" (email, RFC 8058), "buttons" (telegram inline keyboard rows of
-    # {"text", "callback_data"} or {"text", "url"}), "payload" (webhook JSON body).
+    # {"text", "callback_data"} or {"text", "url"}). A webhook's JSON body is its `text`.
     extra: Mapping[str, Any] = field(default_factory=dict)
     # Webhook signing secrets (whsec_…), current first; several during a rotation.
     secrets: tuple[str, ...] = ()

@@ -41,12 +41,20 @@ def render_file(message: OutboundMessage) -> str:
     ]
     if message.subject:
         lines.append(f"Subject: {message.subject}")
-    lines += ["", message.text]
+    lines += ["", _readable(message)]
     for button_row in message.extra.get("buttons", ()):
         lines.append("  ".join(f"[{button['text']}]" for button in button_row))
-    if message.extra.get("payload") is not None:
-        lines += ["", json.dumps(message.extra["payload"], ensure_ascii=False, indent=2)]
     return "\n".join(lines) + "\n"
+
+
+def _readable(message: OutboundMessage) -> str:
+    """The text, a webhook's JSON body indented for people."""
+    if message.channel != "webhook":
+        return message.text
+    try:
+        return json.dumps(json.loads(message.text), ensure_ascii=False, indent=2)
+    except ValueError:
+        return message.text
 
 
 def _write(target: Path, text: str) -> None:

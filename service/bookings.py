@@ -642,7 +642,7 @@ async def _message(
         "message": {"kind": str(kind), "urgent": False, "note": note},
     }
     rendered = composer.renderer.render(str(kind), contact.channel, language, context)
-    extra = composer.channel_extra(contact.channel, rendered, page, context["links"]["unsubscribe"])
+    extra = composer.channel_extra(contact.channel, page, context["links"]["unsubscribe"])
     confirmed = kind is MessageKind.BOOKING_CONFIRMATION and booking.checkin_code
     if contact.channel == "email" and confirmed:
         extra["checkin_qr"] = booking.checkin_code

@@ -197,7 +197,7 @@ class Composer:
             str(kind), channel, person.language, context, source=override
         )
         extra = self.channel_extra(
-            channel, rendered, context["links"]["rsvp"], context["links"]["unsubscribe"]
+            channel, context["links"]["rsvp"], context["links"]["unsubscribe"]
         )
         if channel == "email":
             if contact is not None:
@@ -227,16 +227,13 @@ class Composer:
             ]
         return rendered, extra
 
-    def channel_extra(
-        self, channel: str, rendered: Rendered, page: str, unsubscribe_url: str | None
-    ) -> dict[str, Any]:
+    def channel_extra(self, channel: str, page: str, unsubscribe_url: str | None) -> dict[str, Any]:
         """What every message's channel needs beside its text: the resident's page, the
-        email's one-click unsubscribe, the webhook's payload, Twilio's status callback."""
+        email's one-click unsubscribe, Twilio's status callback. (A webhook's body is its
+        text, stored once.)"""
         extra: dict[str, Any] = {"rsvp_url": page}
         if channel == "email" and unsubscribe_url is not None:
             extra["unsubscribe_url"] = unsubscribe_url
-        elif channel == "webhook":
-            extra["payload"] = rendered.payload
         elif channel == "sms" and self.settings.channels.sms.provider == "twilio":
             extra["status_callback"] = self.links.sms_status_callback()
         return extra

@@ -130,7 +130,8 @@ def _too_large() -> RenderLimitError:
 
 @dataclass(frozen=True)
 class Rendered:
-    """A message as a channel sends it; `payload` is the webhook body, `html` email's."""
+    """A message as a channel sends it; a webhook's `text` is its JSON body (`payload` the
+    same, parsed, for previews), `html` is email's."""
 
     subject: str
     text: str

@@ -6,6 +6,7 @@ as the webhook-id)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -322,9 +323,9 @@ def _message(listener: Listener, occurrence: Occurrence, now: datetime) -> NewMe
         # No text to read: the language is only there because every message has one.
         language=str(Language.EN),
         subject=str(occurrence.type),
-        body_text="",
+        body_text=json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
         body_html=None,
-        extra={"payload": payload},
+        extra={},
         note="",
         # Machines do not sleep: quiet hours never hold an integrator's events back.
         urgent=True,

@@ -50,8 +50,11 @@ def _message(
         kind="event_published",
         language="zh",
         subject="",
-        text="",
-        extra={"payload": payload if payload is not None else {"type": "event.published", "id": 7}},
+        text=json.dumps(
+            payload if payload is not None else {"type": "event.published", "id": 7},
+            ensure_ascii=False,
+            separators=(",", ":"),
+        ),
         secrets=secrets,
     )
 

@@ -369,9 +369,9 @@ async def test_checkin_a_residents_webhook_confirmation_carries_the_code(api: Ap
     await answer(api, event_id, maybe, "maybe")
 
     rows = await api.client.app[store_key].reader.fetchall(
-        "SELECT resident_id, extra FROM messages WHERE kind = 'rsvp_confirmation'"
+        "SELECT resident_id, body_text FROM messages WHERE kind = 'rsvp_confirmation'"
     )
-    sent = {r["resident_id"]: json.loads(r["extra"])["payload"]["data"]["rsvp"] for r in rows}
+    sent = {r["resident_id"]: json.loads(r["body_text"])["data"]["rsvp"] for r in rows}
     assert sent[going] == {
         "answer": "yes",
         "party_size": 1,

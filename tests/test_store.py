@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import subprocess
 import sys
@@ -152,3 +153,39 @@ def test_store_backup_of_a_missing_database_fails_clearly(tmp_path: Path) -> Non
     with pytest.raises(FileNotFoundError):
         backup(tmp_path / "none.db", tmp_path / "b.db")
     assert not (tmp_path / "b.db").exists()
+
+
+async def test_migration_8_moves_queued_webhook_bodies_into_body_text(tmp_path: Path) -> None:
+    # A database written before 0008 kept a webhook's JSON in extra.payload (an integrator's
+    # event only there): after upgrading, the queued messages still go out with that JSON.
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    for version, _, sql in migrations()[:7]:
+        conn.executescript(f"BEGIN;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;")
+    stamp = "2026-11-28T02:00:00.000000Z"
+    rows = [
+        ("msg_a", "integration", "", '{"payload":{"type":"checkin.recorded","n":"王"}}'),
+        ("msg_b", "invitation", '{"type":"invitation.created"}', '{"rsvp_url":"u","payload":{}}'),
+        ("msg_c", "invitation", "text", '{"rsvp_url":"u"}'),
+    ]
+    with conn:
+        conn.executemany(
+            "INSERT INTO messages (uid, group_uid, kind, channel, address, language, body_text,"
+            " extra, send_after, created_at, updated_at)"
+            " VALUES (?, ?, ?, 'webhook', 'https://example.org/h', 'en', ?, ?, ?, ?, ?)",
+            [(uid, uid, kind, body, extra, stamp, stamp, stamp) for uid, kind, body, extra in rows],
+        )
+    conn.close()
+    async with Store(path) as store:
+        found = {
+            r["uid"]: (
+                json.loads(r["body_text"]) if r["uid"] != "msg_c" else r["body_text"],
+                json.loads(r["extra"]),
+            )
+            for r in await store.fetchall("SELECT uid, body_text, extra FROM messages")
+        }
+    assert found == {
+        "msg_a": ({"type": "checkin.recorded", "n": "王"}, {}),
+        "msg_b": ({"type": "invitation.created"}, {"rsvp_url": "u"}),
+        "msg_c": ("text", {"rsvp_url": "u"}),
+    }

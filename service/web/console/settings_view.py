@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import secrets
 from dataclasses import dataclass
 from typing import Any, Final
@@ -152,8 +153,9 @@ async def send_test(request: web.Request, channel: str, address: str, lang: str)
         kind="test",
         language=lang,
         subject=text,
-        text=text,
-        extra={"payload": {"type": "linli.test", "text": text}} if channel == "webhook" else {},
+        text=json.dumps({"type": "linli.test", "text": text}, ensure_ascii=False)
+        if channel == "webhook"
+        else text,
     )
     try:
         async with asyncio.timeout(TEST_TIMEOUT_S):
