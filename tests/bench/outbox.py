@@ -2,9 +2,13 @@
 
 For each channel it sends one event to N residents whose only contact is on that channel,
 through a real `linli serve` process, and times from the POST /send until the sink has
-accepted the last distinct message. The baseline is a bare client sending the same number
-of messages to the same sink with the same concurrency: aiohttp POSTs for webhooks,
-aiosmtplib sending already-rendered bytes for email. The sinks run as their own processes.
+accepted the last distinct message. The baseline is a bare client sending the same messages
+to the same sink with the same concurrency: the sink keeps the first copy of each message
+Linli delivered, and the bare client then sends exactly those, already rendered and signed:
+aiohttp POSTs of the same bodies with the same webhook-* headers for webhooks, aiosmtplib
+sending the same bytes to the same envelope for email. (A smaller stand-in message would
+time a cheaper job than Linli's: an invitation email with its iCalendar part is several
+times the bytes for aiosmtplib to stuff and send.) The sinks run as their own processes.
 Peak RSS is the server's VmHWM from /proc (server plus worker with --separate-worker); CPU
 is the user plus system time those processes spent from the POST to the last message.
 
@@ -15,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import signal
 import socket
@@ -26,8 +29,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
-from email.message import EmailMessage
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -81,9 +83,19 @@ async def sink_count(status_port: int) -> int:
         return int((await resp.json())["unique"])
 
 
-async def sink_reset(status_port: int) -> None:
+async def sink_reset(status_port: int, *, keep: bool = False) -> None:
     async with aiohttp.ClientSession() as http:
-        await http.post(f"http://127.0.0.1:{status_port}/reset")
+        await http.post(f"http://127.0.0.1:{status_port}/reset", params={"keep": str(int(keep))})
+
+
+async def sink_kept(status_port: int) -> list[dict[str, Any]]:
+    """The first copy of each message the sink accepted since a reset with keep."""
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"http://127.0.0.1:{status_port}/kept") as resp,
+    ):
+        kept: list[dict[str, Any]] = await resp.json()
+        return kept
 
 
 async def until_count(status_port: int, n: int) -> None:
@@ -105,43 +117,32 @@ async def bounded(n: int, concurrency: int, one: Callable[[int], Awaitable[None]
     await asyncio.gather(*(worker() for _ in range(concurrency)))
 
 
-async def bare_webhooks(port: int, n: int) -> float:
-    """Seconds for a bare aiohttp client to POST n small JSON bodies."""
+async def bare_webhooks(port: int, kept: list[dict[str, Any]]) -> float:
+    """Seconds for a bare aiohttp client to POST the kept requests again."""
     url = f"http://127.0.0.1:{port}/hook"
-    body = json.dumps(
-        {"type": "invitation.created", "event": {"id": 1, "title": "跳蚤市场"}}
-    ).encode()
+    requests = [(copy["headers"], copy["body"].encode()) for copy in kept]
     connector = aiohttp.TCPConnector(limit=WEBHOOK_CONCURRENCY)
     async with aiohttp.ClientSession(connector=connector) as http:
         start = time.perf_counter()
 
         async def one(i: int) -> None:
-            headers = {"Content-Type": "application/json", "webhook-id": f"msg_bare_{i}"}
+            headers, body = requests[i]
             async with http.post(url, data=body, headers=headers) as resp:
                 await resp.read()
 
-        await bounded(n, WEBHOOK_CONCURRENCY, one)
+        await bounded(len(requests), WEBHOOK_CONCURRENCY, one)
         return time.perf_counter() - start
 
 
-async def bare_email(port: int, n: int) -> float:
-    """Seconds for bare aiosmtplib clients (reusing connections) to send n rendered messages."""
-    msg = EmailMessage()
-    msg["From"] = "linli@example.org"
-    msg["Subject"] = "邀请：跳蚤市场"
-    msg.set_content("跳蚤市场 12月5日（周六）09:00 中心广场\n" * 5)
-    msg.add_alternative("<p>跳蚤市场</p>" * 5, subtype="html")
+async def bare_email(port: int, kept: list[dict[str, Any]]) -> float:
+    """Seconds for bare aiosmtplib clients (reusing connections) to send the kept messages
+    again, as they were rendered."""
+    messages = [(copy["from"], copy["to"], copy["content"].encode("latin-1")) for copy in kept]
     clients = []
     for _ in range(EMAIL_CONCURRENCY):
         client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False, use_tls=False)
         await client.connect()
         clients.append(client)
-    rendered: list[bytes] = []
-    for i in range(n):
-        del msg["To"], msg["Message-ID"]
-        msg["To"] = f"r{i}@example.org"
-        msg["Message-ID"] = f"<bare{i}@example.org>"
-        rendered.append(msg.as_bytes())
     start = time.perf_counter()
     pool: asyncio.Queue[aiosmtplib.SMTP] = asyncio.Queue()
     for client in clients:
@@ -150,11 +151,11 @@ async def bare_email(port: int, n: int) -> float:
     async def one(i: int) -> None:
         client = await pool.get()
         try:
-            await client.sendmail("linli@example.org", [f"r{i}@example.org"], rendered[i])
+            await client.sendmail(*messages[i])
         finally:
             pool.put_nowait(client)
 
-    await bounded(n, EMAIL_CONCURRENCY, one)
+    await bounded(len(messages), EMAIL_CONCURRENCY, one)
     elapsed = time.perf_counter() - start
     for client in clients:
         await client.quit()
@@ -210,6 +211,8 @@ class Run:
     peak_rss_mb: float
     # CPU seconds the server (and worker) spent from the POST until the last message.
     cpu_seconds: float = float("nan")
+    # The first copy of each message as the sink received it (when kept).
+    kept: list[dict[str, Any]] = field(default_factory=list)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -226,7 +229,14 @@ def peak_rss_mb(pid: int) -> float:
 
 
 def linli_run(
-    tmp: Path, n: int, channel: str, sink_port: int, status_port: int, address: Callable[[int], str]
+    tmp: Path,
+    n: int,
+    channel: str,
+    sink_port: int,
+    status_port: int,
+    address: Callable[[int], str],
+    *,
+    keep: bool = False,
 ) -> Run:
     db = tmp / f"{channel}-{n}.db"
     event_id = populate(db, n, channel, address)
@@ -289,7 +299,7 @@ concurrency = {EMAIL_CONCURRENCY}
         wait_port(port)
 
         async def go() -> float:
-            await sink_reset(status_port)
+            await sink_reset(status_port, keep=keep)
             async with aiohttp.ClientSession() as http:
                 start = time.perf_counter()
                 async with http.post(
@@ -309,7 +319,8 @@ concurrency = {EMAIL_CONCURRENCY}
         seconds = asyncio.run(go())
         cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
         rss = sum(peak_rss_mb(pid) for pid in pids)
-    return Run(seconds, rss, cpu)
+    kept = asyncio.run(sink_kept(status_port)) if keep else []
+    return Run(seconds, rss, cpu, kept)
 
 
 def line(label: str, n: int, linli: Run, bare_seconds: float | None) -> str:
@@ -349,8 +360,10 @@ def main() -> None:
             wait_port(hook_port)
             url = f"http://127.0.0.1:{hook_port}/hook"
             if args.webhook:
-                bare = asyncio.run(bare_webhooks(hook_port, args.webhook))
-                run = linli_run(tmp, args.webhook, "webhook", hook_port, hook_port, lambda i: url)
+                run = linli_run(
+                    tmp, args.webhook, "webhook", hook_port, hook_port, lambda i: url, keep=True
+                )
+                bare = asyncio.run(bare_webhooks(hook_port, run.kept))
                 results.append(line("webhook", args.webhook, run, bare))
                 print(results[-1], flush=True)
             if args.big:
@@ -364,10 +377,16 @@ def main() -> None:
             ):
                 wait_port(smtp_port)
                 wait_port(status_port)
-                bare = asyncio.run(bare_email(smtp_port, args.email))
                 run = linli_run(
-                    tmp, args.email, "email", smtp_port, status_port, lambda i: f"r{i}@example.org"
+                    tmp,
+                    args.email,
+                    "email",
+                    smtp_port,
+                    status_port,
+                    lambda i: f"r{i}@example.org",
+                    keep=True,
                 )
+                bare = asyncio.run(bare_email(smtp_port, run.kept))
                 results.append(line("email", args.email, run, bare))
                 print(results[-1], flush=True)
     print("\nTargets: linli >= 50% of bare per channel; peak RSS < 200 MB at 100,000 recipients.")
