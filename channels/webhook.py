@@ -33,6 +33,8 @@ _MIN_SECRET_BYTES: Final = 24
 _MAX_SECRET_BYTES: Final = 64
 # Only a small answer is worth reading: reading it lets the connection be reused.
 _READ_LIMIT: Final = 64 * 1024
+# Checked addresses remembered per channel (cleared, not evicted one by one, when full).
+_URL_CACHE: Final = 4096
 # Hosts aiohttp may treat as IP literals and connect to without asking the resolver.
 _LITERALISH: Final = re.compile(r"[0-9A-Fa-fXx.:\[\]%]+")
 
@@ -48,6 +50,12 @@ def _key(secret: str) -> bytes:
     # Like the reference libraries, accept a secret pasted without its prefix.
     raw = secret.removeprefix(SECRET_PREFIX)
     return base64.b64decode(raw, validate=True)
+
+
+@functools.lru_cache(maxsize=1024)
+def _valid_secrets(secrets: tuple[str, ...]) -> bool:
+    # Cached: a send's every message to an endpoint carries the same secrets.
+    return all(is_valid_secret(secret) for secret in secrets)
 
 
 def is_valid_secret(s: str) -> bool:
@@ -147,6 +155,8 @@ class WebhookChannel(HttpChannel):
         self._clock = clock
         # IP literals (host, port) the guard let through: their verdict cannot change.
         self._passed: set[tuple[str, int | None]] = set()
+        # Addresses already parsed and checked: a send posts to few endpoints many times.
+        self._urls: dict[str, URL] = {}
 
     def _new_session(self) -> aiohttp.ClientSession:
         """The channel's own session: its resolver is the SSRF guard."""
@@ -162,10 +172,10 @@ class WebhookChannel(HttpChannel):
 
     async def send(self, message: OutboundMessage) -> Receipt:
         """POST the signed payload; map the answer to a Receipt or a failure."""
-        url = self._check_url(message.address)
+        url = self._urls.get(message.address) or self._check_url(message.address)
         if not message.secrets:
             raise PermanentFailure("no signing secret")
-        if not all(is_valid_secret(secret) for secret in message.secrets):
+        if not _valid_secrets(message.secrets):
             raise PermanentFailure("invalid signing secret")
         if not message.text:
             raise PermanentFailure("no payload")
@@ -207,6 +217,7 @@ class WebhookChannel(HttpChannel):
             raise TemporaryFailure(describe(exc)) from None
 
     def _check_url(self, address: str) -> URL:
+        """The address parsed, or PermanentFailure; a good one is remembered."""
         try:
             url = URL(address)
         except (ValueError, TypeError):
@@ -218,6 +229,9 @@ class WebhookChannel(HttpChannel):
         if url.user is not None or url.password is not None:
             # Credentials belong in the signature, not in a URL that shows up in logs.
             raise PermanentFailure("invalid URL: credentials in the URL")
+        if len(self._urls) >= _URL_CACHE:
+            self._urls.clear()
+        self._urls[address] = url
         return url
 
     async def _guard(self, host: str, port: int) -> None:

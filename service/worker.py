@@ -45,6 +45,8 @@ from .store import subscriptions as subscription_sql
 from .store.outbox import NewMessage
 
 log = logging.getLogger("linli.worker")
+# Outcomes that settle a message by themselves: no retry or fallback to plan.
+_FINAL: Final = frozenset(("sent", "delivered", "expired", "suppressed"))
 # How long a woken claim loop waits for more wake-ups before it claims (see _claim_loop).
 _WAKE_GATHER_S: Final = 0.02
 
@@ -279,8 +281,11 @@ class Worker:
             attempt=message.attempts,
         )
         channel = lane.route.channel
-        await lane.bucket.take()
-        await lane.per_key.take(channel.rate_key(outbound))
+        # Only a limited lane waits (most run unlimited: a call per message saved).
+        if lane.bucket.rate > 0:
+            await lane.bucket.take()
+        if lane.per_key.rate > 0:
+            await lane.per_key.take(channel.rate_key(outbound))
         started = time.monotonic()
         result = await self._attempt(channel.send, outbound)
         elapsed = time.monotonic() - started
@@ -352,10 +357,9 @@ class Worker:
         )
 
     async def _plan(self, done: _Done) -> tuple[str, datetime | None, NewMessage | None]:
-        """(final status or "queued", when to retry, the fallback message) for a result."""
+        """(final status or "queued", when to retry, the fallback message) for a result
+        that is not final by itself (see _FINAL)."""
         result, message = done.result, done.message
-        if result.outcome in ("sent", "delivered", "expired", "suppressed"):
-            return result.outcome, None, None
         retry_at = (
             self.next_try(message, result, done.at) if result.outcome == "temporary" else None
         )
@@ -370,7 +374,13 @@ class Worker:
         """Write a batch of results in one transaction: attempts, statuses, fallbacks."""
         if not batch:
             return
-        plans = [await self._plan(done) for done in batch]
+        # Most results are final as they stand: only the rest need a coroutine each.
+        plans = [
+            (done.result.outcome, None, None)
+            if done.result.outcome in _FINAL
+            else await self._plan(done)
+            for done in batch
+        ]
 
         async def txn(tx: Tx) -> None:
             await sql.record_attempts(
