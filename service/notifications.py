@@ -34,6 +34,7 @@ from .quiet import QuietHours
 from .render import Rendered, Renderer
 from .settings import Settings
 from .sms_length import SmsLength, sms_length
+from .stencil import Stencils
 from .store import Db, Store, Tx
 from .store import outbox as sql
 from .store import rooms as room_sql
@@ -188,12 +189,14 @@ class Composer:
         note: str,
         urgent: bool,
         override: str | None,
+        stencils: Stencils | None = None,
     ) -> tuple[Rendered, dict[str, Any]]:
-        """The rendered message and its channel extras (calendar, buttons, payload …)."""
+        """The rendered message and its channel extras (calendar, buttons …); a bulk send
+        renders through its `stencils`."""
         context = self.context(
             event, room_name, person, kind, contact=contact, note=note, urgent=urgent
         )
-        rendered = self.renderer.render(
+        rendered = (stencils or self.renderer).render(
             str(kind), channel, person.language, context, source=override
         )
         extra = self.channel_extra(
@@ -273,6 +276,7 @@ class Composer:
         override: str | None,
         suppressed: bool,
         now: datetime,
+        stencils: Stencils | None = None,
     ) -> NewMessage:
         """An outbox row for `person` through `contact`."""
         rendered, extra = self.render(
@@ -285,6 +289,7 @@ class Composer:
             note=note,
             urgent=urgent,
             override=override,
+            stencils=stencils,
         )
         uid = new_uid()
         return NewMessage(
@@ -326,6 +331,7 @@ class Composer:
         note: str,
         urgent: bool,
         now: datetime,
+        stencils: Stencils | None = None,
     ) -> NewMessage | None:
         """An outbox row for an invitee on their first usable contact, with the event's
         template override; None when they have no usable contact."""
@@ -345,6 +351,7 @@ class Composer:
             override=overrides.get((str(kind), contact.channel, person.language)),
             suppressed=suppressed,
             now=now,
+            stencils=stencils,
         )
 
 
@@ -410,6 +417,7 @@ async def send_event(
     room = await room_name_of(store.reader, event)
     overrides = await overrides_of(store.reader, event_id)
     counter = _Counter(event_id, MessageKind.INVITATION)
+    stencils = Stencils(composer.renderer)
     after = 0
     while True:
         people = await sql.audience_batch(
@@ -437,6 +445,7 @@ async def send_event(
                         note="",
                         urgent=False,
                         now=now,
+                        stencils=stencils,
                     ),
                 )
             )
@@ -576,6 +585,7 @@ async def messages_to_invitees(
     message composed for them, or None when they have no usable contact."""
     room = await room_name_of(store.reader, event)
     overrides = await overrides_of(store.reader, event.id)
+    stencils = Stencils(composer.renderer)
     after = 0
     while True:
         people = await sql.invitees_batch(
@@ -603,6 +613,7 @@ async def messages_to_invitees(
                     note=note,
                     urgent=urgent,
                     now=now,
+                    stencils=stencils,
                 )
             )
             await _breathe(n)

@@ -61,7 +61,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, cast
 from zoneinfo import ZoneInfo
 
 from jinja2 import FileSystemLoader, StrictUndefined, Template, nodes
@@ -446,6 +446,38 @@ def _guard_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
     return guarded
 
 
+# Filters and tests that only copy a value or ask its type: a stencil's marker may pass
+# through them. Any other handed a marker reads the value it stands for (service/stencil.py).
+_COPYING: Final = frozenset(
+    {"e", "escape", "forceescape", "safe", "string", "default", "d", "tojson"}
+    | {"defined", "undefined", "none"}
+)
+
+
+def _reads(values: Iterable[Any]) -> None:
+    """Tell a stencil being made (service/stencil.py) that the template reads a value one
+    of its markers stands for, rather than only printing it."""
+    for value in values:
+        read = getattr(type(value), "linli_read", None)
+        if read is not None:
+            read()
+
+
+def _watched(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
+    """`func` telling a stencil being made when it is handed one of its markers."""
+    if name in _COPYING:
+        return func
+    lead = 0 if getattr(func, "jinja_pass_arg", None) is None else 1
+
+    @functools.wraps(func)
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        _reads(args[lead:])
+        _reads(kwargs.values())
+        return func(*args, **kwargs)
+
+    return watched
+
+
 def _bounded_range(*args: int) -> range:
     """range() of at most 65,536 numbers."""
     numbers = range(*args)
@@ -502,6 +534,10 @@ class _Shipped(ImmutableSandboxedEnvironment):
         # Webhook payloads keep the order the template wrote ("type" before "data").
         self.policies["json.dumps_kwargs"] = {"sort_keys": False}
         del self.globals["lipsum"]  # lipsum(n=10**9) loops in Python, out of reach of checks
+        self.filters = {name: _watched(name, f) for name, f in self.filters.items()}
+        self.tests = {
+            name: _watched(name, cast(Callable[..., Any], f)) for name, f in self.tests.items()
+        }
 
 
 class _Sandbox(_Shipped):
@@ -518,12 +554,15 @@ class _Sandbox(_Shipped):
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         """An intercepted operator, refused before it builds something over the limit."""
         _check_time()
+        _reads((left, right))
         _before_binop(operator, left, right)
         return _sized(super().call_binop(context, operator, left, right))
 
     def call(self, context: Context, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
         """A call from the template, with the clock checked and the result measured."""
         _check_time()
+        _reads(args)
+        _reads(kwargs.values())
         if isinstance(obj, LoopContext) and args:
             # loop(children) in a recursive for-loop iterates outside the loop's own guard.
             args = (_guarded_iter(args[0]), *args[1:])
