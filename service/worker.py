@@ -47,6 +47,8 @@ from .store.outbox import NewMessage
 log = logging.getLogger("linli.worker")
 # Outcomes that settle a message by themselves: no retry or fallback to plan.
 _FINAL: Final = frozenset(("sent", "delivered", "expired", "suppressed"))
+# How long the recorder lets results gather before writing them.
+_RECORD_GATHER_S: Final = 0.01
 # How long a woken claim loop waits for more wake-ups before it claims (see _claim_loop).
 _WAKE_GATHER_S: Final = 0.02
 
@@ -58,6 +60,8 @@ class _Lane:
     bucket: TokenBucket
     per_key: KeyedBuckets
     queue: asyncio.Queue[_Claimed]
+    # Set by a sender that takes the queue down to half: time to claim a batch.
+    hungry: asyncio.Event
 
 
 class _Target(Protocol):
@@ -137,6 +141,7 @@ class Worker:
                 TokenBucket(route.rate_per_s),
                 KeyedBuckets(route.per_key_per_s),
                 asyncio.Queue(maxsize=self._room(route)),
+                asyncio.Event(),
             )
             for channel_name, route in sorted(routes.items())
         ]
@@ -205,6 +210,11 @@ class Worker:
         # The lane's queue holds about two messages per sender: enough to keep them busy, few
         # enough that a claimed message never waits in memory anywhere near its lease.
         while True:
+            if lane.queue.qsize() > lane.queue.maxsize // 2:
+                # Claim in batches, not a few messages each time a sender frees a slot: a
+                # claim is a commit, and an email's took longer than sending it.
+                lane.hungry.clear()
+                await lane.hungry.wait()
             claimed: list[Message] = []
             contacts: dict[int, sql.Reach] = {}
             hooks: dict[int, subscription_sql.Target] = {}
@@ -248,6 +258,8 @@ class Worker:
     async def _send_loop(self, lane: _Lane) -> None:
         while True:
             claimed = await lane.queue.get()
+            if lane.queue.qsize() <= lane.queue.maxsize // 2:
+                lane.hungry.set()
             try:
                 await self.deliver(lane, claimed)
             except Exception:
@@ -319,6 +331,9 @@ class Worker:
     async def _record_loop(self) -> None:
         while True:
             batch = [await self._done.get()]
+            # Let results gather a moment: each write is a commit, and one per few results
+            # cost more than the results (unwritten ones are sent again after a crash).
+            await asyncio.sleep(_RECORD_GATHER_S)
             batch += self._drain()
             try:
                 await self._record(batch)
@@ -399,7 +414,7 @@ class Worker:
                 ],
             )
             settled = [
-                (status, d.at, d.result.provider_id, d.result.error, d.message.id)
+                (status, d.at, d.result.provider_id, d.result.error, d.message.id, d.message.uid)
                 for d, (status, _, _) in zip(batch, plans, strict=True)
                 if status != "queued"
             ]
@@ -407,7 +422,7 @@ class Worker:
             for done, (status, retry_at, backup) in zip(batch, plans, strict=True):
                 error = done.result.error or "failed"
                 if retry_at is not None:
-                    await sql.requeue(tx, done.message.id, retry_at, error, done.at)
+                    await sql.requeue(tx, done.message, retry_at, error, done.at)
                 if status == "failed" and done.result.address_gone:
                     if done.message.contact_id:
                         await sql.disable_contact(tx, done.message.contact_id, error, done.at)

@@ -29,7 +29,7 @@ async def files_with(api: Api, channel: str, count: int) -> list[Path]:
 async def messages_of(api: Api, booking_id: int) -> list[dict[str, Any]]:
     rows = await api.client.app[store_key].reader.fetchall(
         "SELECT kind, status, send_after, expires_at, language, body_text FROM messages"
-        " WHERE booking_id = ? ORDER BY id",
+        " JOIN message_bodies ON message_id = id WHERE booking_id = ? ORDER BY id",
         (booking_id,),
     )
     return [dict(r) for r in rows]

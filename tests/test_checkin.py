@@ -369,7 +369,8 @@ async def test_checkin_a_residents_webhook_confirmation_carries_the_code(api: Ap
     await answer(api, event_id, maybe, "maybe")
 
     rows = await api.client.app[store_key].reader.fetchall(
-        "SELECT resident_id, body_text FROM messages WHERE kind = 'rsvp_confirmation'"
+        "SELECT resident_id, body_text FROM messages JOIN message_bodies ON message_id = id"
+        " WHERE kind = 'rsvp_confirmation'"
     )
     sent = {r["resident_id"]: json.loads(r["body_text"])["data"]["rsvp"] for r in rows}
     assert sent[going] == {
@@ -392,7 +393,8 @@ async def test_checkin_the_confirmation_email_shows_the_code_large(api: Api) -> 
     assert "Kind: rsvp_confirmation" in email
     assert f"签到码：{code}" in email  # the text part
     row = await api.client.app[store_key].reader.fetchone(
-        "SELECT body_html, extra FROM messages WHERE kind = 'rsvp_confirmation'"
+        "SELECT body_html, extra FROM messages JOIN message_bodies ON message_id = id"
+        " WHERE kind = 'rsvp_confirmation'"
     )
     assert row is not None
     big = re.search(r'font-size:34px[^"]*">(\w+)</p>', row["body_html"])

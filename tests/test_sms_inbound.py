@@ -81,7 +81,8 @@ async def outbox(api: Api) -> list[Row]:
     store = api.client.app[store_key]
     for _ in range(400):
         rows = await store.reader.fetchall(
-            "SELECT kind, status, address, body_text, provider_id FROM messages ORDER BY id"
+            "SELECT kind, status, address, body_text, provider_id FROM messages"
+            " JOIN message_bodies ON message_id = id ORDER BY id"
         )
         if all(row["status"] not in ("queued", "sending") for row in rows):
             return rows

@@ -155,9 +155,10 @@ def test_store_backup_of_a_missing_database_fails_clearly(tmp_path: Path) -> Non
     assert not (tmp_path / "b.db").exists()
 
 
-async def test_migration_8_moves_queued_webhook_bodies_into_body_text(tmp_path: Path) -> None:
+async def test_migrations_8_and_9_move_queued_bodies(tmp_path: Path) -> None:
     # A database written before 0008 kept a webhook's JSON in extra.payload (an integrator's
-    # event only there): after upgrading, the queued messages still go out with that JSON.
+    # event only there), and before 0009 the text in the messages row: after upgrading, the
+    # queued messages still go out with that JSON, now in message_bodies.
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path)
     for version, _, sql in migrations()[:7]:
@@ -182,7 +183,9 @@ async def test_migration_8_moves_queued_webhook_bodies_into_body_text(tmp_path: 
                 json.loads(r["body_text"]) if r["uid"] != "msg_c" else r["body_text"],
                 json.loads(r["extra"]),
             )
-            for r in await store.fetchall("SELECT uid, body_text, extra FROM messages")
+            for r in await store.fetchall(
+                "SELECT uid, body_text, extra FROM messages JOIN message_bodies ON message_id = id"
+            )
         }
     assert found == {
         "msg_a": ({"type": "checkin.recorded", "n": "王"}, {}),

@@ -118,8 +118,9 @@ async def invitations_of(
 async def replied_since(db: Db, address: str, text: str, since: datetime) -> bool:
     """Whether this very reply text went (or is going) to this SMS number since `since`."""
     row = await db.fetchone(
-        "SELECT 1 FROM messages WHERE created_at >= ? AND kind = 'reply' AND channel = 'sms'"
-        " AND address = ? AND body_text = ? LIMIT 1",
+        "SELECT 1 FROM messages m JOIN message_bodies b ON b.message_id = m.id"
+        " WHERE m.created_at >= ? AND m.kind = 'reply' AND m.channel = 'sms'"
+        " AND m.address = ? AND b.body_text = ? LIMIT 1",
         (to_db(since), address, text),
     )
     return row is not None

@@ -12,13 +12,14 @@ from ..clock import from_db, opt_from_db, to_db
 from ..models import Attempt, Channel, Language, Message, MessageKind, MessageStatus
 from .core import Db, Row, Tx
 
-# _message unpacks rows in this order.
+# _message unpacks rows in this order; the text is in message_bodies (see 0009).
 _COLUMNS = (
-    "id, uid, group_uid, event_id, invitation_id, resident_id, contact_id, kind, channel,"
-    " address, language, subject, body_text, body_html, extra, note, urgent, status,"
-    " attempts, send_after, expires_at, provider_id, last_error, created_at, updated_at,"
-    " subscription_id"
+    "m.id, m.uid, m.group_uid, m.event_id, m.invitation_id, m.resident_id, m.contact_id,"
+    " m.kind, m.channel, m.address, m.language, b.subject, b.body_text, b.body_html, b.extra,"
+    " m.note, m.urgent, m.status, m.attempts, m.send_after, m.expires_at, m.provider_id,"
+    " m.last_error, m.created_at, m.updated_at, m.subscription_id"
 )
+_FROM = " FROM messages m JOIN message_bodies b ON b.message_id = m.id"
 FINAL = ("sent", "delivered", "failed", "suppressed", "expired")
 
 
@@ -360,9 +361,9 @@ async def insert_messages(
     conflict = " ON CONFLICT (uid) DO NOTHING" if skip_known else ""
     await tx.executemany(
         "INSERT INTO messages (uid, group_uid, event_id, invitation_id, resident_id, contact_id,"
-        " kind, channel, address, language, subject, body_text, body_html, extra, note, urgent,"
-        " status, send_after, expires_at, created_at, updated_at, subscription_id, booking_id)"
-        f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?){conflict}",
+        " kind, channel, address, language, note, urgent, status, send_after, expires_at,"
+        " created_at, updated_at, subscription_id, booking_id)"
+        f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?){conflict}",
         [
             (
                 m.uid,
@@ -375,10 +376,6 @@ async def insert_messages(
                 m.channel,
                 m.address,
                 m.language,
-                m.subject,
-                m.body_text,
-                m.body_html,
-                json.dumps(m.extra, ensure_ascii=False, separators=(",", ":")),
                 m.note,
                 int(m.urgent),
                 m.status,
@@ -392,20 +389,43 @@ async def insert_messages(
             for n, m in enumerate(messages)
         ],
     )
+    # By uid: a message left out as already queued keeps the text it was queued with.
+    await tx.executemany(
+        "INSERT INTO message_bodies (message_id, subject, body_text, body_html, extra)"
+        " SELECT id, ?, ?, ?, ? FROM messages WHERE uid = ?"
+        " ON CONFLICT (message_id) DO NOTHING",
+        [
+            (
+                m.subject,
+                m.body_text,
+                m.body_html,
+                json.dumps(m.extra, ensure_ascii=False, separators=(",", ":")),
+                m.uid,
+            )
+            for m in messages
+        ],
+    )
 
 
 async def claim_due(
     tx: Tx, channel: str, *, now: datetime, lease_until: datetime, limit: int
 ) -> list[Message]:
     """Lease up to `limit` due messages of one channel, oldest due first."""
-    rows = await tx.fetchall(
+    leased = await tx.fetchall(
         "UPDATE messages SET status = 'sending', lease_until = ?, attempts = attempts + 1,"
         " updated_at = ? WHERE id IN (SELECT id FROM messages WHERE status = 'queued'"
-        " AND channel = ? AND send_after <= ? ORDER BY send_after, id LIMIT ?)"
-        f" RETURNING {_COLUMNS}",
+        " AND channel = ? AND send_after <= ? ORDER BY send_after, id LIMIT ?) RETURNING id",
         (to_db(lease_until), to_db(now), channel, to_db(now), limit),
     )
-    return sorted((_message(row) for row in rows), key=lambda m: (m.send_after, m.id))
+    if not leased:
+        return []
+    # json_each: one parameter for the whole batch, however many were leased.
+    rows = await tx.fetchall(
+        f"SELECT {_COLUMNS}{_FROM} WHERE m.id IN (SELECT value FROM json_each(?))"
+        " ORDER BY m.send_after, m.id",
+        (json.dumps([row[0] for row in leased]),),
+    )
+    return [_message(row) for row in rows]
 
 
 async def reclaim_expired_leases(tx: Tx, now: datetime) -> int:
@@ -420,13 +440,13 @@ async def reclaim_expired_leases(tx: Tx, now: datetime) -> int:
 
 async def get_message(db: Db, message_id: int) -> Message | None:
     """One message."""
-    row = await db.fetchone(f"SELECT {_COLUMNS} FROM messages WHERE id = ?", (message_id,))
+    row = await db.fetchone(f"SELECT {_COLUMNS}{_FROM} WHERE m.id = ?", (message_id,))
     return None if row is None else _message(row)
 
 
 async def message_with_attempts(db: Db, message_id: int) -> Message | None:
     """One message with its attempts (the console's message page)."""
-    row = await db.fetchone(f"SELECT {_COLUMNS} FROM messages WHERE id = ?", (message_id,))
+    row = await db.fetchone(f"SELECT {_COLUMNS}{_FROM} WHERE m.id = ?", (message_id,))
     if row is None:
         return None
     attempts = await _attempts_of(db, [message_id])
@@ -440,11 +460,13 @@ async def record_attempts(
     """Log tries: (message, at, duration_ms, outcome, provider_id, error) each."""
     # A message can vanish while it is being sent (its subscription deleted, cascading):
     # its try is then not logged, rather than failing the whole batch on the foreign key.
+    # By id and uid: a message queued since may have been given the vanished one's id.
     await tx.executemany(
         "INSERT INTO attempts (message_id, number, at, duration_ms, outcome, provider_id, error)"
-        " SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM messages WHERE id = ?)",
+        " SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS"
+        " (SELECT 1 FROM messages WHERE id = ? AND uid = ?)",
         [
-            (m.id, m.attempts, to_db(at), duration or 0, outcome, provider_id, error, m.id)
+            (m.id, m.attempts, to_db(at), duration or 0, outcome, provider_id, error, m.id, m.uid)
             for m, at, duration, outcome, provider_id, error in attempts
         ],
     )
@@ -470,23 +492,31 @@ async def settle(
 
 
 async def settle_many(
-    tx: Tx, settled: Iterable[tuple[str, datetime, str | None, str | None, int]]
+    tx: Tx, settled: Iterable[tuple[str, datetime, str | None, str | None, int, str]]
 ) -> None:
-    """`settle` for many: (status, now, provider_id, error, message id) each."""
+    """`settle` for many: (status, now, provider_id, error, message id, uid) each. By id
+    and uid, so a message that vanished while being sent settles no newer one that was
+    given its id."""
     await tx.executemany(
         "UPDATE messages SET status = ?, lease_until = NULL, updated_at = ?,"
         " provider_id = COALESCE(?, provider_id), last_error = COALESCE(?, last_error)"
-        " WHERE id = ? AND status IN ('queued', 'sending')",
-        [(status, to_db(now), pid, error, mid) for status, now, pid, error, mid in settled],
+        " WHERE id = ? AND uid = ? AND status IN ('queued', 'sending')",
+        [
+            (status, to_db(now), pid, error, mid, uid)
+            for status, now, pid, error, mid, uid in settled
+        ],
     )
 
 
-async def requeue(tx: Tx, message_id: int, send_after: datetime, error: str, now: datetime) -> None:
-    """Put a leased message back in the queue until `send_after`."""
+async def requeue(
+    tx: Tx, message: Message, send_after: datetime, error: str, now: datetime
+) -> None:
+    """Put a leased message back in the queue until `send_after` (by id and uid, as
+    settle_many)."""
     await tx.execute(
         "UPDATE messages SET status = 'queued', lease_until = NULL, send_after = ?,"
-        " last_error = ?, updated_at = ? WHERE id = ? AND status = 'sending'",
-        (to_db(send_after), error, to_db(now), message_id),
+        " last_error = ?, updated_at = ? WHERE id = ? AND uid = ? AND status = 'sending'",
+        (to_db(send_after), error, to_db(now), message.id, message.uid),
     )
 
 
@@ -580,12 +610,12 @@ async def list_messages(
     params: list[object] = []
     for column, value in (("event_id", event_id), ("status", status), ("channel", channel)):
         if value is not None:
-            where.append(f"{column} = ?")
+            where.append(f"m.{column} = ?")
             params.append(value)
     clause = f" WHERE {' AND '.join(where)}" if where else ""
-    total_row = await db.fetchone(f"SELECT COUNT(*) AS n FROM messages{clause}", params)
+    total_row = await db.fetchone(f"SELECT COUNT(*) AS n FROM messages m{clause}", params)
     rows = await db.fetchall(
-        f"SELECT {_COLUMNS} FROM messages{clause} ORDER BY id DESC LIMIT ? OFFSET ?",
+        f"SELECT {_COLUMNS}{_FROM}{clause} ORDER BY m.id DESC LIMIT ? OFFSET ?",
         [*params, limit, offset],
     )
     attempts = await _attempts_of(db, [row["id"] for row in rows])
