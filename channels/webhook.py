@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
-import hashlib
 import hmac
 import ipaddress
 import re
@@ -72,7 +71,8 @@ def is_valid_secret(s: str) -> bool:
 def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     """One signature, "v1,<base64 HMAC-SHA256 of '{id}.{timestamp}.' + body>"."""
     content = f"{msg_id}.{timestamp}.".encode() + body
-    digest = hmac.new(_key(secret), content, hashlib.sha256).digest()
+    # hmac.digest: the one-shot form, computed in C without an HMAC object.
+    digest = hmac.digest(_key(secret), content, "sha256")
     return "v1," + base64.b64encode(digest).decode()
 
 
