@@ -330,11 +330,15 @@ class Worker:
 
     async def _record_loop(self) -> None:
         while True:
-            batch = [await self._done.get()]
+            first = await self._done.get()
             # Let results gather a moment: each write is a commit, and one per few results
             # cost more than the results (unwritten ones are sent again after a crash).
-            await asyncio.sleep(_RECORD_GATHER_S)
-            batch += self._drain()
+            try:
+                await asyncio.sleep(_RECORD_GATHER_S)
+            except asyncio.CancelledError:
+                self._done.put_nowait(first)  # a stop writes it down with the rest
+                raise
+            batch = [first, *self._drain()]
             try:
                 await self._record(batch)
             except Exception:
