@@ -4,37 +4,18 @@ same, byte for byte, as rendering each in full; a template that reads a resident
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 
-from service.models import Event, EventKind, EventStatus, MessageKind
+from service.models import MessageKind
 from service.notifications import Composer
 from service.render import CHANNELS, KINDS, LANGUAGES, Rendered, Renderer
 from service.settings import load_settings
 from service.stencil import Stencils
 from service.store.outbox import Reach, Recipient
+from tests.test_channel_email import community_event
 
-NOW = datetime(2026, 11, 28, 2, tzinfo=UTC)
-EVENT = Event(
-    id=7,
-    kind=EventKind.FLEA_MARKET,
-    title="跳蚤市场 <b>&",
-    description="旧物交换",
-    location="中心广场",
-    room_id=None,
-    starts_at=datetime(2027, 6, 5, 1, tzinfo=UTC),
-    ends_at=datetime(2027, 6, 5, 4, tzinfo=UTC),
-    capacity=None,
-    max_party_size=4,
-    rsvp_deadline=None,
-    status=EventStatus.PUBLISHED,
-    audience_tags=(),
-    created_at=NOW,
-    updated_at=NOW,
-    published_at=NOW,
-    cancelled_at=None,
-)
+# The email tests' event, with markup in its title.
+EVENT = community_event(title="跳蚤市场 <b>&")
 # Names a template must carry exactly: markup, quotes, a backslash, CJK, whitespace that a
 # block's tidying changes, and a private-use character like the stencil's own sentinels.
 NAMES = [
