@@ -164,12 +164,7 @@ async def history(db: Db, invitation_ids: Sequence[int]) -> dict[int, list[Answe
 
 async def counts(db: Db, event_id: int) -> dict[str, tuple[int, int]]:
     """{answer: (invitations, people)} for an event."""
-    rows = await db.fetchall(
-        "SELECT answer, COUNT(*), COALESCE(SUM(party_size), 0) FROM invitations"
-        " WHERE event_id = ? GROUP BY answer",
-        (event_id,),
-    )
-    return {row[0]: (int(row[1]), int(row[2])) for row in rows}
+    return (await counts_of_events(db, [event_id]))[event_id]
 
 
 async def counts_of_events(
