@@ -13,6 +13,7 @@ from typing import Any
 
 from service.store import Store, Tx
 from service.store import subscriptions as subscription_sql
+from service.store.core import fetch_packed
 
 
 async def _room(tx: Tx, name: str, capacity: int = 10) -> int:
@@ -116,3 +117,51 @@ async def test_store_listeners_are_read_again_after_a_subscription_changes(
         results = await one_batch(store, [(listening, safe), (subscribe, safe), (listening, safe)])
     assert results[0] == []
     assert results[2] == ["https://hooks.example.org/linli"]
+
+
+async def test_store_execute_rows_writes_every_row_of_any_batch_size(tmp_path: Path) -> None:
+    # Batches are cut into power-of-two statements: every size must land whole and in order,
+    # wide rows too (SQLite binds at most 32,766 parameters a statement).
+    async with Store(tmp_path / "linli.db") as store:
+        await store.write(lambda tx: tx.execute("CREATE TABLE wide (n INTEGER, batch INTEGER)"))
+        sizes = [0, 1, 2, 7, 512, 513, 1300]
+        for size in sizes:
+            rows = [(n, size) for n in range(size)]
+
+            async def insert(tx: Tx, rows: list[tuple[int, int]] = rows) -> None:
+                await tx.execute_rows("INSERT INTO wide (n, batch) VALUES {rows}", rows)
+
+            await store.write(insert)
+        for size in sizes:
+            got = await store.fetchall("SELECT n FROM wide WHERE batch = ? ORDER BY rowid", (size,))
+            assert [row["n"] for row in got] == list(range(size))
+
+        width = 100  # 327 rows a statement at most: 1,000 rows take several
+        columns = ", ".join(f"c{i}" for i in range(width))
+        await store.write(lambda tx: tx.execute(f"CREATE TABLE wider ({columns})"))
+        many = [tuple(range(r, r + width)) for r in range(1000)]
+
+        async def insert_wide(tx: Tx) -> None:
+            await tx.execute_rows(f"INSERT INTO wider ({columns}) VALUES {{rows}}", many)
+
+        await store.write(insert_wide)
+        got = await store.fetchall(f"SELECT {columns} FROM wider ORDER BY rowid")
+        assert [tuple(row) for row in got] == many
+
+
+async def test_store_fetch_packed_reads_values_as_they_are(tmp_path: Path) -> None:
+    # A packed read goes through JSON: text stays text (even text that looks like JSON or a
+    # number), NULL comes back as None, and an empty result is an empty list.
+    async with Store(tmp_path / "linli.db") as store:
+        await store.write(
+            lambda tx: tx.execute("CREATE TABLE odd (id INTEGER PRIMARY KEY, t TEXT, r REAL)")
+        )
+        values = [(1, '{"a": 1}', 1.5), (2, "42", None), (3, None, 2.0), (4, '居民\n"', 0.0)]
+
+        async def insert(tx: Tx) -> None:
+            await tx.execute_rows("INSERT INTO odd (id, t, r) VALUES {rows}", values)
+
+        await store.write(insert)
+        sql = "SELECT json_group_array(json_array(id, t, r)) FROM odd WHERE id > ?"
+        assert await fetch_packed(store.reader, sql, (0,)) == [list(v) for v in values]
+        assert await fetch_packed(store.reader, sql, (9,)) == []

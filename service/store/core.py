@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import itertools
+import json
 import logging
 import queue
 import sqlite3
@@ -22,6 +25,10 @@ Params = Sequence[Any]
 log = logging.getLogger("linli.store")
 
 MIGRATIONS_PACKAGE: Final = "service.migrations"
+# SQLite binds at most this many parameters in one statement (SQLITE_MAX_VARIABLE_NUMBER).
+_MAX_PARAMS: Final = 32766
+# The most rows Tx.execute_rows puts in one statement.
+_MAX_ROWS: Final = 512
 
 
 class Db(Protocol):
@@ -30,6 +37,38 @@ class Db(Protocol):
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None: ...
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]: ...
+
+
+async def fetch_packed(db: Db, sql: str, params: Params = ()) -> list[Any]:
+    """The rows of `sql`, a query of one json_group_array(...) column, as a list.
+
+    For queries of many rows on a busy server: SQLite builds the whole answer in one step.
+    Fetched row by row, each step lets go of the GIL and must take it back, and on a thread
+    beside the event loop each take-back waits its turn (a claim of 256 rows took 60 times
+    longer beside a busy loop than alone)."""
+    row = await db.fetchone(sql, params)
+    packed: list[Any] = json.loads(row[0]) if row is not None and row[0] is not None else []
+    return packed
+
+
+@functools.lru_cache(maxsize=256)
+def _values(width: int, count: int) -> str:
+    """A VALUES list of `count` rows of `width` parameters."""
+    one = "(" + ", ".join("?" * width) + ")"
+    return ", ".join(itertools.repeat(one, count))
+
+
+def _chunks(total: int, width: int) -> list[tuple[int, int]]:
+    """(start, end) spans covering `total` rows: powers of two, largest first, each within
+    _MAX_ROWS and SQLite's parameter limit, so a few statement texts serve any total."""
+    cap = 1 << (min(_MAX_ROWS, max(1, _MAX_PARAMS // width)).bit_length() - 1)
+    spans: list[tuple[int, int]] = []
+    start = 0
+    while start < total:
+        size = min(cap, 1 << ((total - start).bit_length() - 1))
+        spans.append((start, start + size))
+        start += size
+    return spans
 
 
 class _Queries:
@@ -105,6 +144,19 @@ class Tx:
     async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
         """Run one statement for each parameter row."""
         self._conn.executemany(sql, rows)
+
+    async def execute_rows(self, sql: str, rows: Sequence[Params]) -> None:
+        """Run `sql` over every row, its `{rows}` standing for a VALUES list of them.
+
+        A few steps into SQLite for a batch, where executemany takes one per row: each step
+        lets go of the GIL and must take it back, and beside a busy event loop a batch of
+        inserts row by row took 50 times longer than alone (see fetch_packed)."""
+        if not rows:
+            return
+        width = len(rows[0])
+        for start, end in _chunks(len(rows), width):
+            params = list(itertools.chain.from_iterable(rows[start:end]))
+            self._conn.execute(sql.replace("{rows}", _values(width, end - start)), params)
 
     async def changes(self) -> int:
         """Rows changed by the last statement."""

@@ -6,11 +6,11 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
 from ..clock import from_db, opt_from_db, to_db
 from ..models import Attempt, Channel, Language, Message, MessageKind, MessageStatus
-from .core import Db, Row, Tx
+from .core import Db, Row, Tx, fetch_packed
 
 # _message unpacks rows in this order; the text is in message_bodies (see 0009).
 _COLUMNS = (
@@ -169,13 +169,16 @@ async def audience_batch(
         )
         params.extend(tags)
     params.append(limit)
-    rows = await db.fetchall(
-        "SELECT r.id, r.name, r.language, h.unit FROM residents r"
+    rows = await fetch_packed(
+        db,
+        "SELECT json_group_array(json_array(id, name, language, unit)) FROM"
+        " (SELECT r.id, r.name, r.language, h.unit FROM residents r"
         " JOIN households h ON h.id = r.household_id"
-        f" WHERE r.id > ?{tag_filter} ORDER BY r.id LIMIT ?",
+        f" WHERE r.id > ?{tag_filter} ORDER BY r.id LIMIT ?)",
         params,
     )
-    return [Recipient(row["id"], row["name"], row["language"], row["unit"]) for row in rows]
+    rows.sort()  # by id, whatever order the aggregate met them in
+    return [Recipient(*row) for row in rows]
 
 
 async def invitees_batch(
@@ -236,40 +239,40 @@ async def invited_residents(db: Db, event_id: int, resident_ids: Sequence[int]) 
     """Which of these residents already have an invitation to the event."""
     if not resident_ids:
         return set()
-    rows = await db.fetchall(
-        "SELECT resident_id FROM invitations"
+    found = await fetch_packed(
+        db,
+        "SELECT json_group_array(resident_id) FROM invitations"
         f" WHERE event_id = ? AND resident_id IN ({_marks(len(resident_ids))})",
         [event_id, *resident_ids],
     )
-    return {row["resident_id"] for row in rows}
+    return set(found)
 
 
-def _secrets(row: Row, now: datetime | None) -> tuple[str, ...]:
-    found: list[str] = []
-    if row["signing_secret"]:
-        found.append(row["signing_secret"])
-    until = row["previous_secret_until"]
-    if row["previous_secret"] and (now is None or until is None or until > to_db(now)):
-        found.append(row["previous_secret"])
-    return tuple(found)
-
-
-_REACH = (
-    "SELECT id, resident_id, channel, address, rank, opted_out_at, disabled_at,"
-    " signing_secret, previous_secret, previous_secret_until FROM contacts"
+# _reach unpacks rows in this order.
+_REACH_COLUMNS = (
+    "id, resident_id, channel, address, rank, opted_out_at, disabled_at,"
+    " signing_secret, previous_secret, previous_secret_until"
 )
+_REACH = f"SELECT {_REACH_COLUMNS} FROM contacts"
+_REACH_PACKED = f"SELECT json_group_array(json_array({_REACH_COLUMNS})) FROM contacts"
 
 
-def _reach(row: Row, now: datetime | None) -> Reach:
+def _reach(row: Sequence[Any], now: datetime | None) -> Reach:
+    id_, resident_id, channel, address, rank, opted_out_at, disabled_at, *keys = row
+    secret, previous, until = keys
+    secrets: tuple[str, ...] = (secret,) if secret else ()
+    # The previous secret signs too until its rotation window lapses.
+    if previous and (now is None or until is None or until > to_db(now)):
+        secrets += (previous,)
     return Reach(
-        id=row["id"],
-        resident_id=row["resident_id"],
-        channel=row["channel"],
-        address=row["address"],
-        rank=row["rank"],
-        opted_out=row["opted_out_at"] is not None,
-        disabled=row["disabled_at"] is not None,
-        secrets=_secrets(row, now),
+        id=id_,
+        resident_id=resident_id,
+        channel=channel,
+        address=address,
+        rank=rank,
+        opted_out=opted_out_at is not None,
+        disabled=disabled_at is not None,
+        secrets=secrets,
     )
 
 
@@ -278,12 +281,12 @@ async def contacts_of(db: Db, resident_ids: Sequence[int]) -> dict[int, list[Rea
     found: dict[int, list[Reach]] = {rid: [] for rid in resident_ids}
     if not resident_ids:
         return found
-    rows = await db.fetchall(
-        f"{_REACH} WHERE resident_id IN ({_marks(len(resident_ids))}) ORDER BY resident_id, rank",
-        list(resident_ids),
+    rows = await fetch_packed(
+        db, f"{_REACH_PACKED} WHERE resident_id IN ({_marks(len(resident_ids))})", resident_ids
     )
+    rows.sort(key=lambda row: (row[4], row[0]))  # by rank, then id: preference order
     for row in rows:
-        found[row["resident_id"]].append(_reach(row, None))
+        found[row[1]].append(_reach(row, None))
     return found
 
 
@@ -292,8 +295,8 @@ async def contacts_by_id(db: Db, contact_ids: Sequence[int], now: datetime) -> d
     if not contact_ids:
         return {}
     ids = sorted(set(contact_ids))
-    rows = await db.fetchall(f"{_REACH} WHERE id IN ({_marks(len(ids))})", ids)
-    return {row["id"]: _reach(row, now) for row in rows}
+    rows = await fetch_packed(db, f"{_REACH_PACKED} WHERE id IN ({_marks(len(ids))})", ids)
+    return {row[0]: _reach(row, now) for row in rows}
 
 
 async def contact(db: Db, contact_id: int, now: datetime) -> Reach | None:
@@ -308,27 +311,22 @@ async def insert_invitations(
     """Invite residents not invited yet; {resident id: new invitation id} for those."""
     if not resident_ids:
         return {}
-    marks = _marks(len(resident_ids))
-    before = await tx.fetchall(
-        f"SELECT resident_id FROM invitations WHERE event_id = ? AND resident_id IN ({marks})",
-        [event_id, *resident_ids],
-    )
-    known = {row["resident_id"] for row in before}
+    known = await invited_residents(tx, event_id, resident_ids)
     fresh = [rid for rid in resident_ids if rid not in known]
-    stamp = to_db(now)
-    await tx.executemany(
-        "INSERT INTO invitations (event_id, resident_id, created_at, updated_at)"
-        " VALUES (?, ?, ?, ?)",
-        [(event_id, rid, stamp, stamp) for rid in fresh],
-    )
     if not fresh:
         return {}
-    rows = await tx.fetchall(
-        "SELECT id, resident_id FROM invitations WHERE event_id = ?"
-        f" AND resident_id IN ({_marks(len(fresh))})",
+    stamp = to_db(now)
+    await tx.execute_rows(
+        "INSERT INTO invitations (event_id, resident_id, created_at, updated_at) VALUES {rows}",
+        [(event_id, rid, stamp, stamp) for rid in fresh],
+    )
+    rows = await fetch_packed(
+        tx,
+        "SELECT json_group_array(json_array(resident_id, id)) FROM invitations"
+        f" WHERE event_id = ? AND resident_id IN ({_marks(len(fresh))})",
         [event_id, *fresh],
     )
-    return {row["resident_id"]: row["id"] for row in rows}
+    return dict(rows)
 
 
 async def insert_messages(
@@ -359,11 +357,10 @@ async def insert_messages(
         return text
 
     conflict = " ON CONFLICT (uid) DO NOTHING" if skip_known else ""
-    await tx.executemany(
+    await tx.execute_rows(
         "INSERT INTO messages (uid, group_uid, event_id, invitation_id, resident_id, contact_id,"
         " kind, channel, address, language, note, urgent, status, send_after, expires_at,"
-        " created_at, updated_at, subscription_id, booking_id)"
-        f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?){conflict}",
+        f" created_at, updated_at, subscription_id, booking_id) VALUES {{rows}}{conflict}",
         [
             (
                 m.uid,
@@ -390,9 +387,11 @@ async def insert_messages(
         ],
     )
     # By uid: a message left out as already queued keeps the text it was queued with.
-    await tx.executemany(
-        "INSERT INTO message_bodies (message_id, subject, body_text, body_html, extra)"
-        " SELECT id, ?, ?, ?, ? FROM messages WHERE uid = ?"
+    await tx.execute_rows(
+        "WITH v (subject, body_text, body_html, extra, uid) AS (VALUES {rows})"
+        " INSERT INTO message_bodies (message_id, subject, body_text, body_html, extra)"
+        " SELECT m.id, v.subject, v.body_text, v.body_html, v.extra"
+        " FROM v JOIN messages m ON m.uid = v.uid WHERE true"
         " ON CONFLICT (message_id) DO NOTHING",
         [
             (
@@ -411,20 +410,30 @@ async def claim_due(
     tx: Tx, channel: str, *, now: datetime, lease_until: datetime, limit: int
 ) -> list[Message]:
     """Lease up to `limit` due messages of one channel, oldest due first."""
-    leased = await tx.fetchall(
-        "UPDATE messages SET status = 'sending', lease_until = ?, attempts = attempts + 1,"
-        " updated_at = ? WHERE id IN (SELECT id FROM messages WHERE status = 'queued'"
-        " AND channel = ? AND send_after <= ? ORDER BY send_after, id LIMIT ?) RETURNING id",
-        (to_db(lease_until), to_db(now), channel, to_db(now), limit),
+    # Packed, and no RETURNING: each returned row would be a step of its own.
+    due = await fetch_packed(
+        tx,
+        "SELECT json_group_array(id) FROM (SELECT id FROM messages WHERE status = 'queued'"
+        " AND channel = ? AND send_after <= ? ORDER BY send_after, id LIMIT ?)",
+        (channel, to_db(now), limit),
     )
-    if not leased:
+    if not due:
         return []
-    # json_each: one parameter for the whole batch, however many were leased.
-    rows = await tx.fetchall(
-        f"SELECT {_COLUMNS}{_FROM} WHERE m.id IN (SELECT value FROM json_each(?))"
-        " ORDER BY m.send_after, m.id",
-        (json.dumps([row[0] for row in leased]),),
+    # json_each: one parameter for the whole batch, however many are leased.
+    ids = json.dumps(due)
+    await tx.execute_count(
+        "UPDATE messages SET status = 'sending', lease_until = ?, attempts = attempts + 1,"
+        " updated_at = ? WHERE id IN (SELECT value FROM json_each(?))",
+        (to_db(lease_until), to_db(now), ids),
     )
+    rows = await fetch_packed(
+        tx,
+        f"SELECT json_group_array(json_array({_COLUMNS})){_FROM}"
+        " WHERE m.id IN (SELECT value FROM json_each(?))",
+        (ids,),
+    )
+    order = {id_: n for n, id_ in enumerate(due)}  # oldest due first, as chosen
+    rows.sort(key=lambda row: order[row[0]])
     return [_message(row) for row in rows]
 
 
@@ -461,12 +470,14 @@ async def record_attempts(
     # A message can vanish while it is being sent (its subscription deleted, cascading):
     # its try is then not logged, rather than failing the whole batch on the foreign key.
     # By id and uid: a message queued since may have been given the vanished one's id.
-    await tx.executemany(
-        "INSERT INTO attempts (message_id, number, at, duration_ms, outcome, provider_id, error)"
-        " SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS"
-        " (SELECT 1 FROM messages WHERE id = ? AND uid = ?)",
+    await tx.execute_rows(
+        "WITH v (message_id, number, at, duration_ms, outcome, provider_id, error, uid)"
+        " AS (VALUES {rows})"
+        " INSERT INTO attempts (message_id, number, at, duration_ms, outcome, provider_id, error)"
+        " SELECT message_id, number, at, duration_ms, outcome, provider_id, error FROM v"
+        " WHERE EXISTS (SELECT 1 FROM messages m WHERE m.id = v.message_id AND m.uid = v.uid)",
         [
-            (m.id, m.attempts, to_db(at), duration or 0, outcome, provider_id, error, m.id, m.uid)
+            (m.id, m.attempts, to_db(at), duration or 0, outcome, provider_id, error, m.uid)
             for m, at, duration, outcome, provider_id, error in attempts
         ],
     )
@@ -497,10 +508,13 @@ async def settle_many(
     """`settle` for many: (status, now, provider_id, error, message id, uid) each. By id
     and uid, so a message that vanished while being sent settles no newer one that was
     given its id."""
-    await tx.executemany(
-        "UPDATE messages SET status = ?, lease_until = NULL, updated_at = ?,"
-        " provider_id = COALESCE(?, provider_id), last_error = COALESCE(?, last_error)"
-        " WHERE id = ? AND uid = ? AND status IN ('queued', 'sending')",
+    await tx.execute_rows(
+        "WITH v (status, at, provider_id, error, id, uid) AS (VALUES {rows})"
+        " UPDATE messages SET status = v.status, lease_until = NULL, updated_at = v.at,"
+        " provider_id = COALESCE(v.provider_id, messages.provider_id),"
+        " last_error = COALESCE(v.error, messages.last_error)"
+        " FROM v WHERE messages.id = v.id AND messages.uid = v.uid"
+        " AND messages.status IN ('queued', 'sending')",
         [
             (status, to_db(now), pid, error, mid, uid)
             for status, now, pid, error, mid, uid in settled
