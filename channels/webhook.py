@@ -18,6 +18,7 @@ import aiohttp
 from yarl import URL
 
 from service.errors import SettingsError
+from service.secret import hmac_sha256
 from service.settings import WebhookChannelSettings
 
 from .base import OutboundMessage, Outcome, PermanentFailure, Receipt, TemporaryFailure
@@ -70,9 +71,7 @@ def is_valid_secret(s: str) -> bool:
 
 def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     """One signature, "v1,<base64 HMAC-SHA256 of '{id}.{timestamp}.' + body>"."""
-    content = f"{msg_id}.{timestamp}.".encode() + body
-    # hmac.digest: the one-shot form, computed in C without an HMAC object.
-    digest = hmac.digest(_key(secret), content, "sha256")
+    digest = hmac_sha256(_key(secret), f"{msg_id}.{timestamp}.".encode() + body)
     return "v1," + base64.b64encode(digest).decode()
 
 
