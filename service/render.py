@@ -136,7 +136,16 @@ class Rendered:
     subject: str
     text: str
     html: str | None
-    payload: dict[str, Any] | None
+    # The text is a webhook's JSON body.
+    is_json: bool = False
+
+    @functools.cached_property
+    def payload(self) -> dict[str, Any] | None:
+        """A webhook's body parsed (parsed when asked: a bulk send only stores the text)."""
+        if not self.is_json:
+            return None
+        parsed: dict[str, Any] = json.loads(self.text)
+        return parsed
 
 
 # ---------------------------------------------------------------- limits
@@ -724,15 +733,14 @@ class Renderer:
         if channel == "webhook":
             payload = _payload(blocks["payload"])
             text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-            return Rendered(subject="", text=text, html=None, payload=payload)
+            return Rendered(subject="", text=text, html=None, is_json=True)
         if channel == "email":
             return Rendered(
                 subject=" ".join(blocks["subject"].split()),
                 text=_tidy(blocks["text"]),
                 html=blocks["html"].strip(),
-                payload=None,
             )
-        return Rendered(subject="", text=_tidy(blocks["text"]), html=None, payload=None)
+        return Rendered(subject="", text=_tidy(blocks["text"]), html=None)
 
     def check(self, kind: str, channel: str, language: str, source: str) -> None:
         """Refuse an override with a 400 naming the problem: a syntax error (with its line),

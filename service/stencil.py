@@ -26,12 +26,12 @@ every message it renders: its keys hold only what varies from resident to reside
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
+from json.encoder import encode_basestring
 from typing import Any, Final
 
 from markupsafe import escape
@@ -44,8 +44,13 @@ log = logging.getLogger("linli.stencil")
 # send; a context with any other part is rendered in full.
 _PERSONAL: Final = ("resident", "links", "rsvp")
 _SHARED: Final = frozenset({"community", "event", "message"})
-# Personal values templates branch on: kept in the key, never markers.
-_STEERING: Final = frozenset({("resident", "language"), ("rsvp", "answer"), ("rsvp", "party_size")})
+_PARTS: Final = _SHARED | frozenset(_PERSONAL)
+# Personal values templates branch on, by the part holding them: kept in the key, never
+# markers.
+_STEERING: Final[Mapping[tuple[str, ...], frozenset[str]]] = {
+    ("resident",): frozenset({"language"}),
+    ("rsvp",): frozenset({"answer", "party_size"}),
+}
 # Private-use characters no resident value holds (such a value is rendered in full).
 _START: Final = "\ue000"
 _END: Final = "\ue001"
@@ -142,25 +147,24 @@ def _plain(text: str) -> bool:
     return " ".join(text.split()) == text and _START not in text and _END not in text
 
 
-def _role(where: tuple[str, ...], value: object) -> str:
+def _role(value: object, steering: bool) -> str:
     """How a personal value enters a stencil: "{" a part holding more, "=" in the key,
     "s" or "i" as a text or number marker."""
-    if isinstance(value, dict):
-        return "{"
-    if (
-        where in _STEERING
-        or value is None
-        or isinstance(value, bool)
-        or value == ""
-        or (type(value) is int and value == 0)
-    ):
+    kind = type(value)
+    if steering or value is None:
         return "="
-    if type(value) is str:
-        if not _plain(value):
+    if kind is str:
+        if value == "":
+            return "="
+        if not _plain(value):  # type: ignore[arg-type]
             raise _Unsuited
         return "s"
-    if type(value) is int:
-        return "i"
+    if kind is int:
+        return "=" if value == 0 else "i"
+    if kind is bool:
+        return "="
+    if isinstance(value, dict):
+        return "{"
     raise _Unsuited
 
 
@@ -168,24 +172,24 @@ def _walk(
     node: Mapping[str, Any], path: tuple[str, ...], shape: list[object], values: list[object]
 ) -> None:
     """The key parts and the marker values of one personal part, in its order."""
+    steering = _STEERING.get(path, ())
     for name, value in node.items():
-        where = (*path, name)
-        role = _role(where, value)
-        shape.append((where, value if role == "=" else role))
+        role = _role(value, name in steering)
+        shape.append((path, name, value if role == "=" else role))
         if role == "{":
-            _walk(value, where, shape, values)
+            _walk(value, (*path, name), shape, values)
         elif role != "=":
             values.append(value)
 
 
 def _marked(node: Mapping[str, Any], path: tuple[str, ...], counter: list[int]) -> dict[str, Any]:
     """A copy of a personal part with a marker for each value _walk collects, in its order."""
+    steering = _STEERING.get(path, ())
     copy: dict[str, Any] = {}
     for name, value in node.items():
-        where = (*path, name)
-        role = _role(where, value)
+        role = _role(value, name in steering)
         if role == "{":
-            copy[name] = _marked(value, where, counter)
+            copy[name] = _marked(value, (*path, name), counter)
         elif role == "=":
             copy[name] = value
         else:
@@ -202,7 +206,9 @@ def _text_marker(n: int) -> str:
 
 
 def _json_inner(text: str) -> str:
-    return json.dumps(text, ensure_ascii=False)[1:-1]
+    # What json.dumps(text, ensure_ascii=False) writes between its quotes, without building
+    # an encoder each time.
+    return encode_basestring(text)[1:-1]
 
 
 # A stencil block: literal text and, between, (marker number, form) slots.
@@ -219,32 +225,31 @@ class _Stencil:
     def fill(self, values: list[object]) -> Rendered:
         forms: dict[tuple[int, int], str] = {}
 
-        def block(parts: _Block) -> str:
-            out: list[str] = []
-            for part in parts:
-                if isinstance(part, str):
-                    out.append(part)
-                    continue
-                found = forms.get(part)
-                if found is None:
-                    value = values[part[0]]
-                    raw = str(value)
-                    if part[1] == _HTML:
-                        found = str(escape(raw))
-                    elif part[1] == _JSON and isinstance(value, str):
-                        found = _json_inner(raw)
-                    else:
-                        found = raw
-                    forms[part] = found
-                out.append(found)
-            return "".join(out)
+        def form(slot: tuple[int, int]) -> str:
+            value = values[slot[0]]
+            raw = str(value)
+            if slot[1] == _HTML:
+                found = str(escape(raw))
+            elif slot[1] == _JSON and type(value) is str:
+                found = _json_inner(raw)
+            else:
+                found = raw
+            forms[slot] = found
+            return found
 
-        text = block(self.text)
+        def block(parts: _Block) -> str:
+            return "".join(
+                [
+                    part if type(part) is str else forms.get(part) or form(part)  # type: ignore[arg-type]
+                    for part in parts
+                ]
+            )
+
         return Rendered(
             subject=block(self.subject),
-            text=text,
+            text=block(self.text),
             html=None if self.html is None else block(self.html),
-            payload=json.loads(text) if self.payload else None,
+            is_json=self.payload,
         )
 
 
@@ -285,11 +290,11 @@ class Stencils:
         shape: list[object] = []
         values: list[object] = []
         try:
-            if not _SHARED.issuperset(name for name in context if name not in _PERSONAL):
+            if not _PARTS.issuperset(context):
                 raise _Unsuited
             for part in _PERSONAL:
                 if part in context:
-                    shape.append(((part,), "{"))
+                    shape.append(part)
                     _walk(context[part], (part,), shape, values)
         except _Unsuited:
             return self.renderer.render(kind, channel, language, context, source=source)
@@ -362,7 +367,7 @@ class Stencils:
                 subject=_split(rendered.subject, pattern, slots),
                 text=_split(rendered.text, pattern, slots),
                 html=None if rendered.html is None else _split(rendered.html, pattern, slots),
-                payload=rendered.payload is not None,
+                payload=rendered.is_json,
             )
         except _Unsuited:
             return None
