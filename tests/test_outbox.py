@@ -6,6 +6,9 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
+from service.keys import delivery_key, store_key
+from service.models import MessageKind
+from service.notifications import notify_event, send_event
 from tests.community import (
     EVENTS,
     outbox_files,
@@ -324,3 +327,46 @@ async def test_an_events_channels_limit_where_its_messages_go(api: Api) -> None:
 
     status, event = await api.patch(f"{EVENTS}/{event_id}", json={"channels": []})
     assert status == 200 and event["channels"] == []
+
+
+async def test_sends_of_many_batches_count_and_queue_every_one(api: Api) -> None:
+    # A bulk send writes each batch while it composes the next: with batches of 2, every
+    # count of the report and every row must still come out whole.
+    ids = [
+        await resident(api, f"居民{n}", f"1-1-{n:03d}", ("sms", f"1380013{n:04d}"))
+        for n in range(7)
+    ]
+    await resident(api, "无联系", "1-1-900")  # unreachable
+    event_id = await published_event(api)
+    store = api.client.app[store_key]
+    composer = api.client.app[delivery_key].ready()
+    now = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
+    # Eight invited before (one of them unreachable); a second send in batches of 2 must
+    # count them and invite only the two who came since.
+    await send_event(store, composer, event_id, now=now, batch=500)
+    await resident(api, "后来者", "2-1-101", ("sms", "13700137000"))
+    await resident(api, "又一位", "2-1-102", ("email", "late@example.org"))
+
+    report = await send_event(store, composer, event_id, now=now, batch=2)
+    assert (report.invited, report.already_invited, report.queued) == (2, 8, 2)
+    assert report.by_channel == {"email": 1, "sms": 1}
+
+    notified = await notify_event(
+        store,
+        composer,
+        event_id,
+        kind=MessageKind.UPDATE,
+        audience="invited",
+        note="改到下午",
+        urgent=False,
+        now=now,
+        batch=3,
+    )
+    assert (notified.invited, notified.queued, notified.unreachable) == (10, 9, 1)
+    rows = await store.fetchall(
+        "SELECT resident_id, count(*) AS n FROM messages WHERE event_id = ? AND kind = 'update'"
+        " GROUP BY resident_id",
+        (event_id,),
+    )
+    assert len(rows) == 9 and all(row["n"] == 1 for row in rows)
+    assert {row["resident_id"] for row in rows} >= set(ids)
