@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -402,33 +402,6 @@ async def _breathe(rendered: int) -> None:
         await asyncio.sleep(0)
 
 
-class _WriteBehind:
-    """A bulk send's batches written one behind their composing: batch k+1 is composed
-    while batch k is written, and each write waits for the one before (so they commit in
-    order, and at most two batches are in memory)."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-        self._pending: asyncio.Future[Any] | None = None
-
-    async def write(self, fn: Callable[[Tx], Awaitable[Any]]) -> None:
-        """Hand a batch's write job to the writer once the one before it has committed."""
-        await self.flush()
-        self._pending = asyncio.ensure_future(self._store.write(fn))
-
-    async def flush(self) -> None:
-        """Wait for the last batch's write (raising what it raised)."""
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            await pending
-
-    def abandon(self) -> None:
-        """The send failed: a write still in flight goes on alone, its outcome unread."""
-        if self._pending is not None and not self._pending.done():
-            self._pending.add_done_callback(lambda done: done.cancelled() or done.exception())
-        self._pending = None
-
-
 async def send_event(
     store: Store, composer: Composer, event_id: int, *, now: datetime, batch: int = 500
 ) -> SendReport:
@@ -445,50 +418,41 @@ async def send_event(
     overrides = await overrides_of(store.reader, event_id)
     counter = _Counter(event_id, MessageKind.INVITATION)
     stencils = Stencils(composer.renderer)
-    writes = _WriteBehind(store)
-    # Counted here apart: the batch being written updates `counter` on the writer thread.
-    known_before = 0
     after = 0
-    try:
-        while True:
-            people = await sql.audience_batch(
-                store.reader, tags=event.audience_tags, after_id=after, limit=batch
-            )
-            if not people:
-                break
-            after = people[-1].id
-            known = await sql.invited_residents(store.reader, event_id, [p.id for p in people])
-            fresh = [p for p in people if p.id not in known]
-            known_before += len(people) - len(fresh)
-            contacts = await sql.contacts_of(store.reader, [p.id for p in fresh])
-            planned: list[tuple[Recipient, NewMessage | None]] = []
-            for n, person in enumerate(fresh, start=1):
-                planned.append(
-                    (
+    while True:
+        people = await sql.audience_batch(
+            store.reader, tags=event.audience_tags, after_id=after, limit=batch
+        )
+        if not people:
+            break
+        after = people[-1].id
+        known = await sql.invited_residents(store.reader, event_id, [p.id for p in people])
+        fresh = [p for p in people if p.id not in known]
+        counter.already_invited += len(people) - len(fresh)
+        contacts = await sql.contacts_of(store.reader, [p.id for p in fresh])
+        planned: list[tuple[Recipient, NewMessage | None]] = []
+        for n, person in enumerate(fresh, start=1):
+            planned.append(
+                (
+                    person,
+                    composer.to_invitee(
+                        event,
+                        room,
                         person,
-                        composer.to_invitee(
-                            event,
-                            room,
-                            person,
-                            MessageKind.INVITATION,
-                            contacts[person.id],
-                            overrides,
-                            note="",
-                            urgent=False,
-                            now=now,
-                            stencils=stencils,
-                        ),
-                    )
+                        MessageKind.INVITATION,
+                        contacts[person.id],
+                        overrides,
+                        note="",
+                        urgent=False,
+                        now=now,
+                        stencils=stencils,
+                    ),
                 )
-                await _breathe(n)
-            await writes.write(
-                partial(_invite, event_id=event_id, planned=planned, counter=counter, now=now)
             )
-        await writes.flush()
-    except BaseException:
-        writes.abandon()
-        raise
-    counter.already_invited += known_before
+            await _breathe(n)
+        await store.write(
+            partial(_invite, event_id=event_id, planned=planned, counter=counter, now=now)
+        )
     return counter.report()
 
 
@@ -583,30 +547,24 @@ async def notify_event(
             code="event_not_published",
         )
     counter = _Counter(event_id, kind)
-    writes = _WriteBehind(store)
-    try:
-        async for composed in messages_to_invitees(
-            store,
-            composer,
-            event,
-            kind,
-            answers=AUDIENCES[audience],
-            note=note,
-            urgent=urgent,
-            now=now,
-            batch=batch,
-        ):
-            rows: list[NewMessage] = []
-            for message in composed:
-                counter.invited += 1
-                if message is not None:
-                    rows.append(message)
-                counter.count(message)
-            await writes.write(partial(sql.insert_messages, messages=rows, now=now))
-        await writes.flush()
-    except BaseException:
-        writes.abandon()
-        raise
+    async for composed in messages_to_invitees(
+        store,
+        composer,
+        event,
+        kind,
+        answers=AUDIENCES[audience],
+        note=note,
+        urgent=urgent,
+        now=now,
+        batch=batch,
+    ):
+        rows: list[NewMessage] = []
+        for message in composed:
+            counter.invited += 1
+            if message is not None:
+                rows.append(message)
+            counter.count(message)
+        await store.write(partial(sql.insert_messages, messages=rows, now=now))
     return counter.report()
 
 
