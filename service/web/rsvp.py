@@ -14,7 +14,7 @@ from pydantic import Field
 from .. import rsvp
 from ..keys import clock_key, delivery_key, settings_key, store_key
 from ..models import AnswerVia, Invitation, RsvpState
-from .jsonio import Body, Id, Query, path_id, reply
+from .jsonio import MAX_ID, Body, Id, Query, path_id, reply
 from .routing import STAFF, Api, principal
 
 routes = Api()
@@ -83,7 +83,7 @@ class AttendanceQuery(Query):
     """Which answers to list."""
 
     answer: RsvpState | None = None
-    after: int = Field(0, ge=0, description="List invitations with ids after this one")
+    after: int = Field(0, ge=0, le=MAX_ID, description="List invitations with ids after this one")
     limit: int = Field(100, ge=1, le=500)
 
 
