@@ -4,13 +4,14 @@ neither URLs nor secrets."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar, Final
 
 import aiohttp
+
+from service import jsontext
 
 from .base import Channel, TemporaryFailure
 
@@ -82,7 +83,7 @@ async def read_json(resp: aiohttp.ClientResponse) -> Any:
             raw += chunk
             if len(raw) > _READ_LIMIT:
                 return None
-        return json.loads(raw) if raw else None
+        return jsontext.loads(bytes(raw)) if raw else None
     except (ValueError, aiohttp.ClientError, TimeoutError):
         return None
 

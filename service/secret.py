@@ -78,12 +78,22 @@ def verify_ids(key: bytes, purpose: str, token: str, count: int) -> tuple[int, .
     """The `count` ids a token from `sign_ids` names, or None when malformed or forged."""
     head, dash, tail = token.partition("-")
     parts = head.split(".")
-    if not dash or len(parts) != count or not all(_PART.fullmatch(p) for p in parts):
+    if not dash or len(parts) != count or not tail.isascii():
+        return None
+    values = tuple(v for v in map(read_id, parts) if v is not None)
+    if len(values) != count:
         return None
     if not hmac.compare_digest(tail.encode(), mac(key, purpose, head).encode()):
         return None
-    values = tuple(int(part, 36) for part in parts)
-    return values if all(0 < v < 2**63 for v in values) else None
+    return values
+
+
+def read_id(part: str) -> int | None:
+    """A row id as `base36` wrote it (1 to 2**63 - 1, what SQLite can hold), or None."""
+    if not _PART.fullmatch(part):
+        return None
+    value = int(part, 36)
+    return value if 0 < value < 2**63 else None
 
 
 def base36(value: int) -> str:

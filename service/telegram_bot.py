@@ -145,8 +145,10 @@ class ButtonAnswer:
     keep_buttons: bool = True
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def _is_id(value: Any) -> bool:
+    # The Bot API's ids (update, chat, user, message) have at most 52 significant bits: a
+    # bigger number did not come from Telegram, and would not fit a contact or the store.
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**52
 
 
 def _language(sender: Any, default: str) -> str:
@@ -182,7 +184,7 @@ def _keyboard(markup: Any) -> Keyboard | None:
 def parse_update(data: Any, default_language: str) -> ChatMessage | ButtonPress | None:
     """The part of a Bot API Update the bot acts on; None for kinds it leaves alone (edits,
     photos, members joining). ValidationError when `data` is not an Update at all."""
-    if not isinstance(data, dict) or not _is_int(data.get("update_id")):
+    if not isinstance(data, dict) or not _is_id(data.get("update_id")):
         raise ValidationError(
             "not a Telegram update: expected an object with an integer update_id",
             code="invalid_update",
@@ -191,7 +193,7 @@ def parse_update(data: Any, default_language: str) -> ChatMessage | ButtonPress 
     message, query = data.get("message"), data.get("callback_query")
     if isinstance(message, dict):
         chat, text = message.get("chat"), message.get("text")
-        if not isinstance(chat, dict) or not _is_int(chat.get("id")) or not isinstance(text, str):
+        if not isinstance(chat, dict) or not _is_id(chat.get("id")) or not isinstance(text, str):
             return None
         return ChatMessage(
             update_id,
@@ -205,9 +207,9 @@ def parse_update(data: Any, default_language: str) -> ChatMessage | ButtonPress 
         if not isinstance(query.get("id"), str) or not isinstance(sender, dict):
             return None
         chat = shown.get("chat") if isinstance(shown, dict) else None
-        if isinstance(chat, dict) and _is_int(chat.get("id")):
+        if isinstance(chat, dict) and _is_id(chat.get("id")):
             chat_id = chat["id"]
-        elif _is_int(sender.get("id")):
+        elif _is_id(sender.get("id")):
             chat_id = sender["id"]
         else:
             return None
@@ -219,7 +221,7 @@ def parse_update(data: Any, default_language: str) -> ChatMessage | ButtonPress 
             query["id"],
             data_field if isinstance(data_field, str) else "",
             chat_id,
-            message_id if _is_int(message_id) else None,
+            message_id if _is_id(message_id) else None,
             # An "inaccessible" message (older than 48 hours) comes without its text.
             text if isinstance(text, str) and text else None,
             _keyboard(shown.get("reply_markup")),

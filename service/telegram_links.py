@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from .clock import to_db
-from .secret import base36, mac
+from .secret import base36, mac, read_id
 from .store import Db, Tx
 
 _PURPOSE: Final = "tg-link"
@@ -42,15 +42,15 @@ async def deep_link(key: bytes, db: Db, bot_username: str, resident_id: int, now
 
 def read_link_token(key: bytes, token: str, now: datetime) -> int | None:
     """The resident a token names, if its MAC holds and it is under LIFETIME_DAYS old."""
+    # The text after /start is whatever the sender typed: odd text must not reach mac().
     parts = token.split("_", 3)
-    if len(parts) != 4:
+    if len(parts) != 4 or not token.isascii():
+        return None
+    resident_id, day = read_id(parts[0]), read_id(parts[1])
+    if resident_id is None or day is None:
         return None
     head = "_".join(parts[:3])
     if not hmac.compare_digest(parts[3].encode(), mac(key, _PURPOSE, head).encode()):
-        return None
-    try:
-        resident_id, day = int(parts[0], 36), int(parts[1], 36)
-    except ValueError:
         return None
     if not 0 <= _day(now) - day < LIFETIME_DAYS:
         return None

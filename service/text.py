@@ -7,6 +7,7 @@ from typing import Final
 
 from .errors import ValidationError
 
+TEXT_NOT_UNICODE: Final = "contains characters that are not valid Unicode"
 _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
 _CONTROL_BUT_LINES: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -17,7 +18,7 @@ def text_problem(text: str, *, multiline: bool = False) -> str | None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        return "contains characters that are not valid Unicode"
+        return TEXT_NOT_UNICODE
     if (_CONTROL_BUT_LINES if multiline else _CONTROL).search(text):
         if multiline:
             return "must not contain control characters"

@@ -77,6 +77,29 @@ async def test_an_integer_query_parameter_too_large_for_the_store_is_a_400_namin
     assert "/api/v1/events/{id:\\d+}/attendance?after" in checked
 
 
+@pytest.mark.parametrize(
+    ("raw", "says"),
+    [
+        (b'{"unit": "1-' + b"[" * 100_000, "is not valid JSON"),
+        (b'{"unit": "1", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "too deeply"),
+        (b'{"unit": "1", "n": ' + b"9" * 5000 + b"}", "number too long"),
+    ],
+)
+async def test_a_json_body_no_one_could_store_is_a_400_and_writes_nothing(
+    api: Api, raw: bytes, says: str
+) -> None:
+    headers = {"Content-Type": "application/json"}
+    status, body = await api.post("/api/v1/households", data=raw, headers=headers)
+    assert status == 400 and body["error"]["code"] == "invalid_json", body
+    assert says in body["error"]["message"]
+    # Readable JSON whose string no text can hold: the field is named, as for other text.
+    raw = b'{"unit": "1-1-101", "notes": "\\ud800"}'
+    status, body = await api.post("/api/v1/households", data=raw, headers=headers)
+    assert status == 400 and set(body["error"]["fields"]) == {"notes"}, body
+    status, body = await api.get("/api/v1/households")
+    assert status == 200 and body["total"] == 0
+
+
 async def test_api_every_protected_route_needs_a_token(anonymous: Api) -> None:
     for op in _operations():
         if op.roles is None:

@@ -535,6 +535,15 @@ def test_parse_twilio_status_refuses_other_requests() -> None:
 # --- android callbacks ---
 
 
+def test_provider_failure_reasons_are_kept_short_and_on_one_line() -> None:
+    long = "E" * 50_000 + "\n" + "F" * 50_000
+    twilio = parse_twilio_status(twilio_status_callback_params("SM1", "failed", error_code=long))
+    event = parse(android_event("sms:failed", message_id="m", phone_number=PHONE, reason=long))
+    for report in (twilio, android_report(event)):
+        assert report is not None and report.error is not None
+        assert report.error == "E" * 200
+
+
 def test_verify_android_good_bad_and_stale() -> None:
     event = android_event("sms:delivered", message_id="msg-0001", phone_number=PHONE)
     body, headers = android_signed(event, WEBHOOK_SECRET, int(NOW))
@@ -549,6 +558,7 @@ def test_verify_android_good_bad_and_stale() -> None:
     assert not verify_android(body, ts, sig, WEBHOOK_SECRET, now=NOW - 301)
     assert not verify_android(body, "", sig, WEBHOOK_SECRET, now=NOW)
     assert not verify_android(body, "-1", sig, WEBHOOK_SECRET, now=NOW)
+    assert not verify_android(body, "9" * 5000, sig, WEBHOOK_SECRET, now=NOW)
     assert not verify_android(body, ts, sig, "", now=NOW)
     assert not verify_android(body, ts, "", WEBHOOK_SECRET, now=NOW)
 
@@ -607,6 +617,10 @@ def test_parse_android_unreadable_time_is_dropped_not_refused() -> None:
         json.dumps(
             {"event": "sms:sent", "id": "e1", "payload": {"messageId": 5, "phoneNumber": PHONE}}
         ).encode(),
+        # JSON all the same, but no text can hold a lone surrogate, nor a parser nest so deep.
+        b'{"event": "sms:sent", "id": "e1",'
+        b' "payload": {"messageId": "\\ud800", "phoneNumber": "+8613800138000"}}',
+        b'{"event": "sms:sent", "id": "e1", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
     ],
 )
 def test_parse_android_refuses_malformed(body: bytes) -> None:

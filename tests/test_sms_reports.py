@@ -61,6 +61,10 @@ async def test_android_gateway_sends_and_reports_move_messages_forward(make_api:
             headers=android_signed({"other": "body"}, SECRET, int(time.time()))[1],
         )
         assert resp.status == 401  # the signature covers the body actually sent
+        raw, headers = android_signed({"event": "sms:sent"}, SECRET, int(time.time()))
+        headers["X-Timestamp"] = "9" * 5000  # past int()'s digit limit: once a 500
+        resp = await api.client.post("/hooks/sms/android", data=raw, headers=headers)
+        assert resp.status == 401
 
 
 async def test_twilio_status_callbacks_are_verified_behind_a_proxy(make_api: MakeApi) -> None:

@@ -4,6 +4,7 @@ under invitations, against the Bot API stand-in and the real app and worker."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -304,6 +305,34 @@ async def test_telegram_malformed_updates_are_400_and_other_kinds_200(
     status, _ = await deliver(tg, {"update_id": 5, "my_chat_member": {"chat": {"id": 1}}})
     assert status == 200
     assert bot.calls == []
+
+
+async def test_telegram_updates_no_text_or_store_can_hold_change_nothing(
+    tg: Api, bot: FakeTelegram, clock: PinnedClock
+) -> None:
+    rid = await resident(tg, "张伟", "1-1-101")
+    token = await link_token(tg, rid, clock)
+    headers = {SECRET_HEADER: SECRET, "Content-Type": "application/json"}
+    start = bot.text_update(5551234, "/start TOKEN")
+    press = bot.callback_update(5551234, "2.2.y.MAC", message_id=1)
+    for raw in (
+        # A lone surrogate escape: valid JSON, but not text (once a 500 in the MAC check).
+        json.dumps(start).replace("TOKEN", "x_y_z_\\ud800").encode(),
+        json.dumps(press).replace("MAC", "\\udfff").encode(),
+        b'{"update_id": 1, "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        b'{"update_id": ' + b"9" * 5000 + b"}",
+    ):
+        status, body = await tg.post(HOOK, data=raw, headers=headers)
+        assert status == 400 and body["error"]["code"] == "invalid_json", body
+    # A chat id past Telegram's 52 bits did not come from Telegram: nothing is linked.
+    for chat in (2**64, -(2**70)):
+        status, _ = await deliver(tg, bot.text_update(chat, f"/start {token}"))
+        assert status == 200
+    assert await contacts(tg, rid) == []
+    assert bot.calls == []
+    # The token was not spent on them.
+    await deliver(tg, bot.text_update(5551234, f"/start {token}"))
+    assert [c["address"] for c in await contacts(tg, rid)] == ["5551234"]
 
 
 async def test_telegram_a_failing_bot_api_does_not_fail_the_update(

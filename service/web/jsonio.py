@@ -12,8 +12,10 @@ from typing import Annotated, Any, Final, TypeVar
 import pydantic
 from aiohttp import web
 
+from .. import jsontext
 from ..errors import NotFoundError, PayloadTooLargeError, UnsupportedMediaError, ValidationError
 from ..keys import settings_key
+from ..text import TEXT_NOT_UNICODE
 
 M = TypeVar("M", bound=pydantic.BaseModel)
 # SQLite's largest integer: a bigger id in a path or body cannot name a row (and would not
@@ -125,14 +127,11 @@ async def parse_json(request: web.Request, model: type[M]) -> M:
         raise UnsupportedMediaError(f"expected Content-Type application/json, got {ctype}")
     raw = await read_body(request)
     try:
-        data = json.loads(raw.decode("utf-8")) if raw.strip() else {}
-    except UnicodeDecodeError:
-        raise ValidationError("request body is not UTF-8", code="invalid_json") from None
-    except json.JSONDecodeError as exc:
-        raise ValidationError(
-            f"request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
-            code="invalid_json",
-        ) from None
+        data = jsontext.loads(raw) if raw.strip() else {}
+    except jsontext.JsonTextError as exc:
+        if exc.field is not None:  # readable JSON: name the field, as other checks do
+            raise ValidationError.field(exc.field, TEXT_NOT_UNICODE) from None
+        raise ValidationError(f"request body {exc}", code="invalid_json") from None
     if not isinstance(data, dict):
         raise ValidationError("request body must be a JSON object", code="invalid_json")
     return validate(model, data, "request body")

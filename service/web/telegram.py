@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import logging
 from collections.abc import Awaitable
 from typing import Any, Final
@@ -20,7 +19,7 @@ from aiohttp import web
 from channels.base import ChannelFailure
 from channels.telegram import TelegramChannel
 
-from .. import telegram_bot
+from .. import jsontext, telegram_bot
 from ..errors import AuthenticationError, NotFoundError, ValidationError
 from ..keys import clock_key, delivery_key, settings_key, store_key
 from .jsonio import read_body
@@ -60,9 +59,9 @@ def _check_secret(request: web.Request) -> None:
 async def _update(request: web.Request) -> Any:
     raw = await read_body(request)
     try:
-        return json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ValidationError("the body is not UTF-8 JSON", code="invalid_json") from None
+        return jsontext.loads(raw)
+    except jsontext.JsonTextError as exc:
+        raise ValidationError(f"the body {exc}", code="invalid_json") from None
 
 
 async def _say(*calls: tuple[str, Awaitable[None]]) -> None:
