@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 
 from service import jsontext
 from service.errors import SettingsError
+from service.secret import same_text
 from service.settings import SmsChannelSettings
 
 from .base import OutboundMessage, Outcome, PermanentFailure, Receipt, TemporaryFailure
@@ -317,7 +318,7 @@ def verify_twilio(url: str, params: Params, signature_header: str, auth_token: s
     included) and every POST parameter received; constant-time comparison."""
     if not auth_token or not signature_header:
         return False
-    given = signature_header.strip().encode()
+    given = signature_header.strip().encode("utf-8", "surrogatepass")
     matched = False
     for candidate in _url_variants(url):
         expected = twilio_signature(candidate, params, auth_token).encode()
@@ -381,7 +382,7 @@ def verify_android(
     if abs(now - int(stamp)) > tolerance_s:
         return False
     expected = hmac.new(secret.encode(), body + stamp.encode(), hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected.encode(), signature_header.strip().lower().encode())
+    return same_text(signature_header.strip().lower(), expected)
 
 
 @dataclass(frozen=True)

@@ -121,7 +121,7 @@ def verify(
             continue
         for candidate in expected:
             # Keep going after a match so timing does not tell which entry matched.
-            matched |= hmac.compare_digest(entry.encode(), candidate)
+            matched |= hmac.compare_digest(entry.encode("utf-8", "surrogatepass"), candidate)
     return matched
 
 

@@ -62,7 +62,9 @@ def new_token() -> str:
 def hash_token(token: str) -> str:
     """The stored form of a token. Tokens are 256 random bits, so a plain SHA-256 suffices:
     there is no dictionary to try, unlike passwords."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+    # surrogatepass: header bytes that are not UTF-8 arrive as surrogates; such a token
+    # hashes to nothing stored (401) rather than failing to encode.
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 async def issue_token(

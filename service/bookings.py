@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any, Final
 
+from .clock import YEARS_TEXT, in_years
 from .errors import ConflictError, NotFoundError, ValidationError
 from .i18n import date_text, time_text
 from .models import MessageKind, Room
@@ -499,6 +500,8 @@ async def week_view(
 ) -> Week:
     """Seven days from `start`: each day's hours, taken slots and free ranges. `masked`
     (a resident's view) shows names as 张* and no notes."""
+    if not in_years(start):
+        raise ValidationError.field("start", YEARS_TEXT)
     room = await _room(store.reader, room_id)
     first, _ = _local_day_bounds(start, tz)
     last, _ = _local_day_bounds(start + timedelta(days=7), tz)

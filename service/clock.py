@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, date, datetime, tzinfo
+from typing import Final
 
 Clock = Callable[[], datetime]
+# The store keeps times as fixed-width text with four-digit years; outside this range a
+# time would either not convert to UTC or not sort as text.
+YEAR_MIN: Final = 1900
+YEAR_MAX: Final = 9998
+YEARS_TEXT: Final = f"year must be between {YEAR_MIN} and {YEAR_MAX}"
+
+
+def in_years(day: date) -> bool:
+    """True if `day` (or a datetime) falls within the years the store keeps."""
+    return YEAR_MIN <= day.year <= YEAR_MAX
 
 
 def system_clock() -> datetime:

@@ -64,7 +64,8 @@ def _decoy_hash() -> str:
 
 def _session_hash(cookie: str) -> str:
     # Session cookies are 256 random bits: a plain SHA-256 is enough (nothing to guess).
-    return hashlib.sha256(cookie.encode("utf-8")).hexdigest()
+    # surrogatepass: a cookie's bytes that are not UTF-8 arrive as surrogates (see auth).
+    return hashlib.sha256(cookie.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class SignInThrottle:

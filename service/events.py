@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Final, TypeVar
 
+from .clock import YEARS_TEXT, in_years
 from .errors import ConflictError, NotFoundError, ValidationError
 from .models import Channel, Event, EventKind, EventStatus, Page, Room
 from .rsvp import AfterPromotion, promote
@@ -29,10 +30,6 @@ CAPACITY_MAX: Final = 100_000
 PARTY_MAX: Final = 20
 TAG_MAX: Final = 64
 TAGS_MAX: Final = 50
-# The store keeps times as fixed-width text with four-digit years; outside this range a
-# time would either not convert to UTC or not sort as text.
-YEAR_MIN: Final = 1900
-YEAR_MAX: Final = 9998
 EDITABLE: Final = frozenset({EventStatus.DRAFT, EventStatus.PUBLISHED})
 # Reminders and the nudge: whole hours before the start, at most 30 days ahead.
 REMINDERS_MAX: Final = 10
@@ -112,14 +109,14 @@ def check_time(name: str, moment: datetime) -> None:
     """Refuse a naive time, or one the store cannot keep, naming the field."""
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValidationError.field(name, "must carry a time zone")
-    if not YEAR_MIN <= moment.year <= YEAR_MAX:
-        raise ValidationError.field(name, f"year must be between {YEAR_MIN} and {YEAR_MAX}")
+    if not in_years(moment):
+        raise ValidationError.field(name, YEARS_TEXT)
     try:
         utc = moment.astimezone(UTC)
     except OverflowError:
         raise ValidationError.field(name, "is out of range") from None
-    if not YEAR_MIN <= utc.year <= YEAR_MAX:
-        raise ValidationError.field(name, f"year must be between {YEAR_MIN} and {YEAR_MAX}")
+    if not in_years(utc):
+        raise ValidationError.field(name, YEARS_TEXT)
 
 
 # Control characters, line breaks included; a NUL in particular reads as the end of the

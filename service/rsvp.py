@@ -140,6 +140,8 @@ async def apply_answer(
         if current is None and request.via is AnswerVia.ORGANISER:
             await sql.create_invitation(tx, event.id, request.resident_id, now)
             current = await sql.invitation(tx, request.event_id, request.resident_id)
+            if current is None:  # none was made: the resident does not exist
+                raise NotFoundError(f"no resident {request.resident_id}", code="resident_not_found")
         if current is None:
             raise NotFoundError(
                 f"resident {request.resident_id} is not invited to event {event.id}",

@@ -88,6 +88,15 @@ def verify_ids(key: bytes, purpose: str, token: str, count: int) -> tuple[int, .
     return values
 
 
+def same_text(given: str, expected: str) -> bool:
+    """Constant-time equality of two texts, whatever characters `given` holds."""
+    # Header and form bytes that are not UTF-8 reach us as surrogates, and compare_digest
+    # refuses a str that is not ASCII: compare the bytes, surrogates passed through.
+    return hmac.compare_digest(
+        given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass")
+    )
+
+
 def read_id(part: str) -> int | None:
     """A row id as `base36` wrote it (1 to 2**63 - 1, what SQLite can hold), or None."""
     if not _PART.fullmatch(part):

@@ -16,7 +16,7 @@ from service.links import (
     read_rsvp_token,
     rsvp_token,
 )
-from service.secret import base36, mac, read_id
+from service.secret import base36, mac, read_id, same_text
 from service.telegram_links import link_token, read_link_token
 
 KEY = b"k" * 32
@@ -97,3 +97,10 @@ def test_telegram_link_tokens_with_odd_text_or_huge_ids_are_refused() -> None:
         f"{huge}_{mac(KEY, 'tg-link', huge)}",
     ):
         assert read_link_token(KEY, token, NOW) is None, token
+
+
+def test_secrets_compare_whatever_characters_arrive() -> None:
+    # Header bytes that are not UTF-8 arrive as surrogates; compare_digest refused them.
+    assert not same_text("\udcff", "linli-secret")
+    assert not same_text("é", "linli-secret")
+    assert same_text("密钥-é", "密钥-é")

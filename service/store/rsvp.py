@@ -54,12 +54,13 @@ async def invitation_by_id(db: Db, invitation_id: int) -> Invitation | None:
 
 
 async def create_invitation(tx: Tx, event_id: int, resident_id: int, now: datetime) -> None:
-    """Invite one resident (an organiser recording an answer for someone not yet invited)."""
+    """Invite one resident (an organiser recording an answer for someone not yet invited);
+    nothing happens when there is no such resident."""
     stamp = to_db(now)
     await tx.execute(
         "INSERT OR IGNORE INTO invitations (event_id, resident_id, created_at, updated_at)"
-        " VALUES (?, ?, ?, ?)",
-        (event_id, resident_id, stamp, stamp),
+        " SELECT ?, id, ?, ? FROM residents WHERE id = ?",
+        (event_id, stamp, stamp, resident_id),
     )
 
 

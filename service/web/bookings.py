@@ -17,6 +17,7 @@ from pydantic import AwareDatetime, Field
 from .. import bookings
 from ..bookings import WEEKS_MAX, BookingRequest, BookingResult
 from ..checkin_codes import qr_svg
+from ..clock import in_years
 from ..errors import NotFoundError, ServiceError, ValidationError
 from ..i18n import date_text
 from ..keys import clock_key, delivery_key, settings_key, store_key
@@ -26,7 +27,7 @@ from ..rooms import WEEKDAYS
 from ..store import bookings as booking_sql
 from ..store import rooms as room_sql
 from ..store.bookings import Booking
-from .jsonio import MAX_ID, Body, Query, path_id, reply
+from .jsonio import MAX_ID, Body, Query, path_id, read_form, read_int, reply
 from .pages import not_found_page, page
 from .paging import PageQuery
 from .routing import STAFF, Api, ListOf, RawBody, principal
@@ -425,18 +426,33 @@ async def _resident(request: web.Request) -> tuple[int, str, str] | None:
     return resident_id, name, language if language in PAGE_LANGUAGES else PAGE_LANGUAGES[0]
 
 
+async def _refused(
+    request: web.Request, who: tuple[int, str, str], exc: ServiceError
+) -> web.Response:
+    """This week's page saying the form could not be taken (with the error's status)."""
+    return await _render(
+        request,
+        who,
+        room_id=None,
+        start=_today(request),
+        status=exc.status,
+        problem=TEXT[who[2]]["form"],
+    )
+
+
 def _int(raw: object, default: int | None = None) -> int | None:
-    if isinstance(raw, str) and raw.isdigit() and len(raw) < 18:
-        return int(raw)
-    return default
+    found = read_int(raw)
+    return default if found is None else found
 
 
 def _week_start(raw: object, today: date) -> date:
+    """The week the link asks for; today's for a date that is not one, or is out of range."""
     if isinstance(raw, str):
         try:
-            return date.fromisoformat(raw)
+            asked = date.fromisoformat(raw)
         except ValueError:
-            pass
+            return today
+        return asked if in_years(asked) else today
     return today
 
 
@@ -614,7 +630,10 @@ async def booking_submit(request: web.Request) -> web.Response:
     who = await _resident(request)
     if who is None:
         return not_found_page(request)
-    form = await request.post()
+    try:
+        form = await read_form(request)
+    except ServiceError as exc:
+        return await _refused(request, who, exc)
     tz = request.app[settings_key].tz
     room_id = _int(form.get("room_id"))
     start = _week_start(form.get("date"), _today(request))
@@ -671,7 +690,10 @@ async def booking_cancel(request: web.Request) -> web.Response:
     who = await _resident(request)
     if who is None:
         return not_found_page(request)
-    form = await request.post()
+    try:
+        form = await read_form(request)
+    except ServiceError as exc:
+        return await _refused(request, who, exc)
     booking_id = _int(form.get("booking_id"))
     if booking_id is None:
         return not_found_page(request)
@@ -689,14 +711,7 @@ async def booking_cancel(request: web.Request) -> web.Response:
     except NotFoundError:
         return not_found_page(request)
     except ServiceError as exc:
-        return await _render(
-            request,
-            who,
-            room_id=None,
-            start=_today(request),
-            status=exc.status,
-            problem=TEXT[who[2]]["form"],
-        )
+        return await _refused(request, who, exc)
     delivery.wake()
     query = urlencode({"room": cancelled.room_id, "saved": "cancelled"})
     return web.Response(

@@ -10,7 +10,7 @@ from aiohttp import web
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator
 
 from .. import events, subscriptions
-from ..clock import localize
+from ..clock import YEARS_TEXT, in_years, localize
 from ..errors import ValidationError
 from ..events import (
     CAPACITY_MAX,
@@ -19,8 +19,6 @@ from ..events import (
     REMINDERS_MAX,
     TAG_MAX,
     TAGS_MAX,
-    YEAR_MAX,
-    YEAR_MIN,
 )
 from ..keys import clock_key, delivery_key, settings_key, store_key
 from ..models import Channel, Event, EventKind, EventStatus
@@ -35,8 +33,8 @@ _TIME_HELP: Final = "ISO 8601; with an offset, or without one meaning the commun
 
 def _plausible_year(value: date) -> date:
     # Within these years every time converts to UTC and back without overflowing.
-    if not YEAR_MIN <= value.year <= YEAR_MAX:
-        raise ValueError(f"year must be between {YEAR_MIN} and {YEAR_MAX}")
+    if not in_years(value):
+        raise ValueError(YEARS_TEXT)
     return value
 
 

@@ -11,6 +11,8 @@ from typing import Annotated, Any, Final, TypeVar
 
 import pydantic
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from multidict import MultiDictProxy
 
 from .. import jsontext
 from ..errors import NotFoundError, PayloadTooLargeError, UnsupportedMediaError, ValidationError
@@ -30,6 +32,16 @@ def path_id(request: web.Request, code: str, what: str, name: str = "id") -> int
     if value > MAX_ID:
         raise NotFoundError(f"no {what} {value}", code=code)
     return value
+
+
+def read_int(raw: object, *, limit: int = MAX_ID) -> int | None:
+    """A whole number typed into a form or a query string (ASCII digits, at most `limit`),
+    or None for anything else."""
+    # isascii: str.isdigit() also says yes to "²", which int() refuses.
+    if isinstance(raw, str) and raw.isascii() and raw.isdigit() and len(raw) <= 19:
+        value = int(raw)
+        return value if value <= limit else None
+    return None
 
 
 def refuse_null(value: Any) -> Any:
@@ -118,6 +130,22 @@ async def read_body(request: web.Request) -> bytes:
     except web.HTTPRequestEntityTooLarge:
         limit = request.app[settings_key].server.max_body_bytes
         raise PayloadTooLargeError(f"request body is larger than {limit} bytes") from None
+
+
+async def read_form(request: web.Request) -> MultiDictProxy[Any]:
+    """The POSTed form (urlencoded or multipart), within server.max_body_bytes; a 400 when
+    it cannot be read (bytes not in its charset, an unknown charset, broken multipart)."""
+    try:
+        return await request.post()
+    except web.HTTPRequestEntityTooLarge:
+        limit = request.app[settings_key].server.max_body_bytes
+        raise PayloadTooLargeError(f"the form is larger than {limit} bytes") from None
+    except LookupError:
+        raise ValidationError("the form names a charset this server does not know") from None
+    except (ValueError, HttpProcessingError) as exc:
+        # aiohttp's words for a broken multipart body name no secret: they are shown.
+        why = str(exc) if isinstance(exc, ValueError) else "its multipart parts are malformed"
+        raise ValidationError(f"the form cannot be read: {why}", code="invalid_form") from None
 
 
 async def parse_json(request: web.Request, model: type[M]) -> M:

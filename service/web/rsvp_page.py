@@ -29,7 +29,7 @@ from ..store import Store
 from ..store import events as event_sql
 from ..store import rsvp as rsvp_sql
 from ..telegram_links import deep_link
-from .jsonio import Body, parse_json, read_body, reply
+from .jsonio import Body, parse_json, read_body, read_form, reply
 from .pages import not_found_page, page
 from .routing import Api, RawBody
 
@@ -166,7 +166,10 @@ async def _from_token(request: web.Request) -> Invited | None:
 
 
 def _saved(text: Mapping[str, str], invitation: Invitation) -> str:
-    """The confirmation for where an answer now stands."""
+    """The confirmation for where an answer now stands ("" while none is given: the link
+    with ?saved=1 may be opened again, or shared, before anyone answers)."""
+    if invitation.answer is RsvpState.PENDING:
+        return ""
     if invitation.answer is RsvpState.WAITLISTED:
         return text["saved_waitlisted"].format(n=invitation.waitlist_position or "?")
     return text[f"saved_{invitation.answer}"].format(n=invitation.party_size)
@@ -325,9 +328,8 @@ async def rsvp_submit(request: web.Request) -> web.Response:
     ids = read_rsvp_token(key, token)
     if ids is None:
         return not_found_page(request)
-    form = await request.post()
     try:
-        answer, size, nonce = _form_answer(form)
+        answer, size, nonce = _form_answer(await read_form(request))
         # The common case reads nothing first: apply_answer checks the invitation, the
         # event and the deadline in its own transaction.
         await _answer(request, *ids, answer, size, nonce, AnswerVia.LINK)

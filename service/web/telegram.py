@@ -9,7 +9,6 @@ never raised, when they fail."""
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 from collections.abc import Awaitable
 from typing import Any, Final
@@ -22,6 +21,7 @@ from channels.telegram import TelegramChannel
 from .. import jsontext, telegram_bot
 from ..errors import AuthenticationError, NotFoundError, ValidationError
 from ..keys import clock_key, delivery_key, settings_key, store_key
+from ..secret import same_text
 from .jsonio import read_body
 from .routing import Api, RawBody
 
@@ -52,7 +52,7 @@ def _check_secret(request: web.Request) -> None:
             code="webhook_secret_unset",
         )
     given = request.headers.get(SECRET_HEADER, "")
-    if not hmac.compare_digest(given.encode(), secret.encode()):
+    if not same_text(given, secret):
         raise AuthenticationError(f"{SECRET_HEADER} does not match", code="bad_secret_token")
 
 

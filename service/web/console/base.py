@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import contextvars
 import functools
-import hmac
 import json
 import time
 import tomllib
@@ -25,12 +24,15 @@ import pydantic
 from aiohttp import web
 from multidict import MultiDict, MultiDictProxy
 
+from ...clock import YEARS_TEXT, in_years
 from ...console_auth import ConsoleUser, session_user
-from ...errors import PayloadTooLargeError, PermissionDeniedError, ServiceError, ValidationError
+from ...errors import PermissionDeniedError, ServiceError, ValidationError
 from ...keys import clock_key, settings_key, store_key
+from ...secret import same_text
 from ...settings import Settings
 from ...store import Store
-from ..jsonio import validate
+from ...text import text_problem
+from ..jsonio import read_form, validate
 from ..routing import Api, RawBody
 from ..routing import Handler as RouteHandler
 from ..sse import open_stream
@@ -299,11 +301,19 @@ class Console:
             ) from None
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=self.tz)
+        if not in_years(moment):  # year 1 in a zone east of UTC would not convert
+            raise ValidationError.field(name, YEARS_TEXT)
         return moment.astimezone(ZoneInfo("UTC"))
 
     def parse(self, model: type[M], data: Mapping[str, Any]) -> M:
         """A form's values validated by the API's own model (same refusals, same words)."""
         return validate(model, dict(data), "form")
+
+
+def _flash_text(cookie: str | None) -> str | None:
+    """The flash cookie's text; None for one we could not have set (odd bytes, controls)."""
+    text = unquote(cookie) if cookie else None
+    return text if text and text_problem(text) is None else None
 
 
 def set_flash(response: web.StreamResponse, text: str) -> None:
@@ -333,7 +343,7 @@ def render_page(
         "community": settings.community.name,
         "tz": settings.tz,
         "now": request.app[clock_key](),
-        "flash": unquote(flash) if flash else None,
+        "flash": _flash_text(flash),
         "nav": [(key, href, _active(request.path, href)) for key, href in NAV],
         "path": request.path,
     }
@@ -379,7 +389,7 @@ def view(handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamRespon
         try:
             if request.method == "POST":
                 c.form = await read_form(request)
-                if not hmac.compare_digest(str(c.form.get("csrf", "")), me.csrf):
+                if not same_text(str(c.form.get("csrf", "")), me.csrf):
                     raise PermissionDeniedError(
                         "this form has expired or came from elsewhere;"
                         " reload the page and try again",
@@ -393,15 +403,6 @@ def view(handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamRespon
         return result
 
     return handle
-
-
-async def read_form(request: web.Request) -> MultiDictProxy[Any]:
-    """The POSTed form (urlencoded or multipart), within server.max_body_bytes."""
-    try:
-        return await request.post()
-    except web.HTTPRequestEntityTooLarge:
-        limit = request.app[settings_key].server.max_body_bytes
-        raise PayloadTooLargeError(f"the form is larger than {limit} bytes") from None
 
 
 Poll = Callable[[], Awaitable[dict[str, Any] | None]]

@@ -18,7 +18,7 @@ from ...keys import delivery_key
 from ...models import Event, EventKind, MessageKind
 from ..delivery import NotifyIn
 from ..events import EventIn, EventPatch, event_times
-from ..jsonio import path_id
+from ..jsonio import path_id, read_int
 from .base import Console, console_routes, form_text, page_route, view
 
 routes = console_routes()
@@ -330,13 +330,14 @@ async def event_preview(request: web.Request, c: Console) -> web.StreamResponse:
     status = 200
     if chosen and not errors:
         try:
-            if not chosen.isdigit():
+            resident_id = read_int(chosen)
+            if not resident_id:
                 raise ValidationError.field("resident", "must be a resident id")
             shown = await notifications.preview(
                 c.store,
                 request.app[delivery_key].ready(),
                 event.id,
-                int(chosen),
+                resident_id,
                 kind=MessageKind(kind),
                 channel=channel,
             )

@@ -20,7 +20,7 @@ from ...models import AnswerVia, Event, Invitation, MessageStatus, RsvpState
 from ...notifications import SendProgress
 from .. import rsvp as rsvp_api
 from ..checkin import CheckinIn
-from ..jsonio import path_id
+from ..jsonio import path_id, read_int
 from ..routing import Handler
 from ..rsvp import AnswerIn
 from .base import TAG, Console, console_routes, sse_response, view
@@ -155,8 +155,7 @@ def _answer_filter(c: Console) -> RsvpState | None:
 
 
 def _after(c: Console) -> int:
-    asked = c.request.query.get("after", "")
-    return int(asked) if asked.isdigit() and len(asked) < 12 else 0
+    return read_int(c.request.query.get("after")) or 0
 
 
 def _row(c: Console, item: Invitation, came: Mapping[int, Arrival]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from ...contacts import phone_or_none
 from ...errors import NotFoundError, ServiceError, ValidationError
 from ...models import Channel, Contact, ImportReport, Language, Page, Resident
 from ...residents import ContactChanges
+from ..jsonio import path_id
 from ..residents import (
     ContactIn,
     ContactPatch,
@@ -35,7 +36,9 @@ NEW_CONTACT_ROWS: Final = 3
 _TAG_SPLIT: Final = re.compile(r"[,，;；\n]")
 # A search that could be (part of) a phone number: digits and the marks people put between.
 _PHONE_LIKE: Final = re.compile(r"[0-9０-９+＋()（）\s.\-－]*[0-9０-９][0-9０-９+＋()（）\s.\-－]*")
-_CONTACT_FIELD: Final = re.compile(r"^contacts\.(\d+)\.")
+# Two ASCII digits at most: a row number is drawn back on the page (a posted
+# contacts.99999.address once drew 100,000 rows), and only 20 contacts are allowed anyway.
+_CONTACT_FIELD: Final = re.compile(r"^contacts\.([0-9]{1,2})\.")
 HTML: Final = "text/html"
 FORM: Final = "application/x-www-form-urlencoded"
 
@@ -74,7 +77,7 @@ def _raw(form: Mapping[str, Any], name: str) -> str:
 
 
 def _resident_id(request: web.Request) -> int:
-    return int(request.match_info["id"])
+    return path_id(request, "resident_not_found", "resident")
 
 
 def _contact(resident: Resident, contact_id: int) -> Contact:

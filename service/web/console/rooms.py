@@ -12,6 +12,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from ... import bookings, residents, rooms
+from ...clock import YEARS_TEXT, in_years
 from ...errors import NotFoundError, ServiceError, ValidationError
 from ...keys import delivery_key
 from ...models import Room
@@ -203,9 +204,12 @@ async def room_save(request: web.Request, c: Console) -> web.StreamResponse:
 
 def _week_start(raw: str | None, today: date) -> date:
     try:
-        return date.fromisoformat(raw) if raw else today
+        asked = date.fromisoformat(raw) if raw else today
     except ValueError:
         raise ValidationError.field("start", "must be a date YYYY-MM-DD") from None
+    if not in_years(asked):
+        raise ValidationError.field("start", YEARS_TEXT)
+    return asked
 
 
 async def _week_page(

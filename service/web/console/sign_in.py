@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import mimetypes
 import secrets
 from typing import Final
@@ -16,6 +15,8 @@ from ...errors import (
     TooManyRequestsError,
 )
 from ...keys import clock_key, sign_in_throttle_key, store_key
+from ...secret import same_text
+from ..jsonio import read_form
 from .base import (
     CONSOLE,
     SESSION_COOKIE,
@@ -25,7 +26,6 @@ from .base import (
     console_routes,
     error_page,
     language,
-    read_form,
     render_page,
     safe_next,
     set_flash,
@@ -98,7 +98,7 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
     t = Text(language(request))
     again = {"next_path": str(form.get("next", "")), "login": str(form.get("login", ""))[:100]}
     expected = request.cookies.get(SIGN_IN_COOKIE, "")
-    if not expected or not hmac.compare_digest(str(form.get("csrf", "")), expected):
+    if not expected or not same_text(str(form.get("csrf", "")), expected):
         denied = PermissionDeniedError(
             "this form has expired; reload the sign-in page and try again", code="csrf_failed"
         )
