@@ -161,6 +161,22 @@ async def test_healthz_reports_the_store(anonymous: Api) -> None:
     assert body["status"] == "ok" and body["schema_version"] >= 1
 
 
+async def test_every_get_route_answers_head_with_the_same_status(
+    client: TestClient[Any, Any], api: Api
+) -> None:
+    # Link checkers and mail scanners send HEAD; it was a 405 everywhere.
+    token = {"Authorization": f"Bearer {api.token}"}
+    for path, headers, status in (
+        ("/healthz", {}, 200),
+        ("/api/v1/households", token, 200),
+        ("/api/v1/households", {}, 401),
+        ("/u/forged", {}, 404),
+    ):
+        async with client.head(path, headers=headers) as resp:
+            assert resp.status == status, path
+            assert await resp.read() == b""
+
+
 async def test_metrics_count_requests_by_route_and_status(api: Api, anonymous: Api) -> None:
     await api.get("/api/v1/households/12345")
     await api.get("/api/v1/households")

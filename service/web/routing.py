@@ -135,9 +135,13 @@ class Api:
     def add_to(self, app: web.Application) -> None:
         """Register every declared route on the app's router."""
         for op in self.operations:
-            app.router.add_route(
-                op.method, op.path, _guarded(op), name=self.name_prefix + _route_name(op)
-            )
+            handler, name = _guarded(op), self.name_prefix + _route_name(op)
+            if op.method == "GET":
+                # HEAD too, as HTTP expects of every GET (link checkers and mail scanners
+                # send it); aiohttp answers it with the GET's headers and no body.
+                app.router.add_get(op.path, handler, name=name, allow_head=True)
+            else:
+                app.router.add_route(op.method, op.path, handler, name=name)
 
 
 def _route_name(op: Operation) -> str:
