@@ -376,12 +376,18 @@ def _wire_bytes(
     return b"".join((*head, b"\r\n", dash, b"\r\n", body, b"\r\n", dash, b"--\r\n"))
 
 
+# Longest header value written as it is (an event title is at most 200 characters).
+_PLAIN_HEADER_MAX: Final = 200
+
+
 @functools.lru_cache(maxsize=256)
 def _encoded(text: str) -> str:
-    """`text` as a header value: as it is when ASCII, else RFC 2047 words, folded."""
+    """`text` as a header value: as it is when short plain ASCII, else RFC 2047 words,
+    folded (a line may not pass 998 bytes, and ASCII that looks like "=?…?=" would be
+    read as an encoded word)."""
     # Cached: every message of a send has the same subject, and encoding it was half of
     # composing the message.
-    if text.isascii():
+    if text.isascii() and len(text) <= _PLAIN_HEADER_MAX and "=?" not in text:
         return text
     return Header(text, "utf-8").encode(linesep="\r\n")
 

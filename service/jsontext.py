@@ -10,6 +10,8 @@ import json
 import re
 from typing import Any, Final
 
+from .text import is_unicode
+
 # Only an escape can put a surrogate into decoded JSON: raw surrogates are not UTF-8.
 _SURROGATE_ESCAPE: Final = re.compile(rb"\\u[dD][89a-fA-F]")
 _TOO_DEEP: Final = "nests arrays or objects too deeply"
@@ -56,7 +58,7 @@ def _lone_surrogate_at(value: Any, path: str) -> str | None:
     """The dotted path of the first string in `value` that UTF-8 cannot encode."""
     # Pairs were joined by the decoder: any surrogate left is alone.
     if isinstance(value, str):
-        return None if _encodable(value) else path or "body"
+        return None if is_unicode(value) else path or "body"
     if isinstance(value, dict):
         items: Any = value.items()
     elif isinstance(value, list):
@@ -65,17 +67,9 @@ def _lone_surrogate_at(value: Any, path: str) -> str | None:
         return None
     for key, item in items:
         here = f"{path}.{key}" if path else str(key)
-        if not _encodable(here):
+        if not is_unicode(here):
             return path or "body"  # the key itself: name where it is
         found = _lone_surrogate_at(item, here)
         if found is not None:
             return found
     return None
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True

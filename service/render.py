@@ -48,6 +48,7 @@ over the limit before building it; everything else a template builds (literals, 
 
 from __future__ import annotations
 
+import codecs
 import functools
 import hashlib
 import inspect
@@ -73,6 +74,7 @@ from jinja2.utils import Namespace
 
 from .errors import ValidationError
 from .i18n import date_text, time_text
+from .text import is_unicode
 
 KINDS: Final = (
     "invitation",
@@ -290,6 +292,20 @@ def _before_format(fmt: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -
     _refuse_over(len(fmt) + widths + fields * _weight(values))
 
 
+# Codecs a template may encode or decode with: others (punycode, idna …) can take time that
+# grows with the square of the text, in one call the time budget cannot interrupt.
+_PLAIN_CODECS: Final = frozenset(
+    {"utf-8", "ascii", "iso8859-1", "utf-16", "utf-32", "gb2312", "gbk", "gb18030", "big5"}
+)
+
+
+def _plain_codec(name: object) -> bool:
+    try:
+        return isinstance(name, str) and codecs.lookup(name).name in _PLAIN_CODECS
+    except LookupError:
+        return False
+
+
 def _as_text(value: Any) -> str | None:
     """`value` as str for measuring (bytes one character per byte), or None."""
     if isinstance(value, str):
@@ -317,6 +333,10 @@ def _before_method(owner: Any, name: str, args: tuple[Any, ...], kwargs: Any) ->
         if old is not None and new is not None:
             found = text.count(old) if old else len(text) + 1
             _refuse_over(len(text) + found * len(new))
+    elif text is not None and name in ("encode", "decode"):
+        codec = args[0] if args else kwargs.get("encoding", "utf-8")
+        if not _plain_codec(codec):
+            raise SecurityError(f"the codec {codec!r} is not available in templates")
     elif text is not None and name == "translate":
         _refuse_over(len(text) * (1 + _weight(args)))
     elif (text is not None or isinstance(owner, int)) and not isinstance(owner, bool):
@@ -674,7 +694,11 @@ def _render_block(
         if isinstance(exc, SecurityError):
             raise _problem("template_unsafe", f"{where}{exc}") from None
         raise _problem("template_error", f"{where}{str(exc) or type(exc).__name__}") from None
-    return "".join(out)
+    text = "".join(out)
+    if not is_unicode(text):
+        # A lone surrogate ("\\ud83d" in the source, '%c' % 55357) cannot be stored or sent.
+        raise _problem("template_error", "makes text that is not valid Unicode")
+    return text
 
 
 def _tidy(text: str) -> str:

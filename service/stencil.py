@@ -7,6 +7,10 @@ is the stencil with their values put where the markers landed, in the form each 
 needs: as they are, HTML-escaped, or escaped inside a JSON string. It is used only where
 that is the same as rendering in full:
 
+- Only the shipped templates: tests/test_stencil.py holds each of them to its full
+  rendering for residents of every shape. An organiser's override is rendered in full for
+  every message: it can turn a marker into plain text (a `~` join, `|string`) and read
+  that without spoiling anything, and two checked messages cannot prove it did not.
 - Values a template may branch on are part of the stencil's key, not markers: which parts
   exist, None, empty and boolean values, zero, the language, the answer, the party size.
 - A marker refuses to be looked at: comparing it, measuring it, slicing it, calling a
@@ -290,7 +294,7 @@ class Stencils:
         shape: list[object] = []
         values: list[object] = []
         try:
-            if not _PARTS.issuperset(context):
+            if source is not None or not _PARTS.issuperset(context):
                 raise _Unsuited
             for part in _PERSONAL:
                 if part in context:

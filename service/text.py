@@ -12,12 +12,19 @@ _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
 _CONTROL_BUT_LINES: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
-def text_problem(text: str, *, multiline: bool = False) -> str | None:
-    """What keeps `text` from being stored as it is, or None: lone surrogates (legal in
-    JSON, not in UTF-8) and control characters (line breaks allowed when `multiline`)."""
+def is_unicode(text: str) -> bool:
+    """False if `text` holds a lone surrogate (legal in JSON and Python, not in UTF-8)."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
+        return False
+    return True
+
+
+def text_problem(text: str, *, multiline: bool = False) -> str | None:
+    """What keeps `text` from being stored as it is, or None: lone surrogates and control
+    characters (line breaks allowed when `multiline`)."""
+    if not is_unicode(text):
         return TEXT_NOT_UNICODE
     if (_CONTROL_BUT_LINES if multiline else _CONTROL).search(text):
         if multiline:

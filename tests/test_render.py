@@ -252,6 +252,33 @@ def test_check_refuses_changing_a_list(renderer: Renderer) -> None:
     assert caught.value.code == "template_unsafe"
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        # One call the time budget cannot interrupt, quadratic in the text: once 22 s.
+        "{{ ('一' * 14000).encode('punycode')|length }}",
+        "{{ 'x'.encode(encoding='idna') }}",
+        "{{ 'x'.encode('utf-8').decode('punycode') }}",
+    ],
+)
+def test_check_refuses_codecs_that_are_not_plain_text(renderer: Renderer, body: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        renderer.check("invitation", "sms", "en", sms_text(body))
+    assert caught.value.code == "template_unsafe"
+    assert "codec" in caught.value.message
+    text = sms_text("{{ '邻里'.encode('gbk')|length }} {{ 'ok'.encode()|length }}")
+    renderer.check("invitation", "sms", "en", text)
+
+
+@pytest.mark.parametrize("body", ['{{ "\\ud83d" }}', "{{ '%c' % 55296 }}"])
+def test_check_refuses_text_that_is_not_unicode(renderer: Renderer, body: str) -> None:
+    # Accepted, it made every preview and send of the event a 500.
+    with pytest.raises(ValidationError) as caught:
+        renderer.check("invitation", "sms", "en", sms_text(body))
+    assert caught.value.code == "template_error"
+    assert "not valid Unicode" in caught.value.message
+
+
 def test_check_refuses_a_huge_string_as_too_costly(renderer: Renderer) -> None:
     with pytest.raises(RenderLimitError) as caught:
         renderer.check("invitation", "sms", "en", sms_text("{{ 'a' * 50000000 }}"))

@@ -34,13 +34,13 @@ def path_id(request: web.Request, code: str, what: str, name: str = "id") -> int
     return value
 
 
-def read_int(raw: object, *, limit: int = MAX_ID) -> int | None:
-    """A whole number typed into a form or a query string (ASCII digits, at most `limit`),
+def read_int(raw: object) -> int | None:
+    """A whole number typed into a form or a query string (ASCII digits, at most MAX_ID),
     or None for anything else."""
     # isascii: str.isdigit() also says yes to "²", which int() refuses.
     if isinstance(raw, str) and raw.isascii() and raw.isdigit() and len(raw) <= 19:
         value = int(raw)
-        return value if value <= limit else None
+        return value if value <= MAX_ID else None
     return None
 
 
