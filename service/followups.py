@@ -4,11 +4,13 @@ own transaction, so an answer is never committed without them, nor they without 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from . import subscriptions
+from .errors import ValidationError
 from .models import AnswerVia, Event, Invitation, MessageKind
 from .notifications import Composer, new_uid, overrides_of, room_name_of
 from .rsvp import AnswerOutcome
@@ -20,6 +22,7 @@ from .store.outbox import NewMessage, Reach, Recipient
 # Answers whose path has no message of its own to confirm them: a link answer is
 # confirmed on the page itself, a Telegram answer by editing the message it came from.
 _CONFIRMED_IN_PLACE = frozenset({AnswerVia.LINK, AnswerVia.TELEGRAM, AnswerVia.SYSTEM})
+log = logging.getLogger("linli.followups")
 # A reply that could not go out within a day answers nothing any more.
 REPLY_LIFETIME = timedelta(days=1)
 
@@ -114,18 +117,24 @@ class Followups:
                 # A yes has its door code by now (made in this transaction).
                 checkin_code=await invitation_code(tx, invitation.id),
             )
-            message = self.composer.to_invitee(
-                event,
-                room,
-                person,
-                kind,
-                _answering_first(contacts[invitation.resident_id], via, address),
-                overrides,
-                note="",
-                # Said in reply to the resident this minute: not held for quiet hours.
-                urgent=via is not None,
-                now=now,
-            )
+            try:
+                message = self.composer.to_invitee(
+                    event,
+                    room,
+                    person,
+                    kind,
+                    _answering_first(contacts[invitation.resident_id], via, address),
+                    overrides,
+                    note="",
+                    # Said in reply to the resident this minute: not held for quiet hours.
+                    urgent=via is not None,
+                    now=now,
+                )
+            except ValidationError as exc:
+                # An organiser's template failing on this resident's values must not
+                # cost them their answer or their place: the answer stands, unconfirmed.
+                log.warning("event %s: no %s queued: %s", event.id, kind, exc.message)
+                continue
             if message is not None:
                 rows.append(message)
         await sql.insert_messages(tx, rows, now)

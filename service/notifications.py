@@ -338,21 +338,35 @@ class Composer:
         contact, suppressed = pick_contact(contacts, self.usable_for(event))
         if contact is None:
             return None
-        return self.message(
-            event,
-            room_name,
-            person,
-            kind,
-            contact,
-            group_uid=None,
-            invitation_id=person.invitation_id,
-            note=note,
-            urgent=urgent,
-            override=overrides.get((str(kind), contact.channel, person.language)),
-            suppressed=suppressed,
-            now=now,
-            stencils=stencils,
-        )
+        override = overrides.get((str(kind), contact.channel, person.language))
+        try:
+            return self.message(
+                event,
+                room_name,
+                person,
+                kind,
+                contact,
+                group_uid=None,
+                invitation_id=person.invitation_id,
+                note=note,
+                urgent=urgent,
+                override=override,
+                suppressed=suppressed,
+                now=now,
+                stencils=stencils,
+            )
+        except ValidationError as exc:
+            if override is None:
+                raise
+            # The override passed its check on sample values and failed on this
+            # resident's own (a name too short to divide by): say whose, so the
+            # organiser can find it.
+            where = f" (the {kind} {contact.channel} {person.language} template,"
+            raise type(exc)(
+                f"{exc.message}{where} for resident {person.id})",
+                code=exc.code,
+                fields=exc.fields,
+            ) from None
 
 
 def expiry(event: Event, kind: MessageKind) -> datetime | None:
@@ -628,7 +642,10 @@ async def fallback(
     if message.resident_id is None or message.event_id is None:
         return None
     event = await get_event(store, message.event_id)
-    person = await sql.recipient(store.reader, message.resident_id)
+    # Built as the send built it: a reminder falling back keeps its party and door code.
+    person = await sql.recipient(
+        store.reader, message.resident_id, _invited_to(message.kind, message.event_id)
+    )
     if person is None:
         return None
     tried = await sql.group_channels(store.reader, message.group_uid)
@@ -669,6 +686,13 @@ class Preview:
     sms: SmsLength | None
 
 
+def _invited_to(kind: MessageKind, event_id: int | None) -> int | None:
+    """The event whose invitation shapes the recipient of a `kind` message, as a send
+    builds it: none for an invitation, which goes out before any answer; the others carry
+    the resident's answer, party size and door code."""
+    return None if kind is MessageKind.INVITATION else event_id
+
+
 async def preview(
     store: Store,
     composer: Composer,
@@ -684,7 +708,7 @@ async def preview(
     if channel not in CHANNELS:
         raise ValidationError.field("channel", f"must be one of {', '.join(CHANNELS)}")
     event = await get_event(store, event_id)
-    person = await sql.recipient(store.reader, resident_id)
+    person = await sql.recipient(store.reader, resident_id, _invited_to(kind, event_id))
     if person is None:
         raise NotFoundError(f"no resident {resident_id}", code="resident_not_found")
     contacts = (await sql.contacts_of(store.reader, [resident_id]))[resident_id]

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
+import pytest
+
 from service.keys import delivery_key, store_key
 from service.models import MessageKind
 from service.notifications import notify_event, send_event
@@ -130,6 +132,30 @@ async def test_notify_updates_and_cancellations(api: Api) -> None:
     assert status == 400 and "kind" in body["error"]["fields"]
 
 
+async def test_a_reminder_preview_shows_the_residents_answer_and_door_code(api: Api) -> None:
+    rid = await resident(api, "Bob", "1-1-102", ("sms", "13800138000"), language="en")
+    event_id = await published_event(api, max_party_size=4)
+    status, _ = await api.post(f"{EVENTS}/{event_id}/send")
+    assert status == 200
+    status, body = await api.post(
+        f"{EVENTS}/{event_id}/answers", json={"resident_id": rid, "answer": "yes", "party_size": 3}
+    )
+    assert status == 200, body
+    row = await api.client.app[store_key].reader.fetchone(
+        "SELECT code FROM checkin_codes WHERE invitation_id = ?", (body["invitation"]["id"],)
+    )
+    assert row is not None
+    code = row[0]
+    params = {"resident_id": str(rid), "channel": "sms", "kind": "reminder"}
+    status, shown = await api.get(f"{EVENTS}/{event_id}/preview", params=params)
+    # Once it showed the wording for someone who had not answered.
+    assert status == 200 and f"Check-in code {code}" in shown["text"], shown["text"]
+    # The invitation itself is previewed as it went out, before any answer.
+    params["kind"] = "invitation"
+    status, shown = await api.get(f"{EVENTS}/{event_id}/preview", params=params)
+    assert status == 200 and code not in shown["text"]
+
+
 async def test_preview_renders_without_sending_and_counts_sms_segments(api: Api) -> None:
     rid = await resident(api, "张伟", "1-1-101", ("sms", "13800138000"))
     en = await resident(api, "Bob", "1-1-102", ("email", "bob@example.org"), language="en")
@@ -158,6 +184,39 @@ async def test_preview_renders_without_sending_and_counts_sms_segments(api: Api)
         f"{EVENTS}/{event_id}/preview", params={"resident_id": str(rid), "channel": "fax"}
     )
     assert status == 400 and "channel" in body["error"]["fields"]
+
+
+async def test_an_override_failing_on_a_residents_values_names_them_and_costs_no_answer(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    amy = await resident(api, "Amy", "1-1-101", ("sms", "13800138000"), language="en")
+    bart = await resident(api, "Bartholomew", "1-1-102", ("sms", "13800138001"), language="en")
+    event_id = await published_event(api)
+    # Fine for the check's sample resident; a division by zero for a 3-letter name.
+    source = "{% block text %}{{ 10 // ((resident.name|length) - 3) }}{% endblock %}"
+    for kind in ("invitation", "rsvp_confirmation"):
+        status, body = await api.put(
+            f"{EVENTS}/{event_id}/templates/{kind}/sms/en", json={"source": source}
+        )
+        assert status == 200, body
+
+    status, body = await api.post(f"{EVENTS}/{event_id}/send")
+    assert status == 400 and body["error"]["code"] == "template_error"
+    assert f"for resident {amy}" in body["error"]["message"]
+    _, deliveries = await api.get(f"{EVENTS}/{event_id}/deliveries")
+    assert deliveries["messages"]["total"] == 0
+
+    # An answer stands though its confirmation cannot be rendered.
+    for rid in (amy, bart):
+        status, body = await api.post(
+            f"{EVENTS}/{event_id}/answers", json={"resident_id": rid, "answer": "yes"}
+        )
+        assert status == 200, body
+    _, listed = await api.get(f"{EVENTS}/{event_id}/attendance")
+    assert {i["resident_id"]: i["answer"] for i in listed["items"]} == {amy: "yes", bart: "yes"}
+    _, deliveries = await api.get(f"{EVENTS}/{event_id}/deliveries")
+    assert [m["resident_id"] for m in deliveries["messages"]["items"]] == [bart]
+    assert f"for resident {amy}" in caplog.text
 
 
 async def test_template_overrides_are_checked_then_used(api: Api) -> None:

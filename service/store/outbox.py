@@ -210,29 +210,35 @@ async def invitees_batch(
         f" WHERE i.event_id = ? AND i.id > ?{filters} ORDER BY i.id LIMIT ?",
         params,
     )
-    return [
-        Recipient(
-            row["id"],
-            row["name"],
-            row["language"],
-            row["unit"],
-            invitation_id=row["invitation_id"],
-            answer=row["answer"],
-            party_size=row["party_size"],
-            checkin_code=row["checkin_code"],
-        )
-        for row in rows
-    ]
+    return [_invitee(row) for row in rows]
 
 
-async def recipient(db: Db, resident_id: int) -> Recipient | None:
-    """One resident as a recipient."""
-    row = await db.fetchone(
-        "SELECT r.id, r.name, r.language, h.unit FROM residents r"
-        " JOIN households h ON h.id = r.household_id WHERE r.id = ?",
-        (resident_id,),
+def _invitee(row: Row) -> Recipient:
+    """A resident with their invitation (its columns NULL when they have none)."""
+    return Recipient(
+        row["id"],
+        row["name"],
+        row["language"],
+        row["unit"],
+        invitation_id=row["invitation_id"],
+        answer=row["answer"],
+        party_size=row["party_size"] or 1,
+        checkin_code=row["checkin_code"],
     )
-    return None if row is None else Recipient(row["id"], row["name"], row["language"], row["unit"])
+
+
+async def recipient(db: Db, resident_id: int, event_id: int | None = None) -> Recipient | None:
+    """One resident as a recipient; with `event_id`, with their invitation to that event
+    (answer, party size, door code) when they have one, as invitees_batch gives them."""
+    row = await db.fetchone(
+        "SELECT r.id, r.name, r.language, h.unit, i.id AS invitation_id, i.answer,"
+        " i.party_size, c.code AS checkin_code"
+        " FROM residents r JOIN households h ON h.id = r.household_id"
+        " LEFT JOIN invitations i ON i.resident_id = r.id AND i.event_id = ?"
+        " LEFT JOIN checkin_codes c ON c.invitation_id = i.id WHERE r.id = ?",
+        (event_id, resident_id),
+    )
+    return None if row is None else _invitee(row)
 
 
 async def invited_residents(db: Db, event_id: int, resident_ids: Sequence[int]) -> set[int]:
