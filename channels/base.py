@@ -7,7 +7,7 @@ import abc
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
 
 class Outcome(StrEnum):
@@ -58,12 +58,20 @@ class ChannelFailure(Exception):
         self.reason = reason
 
 
+# The longest wait a provider's advice may set: a day. A longer one (99999999999999 s, a
+# Telegram retry_after of 1e300) cannot be meant, and would overflow the retry's time.
+MAX_WAIT_S: Final = 86_400.0
+
+
 class TemporaryFailure(ChannelFailure):
-    """Try again later; `retry_after` (seconds) when the provider said how long to wait."""
+    """Try again later; `retry_after` (seconds) when the provider said how long to wait,
+    kept within 0 to MAX_WAIT_S (a negative or NaN one is dropped)."""
 
     def __init__(self, reason: str, *, retry_after: float | None = None) -> None:
         super().__init__(reason)
-        self.retry_after = retry_after
+        # `not >= 0` is also true of NaN.
+        wait = None if retry_after is None or not retry_after >= 0 else retry_after
+        self.retry_after = None if wait is None else min(wait, MAX_WAIT_S)
 
 
 class PermanentFailure(ChannelFailure):

@@ -191,8 +191,10 @@ class TwilioSms(SmsChannel):
 
     def _refused(self, status: int, body: Any, reason: str) -> PermanentFailure:
         code = body.get("code") if isinstance(body, dict) else None
-        if isinstance(code, int):
-            reason = self._scrub(f"twilio error {code}: {_detail(body) or f'HTTP {status}'}")
+        if not isinstance(code, int) or isinstance(code, bool):
+            # Twilio's code is a number; anything else (a list, an object) names nothing.
+            return PermanentFailure(reason)
+        reason = self._scrub(f"twilio error {code}: {_detail(body) or f'HTTP {status}'}")
         return PermanentFailure(reason, address_gone=code in _TWILIO_GONE)
 
 

@@ -4,7 +4,9 @@ makes (answerCallbackQuery, editMessageText, a plain reply) and deep links.
 Outcomes (the Bot API answers {"ok": false, "error_code": …, "description": …}):
 
     ok                     Receipt(SENT, provider_id = "<chat id>:<message id>")
-    429                    TemporaryFailure, retry_after = parameters.retry_after
+    2xx, body unreadable   Receipt(SENT) without an id: taken, and sending again would repeat it
+    429                    TemporaryFailure, retry_after = parameters.retry_after (else the
+                           Retry-After header), at most a day
     5xx, no answer, connection error, timeout
                            TemporaryFailure
     401, 404, 3xx          TemporaryFailure "bot token refused" / "check api_url": a settings
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Final
 from urllib.parse import quote
@@ -29,7 +32,7 @@ from service.errors import SettingsError
 from service.settings import TelegramChannelSettings
 
 from .base import OutboundMessage, Outcome, PermanentFailure, Receipt, TemporaryFailure
-from .http import HttpChannel, SessionFactory, one_line
+from .http import HttpChannel, SessionFactory, one_line, retry_after
 
 log = logging.getLogger("linli.channels.telegram")
 
@@ -210,11 +213,16 @@ class TelegramChannel(HttpChannel):
             raise PermanentFailure("channels.telegram.bot_token is not set")
         answer = await self._post("Telegram", f"{self._base}/{method}", json=params)
         body = answer.body
-        if isinstance(body, dict) and body.get("ok") is True and 200 <= answer.status < 300:
-            return body.get("result")
-        raise self._failure(method, answer.status, body)
+        taken = body is None or (isinstance(body, dict) and body.get("ok") is True)
+        if 200 <= answer.status < 300 and taken:
+            # A 2xx whose body we could not read (not JSON, too long) was still taken:
+            # calling again would send twice. The result is then unknown (None).
+            return body.get("result") if isinstance(body, dict) else None
+        raise self._failure(method, answer.status, body, answer.retry_after)
 
-    def _failure(self, method: str, status: int, body: Any) -> TemporaryFailure | PermanentFailure:
+    def _failure(
+        self, method: str, status: int, body: Any, retry_header: str | None = None
+    ) -> TemporaryFailure | PermanentFailure:
         answer: Mapping[str, Any] = body if isinstance(body, dict) else {}
         code = answer.get("error_code")
         if not isinstance(code, int):
@@ -225,7 +233,10 @@ class TelegramChannel(HttpChannel):
         parameters = answer.get("parameters")
         parameters = parameters if isinstance(parameters, dict) else {}
         wait = parameters.get("retry_after")
-        wait_s = float(wait) if isinstance(wait, int | float) and wait >= 0 else None
+        if isinstance(wait, int | float) and not isinstance(wait, bool):
+            wait_s: float | None = float(wait)  # TemporaryFailure keeps it within a day
+        else:  # no JSON advice: the HTTP header's, if any
+            wait_s = retry_after(retry_header, time.time())
         if code == 429 or code >= 500 or code == 408:
             return TemporaryFailure(reason, retry_after=wait_s)
         if code in (401, 404) or 300 <= code < 400:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import functools
 import hmac
 import ipaddress
@@ -202,7 +203,10 @@ class WebhookChannel(HttpChannel):
         try:
             async with session.post(url, data=body, headers=headers, allow_redirects=False) as resp:
                 if resp.content_length is not None and resp.content_length <= _READ_LIMIT:
-                    await resp.read()
+                    # The status has spoken: an answer body that stalls or breaks off
+                    # (a 200 then a reset) does not undo it, nor send the message again.
+                    with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                        await resp.read()
                 return self._outcome(message, resp.status, resp.headers.get("Retry-After"))
         except DestinationRefusedError as exc:
             raise PermanentFailure(str(exc)) from None

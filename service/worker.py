@@ -51,6 +51,14 @@ _FINAL: Final = frozenset(("sent", "delivered", "expired", "suppressed"))
 _RECORD_GATHER_S: Final = 0.01
 # How long a woken claim loop waits for more wake-ups before it claims (see _claim_loop).
 _WAKE_GATHER_S: Final = 0.02
+# Claimed messages a lane holds in memory: at most this many per sender, and in all.
+_ROOM_PER_SENDER: Final = 16
+_ROOM_MAX: Final = 256
+# A message is sent only with this share of its lease still ahead: a send may take the
+# channel's whole timeout, and a lease lapsing meanwhile would have it sent again.
+_LEASE_LEFT: Final = 0.25
+# When a result whose next step could not be planned is tried again.
+_REPLAN_DELAY: Final = timedelta(minutes=1)
 
 
 @dataclass
@@ -80,10 +88,12 @@ class _Target(Protocol):
 
 @dataclass(frozen=True)
 class _Claimed:
-    """A leased message and where it goes as that stood when claimed (None: gone)."""
+    """A leased message, where it goes as that stood when claimed (None: gone), and when
+    its lease ends."""
 
     message: Message
     target: _Target | None
+    lease_until: datetime
 
 
 @dataclass(frozen=True)
@@ -149,8 +159,10 @@ class Worker:
     def _room(self, route: Route) -> int:
         """How many claimed messages a lane holds: two per sender at least, more for a fast
         channel so that claims come in big batches, but never more than a rate-limited
-        channel sends in a quarter of a lease (a message must not sit out its lease)."""
-        room = max(2 * route.concurrency, 256)
+        channel sends in a quarter of a lease (a message must not sit out its lease), and
+        _ROOM_PER_SENDER a sender (an SMTP server taking 1.5 s a message kept 64 of 256
+        waiting past a 60 s lease: they were reclaimed and sent twice)."""
+        room = max(2 * route.concurrency, min(_ROOM_MAX, _ROOM_PER_SENDER * route.concurrency))
         if route.rate_per_s > 0:
             room = min(room, int(route.rate_per_s * self.settings.lease_s / 4))
         return max(room, 2 * route.concurrency, 1)
@@ -244,7 +256,8 @@ class Worker:
                     target = contacts.get(message.contact_id)
                 elif message.subscription_id:
                     target = hooks.get(message.subscription_id)
-                await lane.queue.put(_Claimed(message, target))  # waits while senders are busy
+                # Waits while senders are busy.
+                await lane.queue.put(_Claimed(message, target, lease))
             if claimed and len(claimed) == free:
                 continue  # more may be due
             self._wake.clear()
@@ -269,9 +282,7 @@ class Worker:
     async def deliver(self, lane: _Lane, claimed: _Claimed) -> None:
         """Send one leased message and hand what happened to the recorder."""
         message, contact = claimed.message, claimed.target
-        now = self.clock()
-        if message.expires_at is not None and message.expires_at <= now:
-            self._finish(message, _Result("expired", error="expired before sending"), None)
+        if not self._still_due(claimed):
             return
         # A reply still reaches an opted-out address: it confirms the opt-out itself.
         opted_out = contact is not None and contact.opted_out and message.kind != "reply"
@@ -294,16 +305,34 @@ class Worker:
         )
         channel = lane.route.channel
         # Only a limited lane waits (most run unlimited: a call per message saved).
-        if lane.bucket.rate > 0:
-            await lane.bucket.take()
-        if lane.per_key.rate > 0:
-            await lane.per_key.take(channel.rate_key(outbound))
+        if lane.bucket.rate > 0 or lane.per_key.rate > 0:
+            if lane.bucket.rate > 0:
+                await lane.bucket.take()
+            if lane.per_key.rate > 0:
+                await lane.per_key.take(channel.rate_key(outbound))
+            if not self._still_due(claimed):  # the wait may have outlasted either
+                return
         started = time.monotonic()
         result = await self._attempt(channel.send, outbound)
         elapsed = time.monotonic() - started
         if self.metrics is not None:
             self._count(lane.name, result.outcome, elapsed)
         self._finish(message, result, int(elapsed * 1000))
+
+    def _still_due(self, claimed: _Claimed) -> bool:
+        """False, having dealt with it, for a message past its expiry (settled expired) or
+        too near the end of its lease (left alone: the lease lapses, and it is claimed
+        and sent again, once, rather than maybe twice)."""
+        message = claimed.message
+        now = self.clock()
+        if message.expires_at is not None and message.expires_at <= now:
+            self._finish(message, _Result("expired", error="expired before sending"), None)
+            return False
+        left = (claimed.lease_until - now).total_seconds()
+        if left < self.settings.lease_s * _LEASE_LEFT:
+            log.debug("message %s left unsent: its lease is nearly over", message.uid)
+            return False
+        return True
 
     def _count(self, lane: str, outcome: str, elapsed: float) -> None:
         """Count an attempt and its time in the metrics (whose labelled children are kept:
@@ -383,11 +412,23 @@ class Worker:
             self.next_try(message, result, done.at) if result.outcome == "temporary" else None
         )
         if retry_at is not None:
-            if message.expires_at is not None and retry_at >= message.expires_at:
-                return "expired", None, None
-            return "queued", retry_at, None
+            if message.expires_at is None or retry_at < message.expires_at:
+                return "queued", retry_at, None
+            # No try fits before it expires: as good as out of tries on this channel, so
+            # the next one gets its chance (an SMS gateway down the hour before a meeting).
+            backup = await notifications.fallback(self.store, self.composer, message, now=done.at)
+            return "expired", None, backup
         backup = await notifications.fallback(self.store, self.composer, message, now=done.at)
         return "failed", None, backup
+
+    async def _plan_or_retry(self, done: _Done) -> tuple[str, datetime | None, NewMessage | None]:
+        """_plan, or a try again in a minute when planning fails: one result's trouble (a
+        fallback's template failing on this resident) must not lose the batch's others."""
+        try:
+            return await self._plan(done)
+        except Exception:
+            log.exception("planning what follows message %s failed", done.message.uid)
+            return "queued", done.at + _REPLAN_DELAY, None
 
     async def _record(self, batch: list[_Done]) -> None:
         """Write a batch of results in one transaction: attempts, statuses, fallbacks."""
@@ -397,7 +438,7 @@ class Worker:
         plans = [
             (done.result.outcome, None, None)
             if done.result.outcome in _FINAL
-            else await self._plan(done)
+            else await self._plan_or_retry(done)
             for done in batch
         ]
 
