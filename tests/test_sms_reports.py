@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from tests.community import EVENTS, published_event, resident, settled
+from tests.community import EVENTS, published_event, resident, settled, until
 from tests.conftest import MakeApi
 from tests.fakes.sms_gateway import FakeSmsGateway, android_event, android_signed
 from tests.fakes.twilio import (
@@ -103,3 +103,36 @@ async def test_twilio_status_callbacks_are_verified_behind_a_proxy(make_api: Mak
         tampered = {**params, "MessageStatus": "failed"}
         resp = await api.client.post("/hooks/sms/twilio", data=tampered, headers=headers)
         assert resp.status == 401
+
+
+async def test_an_android_report_that_beats_the_gateways_answer_is_applied(
+    make_api: MakeApi,
+) -> None:
+    # The phone can report "delivered" before the gateway has answered our POST, while
+    # the message is still being sent: such a report was dropped, and it stayed "sent".
+    async with FakeSmsGateway() as gateway:
+        api = await make_api(
+            **{
+                "channels.sms.enabled": True,
+                "channels.sms.provider": "android_gateway",
+                "channels.sms.url": gateway.url,
+                "channels.sms.username": gateway.username,
+                "channels.sms.password": gateway.password,
+                "channels.sms.webhook_secret": SECRET,
+            }
+        )
+        await resident(api, "张伟", "1-1-101", ("sms", "13800138000"))
+        event_id = await published_event(api)
+        gateway.delay_s = 1.0
+        await api.post(f"{EVENTS}/{event_id}/send")
+        await until(api, event_id, lambda c: c["sending"] == 1, "being sent")
+        _, body = await api.get(f"{EVENTS}/{event_id}/deliveries")
+        [message] = body["messages"]["items"]
+        assert message["status"] == "sending"
+
+        payload = android_event("sms:delivered", message_id=message["uid"], phone_number="1")
+        raw, headers = android_signed(payload, SECRET, int(time.time()))
+        resp = await api.client.post("/hooks/sms/android", data=raw, headers=headers)
+        assert resp.status == 204
+        body = await settled(api, event_id, total=1)
+        assert body["messages"]["items"][0]["status"] == "delivered"

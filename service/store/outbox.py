@@ -559,10 +559,13 @@ async def group_channels(db: Db, group_uid: str) -> set[str]:
 
 
 async def by_provider_id(db: Db, channel: str, provider_id: str) -> tuple[int, str] | None:
-    """(id, status) of the message a provider knows by `provider_id`."""
+    """(id, status) of the message a provider knows by `provider_id`: as recorded, or,
+    before the send is recorded, our own id when we gave the provider that (the
+    android gateway's report can beat the gateway's answer to us)."""
     row = await db.fetchone(
-        "SELECT id, status FROM messages WHERE channel = ? AND provider_id = ?",
-        (channel, provider_id),
+        "SELECT id, status FROM messages WHERE channel = ?"
+        " AND (provider_id = ? OR (provider_id IS NULL AND uid = ?))",
+        (channel, provider_id, provider_id),
     )
     return None if row is None else (int(row["id"]), str(row["status"]))
 
@@ -570,10 +573,11 @@ async def by_provider_id(db: Db, channel: str, provider_id: str) -> tuple[int, s
 async def set_status(
     tx: Tx, message_id: int, status: str, error: str | None, now: datetime
 ) -> None:
-    """Move a message to `status` (the caller has checked the move goes forward)."""
+    """Move a message to `status` (the caller has checked the move goes forward); a
+    message still being sent leaves its lease (its send's result then changes nothing)."""
     await tx.execute(
-        "UPDATE messages SET status = ?, last_error = COALESCE(?, last_error), updated_at = ?"
-        " WHERE id = ?",
+        "UPDATE messages SET status = ?, last_error = COALESCE(?, last_error), updated_at = ?,"
+        " lease_until = NULL WHERE id = ?",
         (status, error, to_db(now), message_id),
     )
 
