@@ -102,6 +102,10 @@ class Contact:
     created_at: datetime
     # A webhook's whsec_ signing secret: only in the response that created it, shown once.
     signing_secret: str | None = None
+    # Set when the far end said the address is gone for good (webhook 410, a blocked bot,
+    # Twilio 21610): sends skip it, and the organiser sees why.
+    disabled_at: datetime | None = None
+    disabled_reason: str | None = None
 
 
 @dataclass(frozen=True)

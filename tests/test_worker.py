@@ -166,6 +166,10 @@ async def test_a_gone_endpoint_is_disabled_and_the_next_channel_takes_over(
         assert len(hook.requests) == 1
         _, got = await api.get(f"/api/v1/residents/{rid}")
         assert got["contacts"][0]["signing_secret"] is None  # never shown again
+        # The organiser can see why the endpoint is skipped now.
+        assert got["contacts"][0]["disabled_at"] is not None
+        assert "410" in got["contacts"][0]["disabled_reason"]
+        assert got["contacts"][1]["disabled_at"] is None
 
 
 async def test_spent_retries_fall_back_once_per_channel(make_api: MakeApi) -> None:

@@ -29,6 +29,8 @@ def _contact(row: Row) -> Contact:
         opted_out=row["opted_out_at"] is not None,
         opted_out_at=opt_from_db(row["opted_out_at"]),
         created_at=from_db(row["created_at"]),
+        disabled_at=opt_from_db(row["disabled_at"]),
+        disabled_reason=row["disabled_reason"],
     )
 
 
