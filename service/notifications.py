@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import secrets
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -52,6 +53,7 @@ AUDIENCES: Final[Mapping[str, tuple[str, ...] | None]] = {
     "attending": ("yes", "maybe", "waitlisted"),
 }
 # Final statuses a delivery report may still move a message between, and their order.
+log = logging.getLogger("linli.notifications")
 _REPORT_ORDER: Final = {"queued": 0, "sending": 1, "sent": 2, "delivered": 3, "failed": 3}
 # Renders between two turns of the event loop while a batch is composed (see _breathe).
 _RENDER_SLICE: Final = 25
@@ -839,23 +841,44 @@ async def record_report(
     *,
     error: str | None,
     now: datetime,
+    composer: Composer | None = None,
 ) -> bool:
     """Apply a provider's delivery report; reports arrive out of order and twice, so a
-    message only ever moves forward, and never out of delivered or failed."""
+    message only ever moves forward, and never out of delivered or failed. A report of
+    failure is a permanent failure told late: with a `composer`, the message falls back to
+    the resident's next channel, as the worker does when a send fails. True when the
+    report moved a message."""
 
-    async def txn(tx: Tx) -> bool:
+    async def txn(tx: Tx) -> int | None:
         found = await sql.by_provider_id(tx, channel, provider_id)
         if found is None:
-            return False
+            return None
         message_id, current = found
         if current in ("delivered", "failed", "suppressed", "expired"):
-            return False
+            return None
         if _REPORT_ORDER.get(status, -1) <= _REPORT_ORDER.get(current, 99):
-            return False
+            return None
         await sql.set_status(tx, message_id, status, error, now)
-        return True
+        return message_id
 
-    return await store.write(txn)
+    moved = await store.write(txn)
+    if moved is None:
+        return False
+    if status == "failed" and composer is not None:
+        # Only the report that moved it here gets this far: a repeat falls back no more.
+        message = await sql.get_message(store.reader, moved)
+        try:
+            backup = None if message is None else await fallback(store, composer, message, now=now)
+        except ValidationError as exc:  # an override failing on this resident's values
+            log.warning("message %s failed; no fallback: %s", moved, exc.message)
+            return True
+        if backup is not None:
+            await store.write(partial(_queue_backup, backup=backup, now=now))
+    return True
+
+
+async def _queue_backup(tx: Tx, *, backup: NewMessage, now: datetime) -> None:
+    await sql.insert_messages(tx, [backup], now)
 
 
 async def retry_message(store: Store, message_id: int, *, now: datetime) -> Message:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from tests.community import EVENTS, published_event, resident, settled, until
-from tests.conftest import MakeApi
+from tests.conftest import Api, MakeApi
 from tests.fakes.sms_gateway import FakeSmsGateway, android_event, android_signed
 from tests.fakes.twilio import (
     ACCOUNT_SID,
@@ -20,18 +20,23 @@ from tests.fakes.twilio import (
 SECRET = "gateway-webhook-signing-key"
 
 
+async def gateway_api(make_api: MakeApi, gateway: FakeSmsGateway) -> Api:
+    """An organiser's API on an app sending SMS through `gateway`, its reports signed."""
+    return await make_api(
+        **{
+            "channels.sms.enabled": True,
+            "channels.sms.provider": "android_gateway",
+            "channels.sms.url": gateway.url,
+            "channels.sms.username": gateway.username,
+            "channels.sms.password": gateway.password,
+            "channels.sms.webhook_secret": SECRET,
+        }
+    )
+
+
 async def test_android_gateway_sends_and_reports_move_messages_forward(make_api: MakeApi) -> None:
     async with FakeSmsGateway() as gateway:
-        api = await make_api(
-            **{
-                "channels.sms.enabled": True,
-                "channels.sms.provider": "android_gateway",
-                "channels.sms.url": gateway.url,
-                "channels.sms.username": gateway.username,
-                "channels.sms.password": gateway.password,
-                "channels.sms.webhook_secret": SECRET,
-            }
-        )
+        api = await gateway_api(make_api, gateway)
         await resident(api, "张伟", "1-1-101", ("sms", "13800138000"))
         event_id = await published_event(api)
         await api.post(f"{EVENTS}/{event_id}/send")
@@ -111,16 +116,7 @@ async def test_an_android_report_that_beats_the_gateways_answer_is_applied(
     # The phone can report "delivered" before the gateway has answered our POST, while
     # the message is still being sent: such a report was dropped, and it stayed "sent".
     async with FakeSmsGateway() as gateway:
-        api = await make_api(
-            **{
-                "channels.sms.enabled": True,
-                "channels.sms.provider": "android_gateway",
-                "channels.sms.url": gateway.url,
-                "channels.sms.username": gateway.username,
-                "channels.sms.password": gateway.password,
-                "channels.sms.webhook_secret": SECRET,
-            }
-        )
+        api = await gateway_api(make_api, gateway)
         await resident(api, "张伟", "1-1-101", ("sms", "13800138000"))
         event_id = await published_event(api)
         gateway.delay_s = 1.0
@@ -136,3 +132,32 @@ async def test_an_android_report_that_beats_the_gateways_answer_is_applied(
         assert resp.status == 204
         body = await settled(api, event_id, total=1)
         assert body["messages"]["items"][0]["status"] == "delivered"
+
+
+async def test_a_failed_report_falls_back_to_the_residents_next_channel(
+    make_api: MakeApi,
+) -> None:
+    # The carrier gave up after the gateway took the message: a permanent failure told
+    # late, so the next channel gets its chance, as when a send fails outright.
+    async with FakeSmsGateway() as gateway:
+        api = await gateway_api(make_api, gateway)
+        await resident(api, "张伟", "1-1-101", ("sms", "13800138000"), ("email", "z@example.org"))
+        event_id = await published_event(api)
+        await api.post(f"{EVENTS}/{event_id}/send")
+        body = await settled(api, event_id, total=1)
+        [message] = body["messages"]["items"]
+        assert message["status"] == "sent"
+
+        payload = android_event(
+            "sms:failed", message_id=message["uid"], phone_number="1", reason="RESULT_ERROR"
+        )
+        for _ in range(2):  # a repeated report falls back no more
+            raw, headers = android_signed(payload, SECRET, int(time.time()))
+            resp = await api.client.post("/hooks/sms/android", data=raw, headers=headers)
+            assert resp.status == 204
+        body = await settled(api, event_id, total=2)
+        by_channel = {m["channel"]: m for m in body["messages"]["items"]}
+        assert by_channel["sms"]["status"] == "failed"
+        assert by_channel["email"]["status"] == "delivered"  # through the file channel
+        assert by_channel["email"]["group_uid"] == message["uid"]
+        assert body["messages"]["total"] == 2

@@ -81,15 +81,20 @@ async def _receive(request: web.Request, sms: InboundSms) -> None:
 
 
 async def _record(request: web.Request, report: DeliveryReport) -> None:
-    """Move the SMS the provider's delivery report names forward."""
-    await notifications.record_report(
+    """Move the SMS the provider's delivery report names forward (a failure falls back to
+    the resident's next channel)."""
+    delivery = request.app[delivery_key]
+    moved = await notifications.record_report(
         request.app[store_key],
         "sms",
         report.provider_id,
         report.status,
         error=report.error,
         now=request.app[clock_key](),
+        composer=delivery.ready(),
     )
+    if moved and report.status == "failed":
+        delivery.wake()
 
 
 async def _twilio(request: web.Request) -> web.Response:
