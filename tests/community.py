@@ -88,6 +88,15 @@ async def invited_by_sms(
     return event_id, rid, link.group(0)
 
 
+def assert_fell_back(body: dict[str, Any], first: str, status: str, then: str) -> None:
+    """In a deliveries answer: the message on channel `first` ended `status`, and its
+    fallback on `then`, in the same group, was delivered."""
+    by_channel = {m["channel"]: m for m in body["messages"]["items"]}
+    assert by_channel[first]["status"] == status
+    assert by_channel[then]["status"] == "delivered"
+    assert by_channel[then]["group_uid"] == by_channel[first]["uid"]
+
+
 def sms_gateway_settings(gateway: FakeSmsGateway) -> dict[str, Any]:
     """A real SMS channel (the Android gateway stand-in): quiet hours apply to it."""
     return {
