@@ -19,7 +19,7 @@ from .store import bookings as booking_sql
 from .store import events as sql
 from .store import reminders as reminder_sql
 from .store import rooms as room_sql
-from .text import check_text
+from .text import check_name, check_text
 
 T = TypeVar("T")
 
@@ -161,9 +161,7 @@ def _clean(data: EventInput) -> EventInput:
         kind = EventKind(data.kind)
     except ValueError:
         raise ValidationError.field("kind", f"unknown kind {data.kind!r}") from None
-    title = check_text("title", data.title, TITLE_MAX)
-    if not title:
-        raise ValidationError.field("title", "must not be empty")
+    title = check_name("title", data.title, TITLE_MAX)
     description = check_text("description", data.description, DESCRIPTION_MAX, multiline=True)
     location = check_text("location", data.location, LOCATION_MAX)
     check_time("starts_at", data.starts_at)

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-from .errors import ConflictError, NotFoundError, ValidationError
+from .errors import ConflictError, NotFoundError
 from .models import Household, Page
 from .store import Store, Tx
 from .store import households as sql
-from .text import check_text
+from .text import check_name, check_text, normal
 
 
 @dataclass(frozen=True)
@@ -36,15 +36,15 @@ BUILDING_MAX: Final = 64
 NOTES_MAX: Final = 2000
 
 
-def _clean_unit(unit: str) -> str:
-    unit = check_text("unit", unit, UNIT_MAX)
-    if not unit:
-        raise ValidationError.field("unit", "must not be empty")
-    return unit
+def clean_unit(unit: str) -> str:
+    """A unit label as stored and compared: NFKC (full-width ３－２ is 3-2), trimmed, with
+    a visible character; else a 400 naming `unit`."""
+    return check_name("unit", unit, UNIT_MAX, form="NFKC")
 
 
 def _clean_building(building: str) -> str:
-    return check_text("building", building, BUILDING_MAX)
+    # A part of a unit label, so in the same form.
+    return check_text("building", normal(building, "NFKC"), BUILDING_MAX)
 
 
 def _clean_notes(notes: str) -> str:
@@ -55,7 +55,7 @@ async def create_household(
     store: Store, *, unit: str, building: str | None, notes: str, now: datetime
 ) -> Household:
     """A new household; the building defaults to the unit label's first part."""
-    unit = _clean_unit(unit)
+    unit = clean_unit(unit)
     building = _clean_building(building) if building else building_of(unit)
     notes = _clean_notes(notes)
 
@@ -71,7 +71,7 @@ async def ensure_household(
     tx: Tx, *, unit: str, building: str | None, notes: str, now: datetime, must_be_new: bool
 ) -> Household:
     """The household with this unit, created if missing (inside a caller's transaction)."""
-    unit = _clean_unit(unit)
+    unit = clean_unit(unit)
     found = await sql.find_household(tx, unit)
     if found is not None:
         if must_be_new:
@@ -98,7 +98,11 @@ async def list_households(
 ) -> Page[Household]:
     """Households matching a search, a page at a time, ordered by unit."""
     items, total = await sql.search_households(
-        store.reader, text=text, building=building, limit=limit, offset=offset
+        store.reader,
+        text=None if text is None else normal(text),
+        building=None if building is None else normal(building, "NFKC"),
+        limit=limit,
+        offset=offset,
     )
     return Page(items=tuple(items), total=total, limit=limit, offset=offset)
 
@@ -112,7 +116,7 @@ async def update_household(
         current = await sql.get_household(tx, household_id)
         if current is None:
             raise NotFoundError(f"no household {household_id}", code="household_not_found")
-        unit = _clean_unit(changes.unit) if changes.unit is not None else current.unit
+        unit = clean_unit(changes.unit) if changes.unit is not None else current.unit
         if unit != current.unit and await sql.find_household(tx, unit) is not None:
             raise ConflictError(
                 f"unit: a household {unit!r} already exists",

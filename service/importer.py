@@ -14,12 +14,11 @@ from typing import Final, Literal, TypeVar
 
 from .contacts import canonical_address
 from .errors import ConflictError, ServiceError, ValidationError
-from .households import ensure_household
+from .households import clean_unit, ensure_household
 from .models import Channel, ImportReport, ImportRowError, Language
 from .residents import MAX_CONTACTS, MAX_TAGS, clean_name, clean_tags, signing_secret_for
 from .store import Store, Tx
 from .store import residents as sql
-from .text import check_text
 
 COLUMNS: Final = ("unit", "name", "phone", "email", "language", "tags", "telegram")
 REQUIRED: Final = ("unit", "name")
@@ -122,7 +121,7 @@ def _parse_row(cells: list[str], columns: dict[str, int], *, region: str) -> _Ro
         )
     values = {name: cells[index] if index < len(cells) else "" for name, index in columns.items()}
     problems: dict[str, str] = {}
-    unit = _attempt(problems, "unit", lambda: _unit(values["unit"]))
+    unit = _attempt(problems, "unit", lambda: clean_unit(values["unit"]))
     name = _attempt(problems, "name", lambda: clean_name(values["name"]))
     language = None
     if values.get("language", "").strip():
@@ -140,15 +139,6 @@ def _parse_row(cells: list[str], columns: dict[str, int], *, region: str) -> _Ro
         listed = "; ".join(f"{k}: {v}" for k, v in problems.items())
         raise ValidationError(listed, fields=problems)
     return _Row(unit=unit, name=name, language=language, tags=tags, contacts=tuple(contacts))
-
-
-def _unit(raw: str) -> str:
-    unit = check_text("unit", raw)
-    if not unit:
-        raise ValidationError.field("unit", "must not be empty")
-    if len(unit) > 64:
-        raise ValidationError.field("unit", "must be at most 64 characters")
-    return unit
 
 
 def _split_tags(raw: str) -> list[str]:

@@ -7,18 +7,18 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Final
+from typing import Final, Literal
 
 from channels.webhook import is_valid_secret, new_secret
 
 from .contacts import canonical_address, phone_or_none
 from .errors import ConflictError, NotFoundError, ValidationError
-from .households import ensure_household
+from .households import clean_unit, ensure_household
 from .models import Channel, Contact, Household, Language, Page, Resident
 from .store import Store, Tx
 from .store import households as household_sql
 from .store import residents as sql
-from .text import check_text
+from .text import check_name, check_text, normal
 
 MAX_NAME: Final = 100
 MAX_TAG: Final = 64
@@ -73,13 +73,9 @@ class ContactChanges:
 
 
 def clean_name(name: str, *, field: str = "name") -> str:
-    """A resident's name, trimmed; empty or too long is a 400."""
-    name = check_text(field, name)
-    if not name:
-        raise ValidationError.field(field, "must not be empty")
-    if len(name) > MAX_NAME:
-        raise ValidationError.field(field, f"must be at most {MAX_NAME} characters")
-    return name
+    """A resident's name in NFC, trimmed; empty, too long or with nothing visible is a 400
+    (so the same name typed two ways is one resident of a household)."""
+    return check_name(field, name, MAX_NAME)
 
 
 def clean_tags(tags: Iterable[str], *, field: str = "tags") -> tuple[str, ...]:
@@ -105,7 +101,7 @@ def _clean_notes(notes: str) -> str:
 
 
 def _clean_unit(unit: str | None) -> str | None:
-    return None if unit is None else check_text("unit", unit)
+    return None if unit is None else clean_unit(unit)
 
 
 def signing_secret_for(channel: Channel, given: str | None, field: str) -> str | None:
@@ -255,8 +251,8 @@ async def get_resident(store: Store, resident_id: int) -> Resident:
     return found
 
 
-def _search(field: str, value: str | None) -> str | None:
-    value = check_text(field, value) if value is not None else None
+def _search(field: str, value: str | None, form: Literal["NFC", "NFKC"] = "NFC") -> str | None:
+    value = check_text(field, normal(value, form)) if value is not None else None
     return value or None
 
 
@@ -276,7 +272,8 @@ async def list_residents(
 
     `text`: in the name or unit; `unit`: a unit label prefix; `phone`: a number in any
     common format, or some of its digits; `tag`: any of these tags."""
-    text, unit, phone = _search("q", text), _search("unit", unit), _search("phone", phone)
+    text, unit = _search("q", text), _search("unit", unit, "NFKC")
+    phone = _search("phone", phone)
     exact = digits = None
     if phone:
         exact = phone_or_none(phone, region=region)

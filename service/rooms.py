@@ -14,7 +14,7 @@ from .models import Page, Room
 from .store import Store, Tx
 from .store import events as event_sql
 from .store import rooms as sql
-from .text import check_text
+from .text import check_name, check_text
 
 NAME_MAX: Final = 100
 LOCATION_MAX: Final = 200
@@ -124,10 +124,7 @@ def check_closed_dates(days: Sequence[str]) -> tuple[str, ...]:
 
 
 def _clean_name(name: str) -> str:
-    name = check_text("name", name, NAME_MAX)
-    if not name:
-        raise ValidationError.field("name", "must not be empty")
-    return name
+    return check_name("name", name, NAME_MAX)
 
 
 def _check_capacity(capacity: int) -> int:

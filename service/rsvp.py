@@ -11,7 +11,7 @@ from typing import Final
 
 from .errors import ConflictError, NotFoundError, ValidationError
 from .models import AnswerVia, Event, EventStatus, Invitation, RsvpState
-from .store import Store, Tx
+from .store import Db, Store, Tx
 from .store import events as event_sql
 from .store import rsvp as sql
 from .store.checkin import door_counts
@@ -134,7 +134,12 @@ async def apply_answer(
             if current is None:
                 raise NotFoundError("no such invitation", code="invitation_not_found")
             return AnswerOutcome(
-                event, current, current.answer, current.party_size, request, repeated=True
+                event,
+                await placed(tx, current),
+                current.answer,
+                current.party_size,
+                request,
+                repeated=True,
             )
         answers_open(event, now, request.via)
         if current is None and request.via is AnswerVia.ORGANISER:
@@ -191,7 +196,7 @@ async def apply_answer(
             )
         outcome = AnswerOutcome(
             event,
-            updated,
+            await placed(tx, updated),
             current.answer,
             current.party_size,
             request,
@@ -204,6 +209,19 @@ async def apply_answer(
     # memo_safe: an answer (and what follows it) changes no event and no subscription.
     # rerunnable: txn depends on its transaction and `request` alone.
     return await store.write(txn, memo_safe=True, rerunnable=True)
+
+
+async def placed(db: Db, invitation: Invitation) -> Invitation:
+    """The invitation with its waitlist position filled in when it is waitlisted: every
+    answer's outcome carries it, so each path (API, link, chat) can say where it stands."""
+    if invitation.answer is not RsvpState.WAITLISTED:
+        return invitation
+    found = await sql.invitations_page(
+        db, invitation.event_id, answer=None, after_id=invitation.id - 1, limit=1
+    )
+    if not found or found[0].id != invitation.id or found[0].waitlist_position is None:
+        return invitation
+    return invitation.placed(found[0].waitlist_position)
 
 
 async def promote(tx: Tx, event: Event, now: datetime) -> list[Invitation]:

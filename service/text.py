@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import re
-from typing import Final
+import unicodedata
+from typing import Final, Literal
 
 from .errors import ValidationError
 
 TEXT_NOT_UNICODE: Final = "contains characters that are not valid Unicode"
 _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
 _CONTROL_BUT_LINES: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+NO_VISIBLE: Final = "must contain a visible character"
+# Characters no one sees: controls (Cc), format characters (Cf: zero-width space, BOM,
+# joiners, soft hyphen), spaces and separators (Z*); and the default-ignorable code points
+# of Unicode's DerivedCoreProperties that are letters or marks (the Hangul fillers,
+# variation selectors, the grapheme joiner), plus the blank Braille pattern, which are
+# the usual ways to make a name that looks empty.
+_INVISIBLE_CATEGORIES: Final = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp"})
+_INVISIBLE: Final = re.compile(
+    "[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u2800\u3164"
+    "\ufe00-\ufe0f\uffa0\U000e0100-\U000e01ef]"
+)
 
 
 def is_unicode(text: str) -> bool:
@@ -42,3 +54,33 @@ def check_text(field: str, text: str, limit: int | None = None, *, multiline: bo
     if problem:
         raise ValidationError.field(field, problem)
     return text
+
+
+def has_visible(text: str) -> bool:
+    """Whether some character of `text` is one a reader can see."""
+    return any(
+        unicodedata.category(ch) not in _INVISIBLE_CATEGORIES and not _INVISIBLE.match(ch)
+        for ch in text
+    )
+
+
+def check_name(field: str, text: str, limit: int, *, form: Literal["NFC", "NFKC"] = "NFC") -> str:
+    """A name (a person's, a title, a unit label) as it is stored and compared: in Unicode
+    normal `form`, trimmed, at most `limit` characters, with a character someone can see;
+    else a 400 naming `field`.
+
+    NFC makes the same letters typed precomposed or decomposed (é, e + ́) one name;
+    NFKC, for labels such as units, also makes full-width digits and dashes (３－２) the
+    ASCII ones. Normalising happens before the length check, which counts what is kept."""
+    text = check_text(field, normal(text, form), limit)
+    if not text:
+        raise ValidationError.field(field, "must not be empty")
+    if not has_visible(text):
+        raise ValidationError.field(field, NO_VISIBLE)
+    return text
+
+
+def normal(text: str, form: Literal["NFC", "NFKC"] = "NFC") -> str:
+    """`text` in Unicode normal `form` (as names are stored, so a search finds them); text
+    with a lone surrogate as it is, for check_text to report."""
+    return unicodedata.normalize(form, text) if is_unicode(text) else text

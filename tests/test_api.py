@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import Counter
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from openapi_spec_validator import OpenAPIV31SpecValidator
 
 from service import auth
 from service.app import ROUTE_TABLES, create_app
@@ -57,6 +59,31 @@ async def test_openapi_describes_bodies_and_responses(client: TestClient[Any, An
                 assert "requestBody" in op, f"{method} {path} has no request body"
     refs = re.findall(r'"#/components/schemas/([^"]+)"', str(doc).replace("'", '"'))
     assert set(refs) <= set(doc["components"]["schemas"]), "dangling $ref"
+
+
+def _documented(doc: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [(m, path, op) for path, ops in doc["paths"].items() for m, op in ops.items()]
+
+
+async def test_the_openapi_document_validates_and_names_each_operation_once(
+    client: TestClient[Any, Any],
+) -> None:
+    async with client.get("/api/v1/openapi.json") as resp:
+        doc = await resp.json()
+    errors = [str(e).splitlines()[0] for e in OpenAPIV31SpecValidator(doc).iter_errors()]
+    assert errors == []
+    ids = Counter(op["operationId"] for _, _, op in _documented(doc))
+    assert [name for name, n in ids.items() if n > 1] == []
+    # A path parameter is documented with the type the router takes.
+    params = {
+        (path, p["name"]): p["schema"]
+        for _, path, op in _documented(doc)
+        for p in op.get("parameters", [])
+        if p["in"] == "path"
+    }
+    assert params[("/r/{token}", "token")]["type"] == "string"
+    assert params[("/api/v1/events/{id}", "id")]["type"] == "integer"
+    assert params[("/r/{token}/{answer}", "answer")]["enum"] == ["yes", "no", "maybe"]
 
 
 async def test_an_integer_query_parameter_too_large_for_the_store_is_a_400_naming_it(

@@ -221,3 +221,22 @@ async def test_unknown_event_and_uninvited_resident(api: Api) -> None:
         assert getattr(exc, "code", None) == "invitation_not_found"
     else:
         raise AssertionError("an uninvited resident answered")
+
+
+async def test_an_answer_taken_by_an_organiser_gives_its_waitlist_place(api: Api) -> None:
+    people = [await resident(api, f"居民{i}", f"1-1-{100 + i}") for i in range(3)]
+    event_id = await published_event(api, capacity=1)
+    places = []
+    for rid in people:
+        status, body = await api.post(
+            f"{EVENTS}/{event_id}/answers", json={"resident_id": rid, "answer": "yes"}
+        )
+        assert status == 200, body
+        places.append((body["invitation"]["answer"], body["invitation"]["waitlist_position"]))
+    assert places == [("yes", None), ("waitlisted", 1), ("waitlisted", 2)]
+    _, listed = await api.get(f"{EVENTS}/{event_id}/attendance")
+    shown = {i["resident_id"]: i["waitlist_position"] for i in listed["items"]}
+    assert [shown[rid] for rid in people] == [None, 1, 2]
+    # The resident's own answer (link, chat) comes out of the same function, placed alike.
+    again = await answer(api, event_id, people[2], "yes")
+    assert again.invitation.waitlist_position == 2

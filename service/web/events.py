@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Annotated, Any, Final
 
 from aiohttp import web
-from pydantic import AfterValidator, BeforeValidator, Field, field_validator
+from pydantic import AfterValidator, BeforeValidator, Field
 
 from .. import events, subscriptions
 from ..clock import YEARS_TEXT, in_years, localize
@@ -22,7 +22,7 @@ from ..events import (
 )
 from ..keys import clock_key, delivery_key, settings_key, store_key
 from ..models import Channel, Event, EventKind, EventStatus
-from .jsonio import MAX_ID, Body, path_id, refuse_null, reply
+from .jsonio import MAX_ID, Body, Patch, path_id, reply
 from .paging import PageQuery
 from .routing import STAFF, Api, ListOf
 
@@ -115,9 +115,11 @@ class EventIn(Body):
     channels: list[Channel] = Field(default_factory=list, description=_CHANNELS_HELP)
 
 
-class EventPatch(Body):
+class EventPatch(Patch):
     """Fields of an event to change; null clears room_id, capacity, rsvp_deadline and
     nudge_hours."""
+
+    nullable = frozenset({"room_id", "capacity", "rsvp_deadline", "nudge_hours"})
 
     kind: EventKind | None = None
     title: str | None = Field(None, min_length=1, max_length=200)
@@ -135,19 +137,6 @@ class EventPatch(Body):
     )
     nudge_hours: Hours | None = Field(None, description=f"{_NUDGE_HELP}; null: no nudge")
     channels: list[Channel] | None = Field(None, description=_CHANNELS_HELP)
-
-    _not_null = field_validator(
-        "kind",
-        "title",
-        "starts_at",
-        "ends_at",
-        "description",
-        "location",
-        "max_party_size",
-        "audience_tags",
-        "reminder_hours",
-        "channels",
-    )(refuse_null)
 
 
 class EventQuery(PageQuery):

@@ -8,7 +8,7 @@ from pydantic import Field
 from .. import households
 from ..keys import clock_key, store_key
 from ..models import Household
-from .jsonio import Body, path_id, reply
+from .jsonio import Body, Patch, path_id, reply
 from .paging import PageQuery
 from .routing import STAFF, Api, ListOf
 
@@ -26,7 +26,7 @@ class HouseholdIn(Body):
     notes: str = Field("", max_length=2000)
 
 
-class HouseholdPatch(Body):
+class HouseholdPatch(Patch):
     """Fields of a household to change."""
 
     unit: str | None = Field(None, min_length=1, max_length=64)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Mapping
-from datetime import datetime, tzinfo
+from datetime import date, datetime, tzinfo
 from enum import Enum
-from typing import Annotated, Any, Final, TypeVar
+from typing import Annotated, Any, ClassVar, Final, TypeVar, get_args
 
 import pydantic
 from aiohttp import web
@@ -44,23 +45,94 @@ def read_int(raw: object) -> int | None:
     return None
 
 
-def refuse_null(value: Any) -> Any:
-    """A field validator for patches: null may not clear a field that must have a value."""
-    if value is None:
-        raise ValueError("must not be null")
-    return value
+# Types pydantic reads as dates or times; it also reads a number (or a string of digits)
+# as seconds since 1970, which no person means: `starts_at: 0`, `?start=0`, `20261205`.
+_TIME_TYPES: Final = (
+    date,
+    pydantic.AwareDatetime,
+    pydantic.NaiveDatetime,
+    pydantic.PastDate,
+    pydantic.FutureDate,
+    pydantic.PastDatetime,
+    pydantic.FutureDatetime,
+)
+_NUMBER: Final = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+NOT_A_TIME: Final = "must be an ISO 8601 date or time (e.g. 2026-12-05T09:00+08:00), not a number"
 
 
-class Body(pydantic.BaseModel):
-    """Base of request bodies: unknown fields are refused, strings are trimmed."""
+def _takes_time(annotation: Any) -> bool:
+    if isinstance(annotation, type) and issubclass(annotation, _TIME_TYPES):
+        return True
+    return any(_takes_time(arg) for arg in get_args(annotation))
+
+
+_TIME_FIELDS: dict[type, frozenset[str]] = {}
+
+
+class _Input(pydantic.BaseModel):
+    """What every body and query shares: unknown fields are refused, strings trimmed, and
+    no number is taken for a date or time."""
 
     model_config = pydantic.ConfigDict(extra="forbid", str_strip_whitespace=True)
 
+    @pydantic.field_validator("*", mode="before")
+    @classmethod
+    def _no_number_is_a_time(cls, value: Any, info: pydantic.ValidationInfo) -> Any:
+        names = _TIME_FIELDS.get(cls)
+        if names is None:
+            names = _TIME_FIELDS[cls] = frozenset(
+                name for name, field in cls.model_fields.items() if _takes_time(field.annotation)
+            )
+        if info.field_name in names and (
+            isinstance(value, int | float)
+            or (isinstance(value, str) and _NUMBER.fullmatch(value.strip()))
+        ):
+            raise ValueError(NOT_A_TIME)
+        return value
 
-class Query(pydantic.BaseModel):
+
+class Body(_Input):
+    """Base of request bodies."""
+
+
+class Query(_Input):
     """Base of query-string parameter sets."""
 
-    model_config = pydantic.ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+class Patch(Body):
+    """Base of PATCH bodies. A field left out stays as it is. Null is taken, and
+    documented, only for the fields in `nullable`, where it clears the value (no room, no
+    limit); any other field refuses it. A body that names no field is a 400 empty_patch."""
+
+    nullable: ClassVar[frozenset[str]] = frozenset()
+
+    @pydantic.field_validator("*", mode="before")
+    @classmethod
+    def _null_only_where_it_clears(cls, value: Any, info: pydantic.ValidationInfo) -> Any:
+        if value is None and info.field_name not in cls.nullable:
+            raise ValueError("must not be null: leave the field out to keep its value")
+        return value
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: Any, handler: pydantic.GetJsonSchemaHandler
+    ) -> dict[str, Any]:
+        schema = handler(core_schema)
+        for name, prop in handler.resolve_ref_schema(schema).get("properties", {}).items():
+            if name not in cls.nullable:
+                _not_nullable(prop)
+        return schema
+
+
+def _not_nullable(prop: dict[str, Any]) -> None:
+    """A property's schema without its null: `X | None = None` in Python, X in the document."""
+    options = [o for o in prop.pop("anyOf", [prop]) if o.get("type") != "null"]
+    if len(options) == 1 and options[0] is not prop:
+        prop.update(options[0])
+    elif len(options) > 1:
+        prop["anyOf"] = options
+    if prop.get("default", 0) is None:
+        del prop["default"]
 
 
 # Values that are already JSON, by exact type (an enum subclassing str is not one of them).
@@ -116,11 +188,17 @@ def _field_errors(exc: pydantic.ValidationError) -> dict[str, str]:
 def validate(model: type[M], data: Any, what: str) -> M:
     """`model` from parsed data, or a 400 naming every bad field."""
     try:
-        return model.model_validate(data)
+        found = model.model_validate(data)
     except pydantic.ValidationError as exc:
         fields = _field_errors(exc)
         summary = "; ".join(f"{k}: {v}" for k, v in fields.items())
         raise ValidationError(f"invalid {what}: {summary}", fields=fields) from None
+    if isinstance(found, Patch) and not found.model_fields_set:
+        # Most likely a client that lost its body on the way: say so, change nothing.
+        raise ValidationError(
+            f"the {what} names no field to change", code="empty_patch", fields={"body": "empty"}
+        )
+    return found
 
 
 async def read_body(request: web.Request) -> bytes:
@@ -149,11 +227,12 @@ async def read_form(request: web.Request) -> MultiDictProxy[Any]:
 
 
 async def parse_json(request: web.Request, model: type[M]) -> M:
-    """The JSON object in the body, validated as `model`."""
-    ctype = request.headers.get("Content-Type", "application/json").split(";")[0].strip()
-    if ctype.lower() not in ("application/json", ""):
-        raise UnsupportedMediaError(f"expected Content-Type application/json, got {ctype}")
+    """The JSON object in the body, validated as `model`; an empty body (whatever its
+    Content-Type, which clients send on bodiless requests too) is an empty object."""
     raw = await read_body(request)
+    ctype = request.headers.get("Content-Type", "application/json").split(";")[0].strip()
+    if raw.strip() and ctype.lower() not in ("application/json", ""):
+        raise UnsupportedMediaError(f"expected Content-Type application/json, got {ctype}")
     try:
         data = jsontext.loads(raw) if raw.strip() else {}
     except jsontext.JsonTextError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -67,10 +68,26 @@ class _Schemas:
         return self.ref(response)
 
 
+# A path parameter's pattern in the router: `\d+` is an id, `a|b|c` a choice of words.
+_PATH_PARAM = re.compile(r"\{(\w+)(?::([^{}]+(?:\{[^{}]*\}[^{}]*)*))?\}")
+_WORDS = re.compile(r"\w+(?:\|\w+)*")
+
+
+def _path_schema(pattern: str | None) -> dict[str, Any]:
+    """The JSON Schema of what the router takes for one path parameter."""
+    if pattern == r"\d+":
+        return {"type": "integer"}
+    if pattern is None:
+        return {"type": "string"}
+    if _WORDS.fullmatch(pattern):
+        return {"type": "string", "enum": pattern.split("|")}
+    return {"type": "string", "pattern": f"^(?:{pattern})$"}
+
+
 def _parameters(op: Operation, schemas: _Schemas) -> list[dict[str, Any]]:
     params: list[dict[str, Any]] = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "integer"}}
-        for name in op.path_params
+        {"name": name, "in": "path", "required": True, "schema": _path_schema(pattern or None)}
+        for name, pattern in _PATH_PARAM.findall(op.path)
     ]
     if op.query is not None:
         schema = op.query.model_json_schema(ref_template=REF)
@@ -93,7 +110,9 @@ def _parameters(op: Operation, schemas: _Schemas) -> list[dict[str, Any]]:
 
 def _operation(op: Operation, schemas: _Schemas) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "operationId": op.handler.__name__,
+        # The route's name: unique, where handlers' names are not (the console's repeat
+        # some of the API's). Dots are not used in the identifiers code generators make.
+        "operationId": op.name.replace(".", "_"),
         "summary": op.summary,
         "tags": [op.tag],
     }
@@ -148,8 +167,14 @@ def build_document(operations: Iterable[Operation], title: str) -> dict[str, Any
     """The whole OpenAPI 3.1 document for these routes."""
     schemas = _Schemas()
     paths: dict[str, dict[str, Any]] = {}
+    seen: dict[str, str] = {}
     for op in operations:
-        paths.setdefault(op.doc_path, {})[op.method.lower()] = _operation(op, schemas)
+        entry = _operation(op, schemas)
+        # OpenAPI requires operationIds unique; two routes sharing one fails at start-up.
+        other = seen.setdefault(entry["operationId"], f"{op.method} {op.path}")
+        if other != f"{op.method} {op.path}":
+            raise ValueError(f"operationId {entry['operationId']} names {other} and {op.path}")
+        paths.setdefault(op.doc_path, {})[op.method.lower()] = entry
     return {
         "openapi": "3.1.0",
         "info": {

@@ -12,7 +12,7 @@ from ..errors import UnsupportedMediaError
 from ..keys import clock_key, settings_key, store_key
 from ..models import Channel, Contact, ImportReport, Language, Page, Resident
 from ..residents import ContactChanges, ContactInput, ResidentChanges, ResidentInput
-from .jsonio import Body, Id, path_id, read_body, reply
+from .jsonio import Body, Id, Patch, path_id, read_body, reply
 from .paging import PageQuery
 from .routing import STAFF, Api, ListOf, RawBody
 
@@ -53,7 +53,7 @@ class ResidentIn(Body):
     )
 
 
-class ResidentPatch(Body):
+class ResidentPatch(Patch):
     """Fields of a resident to change; `tags` replaces the whole set."""
 
     name: str | None = Field(None, min_length=1, max_length=100)
@@ -64,7 +64,7 @@ class ResidentPatch(Body):
     notes: str | None = Field(None, max_length=2000)
 
 
-class ContactPatch(Body):
+class ContactPatch(Patch):
     """A contact's fields to change: a new address, or opting out (or back in)."""
 
     address: str | None = Field(None, min_length=1, max_length=2048)

@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from .. import rooms
 from ..keys import clock_key, store_key
 from ..models import Room
 from ..rooms import CAPACITY_MAX, LOCATION_MAX, NAME_MAX
 from ..store.rooms import RULE_COLUMNS
-from .jsonio import Body, path_id, refuse_null, reply
+from .jsonio import Body, Patch, path_id, reply
 from .paging import PageQuery
 from .routing import STAFF, Api, ListOf
 
@@ -57,8 +57,10 @@ class RoomIn(RulesIn):
     location: str = Field("", max_length=LOCATION_MAX, description="e.g. 3号楼一层")
 
 
-class RoomPatch(Body):
+class RoomPatch(Patch):
     """Fields of a room to change; a limit set to null means no limit."""
+
+    nullable = frozenset({"max_booking_minutes", "max_days_ahead", "max_per_household_week"})
 
     name: str | None = Field(None, min_length=1, max_length=NAME_MAX)
     capacity: int | None = Field(None, ge=0, le=CAPACITY_MAX)
@@ -71,17 +73,6 @@ class RoomPatch(Body):
     needs_approval: bool | None = None
     opening_hours: dict[str, list[tuple[str, str]]] | None = Field(None, description=_HOURS_DOC)
     closed_dates: list[str] | None = None
-
-    _not_null = field_validator(
-        "name",
-        "capacity",
-        "location",
-        "min_notice_minutes",
-        "buffer_minutes",
-        "needs_approval",
-        "opening_hours",
-        "closed_dates",
-    )(refuse_null)
 
 
 _PLAIN = frozenset({"name", "capacity", "location", "opening_hours", "closed_dates"})

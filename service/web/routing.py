@@ -56,6 +56,9 @@ class Operation:
     status: int
     errors: tuple[int, ...]
     response_media: str
+    # The route's name, unique across the app: the handler's name after its table's prefix
+    # (the console's handlers share some names with the API's).
+    name: str
 
     @property
     def doc_path(self) -> str:
@@ -126,6 +129,7 @@ class Api:
                     status=status,
                     errors=errors,
                     response_media=response_media,
+                    name=self.name_prefix + handler.__name__,
                 )
             )
             return handler
@@ -135,17 +139,13 @@ class Api:
     def add_to(self, app: web.Application) -> None:
         """Register every declared route on the app's router."""
         for op in self.operations:
-            handler, name = _guarded(op), self.name_prefix + _route_name(op)
+            handler, name = _guarded(op), op.name
             if op.method == "GET":
                 # HEAD too, as HTTP expects of every GET (link checkers and mail scanners
                 # send it); aiohttp answers it with the GET's headers and no body.
                 app.router.add_get(op.path, handler, name=name, allow_head=True)
             else:
                 app.router.add_route(op.method, op.path, handler, name=name)
-
-
-def _route_name(op: Operation) -> str:
-    return op.handler.__name__
 
 
 def _guarded(op: Operation) -> Handler:

@@ -126,16 +126,6 @@ class Invited:
         return language if language in LANGUAGES else LANGUAGES[0]
 
 
-async def placed(store: Store, invitation: Invitation) -> Invitation:
-    """The invitation with its waitlist position filled in when it is waitlisted."""
-    if invitation.answer is not RsvpState.WAITLISTED:
-        return invitation
-    found = await rsvp_sql.invitations_page(
-        store.reader, invitation.event_id, answer=None, after_id=invitation.id - 1, limit=1
-    )
-    return found[0] if found and found[0].id == invitation.id else invitation
-
-
 async def invited(store: Store, event_id: int, resident_id: int, now: datetime) -> Invited | None:
     """The invitation a link names, or None when there is nothing to answer: no such event
     or invitation, or an event that is a draft, cancelled or over (reads only)."""
@@ -153,7 +143,10 @@ async def invited(store: Store, event_id: int, resident_id: int, now: datetime) 
     if invitation is None:
         return None
     return Invited(
-        event, await placed(store, invitation), await room_name_of(store.reader, event), closed
+        event,
+        await rsvp.placed(store.reader, invitation),
+        await room_name_of(store.reader, event),
+        closed,
     )
 
 
@@ -463,5 +456,4 @@ async def rsvp_action(request: web.Request) -> web.Response:
         body.nonce,
         AnswerVia.WEBHOOK,
     )
-    invitation = await placed(request.app[store_key], outcome.invitation)
-    return reply(request, ActionOut(invitation, outcome.previous, outcome.repeated))
+    return reply(request, ActionOut(outcome.invitation, outcome.previous, outcome.repeated))

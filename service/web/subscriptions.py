@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from aiohttp import web
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from channels.ssrf import IPNetwork, parse_networks
 
@@ -12,7 +12,7 @@ from ..errors import ConflictError
 from ..keys import clock_key, delivery_key, settings_key, store_key
 from ..models import IntegrationEvent, Subscription
 from ..subscriptions import DESCRIPTION_MAX, SubscriptionChanges, SubscriptionInput
-from .jsonio import Body, path_id, refuse_null, reply
+from .jsonio import Body, Patch, path_id, reply
 from .paging import PageQuery
 from .routing import STAFF, Api, ListOf
 
@@ -35,7 +35,7 @@ class SubscriptionIn(Body):
     )
 
 
-class SubscriptionPatch(Body):
+class SubscriptionPatch(Patch):
     """Fields of a subscription to change."""
 
     event_types: list[IntegrationEvent] | None = Field(
@@ -47,10 +47,6 @@ class SubscriptionPatch(Body):
     )
     rotate_secret: bool = Field(False, description="Generate a new secret (shown once)")
     enabled: bool | None = Field(None, description="false turns it off; true turns it on again")
-
-    _not_null = field_validator("event_types", "description", "signing_secret", "enabled")(
-        refuse_null
-    )
 
 
 def _subscription_id(request: web.Request) -> int:
