@@ -52,6 +52,11 @@ The clock is checked at every loop step, operator, comparison, call, filter and 
 output, so a list literal of many costly items is stopped while it is built. What is
 measured once made (literals, `~`, call and filter results, captured blocks) is made of
 parts that each passed these checks.
+
+These limits are soft: they run between operations, inside the process that renders. So
+the server never renders an organiser's template itself: checking and rendering overrides
+happen in helper processes with a hard deadline (service/sandbox.py). The shipped
+templates, ours and reviewed like code, render in-process (_Shipped, service/stencil.py).
 """
 
 from __future__ import annotations
