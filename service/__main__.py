@@ -161,6 +161,7 @@ def _worker(args: argparse.Namespace) -> int:
     import signal
 
     from .delivery import Delivery
+    from .sandbox import TemplateSandbox
 
     settings = _settings(args)
     _configure_logging(settings)
@@ -173,7 +174,13 @@ def _worker(args: argparse.Namespace) -> int:
             loop.add_signal_handler(signum, stop.set)
         store = await _with_store(settings)
         try:
-            async with delivery.started(store, system_clock, run_worker=True, name=args.name):
+            # The worker renders fallbacks and reminders, with overrides: in the sandbox.
+            async with (
+                TemplateSandbox().running() as sandbox,
+                delivery.started(
+                    store, system_clock, run_worker=True, name=args.name, sandbox=sandbox
+                ),
+            ):
                 await stop.wait()
         finally:
             await store.close()

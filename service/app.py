@@ -17,12 +17,14 @@ from .keys import (
     delivery_key,
     metrics_key,
     openapi_key,
+    sandbox_key,
     settings_key,
     sign_in_throttle_key,
     store_key,
     token_cache_key,
 )
 from .metrics import Metrics
+from .sandbox import TemplateSandbox
 from .settings import Settings
 from .store import Store
 from .web import (
@@ -104,6 +106,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> web.Applic
         batch_max=settings.store.batch_max,
     )
     app[delivery_key] = Delivery.build(settings)
+    app[sandbox_key] = TemplateSandbox()
     for table in ROUTE_TABLES:
         table.add_to(app)
     console_base.install(app)
@@ -111,6 +114,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> web.Applic
     app[openapi_key] = build_document(operations, f"Linli API — {settings.community.name}")
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_housekeeping_ctx)
+    app.cleanup_ctx.append(_sandbox_ctx)
     app.cleanup_ctx.append(_delivery_ctx)
     return app
 
@@ -129,9 +133,20 @@ async def _housekeeping_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+async def _sandbox_ctx(app: web.Application) -> AsyncIterator[None]:
+    # Organisers' templates are checked and rendered in this helper process, never on the
+    # event loop (service/sandbox.py); stopped after the worker, which renders with it.
+    async with app[sandbox_key].running():
+        yield
+
+
 async def _delivery_ctx(app: web.Application) -> AsyncIterator[None]:
     run_worker = app[settings_key].delivery.run_in_server
     async with app[delivery_key].started(
-        app[store_key], app[clock_key], run_worker=run_worker, metrics=app[metrics_key]
+        app[store_key],
+        app[clock_key],
+        run_worker=run_worker,
+        metrics=app[metrics_key],
+        sandbox=app[sandbox_key],
     ):
         yield

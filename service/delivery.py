@@ -18,6 +18,7 @@ from .followups import Followups
 from .metrics import Metrics
 from .notifications import Composer
 from .render import Renderer
+from .sandbox import TemplateSandbox
 from .secret import load_or_create
 from .settings import Settings
 from .store import Store
@@ -65,6 +66,7 @@ class Delivery:
         run_worker: bool,
         name: str = "server",
         metrics: Metrics | None = None,
+        sandbox: TemplateSandbox | None = None,
     ) -> AsyncIterator[Delivery]:
         """Load the secret, build the composer, and run the worker while open, with the
         reminder scheduler beside it (so reminders go out from whichever process
@@ -74,7 +76,7 @@ class Delivery:
             name for name, route in self.routes.items() if isinstance(route.channel, FileChannel)
         )
         self.composer = Composer.build(
-            self.settings, key, self.renderer, frozenset(self.routes), stand_ins
+            self.settings, key, self.renderer, frozenset(self.routes), stand_ins, sandbox
         )
         if not run_worker:
             try:

@@ -118,7 +118,7 @@ class Followups:
                 checkin_code=await invitation_code(tx, invitation.id),
             )
             try:
-                message = self.composer.to_invitee(
+                message = self.composer.to_invitee_waiting(
                     event,
                     room,
                     person,

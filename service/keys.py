@@ -11,6 +11,7 @@ from .clock import Clock
 from .console_auth import SignInThrottle
 from .delivery import Delivery
 from .metrics import Metrics
+from .sandbox import TemplateSandbox
 from .settings import Settings
 from .store import Store
 
@@ -22,3 +23,4 @@ openapi_key: Final = web.AppKey("openapi", dict[str, Any])
 delivery_key: Final = web.AppKey("delivery", Delivery)
 token_cache_key: Final = web.AppKey("token_cache", TokenCache)
 sign_in_throttle_key: Final = web.AppKey("sign_in_throttle", SignInThrottle)
+sandbox_key: Final = web.AppKey("sandbox", TemplateSandbox)

@@ -10,7 +10,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, Final
@@ -35,6 +35,7 @@ from .models import (
 from .privacy import mask_address
 from .quiet import QuietHours
 from .render import Rendered, Renderer
+from .sandbox import Job, TemplateSandbox
 from .settings import Settings
 from .sms_length import SmsLength, sms_length
 from .stencil import Stencils
@@ -127,6 +128,9 @@ class Composer:
     settings: Settings
     quiet: QuietHours
     usable: frozenset[str]
+    # Where organisers' overrides render (service/sandbox.py); the shipped templates
+    # render in-process with `renderer`. Without one, a message with an override fails.
+    sandbox: TemplateSandbox | None = None
 
     @classmethod
     def build(
@@ -136,6 +140,7 @@ class Composer:
         renderer: Renderer,
         usable: frozenset[str],
         stand_ins: frozenset[str] = frozenset(),
+        sandbox: TemplateSandbox | None = None,
     ) -> Composer:
         """A composer for this server's settings and secret. Channels in `stand_ins` go to
         the file channel, which wakes nobody, so quiet hours do not hold them back."""
@@ -144,7 +149,13 @@ class Composer:
         quiet = QuietHours.from_settings(
             delivery.quiet_start, delivery.quiet_end, quiet_channels, settings.tz
         )
-        return cls(renderer, Links(key, settings.public_url), settings, quiet, usable)
+        return cls(renderer, Links(key, settings.public_url), settings, quiet, usable, sandbox)
+
+    def overrides(self) -> TemplateSandbox:
+        """The sandbox that renders overrides; never the event loop."""
+        if self.sandbox is None:
+            raise RuntimeError("a template override needs the template sandbox")
+        return self.sandbox
 
     def context(
         self,
@@ -184,7 +195,7 @@ class Composer:
                 context["rsvp"]["checkin_code"] = person.checkin_code
         return context
 
-    def render(
+    async def render(
         self,
         event: Event,
         room_name: str | None,
@@ -196,16 +207,31 @@ class Composer:
         note: str,
         urgent: bool,
         override: str | None,
-        stencils: Stencils | None = None,
     ) -> tuple[Rendered, dict[str, Any]]:
-        """The rendered message and its channel extras (calendar, buttons …); a bulk send
-        renders through its `stencils`."""
+        """The rendered message and its channel extras (calendar, buttons …); an override
+        renders in the sandbox."""
         context = self.context(
             event, room_name, person, kind, contact=contact, note=note, urgent=urgent
         )
-        rendered = (stencils or self.renderer).render(
-            str(kind), channel, person.language, context, source=override
-        )
+        if override is None:
+            rendered = self.renderer.render(str(kind), channel, person.language, context)
+        else:
+            rendered = await self.overrides().render(
+                str(kind), channel, person.language, context, override
+            )
+        return rendered, self.extra(event, room_name, person, kind, channel, context, contact)
+
+    def extra(
+        self,
+        event: Event,
+        room_name: str | None,
+        person: Recipient,
+        kind: MessageKind,
+        channel: str,
+        context: Mapping[str, Any],
+        contact: Reach | None,
+    ) -> dict[str, Any]:
+        """A message's channel extras (calendar, buttons, links) beside its text."""
         extra = self.channel_extra(
             channel, context["links"]["rsvp"], context["links"]["unsubscribe"]
         )
@@ -235,7 +261,7 @@ class Composer:
                     }
                 ],
             ]
-        return rendered, extra
+        return extra
 
     def channel_extra(self, channel: str, page: str, unsubscribe_url: str | None) -> dict[str, Any]:
         """What every message's channel needs beside its text: the resident's page, the
@@ -268,7 +294,7 @@ class Composer:
         )
         return frame.invitation(contact.address, person.name)
 
-    def message(
+    async def message(
         self,
         event: Event,
         room_name: str | None,
@@ -283,10 +309,9 @@ class Composer:
         override: str | None,
         suppressed: bool,
         now: datetime,
-        stencils: Stencils | None = None,
     ) -> NewMessage:
         """An outbox row for `person` through `contact`."""
-        rendered, extra = self.render(
+        rendered, extra = await self.render(
             event,
             room_name,
             person,
@@ -296,8 +321,39 @@ class Composer:
             note=note,
             urgent=urgent,
             override=override,
-            stencils=stencils,
         )
+        return self.row(
+            event,
+            person,
+            kind,
+            contact,
+            rendered,
+            extra,
+            group_uid=group_uid,
+            invitation_id=invitation_id,
+            note=note,
+            urgent=urgent,
+            suppressed=suppressed,
+            now=now,
+        )
+
+    def row(
+        self,
+        event: Event,
+        person: Recipient,
+        kind: MessageKind,
+        contact: Reach,
+        rendered: Rendered,
+        extra: dict[str, Any],
+        *,
+        group_uid: str | None,
+        invitation_id: int | None,
+        note: str,
+        urgent: bool,
+        suppressed: bool,
+        now: datetime,
+    ) -> NewMessage:
+        """The outbox row of a rendered message."""
         uid = new_uid()
         return NewMessage(
             uid=uid,
@@ -326,7 +382,7 @@ class Composer:
         own channels when it names any."""
         return self.usable & frozenset(event.channels) if event.channels else self.usable
 
-    def to_invitee(
+    def to_invitee_waiting(
         self,
         event: Event,
         room_name: str | None,
@@ -338,42 +394,159 @@ class Composer:
         note: str,
         urgent: bool,
         now: datetime,
-        stencils: Stencils | None = None,
     ) -> NewMessage | None:
         """An outbox row for an invitee on their first usable contact, with the event's
-        template override; None when they have no usable contact."""
+        template override; None when they have no usable contact. For a write job, which
+        runs on the store's writer thread and cannot await: an override's round trip to
+        the sandbox runs on the event loop while this thread waits."""
+        plan = self._plan(event, room_name, person, contacts, kind, overrides, note, urgent)
+        plans = [plan]
+        jobs = _jobs(plans)
+        if jobs:
+            plans = _filled(plans, kind, self.overrides().render_waiting(jobs))
+        (row,) = self._rows(event, room_name, kind, plans, note=note, urgent=urgent, now=now)
+        return row
+
+    async def to_invitees(
+        self,
+        event: Event,
+        room_name: str | None,
+        people: Sequence[tuple[Recipient, list[Reach]]],
+        kind: MessageKind,
+        overrides: Mapping[tuple[str, str, str], str],
+        *,
+        note: str,
+        urgent: bool,
+        now: datetime,
+        stencils: Stencils | None = None,
+    ) -> list[NewMessage | None]:
+        """An outbox row for each invitee on their first usable contact (None when they
+        have none), with the event's template overrides: the shipped templates render
+        here through `stencils`, the overrides in the sandbox, a batch a round trip."""
+        plans: list[_Plan | None] = []
+        for n, (person, contacts) in enumerate(people, start=1):
+            plans.append(
+                self._plan(
+                    event, room_name, person, contacts, kind, overrides, note, urgent, stencils
+                )
+            )
+            await _breathe(n)
+        jobs = _jobs(plans)
+        if jobs:
+            plans = _filled(plans, kind, await self.overrides().render_many(jobs))
+        return self._rows(event, room_name, kind, plans, note=note, urgent=urgent, now=now)
+
+    def _plan(
+        self,
+        event: Event,
+        room_name: str | None,
+        person: Recipient,
+        contacts: list[Reach],
+        kind: MessageKind,
+        overrides: Mapping[tuple[str, str, str], str],
+        note: str,
+        urgent: bool,
+        stencils: Stencils | None = None,
+    ) -> _Plan | None:
+        """A message's contact and context, rendered when it uses a shipped template, or
+        its sandbox job when it uses an override; None without a usable contact."""
         contact, suppressed = pick_contact(contacts, self.usable_for(event))
         if contact is None:
             return None
+        context = self.context(
+            event, room_name, person, kind, contact=contact, note=note, urgent=urgent
+        )
         override = overrides.get((str(kind), contact.channel, person.language))
-        try:
-            return self.message(
-                event,
-                room_name,
-                person,
-                kind,
-                contact,
-                group_uid=None,
-                invitation_id=person.invitation_id,
-                note=note,
-                urgent=urgent,
-                override=override,
-                suppressed=suppressed,
-                now=now,
-                stencils=stencils,
+        rendered: Rendered | Job
+        if override is None:
+            rendered = (stencils or self.renderer).render(
+                str(kind), contact.channel, person.language, context
             )
-        except ValidationError as exc:
-            if override is None:
-                raise
+        else:
+            rendered = Job(str(kind), contact.channel, person.language, override, context)
+        return _Plan(person, contact, suppressed, context, rendered)
+
+    def _rows(
+        self,
+        event: Event,
+        room_name: str | None,
+        kind: MessageKind,
+        plans: Sequence[_Plan | None],
+        *,
+        note: str,
+        urgent: bool,
+        now: datetime,
+    ) -> list[NewMessage | None]:
+        rows: list[NewMessage | None] = []
+        for plan in plans:
+            if plan is None:
+                rows.append(None)
+                continue
+            assert isinstance(plan.rendered, Rendered)
+            channel = plan.contact.channel
+            extra = self.extra(
+                event, room_name, plan.person, kind, channel, plan.context, plan.contact
+            )
+            rows.append(
+                self.row(
+                    event,
+                    plan.person,
+                    kind,
+                    plan.contact,
+                    plan.rendered,
+                    extra,
+                    group_uid=None,
+                    invitation_id=plan.person.invitation_id,
+                    note=note,
+                    urgent=urgent,
+                    suppressed=plan.suppressed,
+                    now=now,
+                )
+            )
+        return rows
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """One invitee's message before its row is made: rendered, or a job for the sandbox."""
+
+    person: Recipient
+    contact: Reach
+    suppressed: bool
+    context: dict[str, Any]
+    rendered: Rendered | Job
+
+
+def _jobs(plans: Sequence[_Plan | None]) -> list[Job]:
+    return [p.rendered for p in plans if p is not None and isinstance(p.rendered, Job)]
+
+
+def _filled(
+    plans: Sequence[_Plan | None],
+    kind: MessageKind,
+    results: Sequence[Rendered | ValidationError],
+) -> list[_Plan | None]:
+    """The plans with the sandbox's results in place of their jobs, in order; the first
+    error raised, saying whose message it was."""
+    found = iter(results)
+    filled: list[_Plan | None] = []
+    for plan in plans:
+        if plan is None or not isinstance(plan.rendered, Job):
+            filled.append(plan)
+            continue
+        result = next(found)
+        if isinstance(result, ValidationError):
             # The override passed its check on sample values and failed on this
             # resident's own (a name too short to divide by): say whose, so the
             # organiser can find it.
-            where = f" (the {kind} {contact.channel} {person.language} template,"
-            raise type(exc)(
-                f"{exc.message}{where} for resident {person.id})",
-                code=exc.code,
-                fields=exc.fields,
-            ) from None
+            where = f" (the {kind} {plan.contact.channel} {plan.person.language} template,"
+            raise type(result)(
+                f"{result.message}{where} for resident {plan.person.id})",
+                code=result.code,
+                fields=result.fields,
+            )
+        filled.append(replace(plan, rendered=result))
+    return filled
 
 
 def expiry(event: Event, kind: MessageKind) -> datetime | None:
@@ -419,9 +592,8 @@ async def _breathe(rendered: int) -> None:
     """Let the event loop run after every _RENDER_SLICE renders of a batch, or sooner
     once _RENDER_TURN_S has passed since it last ran."""
     # A batch of 500 renders holds the loop for about 50 ms: without a pause the worker's
-    # connections sit idle that long, each waiting for its reply to be read. An override
-    # may take up to its 1 s budget a message, so the clock decides too: 25 of those held
-    # the whole server for 17 s.
+    # connections sit idle that long, each waiting for its reply to be read. (Overrides
+    # render in the sandbox process, off the loop.)
     now = time.monotonic()
     if rendered % _RENDER_SLICE == 0 or now - _turn.get() > _RENDER_TURN_S:
         await asyncio.sleep(0)
@@ -456,26 +628,18 @@ async def send_event(
         fresh = [p for p in people if p.id not in known]
         counter.already_invited += len(people) - len(fresh)
         contacts = await sql.contacts_of(store.reader, [p.id for p in fresh])
-        planned: list[tuple[Recipient, NewMessage | None]] = []
-        for n, person in enumerate(fresh, start=1):
-            planned.append(
-                (
-                    person,
-                    composer.to_invitee(
-                        event,
-                        room,
-                        person,
-                        MessageKind.INVITATION,
-                        contacts[person.id],
-                        overrides,
-                        note="",
-                        urgent=False,
-                        now=now,
-                        stencils=stencils,
-                    ),
-                )
-            )
-            await _breathe(n)
+        composed = await composer.to_invitees(
+            event,
+            room,
+            [(person, contacts[person.id]) for person in fresh],
+            MessageKind.INVITATION,
+            overrides,
+            note="",
+            urgent=False,
+            now=now,
+            stencils=stencils,
+        )
+        planned = list(zip(fresh, composed, strict=True))
         await store.write(
             partial(_invite, event_id=event_id, planned=planned, counter=counter, now=now)
         )
@@ -626,24 +790,17 @@ async def messages_to_invitees(
             return
         after = people[-1].invitation_id or after
         contacts = await sql.contacts_of(store.reader, [p.id for p in people])
-        composed: list[NewMessage | None] = []
-        for n, person in enumerate(people, start=1):
-            composed.append(
-                composer.to_invitee(
-                    event,
-                    room,
-                    person,
-                    kind,
-                    contacts[person.id],
-                    overrides,
-                    note=note,
-                    urgent=urgent,
-                    now=now,
-                    stencils=stencils,
-                )
-            )
-            await _breathe(n)
-        yield composed
+        yield await composer.to_invitees(
+            event,
+            room,
+            [(person, contacts[person.id]) for person in people],
+            kind,
+            overrides,
+            note=note,
+            urgent=urgent,
+            now=now,
+            stencils=stencils,
+        )
 
 
 async def fallback(
@@ -666,7 +823,7 @@ async def fallback(
     if contact is None or suppressed:
         return None
     overrides = await overrides_of(store.reader, event.id)
-    return composer.message(
+    return await composer.message(
         event,
         await room_name_of(store.reader, event),
         person,
@@ -728,7 +885,7 @@ async def preview(
     override = await sql.template_override(
         store.reader, event_id, str(kind), channel, person.language
     )
-    rendered, extra = composer.render(
+    rendered, extra = await composer.render(
         event,
         await room_name_of(store.reader, event),
         person,
@@ -938,7 +1095,7 @@ async def unsubscribe(store: Store, contact_id: int, *, now: datetime) -> bool:
 
 async def save_template(
     store: Store,
-    renderer: Renderer,
+    sandbox: TemplateSandbox,
     event_id: int,
     kind: str,
     channel: str,
@@ -947,10 +1104,10 @@ async def save_template(
     *,
     now: datetime,
 ) -> TemplateOverride:
-    """Check an override against sample data (syntax, undefined names, time and size), then
-    save it; refused with a 400 naming the problem."""
+    """Check an override against sample data (syntax, undefined names, time and size) in
+    the sandbox, then save it; refused with a 400 naming the problem."""
     await get_event(store, event_id)
-    renderer.check(kind, channel, language, source)
+    await sandbox.check(kind, channel, language, source)
     await store.write(
         lambda tx: sql.put_template(tx, event_id, kind, channel, language, source, now)
     )

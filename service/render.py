@@ -39,11 +39,24 @@ booking needs no event.
 
 The sandbox (ImmutableSandboxedEnvironment) refuses attributes starting with "_", unsafe
 callables and changes to lists, dicts and sets. It bounds neither time nor size, so this
-module does, per render: at most 1 s and 100,000 loop steps, and at most 64 KB of UTF-8
-per block. Every loop step, call, filter and intercepted operator checks the clock; `*`,
-`**`, `%`, str.format and the filters and methods that pad, repeat or join refuse a result
-over the limit before building it; everything else a template builds (literals, `~`,
-`+`, call and filter results, captured blocks) is measured as it is made.
+module does, per render of an organiser's template: at most 1 s, 100,000 loop steps and
+10,000,000 digit operations of big-number arithmetic; numbers of at most 4,096 bits; and
+at most 64 KB of UTF-8 per block. Each is checked before the operation that would pass it
+runs: every arithmetic operator (+ - * / // % **; Jinja has no << or >>) and every
+comparison goes through a guard that refuses an operand or result over 4,096 bits and
+charges the arithmetic its digit operations before doing it; `*`, `+`, `%`, str.format,
+round() and the filters and methods that pad, repeat or join refuse a result over the
+limits before building it; range() gives at most 65,536 numbers; a number literal over
+4,096 bits is refused when the template compiles, and nothing is computed at compile time.
+The clock is checked at every loop step, operator, comparison, call, filter and chunk of
+output, so a list literal of many costly items is stopped while it is built. What is
+measured once made (literals, `~`, call and filter results, captured blocks) is made of
+parts that each passed these checks.
+
+These limits are soft: they run between operations, inside the process that renders. So
+the server never renders an organiser's template itself: checking and rendering overrides
+happen in helper processes with a hard deadline (service/sandbox.py). The shipped
+templates, ours and reviewed like code, render in-process (_Shipped, service/stencil.py).
 """
 
 from __future__ import annotations
@@ -53,6 +66,7 @@ import functools
 import hashlib
 import inspect
 import json
+import math
 import re
 import string
 import time
@@ -104,10 +118,14 @@ _RENDERED_AS: Final[Mapping[str, str]] = {"file": "email"}
 TIME_LIMIT: Final = 1.0  # seconds per render
 SIZE_LIMIT: Final = 65_536  # bytes of UTF-8 per block; also characters per value built
 LOOP_LIMIT: Final = 100_000  # loop steps per render: refuses a runaway loop long before 1 s
-_INT_BITS: Final = SIZE_LIMIT * 8
+# Integers a template may hold: 4,096 bits (1,233 digits) is far past any count or sum a
+# message needs, and keeps one operation on them under about 30 µs.
+NUMBER_BITS: Final = 4_096
+# Arithmetic per render, in 30-bit digit operations (about 2 ns each): the costliest
+# operation on two 4,096-bit numbers is about 19,000, so this is about 20 ms of arithmetic.
+WORK_LIMIT: Final = 10_000_000
+_DIGIT_BITS: Final = 30
 _JSON_INDENT: Final = 16
-# Chunks of a block's output between two looks at the clock (see _render_block).
-_CLOCK_EVERY: Final = 16
 _CACHE_SIZE: Final = 256
 _DIRECTORY: Final = Path(__file__).resolve().parents[1] / "templates" / "messages"
 
@@ -159,6 +177,7 @@ class _Budget:
 
     deadline: float
     loops: int = LOOP_LIMIT
+    work: int = WORK_LIMIT
 
 
 # A context variable, not an attribute, so renders in other threads keep their own budget.
@@ -180,6 +199,30 @@ def _loop_step() -> None:
         raise _too_slow(f" (loops more than {LOOP_LIMIT:,} times)")
     if time.monotonic() > budget.deadline:
         raise _too_slow()
+
+
+def _spend(work: int) -> None:
+    """Charge `work` digit operations to the render, refusing it before they are done."""
+    budget = _budget.get()
+    if budget is None:
+        return
+    budget.work -= work
+    if budget.work < 0:
+        raise _too_slow(f" (more than {WORK_LIMIT:,} digit operations of arithmetic)")
+    if time.monotonic() > budget.deadline:
+        raise _too_slow()
+
+
+def _too_big_number() -> RenderLimitError:
+    return _limit(f"makes a number over {NUMBER_BITS:,} bits")
+
+
+def _digits(number: int) -> int:
+    """30-bit digits CPython stores `number` in, refusing one over NUMBER_BITS."""
+    bits = number.bit_length()
+    if bits > NUMBER_BITS:
+        raise _too_big_number()
+    return bits // _DIGIT_BITS + 1
 
 
 def _weight(value: Any, limit: int = SIZE_LIMIT) -> int:
@@ -212,6 +255,8 @@ def _weight(value: Any, limit: int = SIZE_LIMIT) -> int:
 
 
 def _sized(value: Any) -> Any:
+    if isinstance(value, int) and value.bit_length() > NUMBER_BITS:
+        raise _too_big_number()
     if _weight(value) > SIZE_LIMIT:
         raise _too_large()
     return value
@@ -228,19 +273,59 @@ def _before_repeat(sequence: Any, times: Any) -> None:
 
 
 def _before_binop(operator: str, left: Any, right: Any) -> None:
-    """Refuse `left operator right` when its result would be over the limit."""
-    if operator == "*":
+    """Refuse `left operator right` before it runs when its result would be over the size
+    limit, or a number over NUMBER_BITS, and charge big-number arithmetic its cost."""
+    if isinstance(left, int) and isinstance(right, int):
+        _before_arithmetic(operator, left, right)
+    elif operator == "*":
         _before_repeat(left, right)
         _before_repeat(right, left)
-        both_int = isinstance(left, int) and isinstance(right, int)
-        if both_int and left.bit_length() + right.bit_length() > _INT_BITS:
-            raise _too_large()
-    elif operator == "**":
-        growing = isinstance(left, int) and isinstance(right, int) and right > 0 and abs(left) > 1
-        if growing and left.bit_length() * right > _INT_BITS:
-            raise _too_large()
+    elif operator == "+" and isinstance(left, str | bytes | list | tuple):
+        _refuse_over(_weight(left) + _weight(right))
     elif operator == "%" and isinstance(left, str | bytes):
         _before_percent(left, right)
+    elif operator == "**" and isinstance(right, int):
+        _digits(right)  # a float to a huge power overflows at once; a huge int is refused
+
+
+def _before_arithmetic(operator: str, left: int, right: int) -> None:
+    """Charge an operation on two integers its cost in digit operations (schoolbook, as
+    CPython does at these sizes), refusing a result over NUMBER_BITS before computing it."""
+    a, b = _digits(left), _digits(right)
+    if operator == "*":
+        if left.bit_length() + right.bit_length() > NUMBER_BITS + 1:
+            raise _too_big_number()
+        _spend(a * b)
+    elif operator == "**":
+        if right > 0 and abs(left) > 1:
+            if right * math.log2(abs(left)) >= NUMBER_BITS:  # the result's bits, less one
+                raise _too_big_number()
+            result = (left.bit_length() * right) // _DIGIT_BITS + 1
+            _spend(result * result + b)
+        else:
+            _spend(b)  # 0, ±1 or a negative power: one square per bit of the exponent
+    elif operator in ("//", "%", "/"):
+        _spend(a * b)
+    else:
+        _spend(a + b)
+
+
+def _before_compare(left: Any, right: Any) -> None:
+    """Refuse comparing a number over NUMBER_BITS, and charge a comparison of numbers."""
+    if isinstance(left, int) and isinstance(right, int):
+        _spend(min(_digits(left), _digits(right)))
+
+
+_COMPARE: Final[Mapping[str, Callable[[Any, Any], Any]]] = {
+    "eq": lambda a, b: a == b,
+    "ne": lambda a, b: a != b,
+    "gt": lambda a, b: a > b,
+    "gteq": lambda a, b: a >= b,
+    "lt": lambda a, b: a < b,
+    "lteq": lambda a, b: a <= b,
+    "in": lambda a, b: a in b,
+    "notin": lambda a, b: a not in b,
+}
 
 
 _PERCENT_SPEC: Final = re.compile(rb"%(?:\([^)]*\))?[#0 +\-]*(\*|\d+)?(?:\.(\*|\d+))?[hlL]?(.)")
@@ -415,6 +500,13 @@ def _f_slice(value: Any, slices: Any, fill_with: Any = None) -> Any:
     return value
 
 
+def _f_round(value: Any, precision: Any = 0, method: Any = "common") -> Any:
+    # "ceil" and "floor" multiply by 10**precision, computed inside the filter.
+    if isinstance(precision, int) and abs(precision) * 10 // 3 > NUMBER_BITS:
+        raise _too_big_number()
+    return value
+
+
 def _f_tojson(value: Any, indent: Any = None) -> Any:
     # Indented JSON grows with nesting depth times the indent.
     if (isinstance(indent, int) and indent > _JSON_INDENT) or (
@@ -447,6 +539,7 @@ _FILTER_CHECKS: Final[Mapping[str, Callable[..., Any]]] = {
     "batch": _f_batch,
     "slice": _f_slice,
     "tojson": _f_tojson,
+    "round": _f_round,
     "urlize": _f_urlize,
 }
 
@@ -520,8 +613,10 @@ def _bounded_range(*args: int) -> range:
 
 
 class _GuardedCodeGenerator(CodeGenerator):
-    """Jinja's code generator, with every for-loop's iterable wrapped in a step counter and
-    every `~` and list, tuple or dict literal in a size check."""
+    """Jinja's code generator, with every for-loop's iterable wrapped in a step counter,
+    every `~` and list, tuple or dict literal in a size check, every comparison through
+    the sandbox's guard (Jinja does not intercept them), and number literals over
+    NUMBER_BITS refused when the template is compiled."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -530,6 +625,30 @@ class _GuardedCodeGenerator(CodeGenerator):
     def visit_For(self, node: nodes.For, frame: Frame) -> None:
         self._loop_iterables.add(id(node.iter))
         super().visit_For(node, frame)
+
+    def _output_child_to_const(self, node: nodes.Expr, frame: Frame, finalize: Any) -> str:
+        # Jinja folds constant output ({{ 2 > 1 }}, {{ 'a'|center(9) }}) when it compiles,
+        # whatever `optimized` says: only the template's own text is folded here, so every
+        # expression runs under the render's budget.
+        if not isinstance(node, nodes.TemplateData):
+            raise nodes.Impossible()
+        return super()._output_child_to_const(node, frame, finalize)
+
+    def visit_Const(self, node: nodes.Const, frame: Frame) -> None:
+        value = node.value
+        if isinstance(value, int) and value.bit_length() > NUMBER_BITS:
+            raise _limit(f"makes a number over {NUMBER_BITS:,} bits (line {node.lineno})")
+        super().visit_Const(node, frame)
+
+    def visit_Compare(self, node: nodes.Compare, frame: Frame) -> None:
+        # linli_compare(a, "lt", lambda: b, "lt", lambda: c): operands after the first are
+        # evaluated only when reached, as Python's chained comparison does.
+        self.write("environment.linli_compare(")
+        self.visit(node.expr, frame)
+        for operand in node.ops:
+            self.write(f", {operand.op!r}, lambda: ")
+            self.visit(operand.expr, frame)
+        self.write(")")
 
     def visit(self, node: nodes.Node, *args: Any, **kwargs: Any) -> Any:
         if id(node) in self._loop_iterables:
@@ -550,8 +669,11 @@ class _Shipped(ImmutableSandboxedEnvironment):
     """The templates shipped in templates/messages/: ours, reviewed like code, so they render
     in the sandbox without the per-operation budget checks that organiser templates pay."""
 
-    def __init__(self, directory: Path, *, html: bool, auto_reload: bool = False) -> None:
+    def __init__(
+        self, directory: Path, *, html: bool, auto_reload: bool = False, optimized: bool = True
+    ) -> None:
         super().__init__(
+            optimized=optimized,
             loader=FileSystemLoader(directory),
             undefined=StrictUndefined,
             autoescape=html,
@@ -572,11 +694,15 @@ class _Shipped(ImmutableSandboxedEnvironment):
 class _Sandbox(_Shipped):
     """The sandbox with the limits, for organisers' templates: see the module docstring."""
 
-    intercepted_binops = frozenset({"*", "**", "%", "+"})
+    # Every arithmetic operator Jinja has (it has no << or >>): each is bounded before it
+    # runs (_before_binop).
+    intercepted_binops = frozenset({"+", "-", "*", "/", "//", "%", "**"})
     code_generator_class = _GuardedCodeGenerator
 
     def __init__(self, directory: Path, *, html: bool) -> None:
-        super().__init__(directory, html=html, auto_reload=True)
+        # Not optimized: Jinja's optimizer would fold constant comparisons and filters
+        # when the template is compiled, outside any budget.
+        super().__init__(directory, html=html, auto_reload=True, optimized=False)
         self.filters = {name: _guard_filter(name, f) for name, f in self.filters.items()}
         self.globals["range"] = _bounded_range
 
@@ -586,6 +712,20 @@ class _Sandbox(_Shipped):
         _reads((left, right))
         _before_binop(operator, left, right)
         return _sized(super().call_binop(context, operator, left, right))
+
+    def linli_compare(self, left: Any, *rest: Any) -> Any:
+        """A (chained) comparison: rest is operator, thunk, operator, thunk …; a number
+        over NUMBER_BITS is refused before it is compared."""
+        _check_time()
+        result: Any = True
+        for at in range(0, len(rest), 2):
+            right = rest[at + 1]()
+            _before_compare(left, right)
+            result = _COMPARE[rest[at]](left, right)
+            if not result:
+                return result
+            left = right
+        return result
 
     def call(self, context: Context, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
         """A call from the template, with the clock checked and the result measured."""
@@ -674,10 +814,7 @@ def _render_block(
                 measured = len(out)
                 if size > SIZE_LIMIT:
                     raise _too_large()
-            # The clock every _CLOCK_EVERY chunks: a call per chunk was a fifth of an
-            # email's render, and a chunk costs microseconds.
-            if len(out) % _CLOCK_EVERY == 0:
-                _check_time()
+            _check_time()
         _check_time()
     except RenderLimitError as exc:
         line = _template_line(template, exc)

@@ -10,7 +10,8 @@ that is the same as rendering in full:
 - Only the shipped templates: tests/test_stencil.py holds each of them to its full
   rendering for residents of every shape. An organiser's override is rendered in full for
   every message: it can turn a marker into plain text (a `~` join, `|string`) and read
-  that without spoiling anything, and two checked messages cannot prove it did not.
+  that without spoiling anything, and two checked messages cannot prove it did not. (A
+  send renders overrides in the sandbox process, service/sandbox.py, not here.)
 - Values a template may branch on are part of the stencil's key, not markers: which parts
   exist, None, empty and boolean values, zero, the language, the answer, the party size.
 - A marker refuses to be looked at: comparing it, measuring it, slicing it, calling a

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -374,3 +375,102 @@ def test_sms_length_never_splits_an_escape_or_surrogate_pair() -> None:
     assert sms_length("a" * 152 + "€" + "a" * 152).segments == 3
     # 66 units then an emoji: it moves whole into the second part.
     assert sms_length("a" * 66 + "😀" + "邻" * 66).segments == 3
+
+
+def operations(run: Any) -> int:
+    """How many Python and C functions `run()` calls: work counted, not timed."""
+    count = 0
+
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        nonlocal count
+        count += event in ("call", "c_call")
+
+    sys.setprofile(profile)
+    try:
+        run()
+    except ValidationError:
+        pass
+    finally:
+        sys.setprofile(None)
+    return count
+
+
+def flat_list(item: str, items: int) -> str:
+    return "{% set a = 3**124000 %}{% set b = 3**62000 %}{{ [" + ", ".join([item] * items) + "] }}"
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        # The finding: a flat list of big-number divisions passed the check.
+        (flat_list("a//b > 0", 40), "makes a number over 4,096 bits"),
+        ("{{ 2 ** 5000 }}", "makes a number over 4,096 bits"),
+        ("{% set a = 2 ** 4000 %}{{ a * a }}", "makes a number over 4,096 bits"),
+        ("{{ ('9' * 4000) | int > 0 }}", "makes a number over 4,096 bits"),
+        ("{{ 0x" + "f" * 1100 + " > 0 }}", "makes a number over 4,096 bits"),
+        ("{{ 1.5 | round(10000000, 'ceil') }}", "makes a number over 4,096 bits"),
+        # Numbers within the size, but too much arithmetic on them: counted, not timed.
+        (
+            "{% set a = 3**2500 %}{% set b = 3**1250 %}{{ [" + ", ".join(["a//b"] * 2000) + "] }}",
+            "digit operations",
+        ),
+        (
+            "{% set a = 3**2500 %}{% for i in range(60000) %}{{ a % 7**900 > 0 }}{% endfor %}",
+            "digit operations",
+        ),
+        (
+            "{% set a = 3**2500 %}{% for i in range(60000) %}{% if a / 7**1300 > 1 %}{% endif %}"
+            "{% endfor %}",
+            "digit operations",
+        ),
+        (
+            "{% set b = 3**1290 %}{% for i in range(60000) %}{{ (b * b) > (b * 2) }}{% endfor %}",
+            "digit operations",
+        ),
+        ("{{ 'x' * 70000 }}", "makes more than 64 KB"),
+        ("{{ [1, 2] * 40000 }}", "makes more than 64 KB"),
+        ("{% set a = 'x' * 40000 %}{{ a + a }}", "makes more than 64 KB"),
+        ("{% set a = [1] * 30000 %}{{ a + a }}", "makes more than 64 KB"),
+        ("{{ range(2 ** 4000) | list }}", "range() gives at most"),
+        ("{{ 'a' | center(1000000000) }}", "makes more than 64 KB"),
+    ],
+)
+def test_check_refuses_each_costly_operator_before_it_runs(
+    renderer: Renderer, body: str, problem: str
+) -> None:
+    with pytest.raises(RenderLimitError) as caught:
+        renderer.check("invitation", "sms", "en", sms_text(body))
+    assert caught.value.code == "template_too_costly"
+    assert caught.value.status == 400
+    assert problem in caught.value.message
+
+
+def test_render_refuses_a_flat_list_of_divisions_at_its_first_item(renderer: Renderer) -> None:
+    source = sms_text(flat_list("a//b > 0", 4000))
+    context = sample_context("en")
+    # Compiled (and refused) once, so what is counted below is the render alone.
+    with pytest.raises(RenderLimitError):
+        renderer.render("invitation", "sms", "en", context, source=source)
+    spent = operations(lambda: renderer.render("invitation", "sms", "en", context, source=source))
+    # Refused at 3**124000, before any of the 4,000 items: a few hundred calls, where
+    # building the list did 4,000 divisions of 196,000-bit numbers (51 s).
+    assert spent < 1_000
+
+
+def test_check_has_no_shift_operators(renderer: Renderer) -> None:
+    for body in ("{{ 1 << 4000 }}", "{{ 1 >> 4000 }}"):
+        with pytest.raises(ValidationError) as caught:
+            renderer.check("invitation", "sms", "en", sms_text(body))
+        assert caught.value.code == "template_syntax"
+
+
+def test_render_override_comparisons_and_arithmetic_still_work(renderer: Renderer) -> None:
+    body = (
+        "{{ 1 < 2 < 3 }} {{ 3 > 2 > 5 }} {{ 'a' in 'abc' }} {{ 1 not in [2] }} "
+        "{{ 7 // 2 }} {{ 7 % 3 }} {{ 7 / 2 }} {{ 2 - 5 }} {{ 2 ** 10 }} {{ 'a' + 'b' }} "
+        "{{ 2 ** 4095 > 0 }} {{ 1.25 | round(1, 'ceil') }} {{ 3 > 5 > undefined_name }}"
+    )
+    rendered = renderer.render(
+        "invitation", "sms", "en", sample_context("en"), source=sms_text(body)
+    )
+    assert rendered.text == "True False True True 3 1 3.5 -3 1024 ab True 1.3 False"

@@ -10,7 +10,7 @@ from pydantic import Field
 
 from .. import notifications
 from ..errors import NotFoundError, ValidationError
-from ..keys import clock_key, delivery_key, store_key
+from ..keys import clock_key, delivery_key, sandbox_key, store_key
 from ..models import Message, MessageKind, MessageStatus, SendReport, TemplateOverride
 from ..notifications import Deliveries, Preview
 from ..render import KINDS, LANGUAGES
@@ -230,7 +230,7 @@ async def put_template(request: web.Request, body: TemplateIn) -> web.Response:
     kind, channel, language = _template_path(request)
     saved = await notifications.save_template(
         request.app[store_key],
-        request.app[delivery_key].renderer,
+        request.app[sandbox_key],
         _event_id(request),
         kind,
         channel,

@@ -12,7 +12,7 @@ times the bytes for aiosmtplib to stuff and send.) The sinks run as their own pr
 Peak RSS is the server's VmHWM from /proc (server plus worker with --separate-worker); CPU
 is the user plus system time those processes spent from the POST to the last message.
 
-    python -m tests.bench.outbox [--webhook N] [--email N] [--big N]
+    python -m tests.bench.outbox [--webhook N] [--email N] [--big N] [--override N]
 """
 
 from __future__ import annotations
@@ -338,6 +338,66 @@ def line(label: str, n: int, linli: Run, bare_seconds: float | None) -> str:
     )
 
 
+# An override like an organiser's: the resident's name and unit, the event, the link.
+OVERRIDE = (
+    "{% block text %}{{ resident.name }}（{{ resident.unit }}）：{{ event.title }} "
+    "{{ event.start_text }}，{{ event.location }}。回复 {{ event.code }} 1 参加。"
+    "{{ links.rsvp }}{% endblock %}"
+)
+
+
+def override_costs(n: int) -> str:
+    """The rendering of an SMS invitation for n residents: the shipped template in-process
+    through stencils, an override in-process (what the sandbox runs), and the override
+    through the sandbox process in BATCH-sized round trips; CPU µs a message is the server
+    process's own (the helper's is apart), with the rate in messages a second."""
+    from service.render import Renderer, sample_context
+    from service.sandbox import Job, TemplateSandbox
+    from service.stencil import Stencils
+
+    renderer = Renderer()
+    contexts = []
+    for i in range(n):
+        context = sample_context("zh-CN")
+        context["resident"].update(id=i + 1, name=f"居民{i}", unit=f"3-2-{1000 + i}")
+        contexts.append(context)
+
+    def timed(label: str, run: Callable[[], object]) -> str:
+        wall, cpu = time.perf_counter(), time.process_time()
+        run()
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        return f"  {label:<34} {cpu / n * 1e6:8.1f} µs CPU/message {n / wall:10,.0f} messages/s"
+
+    def shipped() -> None:
+        stencils = Stencils(renderer)
+        for c in contexts:
+            stencils.render("invitation", "sms", "zh-CN", c)
+
+    def in_process() -> None:
+        for c in contexts:
+            renderer.render("invitation", "sms", "zh-CN", c, source=OVERRIDE)
+
+    async def sandboxed() -> list[str]:
+        sandbox = TemplateSandbox()
+        jobs = [Job("invitation", "sms", "zh-CN", OVERRIDE, c) for c in contexts]
+        async with sandbox.running():
+            await sandbox.render_many(jobs[:1])  # the helper started, the template compiled
+            wall, cpu = time.perf_counter(), time.process_time()
+            for start in range(0, n, 500):  # a send's batch of 500 residents
+                await sandbox.render_many(jobs[start : start + 500])
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            return [
+                f"  {'override, sandbox process':<34} {cpu / n * 1e6:8.1f} µs CPU/message"
+                f" {n / wall:10,.0f} messages/s"
+            ]
+
+    rows = [f"rendering {n:,} SMS invitations (server process CPU):"]
+    rows.append(timed("shipped template, stencils", shipped))
+    rows.append(timed("override, in-process", in_process))
+    rows.extend(asyncio.run(sandboxed()))
+    return "\n".join(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--webhook", type=int, default=10_000)
@@ -348,7 +408,15 @@ def main() -> None:
         action="store_true",
         help="run the delivery worker as its own process (linli worker) beside linli serve",
     )
+    parser.add_argument(
+        "--override",
+        type=int,
+        default=5_000,
+        help="residents whose SMS is rendered from an override, in-process and in the sandbox",
+    )
     args = parser.parse_args()
+    if args.override:
+        print(override_costs(args.override), flush=True)
     global SEPARATE_WORKER
     SEPARATE_WORKER = args.separate_worker
     results: list[str] = []
