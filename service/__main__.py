@@ -103,7 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     bak = sub.add_parser(
         "backup",
         help="copy the live database to PATH",
-        description="Take an online backup with SQLite's backup API; safe while the server runs.",
+        description="Take an online backup with SQLite's backup API, in one step, so writes "
+        "going on meanwhile do not restart it; safe while the server runs. The file is "
+        "written beside PATH with mode 0600 and renamed into place once complete.",
     )
     bak.add_argument("path", metavar="PATH", help="the backup file to write")
     _common(bak)
