@@ -11,6 +11,7 @@ import logging
 import os
 import queue
 import sqlite3
+import stat
 import tempfile
 import threading
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
@@ -264,6 +265,24 @@ def migrations() -> list[tuple[int, str, str]]:
     return found
 
 
+# Owner read and write only: the database holds residents' names, phone numbers and
+# addresses, like the secret file beside it.
+PRIVATE_MODE: Final = 0o600
+
+
+def make_private(path: Path) -> None:
+    """Create the database file with mode PRIVATE_MODE if missing, and set that mode on it
+    and on its -wal and -shm if an older Linli left them readable to others.
+
+    SQLite gives the -wal, -shm and -journal files it creates the mode of the database
+    file, whatever the umask, so a private database keeps them private too."""
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_MODE))
+    for name in (path.name, f"{path.name}-wal", f"{path.name}-shm", f"{path.name}-journal"):
+        with contextlib.suppress(FileNotFoundError):
+            if stat.S_IMODE(os.stat(path.with_name(name)).st_mode) != PRIVATE_MODE:
+                os.chmod(path.with_name(name), PRIVATE_MODE)
+
+
 class Store:
     """All access to the database goes through here.
 
@@ -344,6 +363,7 @@ class Store:
     async def open(self) -> None:
         """Create the file if needed, migrate it, and start the writer."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_private(self.path)
         try:
             self.schema_version = await asyncio.to_thread(self._open_writer)
             self._reader = await self._connect()
