@@ -36,6 +36,7 @@ def test_cli_help_for_each_command(tmp_path: Path) -> None:
         ["token", "create"],
         ["staff", "password"],
         ["backup"],
+        ["secrets", "rotate"],
     ):
         done = linli(*command, "--help", cwd=tmp_path)
         assert done.returncode == 0, done.stderr

@@ -23,6 +23,9 @@ from typing import Any, Final, Protocol, TypeVar
 import aiosqlite
 
 from ..errors import ServiceError
+from ..secret import load_or_create
+from ..secretbox import NoSecretBox, SecretBox
+from . import sealed
 
 T = TypeVar("T")
 Row = sqlite3.Row
@@ -38,6 +41,9 @@ _MAX_ROWS: Final = 512
 
 class Db(Protocol):
     """What store functions need: the writer's transaction or the reader."""
+
+    # Seals and opens the values kept sealed at rest (see sealed.py).
+    box: SecretBox
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None: ...
 
@@ -84,8 +90,9 @@ class _Queries:
     would keep the connection's read transaction open, and with it a snapshot from before
     the latest commits: under load a request could miss the write it just made."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: aiosqlite.Connection, box: SecretBox) -> None:
         self._conn = conn
+        self.box = box
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         rows = await self._conn.execute_fetchall(sql, params)
@@ -105,8 +112,9 @@ class _PointReads:
     few microseconds, less than the hop to the reader's thread and back. Each query is
     read to its end at once, so no read transaction outlives it."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, box: SecretBox) -> None:
         self._conn = conn
+        self.box = box
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         rows = self._conn.execute(sql, params).fetchall()
@@ -120,8 +128,9 @@ class Tx:
     """One write job's view of the open transaction. It runs on the writer thread and
     answers synchronously, so a job's awaits never leave that thread (see Store)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, box: SecretBox) -> None:
         self._conn = conn
+        self.box = box
         # Rows read in this transaction that later jobs of the same batch may reuse (an
         # answer's event, the webhook listeners): emptied at every BEGIN and after every
         # job not written with memo_safe=True, so only jobs that promise not to change
@@ -307,8 +316,13 @@ class Store:
         synchronous: str = "FULL",
         busy_timeout_ms: int = 5000,
         batch_max: int = 256,
+        secret_file: str | Path | None = None,
     ) -> None:
         self.path = Path(path)
+        # The key of the values sealed at rest comes from the server secret file; without
+        # one (some tests, tools) the store can neither seal nor open them.
+        self.secret_file = None if secret_file is None else Path(secret_file)
+        self.box: SecretBox = NoSecretBox()
         self.synchronous = synchronous
         self.busy_timeout_ms = busy_timeout_ms
         self.batch_max = batch_max
@@ -364,20 +378,28 @@ class Store:
         """Create the file if needed, migrate it, and start the writer."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         make_private(self.path)
+        if self.secret_file is not None:
+            self.box = SecretBox(load_or_create(self.secret_file))
         try:
             self.schema_version = await asyncio.to_thread(self._open_writer)
             self._reader = await self._connect()
             await self._reader.execute("PRAGMA query_only = ON")
+            self._reads = _Queries(self._reader, self.box)
+            self._points = self._open_points()
+            self._point_reads = _PointReads(self._points, self.box)
+            self._thread = threading.Thread(
+                target=self._run_writer, name="linli-store-writer", daemon=True
+            )
+            self._thread.start()
+            if self.secret_file is not None:
+                # The key first: plain text sealed under a wrong key could not be told
+                # apart from the values that key cannot open.
+                await sealed.check_key(self.reader)
+                if count := await self.write(sealed.seal_plaintext):
+                    log.info("sealed %d secrets an older Linli kept in plain text", count)
         except BaseException:
             await self.close()
             raise
-        self._reads = _Queries(self._reader)
-        self._points = self._open_points()
-        self._point_reads = _PointReads(self._points)
-        self._thread = threading.Thread(
-            target=self._run_writer, name="linli-store-writer", daemon=True
-        )
-        self._thread.start()
 
     async def close(self) -> None:
         """Finish queued writes, stop the writer and close both connections."""
@@ -474,7 +496,7 @@ class Store:
         """The writer thread: a batch of waiting jobs per transaction, until told to stop."""
         assert self._writer is not None
         conn = self._writer
-        tx = Tx(conn)
+        tx = Tx(conn, self.box)
         stopping = False
         while not stopping:
             first = self._jobs.get()
@@ -525,6 +547,12 @@ class Store:
                 conn.execute("ROLLBACK")
             outcomes = [(False, exc)] * len(batch)
         return outcomes
+
+    async def rotate_secrets(self, new_secret: bytes) -> int:
+        """Seal every sealed value under `new_secret`'s key instead of the current one, in
+        one transaction; how many. The store must be reopened with the new secret file."""
+        new = SecretBox(new_secret)
+        return await self.write(lambda tx: sealed.reseal(tx, new))
 
     async def integrity_check(self) -> str:
         """SQLite's own quick check of the file: 'ok' when sound."""
