@@ -1,4 +1,4 @@
-"""The `linli` command line: serve, worker, demo, token, staff, backup."""
+"""The `linli` command line: serve, worker, demo, token, staff, backup, secrets."""
 
 from __future__ import annotations
 
@@ -103,10 +103,33 @@ def build_parser() -> argparse.ArgumentParser:
     bak = sub.add_parser(
         "backup",
         help="copy the live database to PATH",
-        description="Take an online backup with SQLite's backup API; safe while the server runs.",
+        description="Take an online backup with SQLite's backup API, in one step, so writes "
+        "going on meanwhile do not restart it; safe while the server runs. The file is "
+        "written beside PATH with mode 0600 and renamed into place once complete.",
     )
     bak.add_argument("path", metavar="PATH", help="the backup file to write")
     _common(bak)
+
+    secrets = sub.add_parser(
+        "secrets",
+        help="manage secrets sealed at rest",
+        description="Manage secrets sealed at rest.",
+    )
+    secrets_sub = secrets.add_subparsers(dest="secrets_command", required=True, metavar="ACTION")
+    rotate = secrets_sub.add_parser(
+        "rotate",
+        help="seal the stored secrets under a new secret file",
+        description="With the server and workers stopped: open every secret sealed in the "
+        "database (webhook signing secrets) with server.secret_file and seal it under "
+        "NEW_SECRET_FILE (created, mode 0600, if missing), in one transaction. Then set "
+        "server.secret_file to NEW_SECRET_FILE and start the server. Links signed with the "
+        "old secret (RSVP, booking, unsubscribe, Telegram) stop working; residents get new "
+        "ones with their next message.",
+    )
+    rotate.add_argument(
+        "--new-secret-file", required=True, metavar="PATH", help="the server's new secret file"
+    )
+    _common(rotate)
     return parser
 
 
@@ -152,6 +175,7 @@ async def _with_store(settings: Settings) -> Store:
         synchronous=settings.store.synchronous,
         busy_timeout_ms=settings.store.busy_timeout_ms,
         batch_max=settings.store.batch_max,
+        secret_file=settings.server.secret_file,
     )
     await store.open()
     return store
@@ -277,6 +301,31 @@ def _backup(args: argparse.Namespace) -> int:
     return 0
 
 
+def _secrets_rotate(args: argparse.Namespace) -> int:
+    from .secret import load_or_create
+
+    settings = _settings(args)
+    try:
+        new_secret = load_or_create(args.new_secret_file)
+    except ValueError as exc:  # not a hex secret of 128 bits or more
+        raise SettingsError(str(exc)) from None
+
+    async def run() -> int:
+        store = await _with_store(settings)  # opening checks the current secret file
+        try:
+            return await store.rotate_secrets(new_secret)
+        finally:
+            await store.close()
+
+    count = asyncio.run(run())
+    print(
+        f"sealed {count} secrets under {args.new_secret_file}; now set server.secret_file ="
+        f" {args.new_secret_file!r} and start the server",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `linli` console script."""
     args = build_parser().parse_args(argv)
@@ -287,6 +336,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "token": _token_create,
         "staff": _staff_password,
         "backup": _backup,
+        "secrets": _secrets_rotate,
     }
     try:
         return commands[args.command](args)

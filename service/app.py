@@ -104,6 +104,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> web.Applic
         synchronous=settings.store.synchronous,
         busy_timeout_ms=settings.store.busy_timeout_ms,
         batch_max=settings.store.batch_max,
+        secret_file=settings.server.secret_file,
     )
     app[delivery_key] = Delivery.build(settings)
     app[sandbox_key] = TemplateSandbox()

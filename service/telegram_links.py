@@ -3,7 +3,10 @@ https://t.me/<bot>?start=<token>, and the bot's /start <token> links the chat.
 
 A token is derived, not stored: the resident id and the day it was made, with a MAC under
 the server secret. So showing the link (a GET) writes nothing; only spending it does, and
-a spent token's hash is kept so it works once."""
+a spent token's hash is kept so it works once.
+
+Nothing here is sealed at rest (see secretbox.py): a token is only ever compared, so the
+database keeps its SHA-256, from which neither the token nor the server secret follows."""
 
 from __future__ import annotations
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import sqlite3
+import stat
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,6 +36,7 @@ def test_cli_help_for_each_command(tmp_path: Path) -> None:
         ["token", "create"],
         ["staff", "password"],
         ["backup"],
+        ["secrets", "rotate"],
     ):
         done = linli(*command, "--help", cwd=tmp_path)
         assert done.returncode == 0, done.stderr
@@ -167,3 +170,79 @@ async def test_cli_serve_creates_publishes_and_lists_an_event(server: tuple[str,
             listed = await resp.json()
         titles = [e["title"] for e in listed["items"]]
         assert "周末亲子手工" in titles and len(titles) == 4
+
+
+class _Writer(threading.Thread):
+    """A second program writing to the database on its own connection, one commit at a
+    time, until told to stop: the load a busy server puts beside `linli backup`."""
+
+    def __init__(self, db: Path) -> None:
+        super().__init__(daemon=True)
+        self.db = db
+        self.stop = threading.Event()
+        self.commits = 0
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        conn = sqlite3.connect(self.db, isolation_level=None)
+        try:
+            conn.execute("PRAGMA busy_timeout = 5000")
+            while not self.stop.is_set():
+                conn.execute(
+                    "INSERT INTO rooms (name, capacity, created_at) VALUES (?, 1, 'now')",
+                    (f"late-{self.commits}",),
+                )
+                self.commits += 1
+                # Paced, so the load is steady rather than a spin that starves the backup
+                # of CPU: about 200 commits a second, over twice what broke it before.
+                self.stop.wait(0.005)
+        except BaseException as exc:  # reported by the test
+            self.error = exc
+        finally:
+            conn.close()
+
+
+def test_cli_backup_finishes_under_a_steady_write_load(tmp_path: Path) -> None:
+    db = tmp_path / "linli.db"
+    made = linli("token", "create", "--role", "admin", "--name", "管理员", "--db", str(db),
+                 cwd=tmp_path)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    with sqlite3.connect(db) as conn:
+        conn.executemany(
+            "INSERT INTO rooms (name, capacity, created_at) VALUES (?, 1, 'now')",
+            [
+                (f"early-{i}-" + "房" * 200,) for i in range(30000)
+            ],  # about 40 MB: many steps of 1,024 pages
+        )
+    writer = _Writer(db)
+    writer.start()
+    try:
+        while writer.commits < 20 and writer.is_alive():  # the load is running
+            writer.stop.wait(0.01)
+        target = tmp_path / "backups" / "linli-copy.db"
+        done = linli("backup", str(target), "--db", str(db), cwd=tmp_path)
+        during = writer.commits
+    finally:
+        writer.stop.set()
+        writer.join()
+    assert writer.error is None
+    assert done.returncode == 0, done.stderr
+    assert during > 20  # writes kept coming while it ran
+    copy = sqlite3.connect(target)
+    assert copy.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert (
+        copy.execute("SELECT count(*) FROM rooms WHERE name LIKE 'early-%'").fetchone()[0] == 30000
+    )
+    copy.close()
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert sorted(p.name for p in target.parent.iterdir()) == ["linli-copy.db"]
+
+
+def test_cli_backup_that_fails_leaves_no_file_behind(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.db"
+    broken.write_bytes(b"not a database, " * 512)
+    target = tmp_path / "backups" / "copy.db"
+    done = linli("backup", str(target), "--db", str(broken), cwd=tmp_path)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr and "backup" in done.stderr
+    assert list(target.parent.iterdir()) == []

@@ -56,8 +56,10 @@ def _serve(config: Path, db: Path, port: int) -> subprocess.Popen[bytes]:
     )
 
 
-def _token(db: Path) -> str:
-    argv = [LINLI, "token", "create", "--role", "organiser", "--name", "t", "--db", str(db)]
+def _token(config: Path, db: Path) -> str:
+    # The server's config: its secret file seals the webhook secrets populate wrote.
+    argv = [LINLI, "token", "create", "--role", "organiser", "--name", "t", "--db", str(db),
+            "--config", str(config)]  # fmt: skip
     done = subprocess.run(argv, cwd=ROOT, check=True, capture_output=True, text=True)
     return done.stdout.strip()
 
@@ -70,7 +72,7 @@ async def test_sigkill_halfway_loses_no_message(tmp_path: Path) -> None:
             populate, db, RECIPIENTS, "webhook", lambda i: hook.url, secret
         )
         config = _config(tmp_path)
-        token = await asyncio.to_thread(_token, db)
+        token = await asyncio.to_thread(_token, config, db)
         # Slow answers keep the sending going long enough to be cut in the middle.
         hook.delay(0.01, times=RECIPIENTS * 2)
         port = free_port()

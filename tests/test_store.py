@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -192,3 +193,38 @@ async def test_migrations_8_and_9_move_queued_bodies(tmp_path: Path) -> None:
         "msg_b": ({"type": "invitation.created"}, {"rsvp_url": "u"}),
         "msg_c": ("text", {"rsvp_url": "u"}),
     }
+
+
+def _modes(path: Path) -> dict[str, int]:
+    """The permission bits of the database file and its -wal and -shm beside it."""
+    return {
+        p.name: stat.S_IMODE(p.stat().st_mode)
+        for p in path.parent.iterdir()
+        if p.name.startswith(path.name)
+    }
+
+
+async def test_store_files_are_private_to_the_owner(tmp_path: Path) -> None:
+    path = tmp_path / "linli.db"
+    async with Store(path) as store:
+        await store.write(lambda tx: _room(tx, "活动室"))
+        modes = _modes(path)
+    assert modes.keys() == {"linli.db", "linli.db-wal", "linli.db-shm"}
+    assert set(modes.values()) == {0o600}
+
+
+async def test_store_makes_an_older_readable_database_private_at_start(tmp_path: Path) -> None:
+    path = tmp_path / "linli.db"
+    # Written by an older Linli (mode 0644), its -wal and -shm kept by an open connection.
+    older = sqlite3.connect(path, isolation_level=None)
+    older.execute("PRAGMA journal_mode = WAL")
+    older.execute("CREATE TABLE kept (x)")
+    for name in ("linli.db", "linli.db-wal", "linli.db-shm"):
+        (tmp_path / name).chmod(0o644)
+    try:
+        async with Store(path):
+            modes = _modes(path)
+    finally:
+        older.close()
+    assert modes.keys() == {"linli.db", "linli.db-wal", "linli.db-shm"}
+    assert set(modes.values()) == {0o600}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from .core import Db, Row, Store, Tx, backup, migrations
+from .core import Db, Row, Store, Tx, migrations
+from .files import backup
 
 __all__ = ["Db", "Row", "Store", "Tx", "backup", "migrations"]

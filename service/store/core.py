@@ -19,6 +19,11 @@ from typing import Any, Final, Protocol, TypeVar
 
 import aiosqlite
 
+from ..secret import load_or_create
+from ..secretbox import NoSecretBox, SecretBox
+from . import sealed
+from .files import make_private
+
 T = TypeVar("T")
 Row = sqlite3.Row
 Params = Sequence[Any]
@@ -33,6 +38,9 @@ _MAX_ROWS: Final = 512
 
 class Db(Protocol):
     """What store functions need: the writer's transaction or the reader."""
+
+    # Seals and opens the values kept sealed at rest (see sealed.py).
+    box: SecretBox
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None: ...
 
@@ -79,8 +87,9 @@ class _Queries:
     would keep the connection's read transaction open, and with it a snapshot from before
     the latest commits: under load a request could miss the write it just made."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: aiosqlite.Connection, box: SecretBox) -> None:
         self._conn = conn
+        self.box = box
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         rows = await self._conn.execute_fetchall(sql, params)
@@ -100,8 +109,9 @@ class _PointReads:
     few microseconds, less than the hop to the reader's thread and back. Each query is
     read to its end at once, so no read transaction outlives it."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, box: SecretBox) -> None:
         self._conn = conn
+        self.box = box
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         rows = self._conn.execute(sql, params).fetchall()
@@ -115,8 +125,9 @@ class Tx:
     """One write job's view of the open transaction. It runs on the writer thread and
     answers synchronously, so a job's awaits never leave that thread (see Store)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, box: SecretBox) -> None:
         self._conn = conn
+        self.box = box
         # Rows read in this transaction that later jobs of the same batch may reuse (an
         # answer's event, the webhook listeners): emptied at every BEGIN and after every
         # job not written with memo_safe=True, so only jobs that promise not to change
@@ -284,8 +295,13 @@ class Store:
         synchronous: str = "FULL",
         busy_timeout_ms: int = 5000,
         batch_max: int = 256,
+        secret_file: str | Path | None = None,
     ) -> None:
         self.path = Path(path)
+        # The key of the values sealed at rest comes from the server secret file; without
+        # one (some tests, tools) the store can neither seal nor open them.
+        self.secret_file = None if secret_file is None else Path(secret_file)
+        self.box: SecretBox = NoSecretBox()
         self.synchronous = synchronous
         self.busy_timeout_ms = busy_timeout_ms
         self.batch_max = batch_max
@@ -340,20 +356,29 @@ class Store:
     async def open(self) -> None:
         """Create the file if needed, migrate it, and start the writer."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_private(self.path)
+        if self.secret_file is not None:
+            self.box = SecretBox(load_or_create(self.secret_file))
         try:
             self.schema_version = await asyncio.to_thread(self._open_writer)
             self._reader = await self._connect()
             await self._reader.execute("PRAGMA query_only = ON")
+            self._reads = _Queries(self._reader, self.box)
+            self._points = self._open_points()
+            self._point_reads = _PointReads(self._points, self.box)
+            self._thread = threading.Thread(
+                target=self._run_writer, name="linli-store-writer", daemon=True
+            )
+            self._thread.start()
+            if self.secret_file is not None:
+                # The key first: plain text sealed under a wrong key could not be told
+                # apart from the values that key cannot open.
+                await sealed.check_key(self.reader)
+                if count := await self.write(sealed.seal_plaintext):
+                    log.info("sealed %d secrets an older Linli kept in plain text", count)
         except BaseException:
             await self.close()
             raise
-        self._reads = _Queries(self._reader)
-        self._points = self._open_points()
-        self._point_reads = _PointReads(self._points)
-        self._thread = threading.Thread(
-            target=self._run_writer, name="linli-store-writer", daemon=True
-        )
-        self._thread.start()
 
     async def close(self) -> None:
         """Finish queued writes, stop the writer and close both connections."""
@@ -450,7 +475,7 @@ class Store:
         """The writer thread: a batch of waiting jobs per transaction, until told to stop."""
         assert self._writer is not None
         conn = self._writer
-        tx = Tx(conn)
+        tx = Tx(conn, self.box)
         stopping = False
         while not stopping:
             first = self._jobs.get()
@@ -502,33 +527,13 @@ class Store:
             outcomes = [(False, exc)] * len(batch)
         return outcomes
 
+    async def rotate_secrets(self, new_secret: bytes) -> int:
+        """Seal every sealed value under `new_secret`'s key instead of the current one, in
+        one transaction; how many. The store must be reopened with the new secret file."""
+        new = SecretBox(new_secret)
+        return await self.write(lambda tx: sealed.reseal(tx, new))
+
     async def integrity_check(self) -> str:
         """SQLite's own quick check of the file: 'ok' when sound."""
         row = await self.fetchone("PRAGMA quick_check")
         return str(row[0]) if row else "no answer"
-
-
-def backup(source: str | Path, destination: str | Path) -> int:
-    """Copy a live database with SQLite's online backup API; returns the pages copied."""
-    src_path, dest_path = Path(source), Path(destination)
-    if not src_path.exists():
-        raise FileNotFoundError(f"no database at {src_path}")
-    dest_path.parent.mkdir(parents=True, exist_ok=True)
-    partial = dest_path.with_name(dest_path.name + ".partial")
-    partial.unlink(missing_ok=True)
-    src = sqlite3.connect(f"file:{src_path}?mode=ro", uri=True)
-    try:
-        dest = sqlite3.connect(partial)
-        try:
-            src.backup(dest, pages=1024)
-            ok = dest.execute("PRAGMA quick_check").fetchone()[0]
-            if ok != "ok":
-                raise RuntimeError(f"backup failed its integrity check: {ok}")
-            pages = int(dest.execute("PRAGMA page_count").fetchone()[0])
-        finally:
-            dest.close()
-    finally:
-        src.close()
-    # The rename is atomic, so PATH is either the old backup or a whole new one.
-    partial.replace(dest_path)
-    return pages

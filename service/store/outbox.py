@@ -10,7 +10,9 @@ from typing import Any, Final
 
 from ..clock import from_db, opt_from_db, to_db
 from ..models import Attempt, Channel, Language, Message, MessageKind, MessageStatus
+from ..secretbox import SecretBox
 from .core import Db, Row, Tx, fetch_packed
+from .sealed import unseal
 
 # _message unpacks rows in this order; the text is in message_bodies (see 0009).
 _COLUMNS = (
@@ -263,9 +265,11 @@ _REACH = f"SELECT {_REACH_COLUMNS} FROM contacts"
 _REACH_PACKED = f"SELECT json_group_array(json_array({_REACH_COLUMNS})) FROM contacts"
 
 
-def _reach(row: Sequence[Any], now: datetime | None) -> Reach:
+def _reach(row: Sequence[Any], now: datetime | None, box: SecretBox) -> Reach:
     id_, resident_id, channel, address, rank, opted_out_at, disabled_at, *keys = row
-    secret, previous, until = keys
+    secret = unseal(box, "contacts", "signing_secret", id_, keys[0])
+    previous = unseal(box, "contacts", "previous_secret", id_, keys[1])
+    until = keys[2]
     secrets: tuple[str, ...] = (secret,) if secret else ()
     # The previous secret signs too until its rotation window lapses.
     if previous and (now is None or until is None or until > to_db(now)):
@@ -292,7 +296,7 @@ async def contacts_of(db: Db, resident_ids: Sequence[int]) -> dict[int, list[Rea
     )
     rows.sort(key=lambda row: (row[4], row[0]))  # by rank, then id: preference order
     for row in rows:
-        found[row[1]].append(_reach(row, None))
+        found[row[1]].append(_reach(row, None, db.box))
     return found
 
 
@@ -302,13 +306,13 @@ async def contacts_by_id(db: Db, contact_ids: Sequence[int], now: datetime) -> d
         return {}
     ids = sorted(set(contact_ids))
     rows = await fetch_packed(db, f"{_REACH_PACKED} WHERE id IN ({_marks(len(ids))})", ids)
-    return {row[0]: _reach(row, now) for row in rows}
+    return {row[0]: _reach(row, now, db.box) for row in rows}
 
 
 async def contact(db: Db, contact_id: int, now: datetime) -> Reach | None:
     """One contact as it stands now (secrets whose rotation window has lapsed left out)."""
     row = await db.fetchone(f"{_REACH} WHERE id = ?", (contact_id,))
-    return None if row is None else _reach(row, now)
+    return None if row is None else _reach(row, now, db.box)
 
 
 async def insert_invitations(

@@ -11,6 +11,7 @@ from ..clock import from_db, opt_from_db, to_db
 from ..models import Channel, Contact, Language, Resident
 from .core import Db, Row, Tx
 from .households import like
+from .sealed import seal
 
 _SELECT: Final = (
     "SELECT r.*, h.unit AS unit FROM residents r JOIN households h ON h.id = r.household_id"
@@ -258,7 +259,7 @@ async def insert_contact(
     rank = int(row[0]) if row else 0
     contact_id = await tx.execute(
         "INSERT INTO contacts (resident_id, channel, address, rank, opted_out_at, created_at,"
-        " signing_secret) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        " signing_secret) VALUES (?, ?, ?, ?, ?, ?, NULL)",
         (
             resident_id,
             channel.value,
@@ -266,9 +267,14 @@ async def insert_contact(
             rank,
             to_db(opted_out_at) if opted_out_at else None,
             to_db(now),
-            signing_secret,
         ),
     )
+    if signing_secret is not None:
+        # Sealed for its row, so its id first (see sealed.py).
+        await tx.execute(
+            "UPDATE contacts SET signing_secret = ? WHERE id = ?",
+            (seal(tx.box, "contacts", "signing_secret", contact_id, signing_secret), contact_id),
+        )
     return Contact(
         id=contact_id,
         resident_id=resident_id,

@@ -10,9 +10,13 @@ from typing import Final
 
 from ..clock import from_db, opt_from_db, to_db
 from ..models import IntegrationEvent, Subscription
+from ..secretbox import SecretBox
 from .core import Db, Row, Tx
+from .sealed import seal, unseal
 
 _COLUMNS = "id, url, event_types, description, created_at, disabled_at, disabled_reason"
+# Where a subscription's current secret is sealed (sealed.place without the row).
+_SECRET: Final = ("subscriptions", "signing_secret")
 # Tx.memo's key for the listener list: every answer emits, so a group commit of answers
 # reads it once. Each write below drops it, as does any job that is not memo_safe.
 _LISTENERS: Final = "subscriptions.listeners"
@@ -71,11 +75,17 @@ async def insert(
 ) -> int:
     """A new subscription's id."""
     tx.memo.pop(_LISTENERS, None)
-    return await tx.execute(
+    # The secret is sealed for its row (see sealed.py): the row's id first.
+    subscription_id = await tx.execute(
         "INSERT INTO subscriptions (url, event_types, description, signing_secret, created_at)"
-        " VALUES (?, ?, ?, ?, ?)",
-        (url, _json(event_types), description, secret, to_db(now)),
+        " VALUES (?, ?, ?, '', ?)",
+        (url, _json(event_types), description, to_db(now)),
     )
+    await tx.execute(
+        "UPDATE subscriptions SET signing_secret = ? WHERE id = ?",
+        (seal(tx.box, *_SECRET, subscription_id, secret), subscription_id),
+    )
+    return subscription_id
 
 
 async def get(db: Db, subscription_id: int) -> Subscription | None:
@@ -106,27 +116,29 @@ async def update(
 ) -> None:
     """Change the fields given (None leaves one as it is). A new secret keeps the old one
     signing beside it until `previous_until`."""
-    # A secret equal to the current one is no rotation: the old overlap stays as it was.
-    rotated = secret is not None
     tx.memo.pop(_LISTENERS, None)
     await tx.execute(
         "UPDATE subscriptions SET event_types = COALESCE(?, event_types),"
-        " description = COALESCE(?, description),"
-        " previous_secret = CASE WHEN ? AND signing_secret != ? THEN signing_secret"
-        "  ELSE previous_secret END,"
-        " previous_secret_until = CASE WHEN ? AND signing_secret != ? THEN ?"
-        "  ELSE previous_secret_until END,"
-        " signing_secret = COALESCE(?, signing_secret)"
-        " WHERE id = ?",
+        " description = COALESCE(?, description) WHERE id = ?",
+        (None if event_types is None else _json(event_types), description, subscription_id),
+    )
+    if secret is None:
+        return
+    row = await tx.fetchone(
+        "SELECT signing_secret FROM subscriptions WHERE id = ?", (subscription_id,)
+    )
+    current = None if row is None else unseal(tx.box, *_SECRET, subscription_id, row[0])
+    # A secret equal to the current one is no rotation: the old overlap stays as it was.
+    # Compared opened, in Python: each sealing of a value differs (a fresh nonce).
+    if current is None or current == secret:
+        return
+    await tx.execute(
+        "UPDATE subscriptions SET signing_secret = ?, previous_secret = ?,"
+        " previous_secret_until = ? WHERE id = ?",
         (
-            None if event_types is None else _json(event_types),
-            description,
-            rotated,
-            secret,
-            rotated,
-            secret,
+            seal(tx.box, *_SECRET, subscription_id, secret),
+            seal(tx.box, "subscriptions", "previous_secret", subscription_id, current),
             None if previous_until is None else to_db(previous_until),
-            secret,
             subscription_id,
         ),
     )
@@ -189,11 +201,14 @@ async def targets(db: Db, subscription_ids: Sequence[int], now: datetime) -> dic
         f" FROM subscriptions WHERE id IN ({', '.join('?' * len(ids))})",
         [to_db(now), *ids],
     )
-    return {
-        row["id"]: Target(
-            id=row["id"],
-            disabled=row["disabled_at"] is not None,
-            secrets=(row["signing_secret"],) + ((row["previous"],) if row["previous"] else ()),
-        )
-        for row in rows
-    }
+    return {row["id"]: _target(db.box, row) for row in rows}
+
+
+def _target(box: SecretBox, row: Row) -> Target:
+    secret = unseal(box, *_SECRET, row["id"], row["signing_secret"])
+    previous = unseal(box, "subscriptions", "previous_secret", row["id"], row["previous"])
+    return Target(
+        id=row["id"],
+        disabled=row["disabled_at"] is not None,
+        secrets=tuple(s for s in (secret, previous) if s),
+    )
