@@ -1,8 +1,10 @@
 """Behind a reverse proxy: whose forwarding headers are believed (server.trusted_proxies),
-Secure cookies and HSTS over HTTPS."""
+Secure cookies and HSTS over HTTPS, and an oversized body refused before it is read."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
 from typing import Any
 
@@ -145,3 +147,27 @@ async def test_proxy_spoofed_forwarded_for_from_an_untrusted_peer_is_ignored(
     for i in range(console_auth.ADDRESS_MAX_FAILURES):
         assert await _bad_token(api.client, f"198.51.100.{i}") == 401
     assert await _bad_token(api.client, "198.51.100.200") == 429  # all are 127.0.0.1
+
+
+async def test_proxy_a_declared_body_over_the_limit_is_refused_before_it_is_read(
+    make_api: MakeApi,
+) -> None:
+    api = await make_api()
+    server = api.client.server
+    reader, writer = await asyncio.open_connection(server.host, server.port)
+    writer.write(
+        b"POST /api/v1/residents HTTP/1.1\r\nHost: linli\r\n"
+        b"Content-Type: application/json\r\nContent-Length: 10000000000\r\n\r\n{"
+    )
+    await writer.drain()
+
+    async def answer() -> bytes:
+        return await reader.read()  # to the end: the server closes the connection
+
+    # The body is never sent: the answer can only come from the declared length.
+    raw = await asyncio.wait_for(answer(), 60)
+    writer.close()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413")
+    assert b"connection: close" in head.lower()
+    assert json.loads(body)["error"]["code"] == "payload_too_large"
