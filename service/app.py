@@ -54,8 +54,9 @@ from .web.console import residents as console_residents
 from .web.console import rooms as console_rooms
 from .web.console import settings_view as console_settings
 from .web.console import sign_in as console_sign_in
-from .web.middlewares import errors, observe
+from .web.middlewares import body_limit, errors, observe
 from .web.openapi import build_document
+from .web.proxy import forwarded, secure_cookies
 from .web.routing import Api
 
 log = logging.getLogger("linli")
@@ -92,8 +93,10 @@ ROUTE_TABLES: tuple[Api, ...] = (
 def create_app(settings: Settings, *, clock: Clock = system_clock) -> web.Application:
     """A Linli application; its store opens when the app starts and closes when it stops."""
     app = web.Application(
-        middlewares=[observe, errors], client_max_size=settings.server.max_body_bytes
+        middlewares=[forwarded, observe, body_limit, errors],
+        client_max_size=settings.server.max_body_bytes,
     )
+    app.on_response_prepare.append(secure_cookies)
     app[settings_key] = settings
     app[clock_key] = clock
     app[metrics_key] = Metrics()

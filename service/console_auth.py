@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import math
 import re
 import secrets
-from collections import deque
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -23,6 +24,7 @@ from .errors import (
     ValidationError,
 )
 from .models import Role
+from .ratelimit import FailureLimit, address_key
 from .store import Store, Tx
 from .store import console as sql
 from .store import tokens as token_sql
@@ -31,10 +33,15 @@ from .store import tokens as token_sql
 SESSION_TTL: Final = timedelta(hours=12)
 # Writing last_seen_at on every page view would make every read a write.
 SESSION_TOUCH: Final = timedelta(minutes=1)
-# Five wrong tries per name or per address in 15 minutes, then wait: enough for typos,
-# far too few to guess a password.
+# Five wrong tries per name in 15 minutes, then wait: enough for typos, far too few to
+# guess a password. Two are free; then 30 s, then 60 s before the next (see SignInThrottle).
 MAX_FAILURES: Final = 5
 FAILURE_WINDOW: Final = timedelta(minutes=15)
+FREE_FAILURES: Final = 2
+FAILURE_DELAY: Final = timedelta(seconds=30)
+# An address may be many people behind one proxy: a higher limit, and it never blocks the
+# right password of a real account (see SignInThrottle).
+ADDRESS_MAX_FAILURES: Final = 20
 MIN_PASSWORD: Final = 10
 LOGIN_PATTERN: Final = re.compile(r"[a-z0-9][a-z0-9._-]{1,39}")
 
@@ -69,43 +76,106 @@ def _session_hash(cookie: str) -> str:
 
 
 class SignInThrottle:
-    """Failed sign-ins per key (a login name, a client address) in the last FAILURE_WINDOW.
+    """Failed sign-ins, counted per name and per client address (an IPv6 one by its /64).
 
-    Kept in memory: a restart forgets it, which costs an attacker a restart per 5 tries."""
+    - A name gets MAX_FAILURES wrong tries in FAILURE_WINDOW, from anywhere; after the
+      first FREE_FAILURES each one makes it wait FAILURE_DELAY, doubled per failure. Only
+      that name is locked. Unknown names are counted too, so that the answers do not tell
+      which names exist.
+    - An address gets ADDRESS_MAX_FAILURES (more, as many people may share one proxy or
+      NAT). Past it the address is answered 429 for everything but the right password of
+      a real account (or a valid token), so a stranger's failures on made-up names do not
+      lock out the real user behind the same address; that account's own limit still
+      bounds guesses on it.
+    - Attempts are reserved before the password is checked, on the event loop with no
+      await between look and count, so a burst of N checks at most the limit.
 
-    def __init__(self) -> None:
-        self._failures: dict[str, deque[datetime]] = {}
+    Kept in memory, bounded (see FailureLimit): a restart forgets it."""
 
-    def check(self, keys: tuple[str, ...], now: datetime) -> None:
-        """TooManyRequestsError while any key has MAX_FAILURES recent failures."""
-        for key in keys:
-            recent = self._recent(key, now)
-            if len(recent) >= MAX_FAILURES:
-                wait = recent[0] + FAILURE_WINDOW - now
-                minutes = max(1, int(wait.total_seconds() + 59) // 60)
-                raise TooManyRequestsError(
-                    f"too many failed sign-ins; try again in {minutes} min",
-                    retry_after_s=max(1, int(wait.total_seconds())),
-                    code="sign_in_throttled",
-                )
+    def __init__(self, *, size: int = 10_000) -> None:
+        self.names = FailureLimit(
+            MAX_FAILURES, FAILURE_WINDOW, free=FREE_FAILURES, delay=FAILURE_DELAY, size=size
+        )
+        self.addresses = FailureLimit(
+            ADDRESS_MAX_FAILURES,
+            FAILURE_WINDOW,
+            free=ADDRESS_MAX_FAILURES,  # no delay: it would hold up everyone behind it
+            delay=FAILURE_DELAY,
+            size=size,
+        )
+        # How long a password check takes, so that a refusal without one takes as long.
+        self.check_s = 0.05
 
-    def failed(self, keys: tuple[str, ...], now: datetime) -> None:
-        """Count one failure against every key."""
-        if len(self._failures) > 10_000:  # bound memory against a spray of names
-            self._failures.clear()
-        for key in keys:
-            self._recent(key, now).append(now)
+    def begin(self, name: str | None, client: str, now: datetime) -> SignInAttempt:
+        """Reserve an attempt (TooManyRequestsError when the name must wait); the caller
+        must settle it with `async with`, and must not await before this."""
+        name_key = f"name:{name[:64]}" if name is not None else None
+        address = f"client:{address_key(client)}"
+        if name_key is not None:
+            wait = self.names.wait(name_key, now)
+            if wait is not None:
+                raise _throttled(wait)
+            self.names.reserve(name_key, now)
+        address_wait = self.addresses.wait(address, now)
+        if address_wait is None:
+            self.addresses.reserve(address, now)
+        return SignInAttempt(self, name_key, address, address_wait, now)
 
-    def succeeded(self, keys: tuple[str, ...]) -> None:
-        """A right password clears the name's count."""
-        for key in keys:
-            self._failures.pop(key, None)
+    async def pause(self) -> None:
+        """Wait about as long as a password check takes."""
+        await asyncio.sleep(self.check_s)
 
-    def _recent(self, key: str, now: datetime) -> deque[datetime]:
-        recent = self._failures.setdefault(key, deque())
-        while recent and recent[0] <= now - FAILURE_WINDOW:
-            recent.popleft()
-        return recent
+
+class SignInAttempt:
+    """One reserved sign-in attempt; leaving its `async with` without `succeeded()`
+    counts a failure (an error or a cancelled request counts too)."""
+
+    def __init__(
+        self,
+        throttle: SignInThrottle,
+        name_key: str | None,
+        address: str,
+        address_wait: timedelta | None,
+        now: datetime,
+    ) -> None:
+        self._throttle = throttle
+        self._name_key = name_key
+        self._address = address
+        self._address_wait = address_wait
+        self._now = now
+        self._ok = False
+        self.known = False  # set once the name is found to be a real account
+
+    @property
+    def address_refused(self) -> TooManyRequestsError | None:
+        """The 429 for an address past its limit (only right credentials pass it)."""
+        return _throttled(self._address_wait) if self._address_wait is not None else None
+
+    def succeeded(self) -> None:
+        """The right credentials: the name's failures are forgiven."""
+        self._ok = True
+
+    async def __aenter__(self) -> SignInAttempt:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        failed, now, throttle = not self._ok, self._now, self._throttle
+        if self._name_key is not None:
+            throttle.names.settle(self._name_key, now, failed=failed, keep=self.known)
+            if not failed:
+                throttle.names.clear(self._name_key)
+        if self._address_wait is None:
+            throttle.addresses.settle(self._address, now, failed=failed)
+
+
+def _throttled(wait: timedelta) -> TooManyRequestsError:
+    seconds = max(1, math.ceil(wait.total_seconds()))
+    minutes = max(1, (seconds + 59) // 60)
+    return TooManyRequestsError(
+        f"too many failed sign-ins; try again in {minutes} min",
+        retry_after_s=seconds,
+        code="sign_in_throttled",
+    )
 
 
 def normalise_login(login: str) -> str:
@@ -188,19 +258,27 @@ async def sign_in_with_password(
     """A new session's cookie value for the right name and password; AuthenticationError
     (the same words for an unknown name and a wrong password) or TooManyRequestsError."""
     login = normalise_login(login)
-    keys = (f"login:{login}", f"client:{client}")
-    throttle.check(keys, now)
-    staff = await sql.find_login(store.reader, login)
-    encoded = staff.password_hash if staff is not None else _decoy_hash()
-    try:
-        await asyncio.to_thread(_hasher().verify, encoded, password)
-        valid = staff is not None
-    except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
-        valid = False
-    if not valid or staff is None:
-        throttle.failed(keys, now)
-        raise AuthenticationError("wrong sign-in name or password", code="sign_in_failed")
-    throttle.succeeded(keys[:1])
+    attempt = throttle.begin(login, client, now)  # before any await: see SignInThrottle
+    async with attempt:
+        staff = await sql.find_login(store.reader, login)
+        attempt.known = staff is not None
+        refused = attempt.address_refused
+        if staff is None and refused is not None:
+            await throttle.pause()  # as long as a check, so the time tells no names apart
+            raise refused
+        encoded = staff.password_hash if staff is not None else _decoy_hash()
+        started = time.perf_counter()
+        try:
+            await asyncio.to_thread(_hasher().verify, encoded, password)
+            valid = staff is not None
+        except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
+            valid = False
+        throttle.check_s = 0.8 * throttle.check_s + 0.2 * (time.perf_counter() - started)
+        if not valid or staff is None:
+            raise refused or AuthenticationError(
+                "wrong sign-in name or password", code="sign_in_failed"
+            )
+        attempt.succeeded()
     if _hasher().check_needs_rehash(staff.password_hash):
         rehashed = await asyncio.to_thread(_hasher().hash, password)
         staff_id = staff.staff_id
@@ -218,13 +296,15 @@ async def sign_in_with_token(
 ) -> str:
     """A new session's cookie value for a valid admin or organiser API token; the session
     ends when the token is revoked or expires."""
-    keys = (f"client:{client}",)
-    throttle.check(keys, now)
-    try:
-        who = await auth.authenticate(store, token.strip(), now)
-    except AuthenticationError:
-        throttle.failed(keys, now)
-        raise AuthenticationError("that API token is not valid", code="sign_in_failed") from None
+    attempt = throttle.begin(None, client, now)  # the address only: tokens are not guessable
+    async with attempt:
+        try:
+            who = await auth.authenticate(store, token.strip(), now)
+        except AuthenticationError:
+            raise attempt.address_refused or AuthenticationError(
+                "that API token is not valid", code="sign_in_failed"
+            ) from None
+        attempt.succeeded()
     if who.role is Role.DOOR or who.staff_id is None:
         raise PermissionDeniedError(
             "a door token opens the door tablet (/tablet), not the console", code="forbidden"

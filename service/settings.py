@@ -4,6 +4,7 @@ TOML file and LINLI_* environment variables, validated once at start."""
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import tomllib
 import types
 import typing
@@ -55,6 +56,15 @@ def _url_or_empty(value: Any) -> str | None:
     return "must start with http:// or https://, or be empty"
 
 
+def _networks(value: Any) -> str | None:
+    for item in value:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            return f"{item!r} is not an IP address or network such as 10.0.0.0/8"
+    return None
+
+
 def _not_empty(value: Any) -> str | None:
     return None if str(value).strip() else "must not be empty"
 
@@ -103,6 +113,7 @@ class ServerSettings:
     max_body_bytes: int = _setting(1_048_576, _between(1024, 104_857_600))
     access_log: bool = _setting(True)
     secret_file: str = _setting("var/linli.secret", _not_empty)
+    trusted_proxies: tuple[str, ...] = _setting((), _networks)
 
 
 @dataclass(frozen=True)

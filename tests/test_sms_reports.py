@@ -98,10 +98,12 @@ async def test_twilio_status_callbacks_are_verified_behind_a_proxy(make_api: Mak
 
         host = f"{api.client.host}:{api.client.port}"
         params = twilio_status_callback_params(created["sid"], "delivered")
-        # A proxy ended TLS: Twilio signed the https URL, we see http plus X-Forwarded-Proto.
+        # A proxy ended TLS: Twilio signed the https URL, we see http plus X-Forwarded-Proto
+        # (and public_url is https too, so the scheme is https either way).
         signed = twilio_signed(f"https://{host}/hooks/sms/twilio", params, AUTH_TOKEN)
-        resp = await api.client.post("/hooks/sms/twilio", data=params, headers=signed)
-        assert resp.status == 401  # without X-Forwarded-Proto the URLs differ
+        plain = twilio_signed(f"http://{host}/hooks/sms/twilio", params, AUTH_TOKEN)
+        resp = await api.client.post("/hooks/sms/twilio", data=params, headers=plain)
+        assert resp.status == 401  # signed for another URL than the one Twilio called
         headers = {**signed, "X-Forwarded-Proto": "https"}
         resp = await api.client.post("/hooks/sms/twilio", data=params, headers=headers)
         assert resp.status == 204

@@ -1,4 +1,5 @@
-"""Request middlewares: the access log with metrics, and the one error mapping."""
+"""Request middlewares: the access log with metrics, the early refusal of oversized
+bodies, and the one error mapping."""
 
 from __future__ import annotations
 
@@ -54,6 +55,26 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
             access_log.info("%s %s %d %.1fms", request.method, route, status, elapsed * 1000)
 
 
+def _too_large(limit: int) -> web.Response:
+    return _error_response(413, "payload_too_large", f"request body is larger than {limit} bytes")
+
+
+@web.middleware
+async def body_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A declared Content-Length over server.max_body_bytes gets 413 at once, before any
+    of the body is read, and the connection is closed (aiohttp would otherwise read and
+    discard the body for a while to keep the connection alive)."""
+    limit = request.app[settings_key].server.max_body_bytes
+    if request.content_length is None or request.content_length <= limit:
+        return await handler(request)
+    response = _too_large(limit)
+    response.force_close()  # Connection: close
+    await response.prepare(request)
+    await response.write_eof()
+    request.protocol.force_close()  # no lingering read of the rest of the body
+    return response
+
+
 @web.middleware
 async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Map coded errors, aiohttp's HTTP errors and anything unexpected to JSON errors."""
@@ -67,10 +88,8 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         phrase = HTTPStatus(exc.status).phrase
         code = phrase.lower().replace(" ", "_").replace("-", "_")
         if exc.status == 413:
-            limit = request.app[settings_key].server.max_body_bytes
-            message = f"request body is larger than {limit} bytes"
-            code = "payload_too_large"
-        elif exc.status == 404:
+            return _too_large(request.app[settings_key].server.max_body_bytes)
+        if exc.status == 404:
             message = f"no route for {request.method} {request.path}"
         elif exc.status == 405:
             message = f"{request.method} is not allowed here"

@@ -17,6 +17,7 @@ from ...errors import (
 from ...keys import clock_key, sign_in_throttle_key, store_key
 from ...secret import same_text
 from ..jsonio import read_form
+from ..proxy import origin
 from .base import (
     CONSOLE,
     SESSION_COOKIE,
@@ -106,7 +107,7 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
     store = request.app[store_key]
     now = request.app[clock_key]()
     throttle = request.app[sign_in_throttle_key]
-    client = request.remote or "unknown"
+    client = origin(request).client
     token = str(form.get("token", "")).strip()
     try:
         if token:
