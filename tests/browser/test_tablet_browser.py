@@ -145,11 +145,11 @@ def _stop(server: subprocess.Popen[bytes]) -> None:
     server.wait(timeout=30)
 
 
-def _door_token(db: Path) -> str:
+def _door_token(db: Path, tmp: Path) -> str:
+    """A door token made by the CLI with the server's config (and so its secret file)."""
     argv = [LINLI, "token", "create", "--role", "door", "--room", "活动室", "--name", "门口"]
-    done = subprocess.run(
-        [*argv, "--db", str(db)], cwd=ROOT, check=True, capture_output=True, text=True
-    )
+    argv += ["--config", str(tmp / "tablet.toml"), "--db", str(db)]
+    done = subprocess.run(argv, cwd=ROOT, check=True, capture_output=True, text=True)
     return done.stdout.strip()
 
 
@@ -198,7 +198,7 @@ async def test_tablet_browser_check_ins_made_while_the_server_is_down_reach_it(
                 " ?)",
                 (to_db(datetime.now(UTC)),),
             )
-        token = await asyncio.to_thread(_door_token, db)
+        token = await asyncio.to_thread(_door_token, db, tmp_path)
         kept = await asyncio.to_thread(_booked_now, db, "合唱排练", -1)
         dropped = await asyncio.to_thread(_booked_now, db, "书法课", 2)
         page = await signed_in(context, base, token)
