@@ -28,6 +28,7 @@ from .sandbox import TemplateSandbox
 from .settings import Settings
 from .store import Store
 from .web import (
+    booking_page,
     bookings,
     checkin,
     delivery,
@@ -77,6 +78,7 @@ ROUTE_TABLES: tuple[Api, ...] = (
     rsvp_page.routes,
     subscriptions.routes,
     bookings.routes,
+    booking_page.routes,
     checkin.routes,
     tablet.routes,
     console_sign_in.routes,

@@ -15,6 +15,7 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any, Final
 
 from .clock import YEARS_TEXT, in_years
+from .core.phrases import phrase
 from .errors import ConflictError, NotFoundError, ValidationError
 from .i18n import date_text, time_text
 from .models import MessageKind, Room
@@ -38,31 +39,6 @@ PARTY_MAX: Final = 1000
 # A reminder goes this long before the booking starts.
 REMINDER_BEFORE: Final = timedelta(hours=2)
 
-# Each refusal in the resident's words; `{…}` are filled in from the room's rules.
-RULE_TEXT: Final[Mapping[str, Mapping[str, str]]] = {
-    "zh-CN": {
-        "rule_max_length": "超过单次预约最长时长（{n} 分钟）。",
-        "rule_min_notice": "需至少提前 {n} 分钟预约。",
-        "rule_days_ahead": "最多只能提前 {n} 天预约。",
-        "rule_household_week": "每户每周最多预约 {n} 次。",
-        "room_closed": "{day} 活动室不开放。",
-        "outside_hours": "不在开放时间内（{hours}）。",
-        "slot_taken": "该时段已被预约（含前后间隔 {n} 分钟）。",
-        "starts_in_past": "开始时间已过。",
-        "closed_all_day": "当天不开放",
-    },
-    "en": {
-        "rule_max_length": "Longer than the longest booking allowed ({n} minutes).",
-        "rule_min_notice": "Bookings must be made at least {n} minutes ahead.",
-        "rule_days_ahead": "Bookings can be made at most {n} days ahead.",
-        "rule_household_week": "At most {n} bookings per household per week.",
-        "room_closed": "The room is closed on {day}.",
-        "outside_hours": "Outside the opening hours ({hours}).",
-        "slot_taken": "This time is already booked (with a {n}-minute gap between bookings).",
-        "starts_in_past": "That time has already passed.",
-        "closed_all_day": "closed that day",
-    },
-}
 # The rule field each refusal names.
 RULE_FIELD: Final[Mapping[str, str]] = {
     "rule_max_length": "max_booking_minutes",
@@ -83,7 +59,7 @@ def language_of(language: str | None) -> str:
 
 def refusal(code: str, language: str, **values: object) -> ConflictError:
     """A 409 naming the broken rule in `language`."""
-    text = RULE_TEXT[language_of(language)][code].format(**values)
+    text = phrase(f"booking_rules.{code}", language_of(language), **values)
     return ConflictError(text, code=code, fields={RULE_FIELD[code]: text})
 
 
@@ -139,7 +115,7 @@ def _local_day_bounds(day: date, tz: tzinfo) -> tuple[datetime, datetime]:
 
 def _hours_text(ranges: Sequence[tuple[str, str]], language: str) -> str:
     if not ranges:
-        return RULE_TEXT[language]["closed_all_day"]
+        return phrase("booking_rules.closed_all_day", language)
     return ", ".join(f"{a}-{b}" for a, b in ranges)
 
 

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from . import calendar
+from .core.phrases import Text
 from .errors import ConflictError, NotFoundError, ValidationError
 from .events import event_code, get_event
 from .i18n import date_text, time_text
@@ -61,10 +62,6 @@ _RENDER_SLICE: Final = 25
 # ... or once this long has passed since the loop last ran (see _breathe).
 _RENDER_TURN_S: Final = 0.02
 _turn: ContextVar[float] = ContextVar("render_turn", default=0.0)
-_BUTTON_LABELS: Final = {
-    "zh-CN": {"y": "参加", "n": "不参加", "m": "待定", "p": "+1 人"},
-    "en": {"y": "Going", "n": "Not going", "m": "Maybe", "p": "+1"},
-}
 
 
 @functools.lru_cache(maxsize=32)
@@ -247,16 +244,19 @@ class Composer:
             MessageKind.REMINDER,
             MessageKind.UPDATE,
         ):
-            labels = _BUTTON_LABELS.get(person.language, _BUTTON_LABELS["en"])
+            said = Text(person.language)
             key = self.links.key
             extra["buttons"] = [
                 [
-                    {"text": labels[a], "callback_data": button_data(key, event.id, person.id, a)}
+                    {
+                        "text": said(f"telegram_bot.button_{a}"),
+                        "callback_data": button_data(key, event.id, person.id, a),
+                    }
                     for a in ("y", "n", "m")
                 ],
                 [
                     {
-                        "text": labels["p"],
+                        "text": said("telegram_bot.button_p"),
                         "callback_data": button_data(key, event.id, person.id, "p"),
                     }
                 ],

@@ -26,6 +26,7 @@ from typing import Final, Literal
 from channels.sms import InboundSms
 
 from .contacts import phone_or_none
+from .core.phrases import area
 from .errors import ServiceError
 from .events import read_event_code
 from .followups import Followups
@@ -48,48 +49,10 @@ Outcome = Literal[
     "answered", "refused", "opted_out", "opted_in", "help", "repeated", "ignored", "unknown_sender"
 ]
 
-_TEXTS: Final[Mapping[str, Mapping[str, str]]] = {
-    "zh-CN": {
-        "help": (
-            "【{name}】回复 1 参加，2 不参加，3 待定，多人加人数如 1 3；"
-            "多场活动请加活动代码，如 A1 1。回复 TD 退订。"
-        ),
-        "opted_out": "【{name}】已退订，本号码不会再收到活动短信。回复 开通 可恢复。",
-        "opted_in": "【{name}】已恢复活动短信通知。回复 TD 可退订。",
-        "no_invitation": "【{name}】没有找到可回复的活动邀请。多场活动请加活动代码，如 A1 1。",
-        "no_invitation_code": "【{name}】没有找到活动 {code} 的邀请，请核对短信里的活动代码。",
-        "event_closed": "【{name}】「{title}」已结束或已取消，不再接受回复。",
-        "answers_closed": "【{name}】「{title}」回复已截止，这次回复未登记。",
-        "no_seats": "【{name}】「{title}」只剩 {free} 个名额，您的人数没有改变。",
-        "party_cap": "【{name}】「{title}」每份回复最多 {max} 人（含您本人）。",
-        "try_later": "【{name}】暂时无法登记，请稍后再试。",
-    },
-    "en": {
-        "help": (
-            "{name}: reply 1 yes, 2 no, 3 maybe; add how many people, e.g. 1 3; with several"
-            " events add the event code, e.g. A1 1. Reply STOP to opt out."
-        ),
-        "opted_out": "{name}: you will get no more SMS from us. Reply START to opt back in.",
-        "opted_in": "{name}: event SMS are on again. Reply STOP to opt out.",
-        "no_invitation": (
-            "{name}: we found no open invitation to answer. With several events, add the"
-            " event code, e.g. A1 1."
-        ),
-        "no_invitation_code": (
-            "{name}: we found no invitation for event {code}; please check the code in our SMS."
-        ),
-        "event_closed": "{name}: {title} has ended or was cancelled; answers are closed.",
-        "answers_closed": "{name}: answers for {title} are closed; your reply was not recorded.",
-        "no_seats": "{name}: seats left for {title}: {free}; your party is unchanged.",
-        "party_cap": "{name}: at most {max} people per answer for {title}, you included.",
-        "try_later": "{name}: we could not record that just now; please try again shortly.",
-    },
-}
-
 
 def texts(language: str) -> Mapping[str, str]:
-    """The replies in `language` (Chinese for one we do not speak)."""
-    return _TEXTS.get(language, _TEXTS["zh-CN"])
+    """The replies (area sms) in `language`, the sender's own (one of ours)."""
+    return area("sms", language)
 
 
 def inbound_key(sms: InboundSms) -> str:

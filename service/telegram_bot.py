@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
+from .core.phrases import area
 from .errors import ConflictError, NotFoundError, ValidationError
 from .followups import Followups
 from .links import read_button_data
@@ -35,73 +36,11 @@ _BUTTON_FIELDS: Final = ("text", "callback_data", "url")
 
 Keyboard = list[list[dict[str, str]]]
 
-_TEXTS: Final[Mapping[str, Mapping[str, str]]] = {
-    "zh-CN": {
-        "linked": "已关联：{name}。以后的活动通知会发到这里，可以直接点通知下方的按钮回复。",
-        "help": (
-            "您好！这是小区的活动通知机器人。要接收通知，请打开活动报名页面上的 Telegram"
-            " 关联链接；收到邀请后，点下方的按钮即可回复。"
-        ),
-        "bad_link": "这个关联链接无效、已过期或已用过。请重新打开报名页面，获取新的链接。",
-        "private_only": "请在与机器人的私聊中打开关联链接。",
-        "too_many": "您的联系方式已达上限，请联系组织者。",
-        "bad_button": "此按钮无效。",
-        "not_yours": "这个按钮不是您的。",
-        "no_invitation": "找不到这份邀请。",
-        "answers_closed": "回复已截止。",
-        "event_closed": "活动已结束或已取消，不再接受回复。",
-        "no_seats": "名额不足，人数没有改变。",
-        "party_cap": "每份回复最多 {max} 人（含您本人）。",
-        "try_later": "暂时无法登记，请稍后再试。",
-        "yes": "参加 {n} 人",
-        "no": "不参加",
-        "maybe": "待定",
-        "waitlisted": "候补 {n} 人，有空位时会通知您",
-        "pending": "未回复",
-        "noted": "已登记：{answer}",
-        "status": "您的回复：{answer}",
-        "closed": "回复已截止",
-        "and": " · ",
-    },
-    "en": {
-        "linked": (
-            "Linked: {name}. Event notices will come to this chat; answer them with the"
-            " buttons underneath."
-        ),
-        "help": (
-            "Hello! This bot sends your community's event notices. To receive them, open the"
-            " Telegram link on your RSVP page; then answer an invitation with its buttons."
-        ),
-        "bad_link": (
-            "This link is not valid, has expired or was already used. Open your RSVP page"
-            " again for a new one."
-        ),
-        "private_only": "Please open the link in a private chat with the bot.",
-        "too_many": "You have too many contacts already; please ask an organiser.",
-        "bad_button": "This button is not valid.",
-        "not_yours": "This button is not yours.",
-        "no_invitation": "This invitation does not exist any more.",
-        "answers_closed": "Answers are closed.",
-        "event_closed": "This event has ended or was cancelled; answers are closed.",
-        "no_seats": "Not enough seats left; your party is unchanged.",
-        "party_cap": "At most {max} people per answer, you included.",
-        "try_later": "Could not record that just now; please try again shortly.",
-        "yes": "going, {n} {people}",
-        "no": "not going",
-        "maybe": "maybe",
-        "waitlisted": "on the waitlist, {n} {people}; we will tell you when seats free up",
-        "pending": "no answer yet",
-        "noted": "Noted: {answer}",
-        "status": "Your answer: {answer}",
-        "closed": "Answers are closed",
-        "and": " · ",
-    },
-}
-
 
 def texts(language: str) -> Mapping[str, str]:
-    """The bot's phrases in `language` (English for one it does not speak)."""
-    return _TEXTS.get(language, _TEXTS["en"])
+    """The bot's phrases (area telegram_bot) in `language`, one of ours: an update's
+    language is the sender's or the community's (see _language)."""
+    return area("telegram_bot", language)
 
 
 def update_key(update_id: int) -> str:

@@ -6,12 +6,13 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
-from typing import Literal
+from typing import Final, Literal
 
 from aiohttp import web
 from pydantic import Field
 
 from .. import rsvp
+from ..core.phrases import area
 from ..keys import clock_key, delivery_key, settings_key, store_key
 from ..models import AnswerVia, Invitation, RsvpState
 from .jsonio import MAX_ID, Body, Id, Query, path_id, reply
@@ -110,26 +111,8 @@ async def attendance(request: web.Request, query: AttendanceQuery) -> web.Respon
     return reply(request, found)
 
 
-_CSV_HEADERS = {
-    "zh-CN": ("姓名", "房号", "回复", "人数", "候补序号", "回复时间"),
-    "en": ("Name", "Unit", "Answer", "Party", "Waitlist place", "Answered at"),
-}
-_CSV_ANSWERS = {
-    "zh-CN": {
-        "yes": "参加",
-        "no": "不参加",
-        "maybe": "待定",
-        "waitlisted": "候补",
-        "pending": "未回复",
-    },
-    "en": {
-        "yes": "yes",
-        "no": "no",
-        "maybe": "maybe",
-        "waitlisted": "waitlisted",
-        "pending": "pending",
-    },
-}
+# The CSV's columns, each heading `attendance_csv.heading_<column>` in the catalogs.
+_CSV_COLUMNS: Final = ("name", "unit", "answer", "party", "place", "answered_at")
 
 
 @routes.route(
@@ -159,8 +142,8 @@ async def attendance_csv(request: web.Request) -> web.StreamResponse:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     buffer.write(_BOM)
-    writer.writerow(_CSV_HEADERS[language])
-    words = _CSV_ANSWERS[language]
+    words = area("attendance_csv", language)
+    writer.writerow(words[f"heading_{column}"] for column in _CSV_COLUMNS)
     tz = settings.tz
     after = 0
     while True:

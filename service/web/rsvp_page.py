@@ -18,6 +18,7 @@ from pydantic import Field
 from .. import checkin, rsvp
 from ..calendar import event_ics
 from ..checkin_codes import qr_svg
+from ..core.phrases import area, language_for
 from ..errors import ConflictError, NotFoundError, ServiceError, ValidationError
 from ..events import event_code
 from ..i18n import date_text, time_text
@@ -35,79 +36,8 @@ from .routing import Api, RawBody
 
 routes = Api()
 TAG = "rsvp page"
-LANGUAGES: Final = ("zh-CN", "en")
 # Longer than any nonce the page makes (token_urlsafe(16) is 22 characters).
 _MAX_NONCE: Final = 100
-
-# Every word the page shows, in both languages; `{…}` are filled in by the view.
-TEXT: Final[Mapping[str, Mapping[str, str]]] = {
-    "zh-CN": {
-        "heading": "活动报名",
-        "when": "时间",
-        "where": "地点",
-        "deadline": "报名截止",
-        "your_answer": "您的回复",
-        "yes": "参加",
-        "no": "不参加",
-        "maybe": "待定",
-        "waitlisted": "候补",
-        "pending": "尚未回复",
-        "party": "共 {n} 人",
-        "place": "候补第 {n} 位",
-        "question": "您会参加吗？",
-        "party_label": "人数（含您本人）",
-        "submit": "提交回复",
-        "calendar": "加入日历",
-        "book_room": "预约活动室",
-        "sms_hint": "也可以回复短信：“{code} 1”参加，“{code} 2”不参加，“{code} 3”待定。",
-        "telegram": "在 Telegram 上接收通知",
-        "closed": "报名已截止，回复不能再更改。",
-        "saved_yes": "已登记：参加，共 {n} 人。",
-        "saved_no": "已登记：不参加。",
-        "saved_maybe": "已登记：待定。",
-        "saved_waitlisted": "名额已满，您在候补第 {n} 位；有空位时会自动补上并通知您。",
-        "not_enough_seats": "剩余名额不足，您保留原来的 {n} 人名额。",
-        "party_size": "人数须在 1 到 {max} 之间。",
-        "answer": "请选择参加、不参加或待定。",
-        "form": "表单已过期，请重新提交。",
-        "checkin": "入场码",
-        "checkin_hint": "到场时出示此码或二维码即可签到。",
-    },
-    "en": {
-        "heading": "RSVP",
-        "when": "When",
-        "where": "Where",
-        "deadline": "Answer by",
-        "your_answer": "Your answer",
-        "yes": "Going",
-        "no": "Not going",
-        "maybe": "Maybe",
-        "waitlisted": "Waitlisted",
-        "pending": "Not answered yet",
-        "party": "party of {n}",
-        "place": "Waitlisted, place {n}",
-        "question": "Will you come?",
-        "party_label": "People (including you)",
-        "submit": "Send answer",
-        "calendar": "Add to calendar",
-        "book_room": "Book the activity room",
-        "sms_hint": 'You can also reply by SMS: "{code} 1" going, "{code} 2" not going,'
-        ' "{code} 3" maybe.',
-        "telegram": "Get messages on Telegram",
-        "closed": "Answers are closed for this event; yours can no longer change.",
-        "saved_yes": "Saved: going, party of {n}.",
-        "saved_no": "Saved: not going.",
-        "saved_maybe": "Saved: maybe.",
-        "saved_waitlisted": "The event is full: you are number {n} on the waitlist, and"
-        " move up by yourself when seats free up (we will tell you).",
-        "not_enough_seats": "Not enough seats are free; you keep your party of {n}.",
-        "party_size": "The number of people must be between 1 and {max}.",
-        "answer": "Choose going, not going or maybe.",
-        "form": "This form has expired; please send it again.",
-        "checkin": "Check-in code",
-        "checkin_hint": "Show this code or the QR code at the door to check in.",
-    },
-}
 
 
 @dataclass(frozen=True)
@@ -119,11 +49,12 @@ class Invited:
     room_name: str | None
     closed: bool  # past the answer deadline: shown, but no form
 
-    @property
-    def language(self) -> str:
-        """The resident's language, if the page speaks it."""
-        language = self.invitation.language
-        return language if language in LANGUAGES else LANGUAGES[0]
+
+def _words(request: web.Request, found: Invited) -> tuple[str, Mapping[str, str]]:
+    """The page's language (the resident's, else the community's) and its phrases."""
+    default = request.app[settings_key].community.default_language
+    lang = language_for(found.invitation.language, default)
+    return lang, area("rsvp_page", lang)
 
 
 async def invited(store: Store, event_id: int, resident_id: int, now: datetime) -> Invited | None:
@@ -192,8 +123,7 @@ async def _render(
     """The page for one invitation, with a fresh nonce for its form."""
     settings = request.app[settings_key]
     tz = settings.tz
-    lang = found.language
-    text = TEXT[lang]
+    lang, text = _words(request, found)
     event, invitation = found.event, found.invitation
     starts, ends = event.starts_at.astimezone(tz), event.ends_at.astimezone(tz)
     same_day = starts.date() == ends.date()
@@ -268,7 +198,8 @@ async def rsvp_page(request: web.Request) -> web.Response:
     if found is None:
         return not_found_page(request)
     # ?saved=1 is where the form's POST sends the browser: say the answer was taken.
-    saved = _saved(TEXT[found.language], found.invitation) if request.query.get("saved") else ""
+    text = _words(request, found)[1]
+    saved = _saved(text, found.invitation) if request.query.get("saved") else ""
     return await _render(request, found, saved=saved)
 
 
@@ -330,7 +261,7 @@ async def rsvp_submit(request: web.Request) -> web.Response:
         found = await _from_token(request)
         if found is None or isinstance(exc, NotFoundError) or exc.code == "event_closed":
             return not_found_page(request)
-        text = TEXT[found.language]
+        text = _words(request, found)[1]
         return await _render(request, found, exc.status, problem=_problem(text, found, exc))
     return web.Response(status=303, headers={"Location": f"/r/{token}?saved=1"})
 

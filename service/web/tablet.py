@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Mapping
 from datetime import date
 from functools import cache
 from pathlib import Path
@@ -23,6 +22,7 @@ from pydantic import Field
 
 from .. import auth, checkin, tablet
 from ..checkin import CheckinOutcome
+from ..core.phrases import area, language_for
 from ..errors import AuthenticationError, PermissionDeniedError, ServiceError
 from ..keys import clock_key, settings_key, store_key
 from ..models import Principal, Role
@@ -35,7 +35,6 @@ from .sse import open_stream
 
 COOKIE: Final = "linli_door"
 COOKIE_MAX_AGE: Final = 365 * 24 * 3600
-LANGUAGES: Final = ("zh-CN", "en")
 ASSETS: Final = Path(__file__).resolve().parents[2] / "templates" / "tablet"
 ASSET_TYPES: Final = {
     "tablet.js": "text/javascript",
@@ -51,71 +50,6 @@ POLL_S: Final = 0.5  # how often the live feed looks at the room's version
 HEARTBEAT_S: Final = 10.0  # a comment line that keeps proxies from closing an idle feed
 REFRESH_S: Final = 30.0  # re-read even without a change: the current slot moves with time
 TAG = "door tablet"
-
-TEXT: Final[Mapping[str, Mapping[str, str]]] = {
-    "zh-CN": {
-        "today": "今日安排",
-        "empty": "今天没有预约或活动。",
-        "current": "进行中",
-        "next": "下一个",
-        "pending": "待审批",
-        "arrived": "已到 {arrived} / {expected} 人",
-        "code_label": "签到码",
-        "code_hint": "输入 6 位签到码",
-        "party_label": "到场人数（不填按预约）",
-        "check_in": "签到",
-        "scan": "扫码签到",
-        "stop_scan": "停止扫码",
-        "ok": "签到成功",
-        "people": "{n} 人",
-        "queued": "网络断开：已保存，联网后自动提交。",
-        "pending_sync": "待提交签到：{n} 条",
-        "synced": "离线签到已提交：{code}",
-        "conflicts": "需要处理的离线签到",
-        "offline": "网络已断开，显示的是保存的列表。",
-        "other_language": "English",
-        "unknown_code": "查无此签到码",
-        "wrong_room": "此签到码不是本活动室的",
-        "not_today": "此签到码不是今天的",
-        "cancelled": "此预约或活动已取消，不能签到",
-        "already_checked_in": "已于 {time} 签到过",
-        "refused": "无法签到",
-        "signed_out": "此平板尚未登录：请用门口令牌打开 /tablet?token=…",
-        "forbidden": "此令牌不是门口平板的令牌。",
-        "noscript": "此页面需要启用 JavaScript。",
-    },
-    "en": {
-        "today": "Today",
-        "empty": "Nothing booked today.",
-        "current": "Now",
-        "next": "Next",
-        "pending": "Awaiting approval",
-        "arrived": "{arrived} of {expected} here",
-        "code_label": "Check-in code",
-        "code_hint": "Type the 6-character code",
-        "party_label": "People here (blank: as booked)",
-        "check_in": "Check in",
-        "scan": "Scan QR code",
-        "stop_scan": "Stop scanning",
-        "ok": "Checked in",
-        "people": "{n} people",
-        "queued": "Offline: saved, and sent when the network is back.",
-        "pending_sync": "Check-ins waiting to be sent: {n}",
-        "synced": "Offline check-in sent: {code}",
-        "conflicts": "Offline check-ins that need attention",
-        "offline": "The network is down; this is the saved list.",
-        "other_language": "中文",
-        "unknown_code": "Unknown check-in code",
-        "wrong_room": "This code is for another room",
-        "not_today": "This code is not for today",
-        "cancelled": "Cancelled: this code does not admit anyone",
-        "already_checked_in": "Already checked in at {time}",
-        "refused": "Could not check in",
-        "signed_out": "This tablet is not signed in: open /tablet?token=… with a door token.",
-        "forbidden": "This token is not a door tablet's.",
-        "noscript": "This page needs JavaScript.",
-    },
-}
 
 
 class TabletApi(Api):
@@ -138,8 +72,15 @@ async def _stop_streams(app: web.Application) -> None:
 
 
 def _language(request: web.Request) -> str:
-    asked = request.query.get("lang", "")
-    return asked if asked in LANGUAGES else LANGUAGES[0]
+    """?lang= when the catalogs speak it, else the community's language."""
+    default = request.app[settings_key].community.default_language
+    return language_for(request.query.get("lang"), default)
+
+
+def _lang_query(request: web.Request, lang: str) -> str:
+    """ "?lang=…" for a language other than the community's (which needs no query)."""
+    default = request.app[settings_key].community.default_language
+    return "" if lang == default else f"?lang={lang}"
 
 
 async def door(request: web.Request) -> Principal:
@@ -164,7 +105,7 @@ async def _timeline(request: web.Request, room_id: int, day: date | None = None)
 
 
 def _html(status: int, lang: str, **context: object) -> web.Response:
-    response = page("tablet.html", status, lang=lang, t=TEXT[lang], **context)
+    response = page("tablet.html", status, lang=lang, t=area("tablet", lang), **context)
     response.headers["Content-Security-Policy"] = CSP
     return response
 
@@ -182,7 +123,7 @@ async def tablet_page(request: web.Request) -> web.StreamResponse:
     """?token=<door token> sets the HttpOnly cookie and redirects to /tablet (303)."""
     lang = _language(request)
     community = request.app[settings_key].community.name
-    suffix = "?lang=en" if lang == "en" else ""
+    suffix = _lang_query(request, lang)
     given = request.query.get("token")
     try:
         if given:
@@ -210,10 +151,10 @@ async def tablet_page(request: web.Request) -> web.StreamResponse:
     data = {
         "lang": lang,
         "tz": settings.community.timezone,
-        "text": TEXT[lang],
+        "text": dict(area("tablet", lang)),
         "timeline": jsonable(found, settings.tz),
     }
-    other = "/tablet" if lang == "en" else "/tablet?lang=en"
+    other = "/tablet" + _lang_query(request, "zh-CN" if lang == "en" else "en")
     return _html(
         200, lang, community=community, problem="", data=data, room=found.room_name, other=other
     )

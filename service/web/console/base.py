@@ -1,5 +1,6 @@
 """The console's plumbing: sessions and CSRF on every view, the page renderer with its
-text catalogues (zh-CN and English), flash messages, form parsing and live feeds."""
+texts (zh-CN and English, from the catalogs in service/core/phrases.py), flash messages,
+form parsing and live feeds."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import contextvars
 import functools
 import json
 import time
-import tomllib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
@@ -26,6 +26,7 @@ from multidict import MultiDict, MultiDictProxy
 
 from ...clock import YEARS_TEXT, in_years
 from ...console_auth import ConsoleUser, session_user
+from ...core.phrases import LANGUAGES, Text
 from ...errors import PermissionDeniedError, ServiceError, ValidationError
 from ...keys import clock_key, settings_key, store_key
 from ...secret import same_text
@@ -38,7 +39,6 @@ from ..routing import Handler as RouteHandler
 from ..sse import open_stream
 
 CONSOLE: Final = Path(__file__).resolve().parents[3] / "templates" / "console"
-LANGUAGES: Final = ("zh-CN", "en")
 SESSION_COOKIE: Final = "linli_session"
 LANG_COOKIE: Final = "linli_lang"
 FLASH_COOKIE: Final = "linli_flash"
@@ -118,34 +118,6 @@ def install(app: web.Application) -> None:
         app[streams_stop_key].set()
 
     app.on_shutdown.append(stop)
-
-
-@cache
-def catalogue() -> dict[str, dict[str, str]]:
-    """Every console text by language: `<area>.<key>` from text/<area>.<lang>.toml."""
-    texts: dict[str, dict[str, str]] = {lang: {} for lang in LANGUAGES}
-    for path in sorted((CONSOLE / "text").glob("*.toml")):
-        area, _, lang = path.name.removesuffix(".toml").partition(".")
-        if lang not in texts:
-            raise ValueError(f"{path}: language must be one of {LANGUAGES}")
-        with path.open("rb") as fh:
-            for key, value in tomllib.load(fh).items():
-                texts[lang][f"{area}.{key}"] = str(value)
-    return texts
-
-
-@dataclass(frozen=True)
-class Text:
-    """Translated console text in one language; a missing key is an error, not a blank."""
-
-    lang: str
-
-    def __call__(self, key: str, **values: Any) -> str:
-        try:
-            text = catalogue()[self.lang][key]
-        except KeyError:
-            raise KeyError(f"console text {key!r} is missing for {self.lang}") from None
-        return text.format(**values) if values else text
 
 
 def _local(moment: datetime | None, tz: tzinfo, fmt: str) -> str:

@@ -9,6 +9,7 @@ from typing import Final
 from aiohttp import web
 
 from ... import console_auth
+from ...core.phrases import Text
 from ...errors import (
     AuthenticationError,
     PermissionDeniedError,
@@ -23,7 +24,6 @@ from .base import (
     SESSION_COOKIE,
     TAG,
     Console,
-    Text,
     console_routes,
     error_page,
     language,
