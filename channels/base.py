@@ -9,6 +9,13 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar, Final
 
+# What providers tell us (delivery reports, residents' texts) lives in core, so inbound
+# handling reads it without importing channels; it is re-exported here, beside the
+# interface, for the channels that parse it.
+from service.core.inbound import AndroidEvent as AndroidEvent
+from service.core.inbound import DeliveryReport as DeliveryReport
+from service.core.inbound import InboundSms as InboundSms
+
 
 class Outcome(StrEnum):
     """How far a channel got a message: handed on (sent) or confirmed at the far end."""

@@ -29,7 +29,6 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Final
 from urllib.parse import urlsplit
@@ -39,7 +38,16 @@ from service.errors import SettingsError
 from service.secret import same_text
 from service.settings import SmsChannelSettings
 
-from .base import OutboundMessage, Outcome, PermanentFailure, Receipt, TemporaryFailure
+from .base import (
+    AndroidEvent,
+    DeliveryReport,
+    InboundSms,
+    OutboundMessage,
+    Outcome,
+    PermanentFailure,
+    Receipt,
+    TemporaryFailure,
+)
 from .http import HttpChannel, SessionFactory, one_line, retry_after
 
 log = logging.getLogger("linli.channels.sms")
@@ -274,15 +282,6 @@ def sms_channel(
 # --- Callbacks: pure functions the web layer calls; no I/O. ---
 
 
-@dataclass(frozen=True)
-class DeliveryReport:
-    """A provider's word on a message we sent, keyed by the Receipt's provider_id."""
-
-    provider_id: str
-    status: str  # "sent" | "delivered" | "failed"
-    error: str | None = None
-
-
 def _pairs(params: Params) -> Iterable[tuple[str, str]]:
     return params.items() if isinstance(params, Mapping) else params
 
@@ -387,21 +386,6 @@ def verify_android(
     return same_text(signature_header.strip().lower(), expected)
 
 
-@dataclass(frozen=True)
-class AndroidEvent:
-    """One android-sms-gateway webhook. `event_id` is unique per event (dedupe on it);
-    for sms:received, `message_id` is derived from the content and is not unique."""
-
-    event: str  # "sms:received" | "sms:sent" | "sms:delivered" | "sms:failed" | …
-    event_id: str
-    message_id: str | None
-    phone_number: str | None
-    text: str | None = None  # sms:received only
-    received_at: datetime | None = None  # sms:received only; None if unreadable
-    reason: str | None = None  # sms:failed only
-    device_id: str | None = None
-
-
 def _field(payload: Mapping[str, Any], name: str, *, required: bool) -> str | None:
     value = payload.get(name)
     if value is None:
@@ -473,18 +457,6 @@ TWILIO_OPT_OUT: Final = frozenset(
     {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
 )
 TWILIO_OPT_IN: Final = frozenset({"START", "YES", "UNSTOP"})
-
-
-@dataclass(frozen=True)
-class InboundSms:
-    """A text someone sent to our number. `message_id` is unique per message (the dedupe
-    key); `provider_replied`: the provider has already confirmed an opt-out or opt-in."""
-
-    provider: str  # "twilio" | "android"
-    message_id: str
-    sender: str  # as the provider wrote it; E.164 from Twilio, often national from a phone
-    text: str
-    provider_replied: bool = False
 
 
 def is_twilio_inbound(params: Params) -> bool:

@@ -22,7 +22,8 @@ from channels.base import (
 )
 from channels.sms import TwilioSms
 from channels.telegram import TelegramChannel
-from channels.webhook import WebhookChannel, new_secret
+from channels.webhook import WebhookChannel
+from service.core.webhook_rules import new_secret
 from service.settings import SmsChannelSettings, TelegramChannelSettings, WebhookChannelSettings
 from tests.fakes.server import FakeHttpServer
 
