@@ -22,24 +22,25 @@ from __future__ import annotations
 
 import abc
 import base64
-import dataclasses
 import hashlib
 import hmac
 import logging
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Final
 from urllib.parse import urlsplit
 
 from service import jsontext
+from service.core.config import at_least, between, one_of, secret_names, setting, url_or_empty
 from service.errors import SettingsError
 from service.secret import same_text
-from service.settings import SmsChannelSettings
 
 from .base import (
     AndroidEvent,
+    Context,
     DeliveryReport,
     InboundSms,
     OutboundMessage,
@@ -47,6 +48,7 @@ from .base import (
     PermanentFailure,
     Receipt,
     TemporaryFailure,
+    register,
 )
 from .http import HttpChannel, SessionFactory, one_line, retry_after
 
@@ -95,6 +97,26 @@ def _detail(body: Any) -> str:
     return ""
 
 
+@dataclass(frozen=True)
+class SmsChannelSettings:
+    """[channels.sms]: one SMS provider."""
+
+    enabled: bool = setting(False)
+    provider: str = setting("android_gateway", one_of("twilio", "android_gateway", "generic"))
+    url: str = setting("", url_or_empty)
+    account_sid: str = setting("")
+    auth_token: str = setting("", secret=True)
+    from_number: str = setting("")
+    username: str = setting("")
+    password: str = setting("", secret=True)
+    webhook_secret: str = setting("", secret=True)
+    api_key: str = setting("", secret=True)
+    timeout_s: float = setting(15.0, at_least(1))
+    concurrency: int = setting(2, between(1, 100))
+    rate_per_s: float = setting(1.0, at_least(0))
+
+
+@register
 class SmsChannel(HttpChannel):
     """What every SMS provider shares: the settings checks and outcome mapping."""
 
@@ -103,9 +125,8 @@ class SmsChannel(HttpChannel):
     provider: ClassVar[str]
     # Keys this provider needs besides `url`.
     required: ClassVar[tuple[str, ...]] = ()
-    secret_fields: ClassVar[tuple[str, ...]] = tuple(
-        f.name for f in dataclasses.fields(SmsChannelSettings) if f.metadata.get("secret")
-    )
+    settings_class = SmsChannelSettings
+    secret_fields: ClassVar[tuple[str, ...]] = secret_names(SmsChannelSettings)
 
     def __init__(
         self,
@@ -131,6 +152,11 @@ class SmsChannel(HttpChannel):
         )
         self.settings = settings
         self._clock = clock
+
+    @classmethod
+    def from_settings(cls, settings: Any, context: Context) -> SmsChannel:
+        """The channel of the table's provider."""
+        return sms_channel(settings)
 
     @abc.abstractmethod
     def _request(self, message: OutboundMessage) -> tuple[str, dict[str, Any]]:

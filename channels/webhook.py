@@ -8,17 +8,26 @@ import ipaddress
 import re
 import time
 from collections.abc import Callable
-from typing import ClassVar, Final
+from dataclasses import dataclass
+from typing import Any, ClassVar, Final
 
 import aiohttp
 from yarl import URL
 
+from service.core.config import at_least, between, setting
 from service.core.ssrf import DestinationRefusedError, parse_networks, resolve_checked
 from service.core.webhook_rules import signature_header, valid_secrets
 from service.errors import SettingsError
-from service.settings import WebhookChannelSettings
 
-from .base import OutboundMessage, Outcome, PermanentFailure, Receipt, TemporaryFailure
+from .base import (
+    Context,
+    OutboundMessage,
+    Outcome,
+    PermanentFailure,
+    Receipt,
+    TemporaryFailure,
+    register,
+)
 from .http import HttpChannel, client_session, describe, retry_after
 from .ssrf import GuardedResolver
 
@@ -31,6 +40,17 @@ _URL_CACHE: Final = 4096
 _LITERALISH: Final = re.compile(r"[0-9A-Fa-fXx.:\[\]%]+")
 
 
+@dataclass(frozen=True)
+class WebhookChannelSettings:
+    """[channels.webhook]: signed JSON POSTs (Standard Webhooks)."""
+
+    enabled: bool = setting(False)
+    timeout_s: float = setting(15.0, at_least(1))
+    allow_private: tuple[str, ...] = setting(())
+    concurrency: int = setting(16, between(1, 1000))
+    rate_per_s: float = setting(0.0, at_least(0))
+
+
 def _canonical_ip(host: str) -> bool:
     """True when `host` is an IP address written the standard way (so no lookup)."""
     try:
@@ -40,13 +60,19 @@ def _canonical_ip(host: str) -> bool:
     return True
 
 
+@register
 class WebhookChannel(HttpChannel):
     """Signed JSON POSTs to a subscriber's URL (Standard Webhooks)."""
 
     name: ClassVar[str] = "webhook"
     user_agent: ClassVar[str] = USER_AGENT
     # Signing secrets travel with each message (OutboundMessage.secrets), not in settings.
-    secret_fields: ClassVar[tuple[str, ...]] = ()
+    settings_class = WebhookChannelSettings
+
+    @classmethod
+    def from_settings(cls, settings: Any, context: Context) -> WebhookChannel:
+        """The channel; allow_private is checked here."""
+        return cls(settings)
 
     def __init__(
         self, settings: WebhookChannelSettings, *, clock: Callable[[], float] = time.time

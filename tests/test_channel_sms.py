@@ -22,6 +22,7 @@ from channels.sms import (
     DeliveryReport,
     GenericSms,
     SmsChannel,
+    SmsChannelSettings,
     TwilioSms,
     android_message_id,
     android_report,
@@ -34,7 +35,6 @@ from channels.sms import (
     verify_twilio,
 )
 from service.errors import SettingsError
-from service.settings import SmsChannelSettings
 from tests.fakes.server import FakeHttpServer
 from tests.fakes.sms_gateway import WEBHOOK_SECRET, FakeSmsGateway, android_event, android_signed
 from tests.fakes.twilio import (
