@@ -7,7 +7,16 @@ import abc
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar, Final, TypeVar
+
+from service.core.config import secret_names
+
+# What providers tell us (delivery reports, residents' texts) lives in core, so inbound
+# handling reads it without importing channels; it is re-exported here, beside the
+# interface, for the channels that parse it.
+from service.core.inbound import AndroidEvent as AndroidEvent
+from service.core.inbound import DeliveryReport as DeliveryReport
+from service.core.inbound import InboundSms as InboundSms
 
 
 class Outcome(StrEnum):
@@ -83,10 +92,34 @@ class PermanentFailure(ChannelFailure):
         self.address_gone = address_gone
 
 
+@dataclass(frozen=True)
+class Context:
+    """What a channel may need from the app besides its own table: the community's name
+    (the email sender's display name when none is set)."""
+
+    community_name: str = ""
+
+
 class Channel(abc.ABC):
-    """A delivery adapter, built from its settings table by the registry."""
+    """A delivery adapter, built from its settings table by the registry.
+
+    Its class attributes declare it, and the registry, the settings and the console read
+    only these: `name` (its [channels.<name>] table and the addresses it carries),
+    `settings_class` (that table, a dataclass of core.config settings whose secret fields
+    are marked, so they are masked in logs and on the settings page), `per_key_setting`
+    (the table's per-key rate in messages a second, the key being `rate_key`), and
+    `stands_in` (a channel that carries the messages of every channel not enabled, as the
+    file channel does, rather than addresses of its own)."""
 
     name: ClassVar[str]
+    settings_class: ClassVar[type[Any]]
+    per_key_setting: ClassVar[str | None] = None
+    stands_in: ClassVar[bool] = False
+
+    @classmethod
+    @abc.abstractmethod
+    def from_settings(cls, settings: Any, context: Context) -> Channel:
+        """The channel for its enabled table; SettingsError names a missing or bad key."""
 
     async def start(self) -> None:  # noqa: B027 - optional hook, most channels need none
         """Open pools or sessions before the first send."""
@@ -101,3 +134,59 @@ class Channel(abc.ABC):
     def rate_key(self, message: OutboundMessage) -> str | None:
         """A key for a per-recipient rate limit (Telegram: the chat), or None."""
         return None
+
+
+C = TypeVar("C", bound=type[Channel])
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One row of the channel table: a channel's declarations, read once."""
+
+    name: str
+    channel: type[Channel]
+    settings: type[Any]
+    secret_fields: tuple[str, ...]
+    per_key_setting: str | None
+    stands_in: bool
+
+
+class Registry:
+    """Channels by name, in the order registered; a second channel of a name is refused."""
+
+    def __init__(self) -> None:
+        self._specs: dict[str, Spec] = {}
+
+    def register(self, cls: C) -> C:
+        """Add `cls` to the table (a class decorator); ValueError on a name already taken."""
+        taken = self._specs.get(cls.name)
+        if taken is not None:
+            raise ValueError(
+                f"channel {cls.name!r}: {cls.__module__}.{cls.__qualname__} and "
+                f"{taken.channel.__module__}.{taken.channel.__qualname__} both claim it"
+            )
+        self._specs[cls.name] = Spec(
+            name=cls.name,
+            channel=cls,
+            settings=cls.settings_class,
+            secret_fields=secret_names(cls.settings_class),
+            per_key_setting=cls.per_key_setting,
+            stands_in=cls.stands_in,
+        )
+        return cls
+
+    def __getitem__(self, name: str) -> Spec:
+        return self._specs[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._specs
+
+    def specs(self) -> tuple[Spec, ...]:
+        """Every registered channel, in the order registered."""
+        return tuple(self._specs.values())
+
+
+# The built-in channels register here as their modules are imported (channels/registry.py
+# imports them all); a test may build its own Registry.
+REGISTRY: Final = Registry()
+register: Final = REGISTRY.register

@@ -7,6 +7,7 @@ import asyncio
 import base64
 import functools
 import ipaddress
+from dataclasses import dataclass
 from email.errors import HeaderParseError
 from email.header import Header
 from email.headerregistry import Address
@@ -16,15 +17,24 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.policy import Compat32
 from email.utils import formataddr, formatdate
-from typing import ClassVar, Final
+from typing import Any, ClassVar, Final
 
 import aiosmtplib
 
 from service.checkin_codes import qr_png
+from service.core.config import at_least, between, not_empty, one_of, setting
 from service.errors import SettingsError
-from service.settings import EmailChannelSettings
 
-from .base import Channel, OutboundMessage, Outcome, PermanentFailure, Receipt, TemporaryFailure
+from .base import (
+    Channel,
+    Context,
+    OutboundMessage,
+    Outcome,
+    PermanentFailure,
+    Receipt,
+    TemporaryFailure,
+    register,
+)
 
 _KEY: Final = "channels.email"
 _MAX_REASON: Final = 200
@@ -65,10 +75,28 @@ _UTF8: Final = "utf-8"
 CHECKIN_QR_CID: Final = "checkin-qr@linli"
 
 
+@dataclass(frozen=True)
+class EmailChannelSettings:
+    """[channels.email]: SMTP through aiosmtplib."""
+
+    enabled: bool = setting(False)
+    host: str = setting("127.0.0.1", not_empty)
+    port: int = setting(587, between(1, 65535))
+    security: str = setting("starttls", one_of("none", "starttls", "tls"))
+    username: str = setting("")
+    password: str = setting("", secret=True)
+    from_address: str = setting("linli@localhost", not_empty)
+    from_name: str = setting("")
+    timeout_s: float = setting(30.0, at_least(1))
+    concurrency: int = setting(4, between(1, 100))
+    rate_per_s: float = setting(0.0, at_least(0))
+
+
 class _DroppedError(Exception):
     """The connection went away under a send; one retry on a fresh connection is due."""
 
 
+@register
 class EmailChannel(Channel):
     """SMTP delivery. Connections are opened on first use (so `start` does nothing), kept
     in a pool of up to `concurrency`, and replaced when the server has dropped them.
@@ -88,6 +116,12 @@ class EmailChannel(Channel):
     systems drop the copy."""
 
     name: ClassVar[str] = "email"
+    settings_class = EmailChannelSettings
+
+    @classmethod
+    def from_settings(cls, settings: Any, context: Context) -> EmailChannel:
+        """The channel; the community's name is the sender's when from_name is empty."""
+        return cls(settings, sender_name=context.community_name)
 
     def __init__(self, settings: EmailChannelSettings, *, sender_name: str) -> None:
         self._settings = settings

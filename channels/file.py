@@ -7,17 +7,40 @@ import asyncio
 import json
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from .base import Channel, OutboundMessage, Outcome, Receipt
+from service.core.config import at_least, between, not_empty, setting
+
+from .base import Channel, Context, OutboundMessage, Outcome, Receipt, register
 
 log = logging.getLogger("linli.channels.file")
 
 
+@dataclass(frozen=True)
+class FileChannelSettings:
+    """[channels.file]: messages written as files, for demos and tests."""
+
+    enabled: bool = setting(True)
+    path: str = setting("var/outbox", not_empty)
+    concurrency: int = setting(8, between(1, 1000))
+    rate_per_s: float = setting(0.0, at_least(0))
+
+
+@register
 class FileChannel(Channel):
-    """Writes `<path>/<channel>/<message id>.txt`; a retry rewrites the same file."""
+    """Writes `<path>/<channel>/<message id>.txt`; a retry rewrites the same file. It
+    stands in for every channel not enabled, so the demo needs no outside service."""
 
     name = "file"
+    settings_class = FileChannelSettings
+    stands_in = True
+
+    @classmethod
+    def from_settings(cls, settings: Any, context: Context) -> FileChannel:
+        """Files under the table's `path`."""
+        return cls(settings.path)
 
     def __init__(self, path: str | Path) -> None:
         self.root = Path(path)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import abc
 import base64
-import dataclasses
 import hashlib
 import hmac
 import logging
@@ -35,11 +34,22 @@ from typing import Any, ClassVar, Final
 from urllib.parse import urlsplit
 
 from service import jsontext
+from service.core.config import at_least, between, one_of, secret_names, setting, url_or_empty
 from service.errors import SettingsError
 from service.secret import same_text
-from service.settings import SmsChannelSettings
 
-from .base import OutboundMessage, Outcome, PermanentFailure, Receipt, TemporaryFailure
+from .base import (
+    AndroidEvent,
+    Context,
+    DeliveryReport,
+    InboundSms,
+    OutboundMessage,
+    Outcome,
+    PermanentFailure,
+    Receipt,
+    TemporaryFailure,
+    register,
+)
 from .http import HttpChannel, SessionFactory, one_line, retry_after
 
 log = logging.getLogger("linli.channels.sms")
@@ -87,6 +97,26 @@ def _detail(body: Any) -> str:
     return ""
 
 
+@dataclass(frozen=True)
+class SmsChannelSettings:
+    """[channels.sms]: one SMS provider."""
+
+    enabled: bool = setting(False)
+    provider: str = setting("android_gateway", one_of("twilio", "android_gateway", "generic"))
+    url: str = setting("", url_or_empty)
+    account_sid: str = setting("")
+    auth_token: str = setting("", secret=True)
+    from_number: str = setting("")
+    username: str = setting("")
+    password: str = setting("", secret=True)
+    webhook_secret: str = setting("", secret=True)
+    api_key: str = setting("", secret=True)
+    timeout_s: float = setting(15.0, at_least(1))
+    concurrency: int = setting(2, between(1, 100))
+    rate_per_s: float = setting(1.0, at_least(0))
+
+
+@register
 class SmsChannel(HttpChannel):
     """What every SMS provider shares: the settings checks and outcome mapping."""
 
@@ -95,9 +125,8 @@ class SmsChannel(HttpChannel):
     provider: ClassVar[str]
     # Keys this provider needs besides `url`.
     required: ClassVar[tuple[str, ...]] = ()
-    secret_fields: ClassVar[tuple[str, ...]] = tuple(
-        f.name for f in dataclasses.fields(SmsChannelSettings) if f.metadata.get("secret")
-    )
+    settings_class = SmsChannelSettings
+    secret_fields: ClassVar[tuple[str, ...]] = secret_names(SmsChannelSettings)
 
     def __init__(
         self,
@@ -123,6 +152,11 @@ class SmsChannel(HttpChannel):
         )
         self.settings = settings
         self._clock = clock
+
+    @classmethod
+    def from_settings(cls, settings: Any, context: Context) -> SmsChannel:
+        """The channel of the table's provider."""
+        return sms_channel(settings)
 
     @abc.abstractmethod
     def _request(self, message: OutboundMessage) -> tuple[str, dict[str, Any]]:
@@ -274,15 +308,6 @@ def sms_channel(
 # --- Callbacks: pure functions the web layer calls; no I/O. ---
 
 
-@dataclass(frozen=True)
-class DeliveryReport:
-    """A provider's word on a message we sent, keyed by the Receipt's provider_id."""
-
-    provider_id: str
-    status: str  # "sent" | "delivered" | "failed"
-    error: str | None = None
-
-
 def _pairs(params: Params) -> Iterable[tuple[str, str]]:
     return params.items() if isinstance(params, Mapping) else params
 
@@ -387,21 +412,6 @@ def verify_android(
     return same_text(signature_header.strip().lower(), expected)
 
 
-@dataclass(frozen=True)
-class AndroidEvent:
-    """One android-sms-gateway webhook. `event_id` is unique per event (dedupe on it);
-    for sms:received, `message_id` is derived from the content and is not unique."""
-
-    event: str  # "sms:received" | "sms:sent" | "sms:delivered" | "sms:failed" | …
-    event_id: str
-    message_id: str | None
-    phone_number: str | None
-    text: str | None = None  # sms:received only
-    received_at: datetime | None = None  # sms:received only; None if unreadable
-    reason: str | None = None  # sms:failed only
-    device_id: str | None = None
-
-
 def _field(payload: Mapping[str, Any], name: str, *, required: bool) -> str | None:
     value = payload.get(name)
     if value is None:
@@ -473,18 +483,6 @@ TWILIO_OPT_OUT: Final = frozenset(
     {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
 )
 TWILIO_OPT_IN: Final = frozenset({"START", "YES", "UNSTOP"})
-
-
-@dataclass(frozen=True)
-class InboundSms:
-    """A text someone sent to our number. `message_id` is unique per message (the dedupe
-    key); `provider_replied`: the provider has already confirmed an opt-out or opt-in."""
-
-    provider: str  # "twilio" | "android"
-    message_id: str
-    sender: str  # as the provider wrote it; E.164 from Twilio, often national from a phone
-    text: str
-    provider_replied: bool = False
 
 
 def is_twilio_inbound(params: Params) -> bool:

@@ -25,13 +25,22 @@ import logging
 import re
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 from urllib.parse import quote
 
+from service.core.config import at_least, between, setting, url_or_empty
 from service.errors import SettingsError
-from service.settings import TelegramChannelSettings
 
-from .base import OutboundMessage, Outcome, PermanentFailure, Receipt, TemporaryFailure
+from .base import (
+    Context,
+    OutboundMessage,
+    Outcome,
+    PermanentFailure,
+    Receipt,
+    TemporaryFailure,
+    register,
+)
 from .http import HttpChannel, SessionFactory, one_line, retry_after
 
 log = logging.getLogger("linli.channels.telegram")
@@ -51,6 +60,21 @@ _WEBHOOK_SECRET: Final = re.compile(r"[A-Za-z0-9_-]{1,256}")
 # editMessageText answers 400 with this when the text and keyboard are unchanged, which
 # for "show the current answer" is success, not failure.
 _NOT_MODIFIED: Final = "message is not modified"
+
+
+@dataclass(frozen=True)
+class TelegramChannelSettings:
+    """[channels.telegram]: a Telegram bot."""
+
+    enabled: bool = setting(False)
+    bot_token: str = setting("", secret=True)
+    bot_username: str = setting("")
+    api_url: str = setting("https://api.telegram.org", url_or_empty)
+    webhook_secret: str = setting("", secret=True)
+    timeout_s: float = setting(15.0, at_least(1))
+    concurrency: int = setting(8, between(1, 1000))
+    rate_per_s: float = setting(30.0, at_least(0))
+    per_chat_per_s: float = setting(1.0, at_least(0))
 
 
 def deep_link(bot_username: str, payload: str) -> str:
@@ -92,12 +116,20 @@ def _keyboard(buttons: Any) -> list[list[dict[str, str]]]:
     return rows
 
 
+@register
 class TelegramChannel(HttpChannel):
     """A Telegram bot sending to chats by id; the address is the chat id."""
 
     name: ClassVar[str] = "telegram"
     user_agent: ClassVar[str] = USER_AGENT
-    secret_fields: ClassVar[tuple[str, ...]] = ("bot_token", "webhook_secret")
+    settings_class = TelegramChannelSettings
+    # Telegram allows about one message a second per chat: rate_key is the chat.
+    per_key_setting = "per_chat_per_s"
+
+    @classmethod
+    def from_settings(cls, settings: Any, context: Context) -> TelegramChannel:
+        """The bot; its token and webhook secret are checked here."""
+        return cls(settings)
 
     def __init__(
         self,

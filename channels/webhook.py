@@ -3,35 +3,35 @@ webhook-timestamp and webhook-signature headers, sent only to public addresses."
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
-import functools
-import hmac
 import ipaddress
 import re
-import secrets as _random
 import time
-from collections.abc import Callable, Mapping, Sequence
-from typing import ClassVar, Final
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Final
 
 import aiohttp
 from yarl import URL
 
+from service.core.config import at_least, between, setting
+from service.core.ssrf import DestinationRefusedError, parse_networks, resolve_checked
+from service.core.webhook_rules import signature_header, valid_secrets
 from service.errors import SettingsError
-from service.secret import hmac_sha256
-from service.settings import WebhookChannelSettings
 
-from .base import OutboundMessage, Outcome, PermanentFailure, Receipt, TemporaryFailure
+from .base import (
+    Context,
+    OutboundMessage,
+    Outcome,
+    PermanentFailure,
+    Receipt,
+    TemporaryFailure,
+    register,
+)
 from .http import HttpChannel, client_session, describe, retry_after
-from .ssrf import DestinationRefusedError, GuardedResolver, parse_networks, resolve_checked
+from .ssrf import GuardedResolver
 
-SECRET_PREFIX: Final = "whsec_"
 USER_AGENT: Final = "Linli-Webhooks/1"
-# The spec asks for 24–64 random bytes; we generate 32.
-_SECRET_BYTES: Final = 32
-_MIN_SECRET_BYTES: Final = 24
-_MAX_SECRET_BYTES: Final = 64
 # Only a small answer is worth reading: reading it lets the connection be reused.
 _READ_LIMIT: Final = 64 * 1024
 # Checked addresses remembered per channel (cleared, not evicted one by one, when full).
@@ -40,90 +40,15 @@ _URL_CACHE: Final = 4096
 _LITERALISH: Final = re.compile(r"[0-9A-Fa-fXx.:\[\]%]+")
 
 
-def new_secret() -> str:
-    """A fresh signing secret: whsec_ and base64 of 32 random bytes."""
-    return SECRET_PREFIX + base64.b64encode(_random.token_bytes(_SECRET_BYTES)).decode()
+@dataclass(frozen=True)
+class WebhookChannelSettings:
+    """[channels.webhook]: signed JSON POSTs (Standard Webhooks)."""
 
-
-@functools.lru_cache(maxsize=1024)
-def _key(secret: str) -> bytes:
-    # Cached: every message to an endpoint checks and signs with the same secret.
-    # Like the reference libraries, accept a secret pasted without its prefix.
-    raw = secret.removeprefix(SECRET_PREFIX)
-    return base64.b64decode(raw, validate=True)
-
-
-@functools.lru_cache(maxsize=1024)
-def _valid_secrets(secrets: tuple[str, ...]) -> bool:
-    # Cached: a send's every message to an endpoint carries the same secrets.
-    return all(is_valid_secret(secret) for secret in secrets)
-
-
-def is_valid_secret(s: str) -> bool:
-    """True if `s` is whsec_ followed by base64 of 24 to 64 bytes."""
-    if not s.startswith(SECRET_PREFIX):
-        return False
-    try:
-        key = _key(s)
-    except (binascii.Error, ValueError):
-        return False
-    return _MIN_SECRET_BYTES <= len(key) <= _MAX_SECRET_BYTES
-
-
-def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
-    """One signature, "v1,<base64 HMAC-SHA256 of '{id}.{timestamp}.' + body>"."""
-    digest = hmac_sha256(_key(secret), f"{msg_id}.{timestamp}.".encode() + body)
-    return "v1," + base64.b64encode(digest).decode()
-
-
-def signature_header(secrets: Sequence[str], msg_id: str, timestamp: int, body: bytes) -> str:
-    """The webhook-signature value: one signature per secret, space-separated (rotation)."""
-    return " ".join(sign(secret, msg_id, timestamp, body) for secret in secrets)
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    value = headers.get(name)
-    if value is not None:
-        return value
-    # A plain dict is case-sensitive; HTTP header names are not.
-    for key, candidate in headers.items():
-        if key.lower() == name:
-            return candidate
-    return None
-
-
-def verify(
-    secret_or_secrets: str | Sequence[str],
-    headers: Mapping[str, str],
-    body: bytes,
-    now: float,
-    tolerance_s: float = 300,
-) -> bool:
-    """True if any v1 signature in `headers` matches any secret and the timestamp is
-    within `tolerance_s` of `now`; comparisons run in constant time."""
-    secrets = [secret_or_secrets] if isinstance(secret_or_secrets, str) else secret_or_secrets
-    msg_id = _header(headers, "webhook-id")
-    stamp = _header(headers, "webhook-timestamp")
-    signatures = _header(headers, "webhook-signature")
-    if not msg_id or not stamp or not signatures or not stamp.isascii() or not stamp.isdigit():
-        return False
-    timestamp = int(stamp)
-    if abs(now - timestamp) > tolerance_s:
-        return False
-    expected: list[bytes] = []
-    for secret in secrets:
-        try:
-            expected.append(sign(secret, msg_id, timestamp, body).encode())
-        except (binascii.Error, ValueError):
-            continue
-    matched = False
-    for entry in signatures.split():
-        if not entry.startswith("v1,"):
-            continue
-        for candidate in expected:
-            # Keep going after a match so timing does not tell which entry matched.
-            matched |= hmac.compare_digest(entry.encode("utf-8", "surrogatepass"), candidate)
-    return matched
+    enabled: bool = setting(False)
+    timeout_s: float = setting(15.0, at_least(1))
+    allow_private: tuple[str, ...] = setting(())
+    concurrency: int = setting(16, between(1, 1000))
+    rate_per_s: float = setting(0.0, at_least(0))
 
 
 def _canonical_ip(host: str) -> bool:
@@ -135,13 +60,19 @@ def _canonical_ip(host: str) -> bool:
     return True
 
 
+@register
 class WebhookChannel(HttpChannel):
     """Signed JSON POSTs to a subscriber's URL (Standard Webhooks)."""
 
     name: ClassVar[str] = "webhook"
     user_agent: ClassVar[str] = USER_AGENT
     # Signing secrets travel with each message (OutboundMessage.secrets), not in settings.
-    secret_fields: ClassVar[tuple[str, ...]] = ()
+    settings_class = WebhookChannelSettings
+
+    @classmethod
+    def from_settings(cls, settings: Any, context: Context) -> WebhookChannel:
+        """The channel; allow_private is checked here."""
+        return cls(settings)
 
     def __init__(
         self, settings: WebhookChannelSettings, *, clock: Callable[[], float] = time.time
@@ -175,7 +106,7 @@ class WebhookChannel(HttpChannel):
         url = self._urls.get(message.address) or self._check_url(message.address)
         if not message.secrets:
             raise PermanentFailure("no signing secret")
-        if not _valid_secrets(message.secrets):
+        if not valid_secrets(message.secrets):
             raise PermanentFailure("invalid signing secret")
         if not message.text:
             raise PermanentFailure("no payload")

@@ -1,15 +1,24 @@
 """Delivery wiring shared by `linli serve` and `linli worker`: the channels, the composer
-that renders messages, and the worker, built from the settings."""
+that renders messages, and the worker, built from the settings.
+
+Views reach channels only through here (import-linter keeps channels/ to delivery and the
+wiring): a test send (`send_test`), the Telegram bot the webhook answers with
+(`telegram_bot`, typed as `TelegramBot`), and `ChannelFailure`, whose reason is free of
+secrets. Provider callbacks are read through service/sms_callbacks.py."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 import logging
+import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from channels.file import FileChannel
+from channels.base import ChannelFailure, Context, OutboundMessage
 from channels.registry import Route, build_routes, distinct_channels
+from channels.telegram import TelegramChannel
 
 from . import reminders
 from .clock import Clock
@@ -26,6 +35,21 @@ from .worker import Worker, running
 
 log = logging.getLogger("linli.delivery")
 
+# For views: the failure a channel raises, and the bot the Telegram webhook answers with.
+__all__ = ["ChannelFailure", "Delivery", "TelegramBot", "TestResult"]
+TelegramBot = TelegramChannel
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """What one test send did."""
+
+    channel: str
+    address: str
+    ok: bool
+    provider_id: str
+    detail: str
+
 
 @dataclass
 class Delivery:
@@ -40,7 +64,44 @@ class Delivery:
     @classmethod
     def build(cls, settings: Settings) -> Delivery:
         """Channels built and checked now, so a bad channel setting stops the start."""
-        return cls(settings, build_routes(settings))
+        return cls(settings, build_routes(settings.channels, Context(settings.community.name)))
+
+    def stand_ins(self) -> frozenset[str]:
+        """The channel names a stand-in (the file channel) carries."""
+        return frozenset(name for name, route in self.routes.items() if route.channel.stands_in)
+
+    def telegram_bot(self) -> TelegramBot | None:
+        """The Telegram bot when the telegram channel is enabled (not stood in for)."""
+        route = self.routes.get("telegram")
+        if route is None or not isinstance(route.channel, TelegramChannel):
+            return None
+        return route.channel
+
+    async def send_test(
+        self, channel: str, address: str, *, language: str, text: str, timeout_s: float
+    ) -> TestResult:
+        """One test message straight through the channel that carries `channel`'s messages
+        (not through the outbox: the organiser needs the provider's answer at once). A
+        webhook gets a {"type": "linli.test", "text": …} body."""
+        message = OutboundMessage(
+            id=f"test-{secrets.token_hex(8)}",
+            channel=channel,
+            address=address,
+            kind="test",
+            language=language,
+            subject=text,
+            text=json.dumps({"type": "linli.test", "text": text}, ensure_ascii=False)
+            if channel == "webhook"
+            else text,
+        )
+        try:
+            async with asyncio.timeout(timeout_s):
+                receipt = await self.routes[channel].channel.send(message)
+        except ChannelFailure as exc:
+            return TestResult(channel, address, False, "", exc.reason)
+        except TimeoutError:
+            return TestResult(channel, address, False, "", f"no answer within {timeout_s:.0f} s")
+        return TestResult(channel, address, True, receipt.provider_id or "", receipt.detail)
 
     def ready(self) -> Composer:
         """The composer; only None before the process has started."""
@@ -72,11 +133,8 @@ class Delivery:
         reminder scheduler beside it (so reminders go out from whichever process
         delivers: `linli serve`, or `linli worker` when that runs apart)."""
         key = load_or_create(self.settings.server.secret_file)
-        stand_ins = frozenset(
-            name for name, route in self.routes.items() if isinstance(route.channel, FileChannel)
-        )
         self.composer = Composer.build(
-            self.settings, key, self.renderer, frozenset(self.routes), stand_ins, sandbox
+            self.settings, key, self.renderer, frozenset(self.routes), self.stand_ins(), sandbox
         )
         if not run_worker:
             try:

@@ -17,7 +17,7 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from . import calendar
+from . import calendar, render
 from .core.phrases import Text
 from .errors import ConflictError, NotFoundError, ValidationError
 from .events import event_code, get_event
@@ -45,7 +45,7 @@ from .store import outbox as sql
 from .store import rooms as room_sql
 from .store.outbox import NewMessage, Reach, Recipient
 
-CHANNELS: Final = ("sms", "email", "telegram", "webhook")
+CHANNELS: Final = render.CHANNELS
 # Kinds an organiser sends with /notify; invitations go out with /send.
 NOTIFY_KINDS: Final = (MessageKind.UPDATE, MessageKind.CANCELLATION, MessageKind.REMINDER)
 # Which answers each /notify audience reaches.

@@ -88,6 +88,7 @@ from jinja2.utils import Namespace
 
 from .errors import ValidationError
 from .i18n import date_text, time_text
+from .models import Channel
 from .text import is_unicode
 
 KINDS: Final = (
@@ -103,7 +104,8 @@ KINDS: Final = (
     "booking_reminder",
     "booking_cancellation",
 )
-CHANNELS: Final = ("sms", "email", "telegram", "webhook")
+# The channels with templates of their own: the core enum, the one list of channel names.
+CHANNELS: Final = tuple(channel.value for channel in Channel)
 LANGUAGES: Final = ("zh-CN", "en")
 # The blocks each channel's template must define, in the order they are rendered.
 BLOCKS: Final[Mapping[str, tuple[str, ...]]] = {

@@ -9,9 +9,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Final, Literal
 
-from channels.webhook import is_valid_secret, new_secret
-
 from .contacts import canonical_address, phone_or_none
+from .core.webhook_rules import is_valid_secret, new_secret
 from .errors import ConflictError, NotFoundError, ValidationError
 from .households import clean_unit, ensure_household
 from .models import Channel, Contact, Household, Language, Page, Resident

@@ -8,32 +8,22 @@ import ipaddress
 import tomllib
 import types
 import typing
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, make_dataclass
 from pathlib import Path
-from typing import Any, Final, Union
+from typing import TYPE_CHECKING, Any, Final, Union
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 
+from channels.registry import CHANNELS
+
+from .core.config import at_least, between, not_empty, one_of, setting, url_or_empty
 from .errors import SettingsError
 
 ENV_PREFIX: Final = "LINLI_"
-Check = Callable[[Any], str | None]
-
-
-def _between(low: int, high: int) -> Check:
-    def check(value: Any) -> str | None:
-        return None if low <= value <= high else f"must be between {low} and {high}"
-
-    return check
-
-
-def _one_of(*choices: str) -> Check:
-    def check(value: Any) -> str | None:
-        return None if value in choices else f"must be one of {', '.join(choices)}"
-
-    return check
+# Every channel's table name, stand-ins included, in the order listed.
+CHANNEL_TABLES: Final = tuple(spec.name for spec in CHANNELS)
 
 
 def _timezone(value: Any) -> str | None:
@@ -50,12 +40,6 @@ def _region(value: Any) -> str | None:
     return None
 
 
-def _url_or_empty(value: Any) -> str | None:
-    if value == "" or value.startswith(("http://", "https://")):
-        return None
-    return "must start with http:// or https://, or be empty"
-
-
 def _networks(value: Any) -> str | None:
     for item in value:
         try:
@@ -63,24 +47,6 @@ def _networks(value: Any) -> str | None:
         except ValueError:
             return f"{item!r} is not an IP address or network such as 10.0.0.0/8"
     return None
-
-
-def _not_empty(value: Any) -> str | None:
-    return None if str(value).strip() else "must not be empty"
-
-
-def _setting(default: Any, check: Check | None = None, *, secret: bool = False) -> Any:
-    metadata: dict[str, Any] = {"secret": secret}
-    if check:
-        metadata["check"] = check
-    return field(default=default, metadata=metadata)
-
-
-def _at_least(low: float) -> Check:
-    def check(value: Any) -> str | None:
-        return None if value >= low else f"must be at least {low:g}"
-
-    return check
 
 
 def _clock_time(value: Any) -> str | None:
@@ -99,7 +65,7 @@ def _retry_schedule(value: Any) -> str | None:
 
 
 def _channel_names(value: Any) -> str | None:
-    unknown = [v for v in value if v not in ("sms", "email", "telegram", "webhook", "file")]
+    unknown = [v for v in value if v not in CHANNEL_TABLES]
     return f"unknown channel(s) {', '.join(unknown)}" if unknown else None
 
 
@@ -107,142 +73,79 @@ def _channel_names(value: Any) -> str | None:
 class ServerSettings:
     """[server]: where the HTTP server listens and how it answers."""
 
-    host: str = _setting("127.0.0.1", _not_empty)
-    port: int = _setting(8080, _between(1, 65535))
-    public_url: str = _setting("", _url_or_empty)
-    max_body_bytes: int = _setting(1_048_576, _between(1024, 104_857_600))
-    access_log: bool = _setting(True)
-    secret_file: str = _setting("var/linli.secret", _not_empty)
-    trusted_proxies: tuple[str, ...] = _setting((), _networks)
+    host: str = setting("127.0.0.1", not_empty)
+    port: int = setting(8080, between(1, 65535))
+    public_url: str = setting("", url_or_empty)
+    max_body_bytes: int = setting(1_048_576, between(1024, 104_857_600))
+    access_log: bool = setting(True)
+    secret_file: str = setting("var/linli.secret", not_empty)
+    trusted_proxies: tuple[str, ...] = setting((), _networks)
 
 
 @dataclass(frozen=True)
 class StoreSettings:
     """[store]: the embedded SQLite database."""
 
-    path: str = _setting("var/linli.db", _not_empty)
-    synchronous: str = _setting("FULL", _one_of("OFF", "NORMAL", "FULL", "EXTRA"))
-    busy_timeout_ms: int = _setting(5000, _between(0, 600_000))
-    batch_max: int = _setting(256, _between(1, 10_000))
+    path: str = setting("var/linli.db", not_empty)
+    synchronous: str = setting("FULL", one_of("OFF", "NORMAL", "FULL", "EXTRA"))
+    busy_timeout_ms: int = setting(5000, between(0, 600_000))
+    batch_max: int = setting(256, between(1, 10_000))
 
 
 @dataclass(frozen=True)
 class CommunitySettings:
     """[community]: who we are and where."""
 
-    name: str = _setting("学府雍景湾", _not_empty)
-    timezone: str = _setting("Asia/Shanghai", _timezone)
-    phone_region: str = _setting("CN", _region)
-    default_language: str = _setting("zh-CN", _one_of("zh-CN", "en"))
+    name: str = setting("学府雍景湾", not_empty)
+    timezone: str = setting("Asia/Shanghai", _timezone)
+    phone_region: str = setting("CN", _region)
+    default_language: str = setting("zh-CN", one_of("zh-CN", "en"))
 
 
 @dataclass(frozen=True)
 class DeliverySettings:
     """[delivery]: the outbox worker."""
 
-    run_in_server: bool = _setting(True)
-    retry_schedule_s: tuple[float, ...] = _setting(
+    run_in_server: bool = setting(True)
+    retry_schedule_s: tuple[float, ...] = setting(
         (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0), _retry_schedule
     )
-    jitter: float = _setting(0.2, _between(0, 1))
-    lease_s: float = _setting(60.0, _at_least(1))
-    poll_interval_s: float = _setting(1.0, _at_least(0.01))
-    reminder_interval_s: float = _setting(5.0, _at_least(0.01))
-    claim_batch: int = _setting(200, _between(1, 10_000))
-    enqueue_batch: int = _setting(500, _between(1, 10_000))
-    quiet_start: str = _setting("21:00", _clock_time)
-    quiet_end: str = _setting("08:00", _clock_time)
-    quiet_channels: tuple[str, ...] = _setting(("sms", "telegram"), _channel_names)
+    jitter: float = setting(0.2, between(0, 1))
+    lease_s: float = setting(60.0, at_least(1))
+    poll_interval_s: float = setting(1.0, at_least(0.01))
+    reminder_interval_s: float = setting(5.0, at_least(0.01))
+    claim_batch: int = setting(200, between(1, 10_000))
+    enqueue_batch: int = setting(500, between(1, 10_000))
+    quiet_start: str = setting("21:00", _clock_time)
+    quiet_end: str = setting("08:00", _clock_time)
+    quiet_channels: tuple[str, ...] = setting(("sms", "telegram"), _channel_names)
 
 
-@dataclass(frozen=True)
-class FileChannelSettings:
-    """[channels.file]: messages written as files, for demos and tests."""
+if TYPE_CHECKING:
 
-    enabled: bool = _setting(True)
-    path: str = _setting("var/outbox", _not_empty)
-    concurrency: int = _setting(8, _between(1, 1000))
-    rate_per_s: float = _setting(0.0, _at_least(0))
+    class ChannelsSettings:
+        """[channels.*]: one table per registered channel (its own settings class)."""
 
+        def __getattr__(self, name: str) -> Any: ...
 
-@dataclass(frozen=True)
-class EmailChannelSettings:
-    """[channels.email]: SMTP through aiosmtplib."""
-
-    enabled: bool = _setting(False)
-    host: str = _setting("127.0.0.1", _not_empty)
-    port: int = _setting(587, _between(1, 65535))
-    security: str = _setting("starttls", _one_of("none", "starttls", "tls"))
-    username: str = _setting("")
-    password: str = _setting("", secret=True)
-    from_address: str = _setting("linli@localhost", _not_empty)
-    from_name: str = _setting("")
-    timeout_s: float = _setting(30.0, _at_least(1))
-    concurrency: int = _setting(4, _between(1, 100))
-    rate_per_s: float = _setting(0.0, _at_least(0))
-
-
-@dataclass(frozen=True)
-class SmsChannelSettings:
-    """[channels.sms]: one SMS provider."""
-
-    enabled: bool = _setting(False)
-    provider: str = _setting("android_gateway", _one_of("twilio", "android_gateway", "generic"))
-    url: str = _setting("", _url_or_empty)
-    account_sid: str = _setting("")
-    auth_token: str = _setting("", secret=True)
-    from_number: str = _setting("")
-    username: str = _setting("")
-    password: str = _setting("", secret=True)
-    webhook_secret: str = _setting("", secret=True)
-    api_key: str = _setting("", secret=True)
-    timeout_s: float = _setting(15.0, _at_least(1))
-    concurrency: int = _setting(2, _between(1, 100))
-    rate_per_s: float = _setting(1.0, _at_least(0))
-
-
-@dataclass(frozen=True)
-class WebhookChannelSettings:
-    """[channels.webhook]: signed JSON POSTs (Standard Webhooks)."""
-
-    enabled: bool = _setting(False)
-    timeout_s: float = _setting(15.0, _at_least(1))
-    allow_private: tuple[str, ...] = _setting(())
-    concurrency: int = _setting(16, _between(1, 1000))
-    rate_per_s: float = _setting(0.0, _at_least(0))
-
-
-@dataclass(frozen=True)
-class TelegramChannelSettings:
-    """[channels.telegram]: a Telegram bot."""
-
-    enabled: bool = _setting(False)
-    bot_token: str = _setting("", secret=True)
-    bot_username: str = _setting("")
-    api_url: str = _setting("https://api.telegram.org", _url_or_empty)
-    webhook_secret: str = _setting("", secret=True)
-    timeout_s: float = _setting(15.0, _at_least(1))
-    concurrency: int = _setting(8, _between(1, 1000))
-    rate_per_s: float = _setting(30.0, _at_least(0))
-    per_chat_per_s: float = _setting(1.0, _at_least(0))
-
-
-@dataclass(frozen=True)
-class ChannelsSettings:
-    """[channels.*]: one table per channel; a channel not enabled is not offered."""
-
-    file: FileChannelSettings = field(default_factory=FileChannelSettings)
-    email: EmailChannelSettings = field(default_factory=EmailChannelSettings)
-    sms: SmsChannelSettings = field(default_factory=SmsChannelSettings)
-    webhook: WebhookChannelSettings = field(default_factory=WebhookChannelSettings)
-    telegram: TelegramChannelSettings = field(default_factory=TelegramChannelSettings)
+else:
+    # Built from the channel table, so a channel's settings are declared once, in its
+    # module (channels/<name>.py); mypy sees each table as Any.
+    ChannelsSettings = make_dataclass(
+        "ChannelsSettings",
+        [(spec.name, spec.settings, field(default_factory=spec.settings)) for spec in CHANNELS],
+        frozen=True,
+        namespace={
+            "__doc__": "[channels.*]: one table per channel; a channel not enabled is not offered."
+        },
+    )
 
 
 @dataclass(frozen=True)
 class LogSettings:
     """[log]: what the process prints."""
 
-    level: str = _setting("INFO", _one_of("DEBUG", "INFO", "WARNING", "ERROR"))
+    level: str = setting("INFO", one_of("DEBUG", "INFO", "WARNING", "ERROR"))
 
 
 @dataclass(frozen=True)

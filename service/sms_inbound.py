@@ -23,9 +23,8 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Final, Literal
 
-from channels.sms import InboundSms
-
 from .contacts import phone_or_none
+from .core.inbound import InboundSms
 from .core.phrases import area
 from .errors import ServiceError
 from .events import read_event_code

@@ -13,10 +13,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Final
 from urllib.parse import urlsplit
 
-from channels.ssrf import DestinationRefusedError, IPNetwork, resolve_checked
-from channels.webhook import is_valid_secret, new_secret
-
 from .contacts import canonical_address
+from .core.ssrf import DestinationRefusedError, IPNetwork, resolve_checked
+from .core.webhook_rules import is_valid_secret, new_secret
 from .errors import NotFoundError, ValidationError
 from .models import (
     AnswerVia,

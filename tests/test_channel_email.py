@@ -15,11 +15,10 @@ import icalendar
 import pytest
 
 from channels.base import OutboundMessage, Outcome, PermanentFailure, TemporaryFailure
-from channels.email import EmailChannel
+from channels.email import EmailChannel, EmailChannelSettings
 from service.calendar import event_ics, invitation_frame
 from service.errors import SettingsError
 from service.models import Event, EventKind, EventStatus
-from service.settings import EmailChannelSettings
 from tests.fakes.smtp import SmtpSink
 
 NOW = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)

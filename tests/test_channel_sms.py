@@ -3,7 +3,6 @@ endpoint, and the pure callback helpers the web layer uses."""
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import json
 from collections.abc import AsyncIterator
@@ -13,7 +12,6 @@ from email.utils import format_datetime
 from typing import Any
 
 import pytest
-from aiohttp import web
 
 from channels.base import OutboundMessage, Outcome, PermanentFailure, TemporaryFailure
 from channels.sms import (
@@ -22,6 +20,7 @@ from channels.sms import (
     DeliveryReport,
     GenericSms,
     SmsChannel,
+    SmsChannelSettings,
     TwilioSms,
     android_message_id,
     android_report,
@@ -34,8 +33,7 @@ from channels.sms import (
     verify_twilio,
 )
 from service.errors import SettingsError
-from service.settings import SmsChannelSettings
-from tests.fakes.server import FakeHttpServer
+from tests.fakes.generic_sms import API_KEY, GenericEndpoint
 from tests.fakes.sms_gateway import WEBHOOK_SECRET, FakeSmsGateway, android_event, android_signed
 from tests.fakes.twilio import (
     FROM_NUMBER,
@@ -47,7 +45,6 @@ from tests.fakes.twilio import (
 PHONE = "+8613800138000"
 TEXT = "邻里活动：周六 10:00 包饺子，回复 1 参加"
 NOW = 1_800_000_000.0
-API_KEY = "generic-test-api-key-0123456789"
 
 
 def sms(*, id: str = "msg-0001", to: str = PHONE, **extra: Any) -> OutboundMessage:
@@ -84,41 +81,6 @@ def gateway_settings(gateway: FakeSmsGateway, **changes: Any) -> SmsChannelSetti
         password=gateway.password,
     )
     return replace(base, **changes)
-
-
-class GenericEndpoint(FakeHttpServer):
-    """A receiver of the generic protocol at POST /sms: records requests and answers
-    {"id": "gen-<n>"}, or what `fail_next` said."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.requests: list[tuple[str | None, Any]] = []
-        self._answers: collections.deque[tuple[int, dict[str, Any], dict[str, str]]] = (
-            collections.deque()
-        )
-
-    @property
-    def url(self) -> str:
-        """The endpoint URL to send to."""
-        return f"{super().url}/sms"
-
-    def fail_next(
-        self, status: int, *, body: dict[str, Any] | None = None, retry_after: int | None = None
-    ) -> None:
-        """Answer the next request with `status` and `body` (default {"error": "no"})."""
-        headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
-        self._answers.append((status, body or {"error": "no"}, headers))
-
-    def _routes(self, router: web.UrlDispatcher) -> None:
-        router.add_post("/sms", self._handle)
-
-    async def _handle(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        self.requests.append((request.headers.get("Authorization"), body))
-        if self._answers:
-            status, answer, headers = self._answers.popleft()
-            return web.json_response(answer, status=status, headers=headers)
-        return web.json_response({"id": f"gen-{len(self.requests)}"})
 
 
 def generic_settings(endpoint: GenericEndpoint) -> SmsChannelSettings:

@@ -9,9 +9,8 @@ import aiohttp
 import pytest
 
 from channels.base import OutboundMessage, Outcome, PermanentFailure, TemporaryFailure
-from channels.telegram import TelegramChannel, deep_link, split_provider_id
+from channels.telegram import TelegramChannel, TelegramChannelSettings, deep_link, split_provider_id
 from service.errors import SettingsError
-from service.settings import TelegramChannelSettings
 from tests.fakes.telegram import BLOCKED, CHAT_NOT_FOUND, FakeTelegram
 
 BUTTONS = [

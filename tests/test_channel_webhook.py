@@ -11,17 +11,11 @@ from email.utils import format_datetime
 import pytest
 
 from channels.base import OutboundMessage, Outcome, PermanentFailure, TemporaryFailure
-from channels.ssrf import DestinationRefusedError, GuardedResolver, parse_networks, refusal
-from channels.webhook import (
-    WebhookChannel,
-    is_valid_secret,
-    new_secret,
-    sign,
-    signature_header,
-    verify,
-)
+from channels.ssrf import GuardedResolver
+from channels.webhook import WebhookChannel, WebhookChannelSettings
+from service.core.ssrf import DestinationRefusedError, parse_networks, refusal
+from service.core.webhook_rules import is_valid_secret, new_secret, sign, signature_header, verify
 from service.errors import SettingsError
-from service.settings import WebhookChannelSettings
 from tests.fakes.webhook_receiver import WebhookReceiver
 
 NOW = 1_800_000_000.0

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from channels.webhook import new_secret
+from service.core.webhook_rules import new_secret
 from tests.community import EVENTS, published_event, resident, settled
 from tests.conftest import Api, MakeApi
 from tests.console import ConsoleClient

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import aiohttp
 
-from channels.webhook import new_secret
+from service.core.webhook_rules import new_secret
 from tests.bench.outbox import populate
 from tests.fakes.webhook_receiver import WebhookReceiver
 from tests.processes import free_port, wait_healthy

@@ -20,10 +20,10 @@ from channels.base import (
     PermanentFailure,
     TemporaryFailure,
 )
-from channels.sms import TwilioSms
-from channels.telegram import TelegramChannel
-from channels.webhook import WebhookChannel, new_secret
-from service.settings import SmsChannelSettings, TelegramChannelSettings, WebhookChannelSettings
+from channels.sms import SmsChannelSettings, TwilioSms
+from channels.telegram import TelegramChannel, TelegramChannelSettings
+from channels.webhook import WebhookChannel, WebhookChannelSettings
+from service.core.webhook_rules import new_secret
 from tests.fakes.server import FakeHttpServer
 
 Answer = Callable[[web.Request], Awaitable[web.StreamResponse]]

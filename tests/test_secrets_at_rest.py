@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from channels.webhook import new_secret
+from service.core.webhook_rules import new_secret
 from service.secretbox import SecretBox, SecretKeyError
 from service.store import Store
 from service.store import outbox as outbox_sql

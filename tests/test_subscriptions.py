@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from channels.webhook import new_secret
+from service.core.webhook_rules import new_secret
 from tests.community import EVENTS, published_event, resident
 from tests.conftest import Api, MakeApi, PinnedClock
 from tests.fakes.webhook_receiver import WebhookReceiver

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from channels.webhook import new_secret
+from service.core.webhook_rules import new_secret
 from tests.community import EVENTS, assert_fell_back, published_event, resident, settled
 from tests.conftest import Api, MakeApi, PinnedClock
 from tests.fakes.sms_gateway import FakeSmsGateway

@@ -11,7 +11,7 @@ from pydantic import Field
 from .. import notifications
 from ..errors import NotFoundError, ValidationError
 from ..keys import clock_key, delivery_key, sandbox_key, store_key
-from ..models import Message, MessageKind, MessageStatus, SendReport, TemplateOverride
+from ..models import Channel, Message, MessageKind, MessageStatus, SendReport, TemplateOverride
 from ..notifications import Deliveries, Preview
 from ..render import KINDS, LANGUAGES
 from .jsonio import Body, Id, Query, path_id, reply
@@ -20,7 +20,6 @@ from .routing import STAFF, Api, ListOf
 
 routes = Api()
 TAG = "delivery"
-Channel = Literal["sms", "email", "telegram", "webhook"]
 
 
 def _event_id(request: web.Request) -> int:
@@ -108,7 +107,7 @@ class PreviewQuery(Query):
         "waitlist_offer",
         "booking_confirmation",
     ] = "invitation"
-    channel: Channel = "sms"
+    channel: Channel = Channel.SMS
     note: str = Field("", max_length=1000)
     urgent: bool = False
 

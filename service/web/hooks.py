@@ -12,21 +12,8 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from channels.sms import (
-    DeliveryReport,
-    InboundSms,
-    android_inbound,
-    android_report,
-    is_twilio_inbound,
-    parse_android_event,
-    parse_twilio_inbound,
-    parse_twilio_status,
-    public_url,
-    verify_android,
-    verify_twilio,
-)
-
-from .. import notifications
+from .. import notifications, sms_callbacks
+from ..core.inbound import DeliveryReport, InboundSms
 from ..errors import AuthenticationError, NotFoundError, ValidationError
 from ..keys import clock_key, delivery_key, settings_key, store_key
 from ..sms_inbound import receive_sms
@@ -57,10 +44,16 @@ async def _twilio_params(request: web.Request) -> list[tuple[str, str]]:
         params = parse_qsl(raw.decode("utf-8"), keep_blank_values=True)
     except UnicodeDecodeError:
         raise ValidationError("body is not UTF-8 form data", code="invalid_form") from None
-    url = public_url(
-        request.scheme, request.host, request.raw_path, request.headers.get("X-Forwarded-Proto")
+    signed = sms_callbacks.twilio_signed(
+        params,
+        request.headers.get("X-Twilio-Signature", ""),
+        auth_token,
+        scheme=request.scheme,
+        host=request.host,
+        path_qs=request.raw_path,
+        forwarded_proto=request.headers.get("X-Forwarded-Proto"),
     )
-    if not verify_twilio(url, params, request.headers.get("X-Twilio-Signature", ""), auth_token):
+    if not signed:
         raise AuthenticationError("X-Twilio-Signature does not match", code="bad_signature")
     return params
 
@@ -103,14 +96,14 @@ async def _twilio(request: web.Request) -> web.Response:
     number whose "A message comes in" URL is the status one still works."""
     params = await _twilio_params(request)
     try:
-        if is_twilio_inbound(params):
-            await _receive(request, parse_twilio_inbound(params))
-            return web.Response(text=EMPTY_TWIML, content_type="text/xml")
-        report = parse_twilio_status(params)
+        said = sms_callbacks.read_twilio(params)
     except ValueError as exc:
         raise ValidationError(str(exc), code="invalid_callback") from None
-    if report is not None:
-        await _record(request, report)
+    if isinstance(said, InboundSms):
+        await _receive(request, said)
+        return web.Response(text=EMPTY_TWIML, content_type="text/xml")
+    if said is not None:
+        await _record(request, said)
     return web.Response(status=204)
 
 
@@ -169,7 +162,7 @@ async def android(request: web.Request) -> web.Response:
     sms:received is a resident's reply, applied once per event id."""
     _, secret = _sms_settings(request, "android_gateway")
     raw = await read_body(request)
-    ok = verify_android(
+    ok = sms_callbacks.android_signed(
         raw,
         request.headers.get("X-Timestamp", ""),
         request.headers.get("X-Signature", ""),
@@ -182,13 +175,11 @@ async def android(request: web.Request) -> web.Response:
             code="bad_signature",
         )
     try:
-        event = parse_android_event(raw)
+        sms, report = sms_callbacks.read_android(raw)
     except ValueError as exc:
         raise ValidationError(f"not a gateway event: {exc}", code="invalid_event") from None
-    sms = android_inbound(event)
     if sms is not None:
         await _receive(request, sms)
-    report = android_report(event)
     if report is not None:
         await _record(request, report)
     return web.Response(status=204)

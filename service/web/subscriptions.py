@@ -5,9 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import Field
 
-from channels.ssrf import IPNetwork, parse_networks
-
 from .. import subscriptions
+from ..core.ssrf import IPNetwork, parse_networks
 from ..errors import ConflictError
 from ..keys import clock_key, delivery_key, settings_key, store_key
 from ..models import IntegrationEvent, Subscription

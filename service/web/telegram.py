@@ -15,10 +15,8 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from channels.base import ChannelFailure
-from channels.telegram import TelegramChannel
-
 from .. import jsontext, telegram_bot
+from ..delivery import ChannelFailure, TelegramBot
 from ..errors import AuthenticationError, NotFoundError, ValidationError
 from ..keys import clock_key, delivery_key, settings_key, store_key
 from ..secret import same_text
@@ -35,13 +33,13 @@ SECRET_HEADER: Final = "X-Telegram-Bot-Api-Secret-Token"
 CALL_BUDGET_S: Final = 3.0
 
 
-def _bot(request: web.Request) -> TelegramChannel:
+def _bot(request: web.Request) -> TelegramBot:
     """The Telegram channel, or 404 when it is not enabled."""
-    route = request.app[delivery_key].routes.get("telegram")
+    bot = request.app[delivery_key].telegram_bot()
     enabled = request.app[settings_key].channels.telegram.enabled
-    if not enabled or route is None or not isinstance(route.channel, TelegramChannel):
+    if not enabled or bot is None:
         raise NotFoundError("the Telegram channel is not enabled", code="not_configured")
-    return route.channel
+    return bot
 
 
 def _check_secret(request: web.Request) -> None:

@@ -36,7 +36,7 @@ from typing import Any
 import aiohttp
 import aiosmtplib
 
-from channels.webhook import new_secret
+from service.core.webhook_rules import new_secret
 from service.store import Store
 from tests.processes import free_port
 

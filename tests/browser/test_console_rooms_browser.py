@@ -11,9 +11,9 @@ import pytest
 from aiohttp import web
 from playwright.async_api import Browser, Page, expect
 
-from channels.webhook import new_secret
 from service import auth
 from service.app import create_app
+from service.core.webhook_rules import new_secret
 from service.keys import store_key
 from service.models import Role
 from service.settings import load_settings

@@ -15,11 +15,17 @@ from __future__ import annotations
 import abc
 import asyncio
 import base64
+import collections
 from collections.abc import Callable
 from types import TracebackType
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Literal, Self
 
 from aiohttp import web
+
+# How a stand-in may misbehave on the next request, whatever provider it plays: "stall"
+# answers only when the server stops (so the client times out), "break" sends a 200 with
+# half of the body it announced, then closes the connection.
+Misbehaviour = Literal["stall", "break"]
 
 
 class FakeServer(abc.ABC):
@@ -78,6 +84,33 @@ class FakeHttpServer(FakeServer):
     def __init__(self) -> None:
         super().__init__()
         self._runner: web.AppRunner | None = None
+        self._misbehaviours: collections.deque[Misbehaviour] = collections.deque()
+        self._stopping = asyncio.Event()
+
+    def misbehave_next(self, how: Misbehaviour) -> None:
+        """Answer the next request badly, before the provider's own handler sees it."""
+        self._misbehaviours.append(how)
+
+    @web.middleware
+    async def _misbehave(
+        self, request: web.Request, handler: Callable[..., Any]
+    ) -> web.StreamResponse:
+        if not self._misbehaviours:
+            response: web.StreamResponse = await handler(request)
+            return response
+        how = self._misbehaviours.popleft()
+        await request.read()
+        if how == "stall":
+            await self._stopping.wait()
+            return web.Response(status=503)
+        response = web.StreamResponse(
+            status=200, headers={"Content-Type": "application/json", "Content-Length": "100"}
+        )
+        await response.prepare(request)
+        await response.write(b'{"ok": tr')
+        assert request.transport is not None
+        request.transport.close()
+        return response
 
     @property
     def url(self) -> str:
@@ -90,7 +123,7 @@ class FakeHttpServer(FakeServer):
 
     async def start(self) -> None:
         """Serve the app on a free port of 127.0.0.1."""
-        app = web.Application()
+        app = web.Application(middlewares=[self._misbehave])
         self._routes(app.router)
         self._runner = web.AppRunner(
             app,
@@ -104,6 +137,7 @@ class FakeHttpServer(FakeServer):
 
     async def stop(self) -> None:
         """Stop serving (the port is kept, so `url` then names a closed port)."""
+        self._stopping.set()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from .server import FakeServer
+from .server import FakeServer, Misbehaviour
 
 Stage = Literal["RCPT", "DATA"]
 
@@ -67,6 +67,13 @@ class SmtpSink(FakeServer):
         }
         self._live: set[_Connection] = set()
         self._server: asyncio.Server | None = None
+        self._misbehaviours: collections.deque[Misbehaviour] = collections.deque()
+        self._stopping = asyncio.Event()
+
+    def misbehave_next(self, how: Misbehaviour) -> None:
+        """At the next end of DATA: "stall" answers only when the sink stops (the client
+        times out), "break" writes half a reply line and closes the connection."""
+        self._misbehaviours.append(how)
 
     @property
     def connections_open(self) -> int:
@@ -104,6 +111,7 @@ class SmtpSink(FakeServer):
 
     async def stop(self) -> None:
         """Stop listening and close the connections still open."""
+        self._stopping.set()
         if self._server is None:
             return
         self._server.close()
@@ -200,6 +208,14 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self._sink._misbehaviours:
+            how = self._sink._misbehaviours.popleft()
+            if how == "stall":
+                await self._sink._stopping.wait()
+            elif server.transport is not None:
+                server.transport.write(b"25")
+                server.transport.close()
+            return "451 4.3.0 Try again later"
         failure = self._sink._next_failure("DATA", server)
         if failure is not None:
             return failure

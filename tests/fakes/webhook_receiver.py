@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
-from channels.webhook import verify
+from service.core.webhook_rules import verify
 
 from .server import FakeHttpServer
 

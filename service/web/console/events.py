@@ -15,7 +15,7 @@ from multidict import MultiDictProxy
 from ... import events, notifications, residents, rooms, rsvp, subscriptions
 from ...errors import ServiceError, ValidationError
 from ...keys import delivery_key
-from ...models import Event, EventKind, MessageKind
+from ...models import Channel, Event, EventKind, MessageKind
 from ..delivery import NotifyIn
 from ..events import EventIn, EventPatch, event_times
 from ..jsonio import path_id, read_int
@@ -26,7 +26,7 @@ _page = page_route(routes, "Events")
 LIST_SIZE: Final = 100
 # Residents offered in the preview's list; a bigger audience types the id.
 PREVIEW_CHOICES: Final = 300
-CHANNELS: Final = ("sms", "email", "telegram", "webhook")
+CHANNELS: Final = tuple(channel.value for channel in Channel)
 PREVIEW_KINDS: Final = ("invitation", "reminder", "update", "cancellation")
 TIMES: Final = ("starts_at", "ends_at", "rsvp_deadline")
 _SPLIT: Final = re.compile(r"[,，;；\s]+")

@@ -9,28 +9,21 @@ sends to any address the form names, on the community's paid SMS or e-mail accou
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import json
-import secrets
 from dataclasses import dataclass
 from typing import Any, Final
 
 from aiohttp import web
 
-from channels.base import ChannelFailure, OutboundMessage
-from channels.file import FileChannel
-from channels.registry import NAMES
-
 from ...contacts import canonical_address
+from ...delivery import TestResult
 from ...errors import PermissionDeniedError, ServiceError
 from ...keys import delivery_key
 from ...models import Channel, Role
+from ...settings import CHANNEL_TABLES
 from .base import Console, console_routes, page_route, view
 
 routes = console_routes()
-# The channels' settings tables, in the order shown.
-TABLES: Final = ("file", *NAMES)
 # A test send gives up after this long, so the page answers even if a provider hangs.
 TEST_TIMEOUT_S: Final = 30.0
 
@@ -56,17 +49,6 @@ class ChannelView:
     settings: tuple[Setting, ...]
 
 
-@dataclass(frozen=True)
-class TestResult:
-    """What one test send did."""
-
-    channel: str
-    address: str
-    ok: bool
-    provider_id: str
-    detail: str
-
-
 def _shown(value: Any) -> str:
     if isinstance(value, tuple | list):
         return ", ".join(str(v) for v in value)
@@ -75,9 +57,11 @@ def _shown(value: Any) -> str:
 
 def channel_views(c: Console, request: web.Request) -> list[ChannelView]:
     """Every channel's settings, secrets reduced to set / not set."""
-    routes_by_name = request.app[delivery_key].routes
+    delivery = request.app[delivery_key]
+    stand_ins = delivery.stand_ins()
     views: list[ChannelView] = []
-    for name in TABLES:
+    # The channels' tables in the order the channel table lists them (the file first).
+    for name in CHANNEL_TABLES:
         table = getattr(c.settings.channels, name)
         shown = tuple(
             Setting(
@@ -90,15 +74,12 @@ def channel_views(c: Console, request: web.Request) -> list[ChannelView]:
             for f in dataclasses.fields(table)
             if f.name != "enabled"
         )
-        route = routes_by_name.get(name)
         views.append(
             ChannelView(
                 name=name,
                 enabled=bool(table.enabled),
-                offered=route is not None or (name == "file" and table.enabled),
-                stand_in=route is not None
-                and name != "file"
-                and isinstance(route.channel, FileChannel),
+                offered=name in delivery.routes or (name == "file" and table.enabled),
+                stand_in=name in stand_ins,
                 settings=shown,
             )
         )
@@ -121,7 +102,7 @@ def _render(
         community_settings=c.settings.community,
         quiet=(delivery.quiet_start, delivery.quiet_end, ", ".join(delivery.quiet_channels)),
         channels=channel_views(c, request),
-        testable=[n for n in NAMES if n in request.app[delivery_key].routes],
+        testable=[ch.value for ch in Channel if ch.value in request.app[delivery_key].routes],
         may_test=c.me.role == Role.ADMIN,
         errors=errors or {},
         values=values or {},
@@ -141,30 +122,14 @@ async def settings_page(request: web.Request, c: Console) -> web.StreamResponse:
 
 async def send_test(request: web.Request, channel: str, address: str, lang: str) -> TestResult:
     """One test message straight through the channel that carries `channel`'s messages."""
-    route = request.app[delivery_key].routes[channel]
     text = {
         "zh-CN": "这是一条来自邻里的测试消息。",
         "en": "This is a test message from Linli.",
     }[lang]
-    message = OutboundMessage(
-        id=f"test-{secrets.token_hex(8)}",
-        channel=channel,
-        address=address,
-        kind="test",
-        language=lang,
-        subject=text,
-        text=json.dumps({"type": "linli.test", "text": text}, ensure_ascii=False)
-        if channel == "webhook"
-        else text,
+    delivery = request.app[delivery_key]
+    return await delivery.send_test(
+        channel, address, language=lang, text=text, timeout_s=TEST_TIMEOUT_S
     )
-    try:
-        async with asyncio.timeout(TEST_TIMEOUT_S):
-            receipt = await route.channel.send(message)
-    except ChannelFailure as exc:
-        return TestResult(channel, address, False, "", exc.reason)
-    except TimeoutError:
-        return TestResult(channel, address, False, "", f"no answer within {TEST_TIMEOUT_S:.0f} s")
-    return TestResult(channel, address, True, receipt.provider_id or "", receipt.detail)
 
 
 @_page("POST", "/settings/test", "send a test message through one channel (admin only)")
@@ -176,7 +141,7 @@ async def settings_test(request: web.Request, c: Console) -> web.StreamResponse:
     channel = str(c.form.get("channel", ""))
     field = f"address_{channel}"
     raw = str(c.form.get(field, ""))
-    if channel not in request.app[delivery_key].routes or channel not in NAMES:
+    if channel not in request.app[delivery_key].routes or channel not in set(Channel):
         return _render(c, request, status=400, errors={"_form": c.t("settings.no_channel")})
     try:
         address = canonical_address(Channel(channel), raw, region=c.settings.community.phone_region)
