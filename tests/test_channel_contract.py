@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Final
 
 import pytest
 
@@ -179,6 +179,11 @@ STANDS: dict[str, Callable[[Path], Standing]] = {
 }
 
 
+# The channels with a provider that can fail, stall or break off: every one but the file
+# channel, which writes on this machine (parametrised apart, so no case is skipped).
+PROVIDERS: Final = tuple(key for key in STANDS if key != "file")
+
+
 def _table(name: str) -> Any:
     """The default settings table of the registered channel `name`."""
     return next(spec.settings for spec in CHANNELS if spec.name == name)()
@@ -238,11 +243,10 @@ async def test_contract_success(key: str, tmp_path: Path) -> None:
     assert receipt.outcome in (Outcome.SENT, Outcome.DELIVERED)
 
 
-@pytest.mark.parametrize("key", STANDS)
+@pytest.mark.parametrize("key", PROVIDERS)
 async def test_contract_temporary_failure_honours_retry_after(key: str, tmp_path: Path) -> None:
     async with standing(key, tmp_path) as stand:
-        if stand.temporary is None:
-            pytest.skip(f"{key}: nothing to fail")
+        assert stand.temporary is not None, key
         stand.temporary()
         with pytest.raises(TemporaryFailure) as failure:
             await _send(stand, key)
@@ -252,33 +256,30 @@ async def test_contract_temporary_failure_honours_retry_after(key: str, tmp_path
     _no_secret_in(stand, failure.value)
 
 
-@pytest.mark.parametrize("key", STANDS)
+@pytest.mark.parametrize("key", PROVIDERS)
 async def test_contract_permanent_failure(key: str, tmp_path: Path) -> None:
     async with standing(key, tmp_path) as stand:
-        if stand.permanent is None:
-            pytest.skip(f"{key}: nothing to refuse")
+        assert stand.permanent is not None, key
         stand.permanent()
         with pytest.raises(PermanentFailure) as failure:
             await _send(stand, key)
     _no_secret_in(stand, failure.value)
 
 
-@pytest.mark.parametrize("key", STANDS)
+@pytest.mark.parametrize("key", PROVIDERS)
 async def test_contract_no_answer_in_time_is_temporary(key: str, tmp_path: Path) -> None:
     async with standing(key, tmp_path) as stand:
-        if stand.misbehave is None:
-            pytest.skip(f"{key}: nothing to stall")
+        assert stand.misbehave is not None, key
         stand.misbehave("stall")
         with pytest.raises(TemporaryFailure) as failure:
             await _send(stand, key)
     _no_secret_in(stand, failure.value)
 
 
-@pytest.mark.parametrize("key", STANDS)
+@pytest.mark.parametrize("key", PROVIDERS)
 async def test_contract_answer_that_breaks_off(key: str, tmp_path: Path) -> None:
     async with standing(key, tmp_path) as stand:
-        if stand.misbehave is None:
-            pytest.skip(f"{key}: nothing to break off")
+        assert stand.misbehave is not None, key
         stand.misbehave("break")
         try:
             receipt = await _send(stand, key)
