@@ -4,7 +4,6 @@ memo of reads (an answer's event, the webhook listeners) that later jobs of a ba
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import threading
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -14,6 +13,7 @@ from typing import Any
 from service.store import Store, Tx
 from service.store import subscriptions as subscription_sql
 from service.store.core import fetch_packed
+from service.store.errors import DuplicateKey
 
 
 async def _room(tx: Tx, name: str, capacity: int = 10) -> int:
@@ -55,11 +55,11 @@ async def test_store_rerunnable_jobs_isolate_a_failing_one(tmp_path: Path) -> No
 
         jobs: list[Job] = [(room(f"room {i}"), rerun) for i in range(50)]
         jobs.insert(20, (room_then_fail, rerun))
-        jobs.insert(40, (room("room 3"), rerun))  # IntegrityError
+        jobs.insert(40, (room("room 3"), rerun))  # DuplicateKey
         jobs.append((room("not rerunnable"), {}))
         results = await one_batch(store, jobs)
         assert isinstance(results[20], ValueError)
-        assert isinstance(results[40], sqlite3.IntegrityError)
+        assert isinstance(results[40], DuplicateKey)
         rest = results[:20] + results[21:40] + results[41:]
         assert all(isinstance(r, int) for r in rest)
         rows = await store.fetchall("SELECT id, name FROM rooms")

@@ -22,6 +22,7 @@ import aiosqlite
 from ..secret import load_or_create
 from ..secretbox import NoSecretBox, SecretBox
 from . import sealed
+from .errors import translated
 from .files import make_private
 
 T = TypeVar("T")
@@ -134,27 +135,45 @@ class Tx:
         # them share it. Writers of a memoised table drop its entry too.
         self.memo: dict[Hashable, Any] = {}
 
+    # Every statement that may write turns SQLite's refusal into the store's own error
+    # (see errors.py); a try costs nothing until something is raised.
+
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         """The first row of a query."""
-        row: Row | None = self._conn.execute(sql, params).fetchone()
+        try:
+            row: Row | None = self._conn.execute(sql, params).fetchone()
+        except sqlite3.IntegrityError as exc:
+            raise translated(exc) from exc
         return row
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         """Every row of a query."""
-        return self._conn.execute(sql, params).fetchall()
+        try:
+            return self._conn.execute(sql, params).fetchall()
+        except sqlite3.IntegrityError as exc:
+            raise translated(exc) from exc
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one statement; returns the last inserted rowid."""
-        return self._conn.execute(sql, params).lastrowid or 0
+        try:
+            return self._conn.execute(sql, params).lastrowid or 0
+        except sqlite3.IntegrityError as exc:
+            raise translated(exc) from exc
 
     async def execute_count(self, sql: str, params: Params = ()) -> int:
         """Run one INSERT, UPDATE or DELETE; returns the rows it changed (no RETURNING,
         no second statement: one step into SQLite)."""
-        return self._conn.execute(sql, params).rowcount
+        try:
+            return self._conn.execute(sql, params).rowcount
+        except sqlite3.IntegrityError as exc:
+            raise translated(exc) from exc
 
     async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
         """Run one statement for each parameter row."""
-        self._conn.executemany(sql, rows)
+        try:
+            self._conn.executemany(sql, rows)
+        except sqlite3.IntegrityError as exc:
+            raise translated(exc) from exc
 
     async def execute_rows(self, sql: str, rows: Sequence[Params]) -> None:
         """Run `sql` over every row, its `{rows}` standing for a VALUES list of them.
@@ -166,9 +185,12 @@ class Tx:
         if not rows:
             return
         width = len(rows[0])
-        for start, end in _chunks(len(rows), width):
-            params = list(itertools.chain.from_iterable(rows[start:end]))
-            self._conn.execute(sql.replace("{rows}", _values(width, end - start)), params)
+        try:
+            for start, end in _chunks(len(rows), width):
+                params = list(itertools.chain.from_iterable(rows[start:end]))
+                self._conn.execute(sql.replace("{rows}", _values(width, end - start)), params)
+        except sqlite3.IntegrityError as exc:
+            raise translated(exc) from exc
 
     async def changes(self) -> int:
         """Rows changed by the last statement."""
