@@ -134,6 +134,15 @@ class Tx:
         # job not written with memo_safe=True, so only jobs that promise not to change
         # them share it. Writers of a memoised table drop its entry too.
         self.memo: dict[Hashable, Any] = {}
+        # The topics this transaction's jobs notified (see notify); a frozenset, so a
+        # SAVEPOINT's rollback puts back the one it started with.
+        self.notices: frozenset[str] = frozenset()
+
+    def notify(self, topic: str) -> None:
+        """Have the store call `topic`'s on_commit callbacks once this job's writes are
+        committed (as PostgreSQL's NOTIFY: nothing is heard when they roll back)."""
+        if topic not in self.notices:
+            self.notices = self.notices | {topic}
 
     # Every statement that may write turns SQLite's refusal into the store's own error
     # (see errors.py); a try costs nothing until something is raised.
@@ -215,8 +224,14 @@ def _run_job(fn: Callable[[Tx], Awaitable[T]], tx: Tx) -> T:
     raise WriteJobAwaitedError("a write job may only await its transaction")
 
 
-def _settle(results: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
-    """On the callers' loop: hand each job's result or error to its caller."""
+Callback = Callable[[], None]
+
+
+def _settle(
+    results: list[tuple[asyncio.Future[Any], bool, Any]], callbacks: Sequence[Callback] = ()
+) -> None:
+    """On the callers' loop: hand each job's result or error to its caller, then call the
+    on_commit callbacks of what the batch committed."""
     for future, ok, value in results:
         if future.done():
             continue
@@ -224,6 +239,11 @@ def _settle(results: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
             future.set_result(value)
         else:
             future.set_exception(value)
+    for callback in callbacks:
+        try:
+            callback()
+        except Exception:  # one listener's bug must not keep the others from hearing
+            log.exception("an on_commit callback failed")
 
 
 @dataclass
@@ -241,11 +261,13 @@ def _run_each(conn: sqlite3.Connection, tx: Tx, jobs: list[_Job]) -> list[tuple[
     outcomes: list[tuple[bool, Any]] = []
     for job in jobs:
         conn.execute("SAVEPOINT job")
+        notices = tx.notices
         try:
             value = _run_job(job.fn, tx)
         except Exception as exc:  # handed to the job's caller
             conn.execute("ROLLBACK TO job")
             conn.execute("RELEASE job")
+            tx.notices = notices
             outcomes.append((False, exc))
         else:
             conn.execute("RELEASE job")
@@ -265,6 +287,7 @@ def _run_together(
     per job cost about a quarter of an answer's time on the writer thread."""
     outcomes: list[tuple[bool, Any]] = []
     conn.execute("SAVEPOINT jobs")
+    notices = tx.notices
     try:
         for job in jobs:
             outcomes.append((True, _run_job(job.fn, tx)))
@@ -274,6 +297,7 @@ def _run_together(
         conn.execute("ROLLBACK TO jobs")
         conn.execute("RELEASE jobs")
         tx.memo.clear()
+        tx.notices = notices
         return None
     conn.execute("RELEASE jobs")
     return outcomes
@@ -335,6 +359,9 @@ class Store:
         self._point_reads: _PointReads | None = None
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        # Per topic, the (loop, callback) pairs on_commit registered: a tuple replaced
+        # whole, never changed in place, so the writer thread reads it without a lock.
+        self._on_commit: dict[str, tuple[tuple[asyncio.AbstractEventLoop, Callback], ...]] = {}
 
     def _pragmas(self) -> list[str]:
         return [
@@ -493,6 +520,33 @@ class Store:
         result: T = await job.future
         return result
 
+    def on_commit(self, topic: str, callback: Callback) -> Callback:
+        """Call `callback` on this event loop after each commit in which a job notified
+        `topic` (Tx.notify): once per commit, however many jobs did, and never for writes
+        that rolled back. It runs after those jobs' callers have their results, so it must
+        be quick and not raise. Returns what stops it.
+
+        The delivery worker hears the outbox this way (store/outbox.py notifies OUTBOX when
+        messages become due). Only this process's writes are heard: a worker in another
+        process still finds them by polling."""
+        entry = (asyncio.get_running_loop(), callback)
+        self._on_commit[topic] = (*self._on_commit.get(topic, ()), entry)
+
+        def stop() -> None:
+            rest = tuple(e for e in self._on_commit.get(topic, ()) if e is not entry)
+            self._on_commit[topic] = rest
+
+        return stop
+
+    def _committed(self, topics: frozenset[str]) -> dict[asyncio.AbstractEventLoop, list[Callback]]:
+        """The callbacks to call, by loop, for a commit that notified `topics`."""
+        calls: dict[asyncio.AbstractEventLoop, list[Callback]] = {}
+        for topic in topics:
+            for loop, callback in self._on_commit.get(topic, ()):
+                if callback not in calls.setdefault(loop, []):
+                    calls[loop].append(callback)
+        return calls
+
     def _run_writer(self) -> None:
         """The writer thread: a batch of waiting jobs per transaction, until told to stop."""
         assert self._writer is not None
@@ -514,15 +568,17 @@ class Store:
                     break
                 batch.append(job)
             outcomes = self._transaction(conn, tx, batch)
+            # Empty unless the transaction committed (see _transaction).
+            calls = self._committed(tx.notices) if tx.notices else {}
             # One wake-up per event loop for the whole batch: each call_soon_threadsafe
             # writes to the loop's self-pipe, a system call.
             by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]]
-            by_loop = {}
+            by_loop = {loop: [] for loop in calls}
             for job, (ok, value) in zip(batch, outcomes, strict=True):
                 by_loop.setdefault(job.loop, []).append((job.future, ok, value))
             for loop, results in by_loop.items():
                 with contextlib.suppress(RuntimeError):  # that loop has closed: nobody waits
-                    loop.call_soon_threadsafe(_settle, results)
+                    loop.call_soon_threadsafe(_settle, results, calls.get(loop, ()))
 
     @staticmethod
     def _transaction(conn: sqlite3.Connection, tx: Tx, batch: list[_Job]) -> list[tuple[bool, Any]]:
@@ -530,6 +586,7 @@ class Store:
         try:
             # Other connections may have written since the last transaction.
             tx.memo.clear()
+            tx.notices = frozenset()
             conn.execute("BEGIN IMMEDIATE")
             start = 0
             while start < len(batch):
@@ -543,6 +600,7 @@ class Store:
             conn.execute("COMMIT")
         except Exception as exc:
             tx.memo.clear()
+            tx.notices = frozenset()  # nothing was committed: nobody is told
             log.exception("write transaction failed")
             if conn.in_transaction:
                 conn.execute("ROLLBACK")

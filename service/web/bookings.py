@@ -140,7 +140,6 @@ async def create_booking(request: web.Request, body: BookingIn) -> web.Response:
         tz=request.app[settings_key].tz,
         composer=delivery.ready(),
     )
-    delivery.wake()
     return reply(request, result, 200 if result.repeated else 201)
 
 
@@ -209,7 +208,6 @@ async def _act(request: web.Request, step: Step) -> web.Response:
         tz=request.app[settings_key].tz,
         composer=delivery.ready(),
     )
-    delivery.wake()
     return reply(request, done)
 
 
@@ -648,7 +646,6 @@ async def booking_submit(request: web.Request) -> web.Response:
             tz=tz,
             composer=delivery.ready(),
         )
-        delivery.wake()
     except ServiceError as exc:
         if isinstance(exc, NotFoundError):
             return not_found_page(request)
@@ -712,7 +709,6 @@ async def booking_cancel(request: web.Request) -> web.Response:
         return not_found_page(request)
     except ServiceError as exc:
         return await _refused(request, who, exc)
-    delivery.wake()
     query = urlencode({"room": cancelled.room_id, "saved": "cancelled"})
     return web.Response(
         status=303, headers={"Location": f"/b/{request.match_info['token']}?{query}"}

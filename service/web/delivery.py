@@ -47,7 +47,6 @@ async def send_event(request: web.Request) -> web.Response:
         now=request.app[clock_key](),
         batch=delivery.settings.delivery.enqueue_batch,
     )
-    delivery.wake()
     return reply(request, report)
 
 
@@ -91,7 +90,6 @@ async def notify_event(request: web.Request, body: NotifyIn) -> web.Response:
         now=request.app[clock_key](),
         batch=delivery.settings.delivery.enqueue_batch,
     )
-    delivery.wake()
     return reply(request, report)
 
 
@@ -188,7 +186,6 @@ async def retry(request: web.Request) -> web.Response:
         path_id(request, "message_not_found", "message"),
         now=request.app[clock_key](),
     )
-    request.app[delivery_key].wake()
     return reply(request, message)
 
 
