@@ -8,7 +8,6 @@ them. A weekly series books every occurrence that fits and reports each one that
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta, tzinfo
@@ -28,6 +27,7 @@ from .store import outbox as outbox_sql
 from .store import rooms as room_sql
 from .store.bookings import Booking, NewBooking
 from .store.checkin import ensure_code
+from .store.errors import SlotTaken
 from .store.outbox import NewMessage
 from .text import check_text
 
@@ -253,9 +253,7 @@ async def request_booking(
                 )
                 try:
                     booking_id = await sql.insert_booking(tx, new, None, now)
-                except sqlite3.IntegrityError as exc:
-                    if "booking_overlap" not in str(exc):
-                        raise
+                except SlotTaken:
                     raise refusal("slot_taken", language, n=room.buffer_minutes) from None
             except ConflictError as exc:
                 refusals.append(exc)

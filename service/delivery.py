@@ -31,6 +31,7 @@ from .sandbox import TemplateSandbox
 from .secret import load_or_create
 from .settings import Settings
 from .store import Store
+from .store.outbox import OUTBOX
 from .worker import Worker, running
 
 log = logging.getLogger("linli.delivery")
@@ -113,11 +114,6 @@ class Delivery:
         """What queues the messages that follow an answer or a promotion."""
         return Followups(self.ready())
 
-    def wake(self) -> None:
-        """Tell an in-process worker that messages were queued."""
-        if self.worker is not None:
-            self.worker.wake()
-
     @contextlib.asynccontextmanager
     async def started(
         self,
@@ -155,15 +151,20 @@ class Delivery:
             metrics=metrics,
         )
         log.info("delivery worker %s started; channels: %s", name, ", ".join(sorted(self.routes)))
-        async with (
-            running(self.worker),
-            reminders.running(
-                store,
-                self.composer,
-                clock,
-                interval_s=self.settings.delivery.reminder_interval_s,
-                wake=self.worker.wake,
-            ),
-        ):
-            yield self
+        # Every commit that makes messages due wakes the worker (store/outbox.py's OUTBOX),
+        # whoever wrote them: a view, the reminders below, the worker's own fallbacks.
+        stop_hearing = store.on_commit(OUTBOX, self.worker.wake)
+        try:
+            async with (
+                running(self.worker),
+                reminders.running(
+                    store,
+                    self.composer,
+                    clock,
+                    interval_s=self.settings.delivery.reminder_interval_s,
+                ),
+            ):
+                yield self
+        finally:
+            stop_hearing()
         self.worker = None

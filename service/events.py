@@ -3,7 +3,6 @@ or cancelled from draft or published."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -19,6 +18,7 @@ from .store import bookings as booking_sql
 from .store import events as sql
 from .store import reminders as reminder_sql
 from .store import rooms as room_sql
+from .store.errors import SlotTaken
 from .text import check_name, check_text
 
 T = TypeVar("T")
@@ -254,9 +254,7 @@ async def _hold_room(tx: Tx, event: Event, now: datetime) -> None:
             booked_by="system",
             now=now,
         )
-    except sqlite3.IntegrityError as exc:
-        if "booking_overlap" not in str(exc):
-            raise
+    except SlotTaken:
         raise ConflictError(
             "room_id: the room is booked at that time (buffer included)",
             code="slot_taken",

@@ -34,7 +34,7 @@ import contextlib
 import hashlib
 import hmac
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
@@ -195,14 +195,12 @@ async def running(
     clock: Clock,
     *,
     interval_s: float,
-    wake: Callable[[], None],
 ) -> AsyncIterator[None]:
-    """Look for due reminders every `interval_s` seconds while open; `wake` tells the
-    worker when some were queued."""
+    """Look for due reminders every `interval_s` seconds while open (the messages they
+    queue wake the worker by themselves: see store/outbox.py's OUTBOX)."""
 
     async def chore() -> None:
-        if await fire_due(store, composer, now=clock()):
-            wake()
+        await fire_due(store, composer, now=clock())
 
     async with in_background(interval_s, "reminders", chore):
         yield

@@ -52,7 +52,7 @@ class AnswerOutcome:
     request: AnswerRequest
     repeated: bool = False
     promoted: tuple[Invitation, ...] = ()
-    # Messages queued with it (by `after`): none, and there is no worker to wake.
+    # How many messages were queued with it (by `after`).
     queued: int = 0
 
     @property

@@ -168,7 +168,8 @@ class Worker:
         return max(room, 2 * route.concurrency, 1)
 
     def wake(self) -> None:
-        """Look at the outbox now rather than at the next poll (new messages were queued)."""
+        """Look at the outbox now rather than at the next poll (new messages were queued);
+        the store calls it after each commit that made messages due (see Delivery)."""
         self._wake.set()
 
     async def run(self) -> None:
@@ -212,8 +213,8 @@ class Worker:
                     await sql.beat(tx, self.name, now)
                     return await sql.reclaim_expired_leases(tx, now)
 
-                if await self.store.write(upkeep):
-                    self.wake()
+                # Reclaimed messages wake the claim loops through the store (sql.OUTBOX).
+                await self.store.write(upkeep)
             except Exception:
                 log.exception("worker upkeep failed")
             await asyncio.sleep(min(self.settings.lease_s / 2, 10.0))
@@ -487,7 +488,6 @@ class Worker:
                     done.message.channel,
                     backup.channel,
                 )
-                self.wake()
 
 
 @contextlib.asynccontextmanager

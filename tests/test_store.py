@@ -14,6 +14,7 @@ import pytest
 
 from service.store import Store, Tx, backup, migrations
 from service.store.core import WriteJobAwaitedError
+from service.store.errors import DuplicateKey
 
 EXPECTED_TABLES = {
     "rooms": {"id", "name", "capacity", "location", "created_at"},
@@ -102,12 +103,12 @@ async def test_store_group_commit_isolates_a_failing_write(tmp_path: Path) -> No
         results = await asyncio.gather(
             *(store.write(lambda tx, i=i: _room(tx, f"room {i}")) for i in range(200)),
             store.write(two_rooms_then_fail),
-            store.write(lambda tx: _room(tx, "room 7")),  # duplicate name: IntegrityError
+            store.write(lambda tx: _room(tx, "room 7")),  # duplicate name: DuplicateKey
             return_exceptions=True,
         )
         assert all(isinstance(r, int) for r in results[:200])
         assert isinstance(results[200], ValueError)
-        assert isinstance(results[201], sqlite3.IntegrityError)
+        assert isinstance(results[201], DuplicateKey)
         names = {r["name"] for r in await store.fetchall("SELECT name FROM rooms")}
     assert names == {f"room {i}" for i in range(200)}
 

@@ -1,10 +1,10 @@
-"""Group commit's shortcuts: rerunnable jobs sharing one SAVEPOINT, and the transaction's
-memo of reads (an answer's event, the webhook listeners) that later jobs of a batch reuse."""
+"""Group commit's shortcuts: rerunnable jobs sharing one SAVEPOINT, the transaction's
+memo of reads (an answer's event, the webhook listeners) that later jobs of a batch reuse,
+and the callbacks told once a batch's notices are committed."""
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import threading
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -14,6 +14,7 @@ from typing import Any
 from service.store import Store, Tx
 from service.store import subscriptions as subscription_sql
 from service.store.core import fetch_packed
+from service.store.errors import DuplicateKey
 
 
 async def _room(tx: Tx, name: str, capacity: int = 10) -> int:
@@ -55,11 +56,11 @@ async def test_store_rerunnable_jobs_isolate_a_failing_one(tmp_path: Path) -> No
 
         jobs: list[Job] = [(room(f"room {i}"), rerun) for i in range(50)]
         jobs.insert(20, (room_then_fail, rerun))
-        jobs.insert(40, (room("room 3"), rerun))  # IntegrityError
+        jobs.insert(40, (room("room 3"), rerun))  # DuplicateKey
         jobs.append((room("not rerunnable"), {}))
         results = await one_batch(store, jobs)
         assert isinstance(results[20], ValueError)
-        assert isinstance(results[40], sqlite3.IntegrityError)
+        assert isinstance(results[40], DuplicateKey)
         rest = results[:20] + results[21:40] + results[41:]
         assert all(isinstance(r, int) for r in rest)
         rows = await store.fetchall("SELECT id, name FROM rooms")
@@ -166,3 +167,35 @@ async def test_store_fetch_packed_reads_values_as_they_are(tmp_path: Path) -> No
         sql = "SELECT json_group_array(json_array(id, t, r)) FROM odd WHERE id > ?"
         assert await fetch_packed(store.reader, sql, (0,)) == [list(v) for v in values]
         assert await fetch_packed(store.reader, sql, (9,)) == []
+
+
+async def test_store_on_commit_hears_each_committed_batch_once(tmp_path: Path) -> None:
+    async with Store(tmp_path / "linli.db") as store:
+        heard: list[str] = []
+        store.on_commit("outbox", lambda: heard.append("outbox"))
+
+        async def queue(tx: Tx) -> None:
+            tx.notify("outbox")
+
+        async def queue_then_fail(tx: Tx) -> None:
+            tx.notify("outbox")
+            raise ValueError("boom")
+
+        async def nothing(tx: Tx) -> None:
+            pass
+
+        for options in ({}, {"rerunnable": True}):
+            # A job that notified and then rolled back tells nobody, though its batch commits.
+            await one_batch(
+                store, [(queue_then_fail, options), (lambda tx: _room(tx, "a"), options)]
+            )
+            await store.write(nothing)  # anything told before has been heard by now
+            assert heard == []
+            await store.write(lambda tx: tx.execute("DELETE FROM rooms"))
+        # Three jobs notified and one of them rolled back: the commit is heard once.
+        rerun = {"rerunnable": True}
+        await one_batch(store, [(queue, rerun), (queue_then_fail, rerun), (queue, {})])
+        await store.write(nothing)
+        assert heard == ["outbox"]
+        await store.write(queue)
+        assert heard == ["outbox", "outbox"]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .core import Db, Row, Store, Tx, migrations
+from .core import Db, Row, Tx
+from .engine import Store, migrations
 from .files import backup
 
 __all__ = ["Db", "Row", "Store", "Tx", "backup", "migrations"]

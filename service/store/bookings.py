@@ -93,8 +93,8 @@ def _booking(row: Row) -> Booking:
 
 
 async def insert_booking(tx: Tx, new: NewBooking, series_id: int | None, now: datetime) -> int:
-    """A new booking's id; raises sqlite3.IntegrityError('booking_overlap') when it would
-    share a minute (buffer included) with a live booking of the room."""
+    """A new booking's id; raises SlotTaken when it would share a minute (buffer
+    included) with a live booking of the room."""
     stamp = to_db(now)
     return await tx.execute(
         "INSERT INTO bookings (room_id, resident_id, household_id, event_id, series_id, title,"
@@ -214,8 +214,8 @@ async def set_status(
     *,
     decided_by: str | None = None,
 ) -> None:
-    """Move a booking to `status`; confirming a cancelled one back raises the overlap
-    trigger's IntegrityError like an insert would."""
+    """Move a booking to `status`; confirming a cancelled one back raises SlotTaken
+    like an insert would."""
     stamp = to_db(now)
     await tx.execute(
         "UPDATE bookings SET status = ?, updated_at = ?,"
@@ -245,8 +245,8 @@ async def hold_for_event(
     now: datetime,
 ) -> None:
     """Keep the event's booking in step with the event: confirmed over its time while it
-    is live and has a room, cancelled otherwise. Raises sqlite3.IntegrityError
-    ('booking_overlap') when the room is taken then."""
+    is live and has a room, cancelled otherwise. Raises SlotTaken when the room is taken
+    then."""
     existing = await tx.fetchone("SELECT id, status FROM bookings WHERE event_id = ?", (event_id,))
     stamp = to_db(now)
     if not live or room_id is None:

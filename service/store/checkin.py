@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
@@ -10,6 +9,7 @@ from typing import Final
 from ..checkin_codes import new_code
 from ..clock import from_db, opt_from_db, to_db
 from .core import Db, Row, Tx
+from .errors import DuplicateKey
 
 # Codes are drawn from about 244 million; a clash is rare, ten in a row is a broken RNG.
 _ATTEMPTS = 10
@@ -35,7 +35,7 @@ async def ensure_code(
                 f" ON CONFLICT ({column}) DO NOTHING",
                 (code, owner, to_db(now)),
             )
-        except sqlite3.IntegrityError:  # the random code is taken: draw another
+        except DuplicateKey:  # the random code is taken: draw another
             continue
         if inserted == 1:
             return code

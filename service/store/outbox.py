@@ -22,6 +22,11 @@ _COLUMNS = (
     " m.last_error, m.created_at, m.updated_at, m.subscription_id"
 )
 _FROM = " FROM messages m JOIN message_bodies b ON b.message_id = m.id"
+# The topic (Store.on_commit) a transaction notifies when it made messages due to send:
+# new ones queued, failed ones retried, lapsed leases reclaimed. The delivery worker
+# listens, so nothing that queues a message has to wake it. A retry put off until later
+# (requeue) notifies nothing: waking now would find nothing due.
+OUTBOX: Final = "outbox"
 FINAL = ("sent", "delivered", "failed", "suppressed", "expired")
 
 
@@ -353,6 +358,7 @@ async def insert_messages(
     messages = list(messages)
     if not messages:
         return
+    tx.notify(OUTBOX)
     if invitation_ids is not None and len(invitation_ids) != len(messages):
         raise ValueError("one invitation id per message")
     stamp = to_db(now)
@@ -454,7 +460,10 @@ async def reclaim_expired_leases(tx: Tx, now: datetime) -> int:
         " WHERE status = 'sending' AND lease_until <= ?",
         (to_db(now), to_db(now)),
     )
-    return await tx.changes()
+    reclaimed = await tx.changes()
+    if reclaimed:
+        tx.notify(OUTBOX)
+    return reclaimed
 
 
 async def get_message(db: Db, message_id: int) -> Message | None:
@@ -551,7 +560,10 @@ async def retry_failed(tx: Tx, message_id: int, now: datetime) -> bool:
         " WHERE id = ? AND status IN ('failed', 'expired')",
         (to_db(now), to_db(now), message_id),
     )
-    return await tx.changes() == 1
+    if await tx.changes() != 1:
+        return False
+    tx.notify(OUTBOX)
+    return True
 
 
 async def group_channels(db: Db, group_uid: str) -> set[str]:

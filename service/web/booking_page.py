@@ -270,7 +270,6 @@ async def booking_submit(request: web.Request) -> web.Response:
             tz=tz,
             composer=delivery.ready(),
         )
-        delivery.wake()
     except ServiceError as exc:
         if isinstance(exc, NotFoundError):
             return not_found_page(request)
@@ -334,7 +333,6 @@ async def booking_cancel(request: web.Request) -> web.Response:
         return not_found_page(request)
     except ServiceError as exc:
         return await _refused(request, who, exc)
-    delivery.wake()
     query = urlencode({"room": cancelled.room_id, "saved": "cancelled"})
     return web.Response(
         status=303, headers={"Location": f"/b/{request.match_info['token']}?{query}"}

@@ -130,7 +130,6 @@ async def create_booking(request: web.Request, body: BookingIn) -> web.Response:
         tz=request.app[settings_key].tz,
         composer=delivery.ready(),
     )
-    delivery.wake()
     return reply(request, result, 200 if result.repeated else 201)
 
 
@@ -199,7 +198,6 @@ async def _act(request: web.Request, step: Step) -> web.Response:
         tz=request.app[settings_key].tz,
         composer=delivery.ready(),
     )
-    delivery.wake()
     return reply(request, done)
 
 

@@ -46,7 +46,6 @@ async def send_event(request: web.Request) -> web.Response:
         now=request.app[clock_key](),
         batch=delivery.settings.delivery.enqueue_batch,
     )
-    delivery.wake()
     return reply(request, report)
 
 
@@ -90,7 +89,6 @@ async def notify_event(request: web.Request, body: NotifyIn) -> web.Response:
         now=request.app[clock_key](),
         batch=delivery.settings.delivery.enqueue_batch,
     )
-    delivery.wake()
     return reply(request, report)
 
 
@@ -187,7 +185,6 @@ async def retry(request: web.Request) -> web.Response:
         path_id(request, "message_not_found", "message"),
         now=request.app[clock_key](),
     )
-    request.app[delivery_key].wake()
     return reply(request, message)
 
 

@@ -264,7 +264,6 @@ async def update_event(request: web.Request, body: EventPatch) -> web.Response:
         after_promotion=delivery.followups().after_promotion,
         after_change=subscriptions.event_changed,
     )
-    delivery.wake()
     return reply(request, updated)
 
 
@@ -286,7 +285,6 @@ async def publish_event(request: web.Request) -> web.Response:
         now=request.app[clock_key](),
         after_change=subscriptions.event_changed,
     )
-    request.app[delivery_key].wake()
     return reply(request, published)
 
 
@@ -308,5 +306,4 @@ async def cancel_event(request: web.Request) -> web.Response:
         now=request.app[clock_key](),
         after_change=subscriptions.event_changed,
     )
-    request.app[delivery_key].wake()
     return reply(request, cancelled)

@@ -59,7 +59,7 @@ async def _twilio_params(request: web.Request) -> list[tuple[str, str]]:
 
 
 async def _receive(request: web.Request, sms: InboundSms) -> None:
-    """Act on a resident's text, and wake the worker for the replies it queued."""
+    """Act on a resident's text (the replies it queues wake the worker by themselves)."""
     settings, delivery = request.app[settings_key], request.app[delivery_key]
     outcome = await receive_sms(
         request.app[store_key],
@@ -70,14 +70,13 @@ async def _receive(request: web.Request, sms: InboundSms) -> None:
         now=request.app[clock_key](),
     )
     log.info("sms reply via %s: %s", sms.provider, outcome)
-    delivery.wake()
 
 
 async def _record(request: web.Request, report: DeliveryReport) -> None:
     """Move the SMS the provider's delivery report names forward (a failure falls back to
     the resident's next channel)."""
     delivery = request.app[delivery_key]
-    moved = await notifications.record_report(
+    await notifications.record_report(
         request.app[store_key],
         "sms",
         report.provider_id,
@@ -86,8 +85,6 @@ async def _record(request: web.Request, report: DeliveryReport) -> None:
         now=request.app[clock_key](),
         composer=delivery.ready(),
     )
-    if moved and report.status == "failed":
-        delivery.wake()
 
 
 async def _twilio(request: web.Request) -> web.Response:

@@ -76,7 +76,6 @@ async def record_answer(request: web.Request, body: AnswerIn) -> web.Response:
         now=request.app[clock_key](),
         after=delivery.followups().after_answer,
     )
-    delivery.wake()
     return reply(request, AnswerOut(outcome.invitation, outcome.previous, outcome.promoted))
 
 

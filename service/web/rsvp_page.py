@@ -291,10 +291,6 @@ async def _answer(
         now=request.app[clock_key](),
         after=delivery.followups().after_answer,
     )
-    # Waking the worker makes it claim on every lane (a write job each): only when the
-    # answer queued something.
-    if outcome.queued:
-        delivery.wake()
     return outcome
 
 

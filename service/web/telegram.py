@@ -104,7 +104,6 @@ async def telegram(request: web.Request) -> web.Response:
         said = await telegram_bot.receive_message(
             store, update, key=delivery.ready().links.key, followups=delivery.followups(), now=now
         )
-        delivery.wake()
         if said is not None:
             await _say(("sendMessage", bot.send_text(update.chat_id, said)))
     elif isinstance(update, telegram_bot.ButtonPress):
@@ -121,7 +120,6 @@ async def telegram(request: web.Request) -> web.Response:
             notice = telegram_bot.texts(update.language)["try_later"]
             await _say(("answerCallbackQuery", bot.answer_callback_query(update.query_id, notice)))
             raise
-        delivery.wake()
         calls = [("answerCallbackQuery", bot.answer_callback_query(update.query_id, answer.notice))]
         if answer.text is not None and update.message_id is not None:
             buttons = update.keyboard if answer.keep_buttons else None

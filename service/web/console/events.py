@@ -216,7 +216,6 @@ async def event_update(request: web.Request, c: Console) -> web.StreamResponse:
         )
     except ServiceError as exc:
         return await _form(c, event, values, c.errors(exc), exc.status)
-    delivery.wake()
     return c.redirect(f"/console/events/{updated.id}", "events.saved")
 
 
@@ -248,7 +247,6 @@ async def event_publish(request: web.Request, c: Console) -> web.StreamResponse:
     published = await events.publish_event(
         c.store, _event_id(request), now=c.now, after_change=subscriptions.event_changed
     )
-    request.app[delivery_key].wake()
     return c.redirect(f"/console/events/{published.id}", "events.published")
 
 
@@ -261,7 +259,6 @@ async def event_cancel(request: web.Request, c: Console) -> web.StreamResponse:
     cancelled = await events.cancel_event(
         c.store, event_id, now=c.now, after_change=subscriptions.event_changed
     )
-    request.app[delivery_key].wake()
     return c.redirect(f"/console/events/{cancelled.id}", "events.cancelled")
 
 
@@ -294,7 +291,6 @@ async def event_notify(request: web.Request, c: Console) -> web.StreamResponse:
         )
     except ServiceError as exc:
         return await _event_page(c, event, c.errors(exc), exc.status, **typed)
-    delivery.wake()
     return c.redirect(f"/console/events/{event.id}", "events.notified", n=report.queued)
 
 

@@ -109,7 +109,6 @@ async def send_event(request: web.Request, c: Console) -> web.StreamResponse:
         now=c.now,
         batch=delivery.settings.delivery.enqueue_batch,
     )
-    delivery.wake()
     return c.redirect(
         f"/console/events/{event_id}/send",
         "live.sent_flash",
@@ -282,7 +281,6 @@ async def record_answer(request: web.Request, c: Console) -> web.StreamResponse:
             now=c.now,
             after=delivery.followups().after_answer,
         )
-        delivery.wake()
     except ServiceError as exc:
         return await _attendance(c, event, Redo(exc.status, c.errors(exc), typed))
     return c.redirect(

@@ -10,7 +10,6 @@ from aiohttp import web
 from pydantic import Field
 
 from ... import events, notifications
-from ...keys import delivery_key
 from ...models import Channel, MessageStatus
 from ..jsonio import Id, Query, path_id
 from .base import Console, console_routes, page_route, view
@@ -89,7 +88,6 @@ async def message_detail(request: web.Request, c: Console) -> web.StreamResponse
 @_page("POST", r"/messages/{id:\d+}/retry", "queue a failed or expired message again")
 @view
 async def message_retry(request: web.Request, c: Console) -> web.StreamResponse:
-    """The same step as POST /api/v1/messages/{id}/retry; the worker is woken for it."""
+    """The same step as POST /api/v1/messages/{id}/retry."""
     message = await notifications.retry_message(c.store, _message_id(request), now=c.now)
-    request.app[delivery_key].wake()
     return c.redirect(f"/console/messages/{message.id}", "messages.retried")

@@ -322,7 +322,6 @@ async def room_book(request: web.Request, c: Console) -> web.StreamResponse:
             tz=c.tz,
             composer=delivery.ready(),
         )
-        delivery.wake()
     except ServiceError as exc:
         if isinstance(exc, NotFoundError) and exc.code == "room_not_found":
             raise
@@ -364,7 +363,6 @@ async def booking_cancel(request: web.Request, c: Console) -> web.StreamResponse
     found = await _booking(c, request)
     delivery = request.app[delivery_key]
     done = await bookings.cancel(c.store, found.id, now=c.now, tz=c.tz, composer=delivery.ready())
-    delivery.wake()
     day = done.starts_at.astimezone(c.tz).date()
     back = form_text(c.form, "back") or (
         f"/console/rooms/{done.room_id}/week?start={day - timedelta(days=day.weekday())}"
@@ -385,7 +383,6 @@ async def _decide(request: web.Request, c: Console, *, confirm: bool) -> web.Str
         tz=c.tz,
         composer=delivery.ready(),
     )
-    delivery.wake()
     return c.redirect(
         "/console/bookings/pending", "rooms.confirmed" if confirm else "rooms.declined"
     )
