@@ -33,6 +33,7 @@ from channels.sms import (
     verify_android,
     verify_twilio,
 )
+from service.core.extras import Extras
 from service.errors import SettingsError
 from service.settings import SmsChannelSettings
 from tests.fakes.server import FakeHttpServer
@@ -59,7 +60,7 @@ def sms(*, id: str = "msg-0001", to: str = PHONE, **extra: Any) -> OutboundMessa
         language="zh",
         subject="",
         text=TEXT,
-        extra=extra,
+        extra=Extras(**extra),
     )
 
 

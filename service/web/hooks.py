@@ -26,7 +26,7 @@ from channels.sms import (
     verify_twilio,
 )
 
-from .. import notifications
+from .. import reports
 from ..errors import AuthenticationError, NotFoundError, ValidationError
 from ..keys import clock_key, delivery_key, settings_key, store_key
 from ..sms_inbound import receive_sms
@@ -84,7 +84,7 @@ async def _record(request: web.Request, report: DeliveryReport) -> None:
     """Move the SMS the provider's delivery report names forward (a failure falls back to
     the resident's next channel)."""
     delivery = request.app[delivery_key]
-    moved = await notifications.record_report(
+    moved = await reports.record_report(
         request.app[store_key],
         "sms",
         report.provider_id,

@@ -11,13 +11,13 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from ... import checkin, notifications, rsvp
+from ... import checkin, delivery_log, rsvp, sending
 from ...checkin import Arrival, CheckinRefused
+from ...delivery_log import SendProgress
 from ...errors import ServiceError
 from ...events import get_event
 from ...keys import delivery_key
 from ...models import AnswerVia, Event, Invitation, MessageStatus, RsvpState
-from ...notifications import SendProgress
 from .. import rsvp as rsvp_api
 from ..checkin import CheckinIn
 from ..jsonio import path_id, read_int
@@ -102,7 +102,7 @@ async def send_event(request: web.Request, c: Console) -> web.StreamResponse:
     """The API's send: residents invited before are not invited again."""
     event_id = _event_id(request)
     delivery = request.app[delivery_key]
-    report = await notifications.send_event(
+    report = await sending.send_event(
         c.store,
         delivery.ready(),
         event_id,
@@ -123,8 +123,8 @@ async def send_event(request: web.Request, c: Console) -> web.StreamResponse:
 async def send_page(request: web.Request, c: Console) -> web.StreamResponse:
     """The counts at load time; live.js keeps them moving from the stream."""
     event = await get_event(c.store, _event_id(request))
-    found = await notifications.send_progress(c.store, event.id)
-    labels = {ch: c.t(f"live.channel_{ch}") for ch in notifications.CHANNELS}
+    found = await delivery_log.send_progress(c.store, event.id)
+    labels = {ch: c.t(f"live.channel_{ch}") for ch in sending.CHANNELS}
     return c.render(
         "events/send.html",
         event=event,
@@ -141,7 +141,7 @@ async def send_stream(request: web.Request, c: Console) -> web.StreamResponse:
     event_id = _event_id(request)
 
     async def poll() -> dict[str, Any]:
-        return progress_data(await notifications.send_progress(c.store, event_id))
+        return progress_data(await delivery_log.send_progress(c.store, event_id))
 
     return await sse_response(request, poll, event="progress")
 
