@@ -30,8 +30,12 @@ HTML: Final = "text/html"
 SSE: Final = "text/event-stream"
 _EVENT: Final = r"/events/{id:\d+}"
 # Statuses the progress bar shows always; the others only once a message has them.
-MAIN_STATUSES: Final = ("queued", "sent", "failed")
-EXTRA_STATUSES: Final = ("delivered", "suppressed", "expired")
+MAIN_STATUSES: Final = tuple(
+    str(s) for s in (MessageStatus.QUEUED, MessageStatus.SENT, MessageStatus.FAILED)
+)
+EXTRA_STATUSES: Final = tuple(
+    str(s) for s in (MessageStatus.DELIVERED, MessageStatus.SUPPRESSED, MessageStatus.EXPIRED)
+)
 ANSWER_STATES: Final = tuple(state.value for state in RsvpState)
 VIAS: Final = frozenset(via.value for via in AnswerVia)
 REFUSALS: Final = frozenset(
@@ -78,13 +82,14 @@ def _filled(form: Mapping[str, Any], *names: str) -> dict[str, Any]:
 
 def progress_data(p: SendProgress) -> dict[str, Any]:
     """What the progress bar shows, as the page renders it and the stream sends it."""
-    waiting = str(MessageStatus.QUEUED), str(MessageStatus.SENDING)
+    waiting = [s for s in MessageStatus if s.waiting]
+    queued, sent, delivered = MessageStatus.QUEUED, MessageStatus.SENT, MessageStatus.DELIVERED
 
     def row(counts: Mapping[str, int]) -> dict[str, int]:
         found = {s: counts.get(s, 0) for s in (*MAIN_STATUSES, *EXTRA_STATUSES)}
-        found["queued"] = sum(counts.get(s, 0) for s in waiting)
+        found[queued] = sum(counts.get(s, 0) for s in waiting)
         # A delivered message was sent first (the receipt came later): sent counts it too.
-        found["sent"] += found["delivered"]
+        found[sent] += found[delivered]
         return found
 
     return {
