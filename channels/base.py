@@ -4,12 +4,12 @@ or residents, only of a rendered message and an address."""
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar, Final, TypeVar
 
 from service.core.config import secret_names
+from service.core.extras import Extras
 
 # What providers tell us (delivery reports, residents' texts) lives in core, so inbound
 # handling reads it without importing channels; it is re-exported here, beside the
@@ -41,10 +41,9 @@ class OutboundMessage:
     subject: str
     text: str
     html: str | None = None
-    # Channel-specific parts, rendered at enqueue time: "ics" (email calendar invitation),
-    # "unsubscribe_url" (email, RFC 8058), "buttons" (telegram inline keyboard rows of
-    # {"text", "callback_data"} or {"text", "url"}). A webhook's JSON body is its `text`.
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    # Channel-specific parts, typed and rendered at compose time: links, the email's
+    # calendar part and attachments, Telegram's buttons. A webhook's JSON body is its `text`.
+    extra: Extras = field(default_factory=Extras)
     # Webhook signing secrets (whsec_…), current first; several during a rotation.
     secrets: tuple[str, ...] = ()
     attempt: int = 1

@@ -12,6 +12,7 @@ from email.errors import HeaderParseError
 from email.header import Header
 from email.headerregistry import Address
 from email.message import Message
+from email.mime.application import MIMEApplication
 from email.mime.image import MIMEImage
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
@@ -21,8 +22,8 @@ from typing import Any, ClassVar, Final
 
 import aiosmtplib
 
-from service.checkin_codes import qr_png
 from service.core.config import at_least, between, not_empty, one_of, setting
+from service.core.extras import Attachment
 from service.errors import SettingsError
 
 from .base import (
@@ -71,8 +72,6 @@ class _WireUtf8(_Wire):
 _WIRE_UTF8: Final = _WireUtf8(linesep="\r\n")
 # utf-8 bodies are base64: 7-bit, so the server needs no 8BITMIME.
 _UTF8: Final = "utf-8"
-# The Content-ID the confirmation email's HTML shows the check-in QR code by.
-CHECKIN_QR_CID: Final = "checkin-qr@linli"
 
 
 @dataclass(frozen=True)
@@ -105,8 +104,8 @@ class EmailChannel(Channel):
     the `ics` extra as `text/calendar; method=…` with the object's own METHOD. It is an
     alternative part only, not also an invite.ics attachment, as RFC 6047 2.4 describes
     and as calendar servers send it; a second copy makes some clients list the invitation
-    twice. With a `checkin_qr` extra (a yes confirmation) the HTML goes in a
-    multipart/related beside the code's QR as a PNG with Content-ID CHECKIN_QR_CID.
+    twice. With inline attachments (a yes confirmation's check-in QR, drawn when it was
+    composed) the HTML goes in a multipart/related beside them, each by its Content-ID.
     `Receipt.provider_id` is the Message-ID header, angle brackets included.
 
     Failures while connecting, saying EHLO or logging in are temporary whatever the code:
@@ -159,8 +158,7 @@ class EmailChannel(Channel):
         """The message as it goes on the wire, and its Message-ID; `by_hand=False` always
         builds it with the email package (tests hold the two paths to the same bytes)."""
         message_id = f"<{message.id}@{self._sender.domain}>"
-        unsubscribe = message.extra.get("unsubscribe_url")
-        unsubscribe = unsubscribe if isinstance(unsubscribe, str) else ""
+        unsubscribe = message.extra.unsubscribe_url or ""
         for name, value in (
             ("Subject", message.subject),
             ("To", message.address),
@@ -182,11 +180,9 @@ class EmailChannel(Channel):
             headers.append(("List-Unsubscribe", f"<{unsubscribe}>"))
             headers.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
         headers.append(("Content-Language", message.language))
-        ics = message.extra.get("ics")
-        ics = ics if isinstance(ics, str) else None
+        ics = message.extra.ics
         method = None if ics is None else _ics_method(ics)
-        qr = isinstance(message.extra.get("checkin_qr"), str)
-        if by_hand and not qr and _plain_token(method):
+        if by_hand and not message.extra.attachments and _plain_token(method):
             wire = _wire_bytes(headers, message.text, message.html, ics, method, message.id, utf8)
             return wire, message_id
         return self._compose_mime(message, headers, ics, method, utf8), message_id
@@ -204,9 +200,9 @@ class EmailChannel(Channel):
         parts: list[Message] = [MIMEText(message.text, "plain", _UTF8)]
         if message.html is not None:
             html: Message = MIMEText(message.html, "html", _UTF8)
-            code = message.extra.get("checkin_qr")
-            if isinstance(code, str):
-                html = _with_qr(html, code, message.id)
+            inline = [a for a in message.extra.attachments if a.content_id is not None]
+            if inline:
+                html = _with_inline(html, inline, message.id)
             parts.append(html)
         if ics is not None:
             calendar = MIMEText(ics, "calendar", _UTF8)
@@ -223,6 +219,12 @@ class EmailChannel(Channel):
             mime = MIMEMultipart("alternative", boundary, parts, policy=_WIRE)
             for part in parts:
                 del part["MIME-Version"]  # only the top level carries it (RFC 2045 4)
+        files = [_part(a, "attachment") for a in message.extra.attachments if not a.content_id]
+        if files:
+            del mime["MIME-Version"]
+            mime = MIMEMultipart(
+                "mixed", f"=_linli_mixed_{message.id}", [mime, *files], policy=_WIRE
+            )
         for name, value in headers:
             mime[name] = value
         return mime.as_bytes(policy=_WIRE_UTF8 if utf8 else _WIRE)
@@ -339,15 +341,28 @@ def _checked_sender(settings: EmailChannelSettings, sender_name: str) -> Address
         raise SettingsError(f"{_KEY}.from_name: must not contain line breaks") from None
 
 
-def _with_qr(html: Message, code: str, uid: str) -> Message:
-    """The HTML part with the check-in code's QR beside it as an inline PNG, which the HTML
-    shows as cid:CHECKIN_QR_CID (mail clients strip inline SVG)."""
-    image = MIMEImage(qr_png(code), "png")
-    image["Content-ID"] = f"<{CHECKIN_QR_CID}>"
-    image["Content-Disposition"] = 'inline; filename="checkin.png"'
-    for part in (html, image):
+def _with_inline(html: Message, inline: list[Attachment], uid: str) -> Message:
+    """The HTML part with the images it shows by cid: beside it (the check-in QR as a PNG:
+    mail clients strip inline SVG)."""
+    parts = [html, *(_part(a, "inline") for a in inline)]
+    for part in parts:
         del part["MIME-Version"]
-    return MIMEMultipart("related", f"=_linli_qr_{uid}", [html, image], policy=_WIRE)
+    return MIMEMultipart("related", f"=_linli_qr_{uid}", parts, policy=_WIRE)
+
+
+def _part(attachment: Attachment, disposition: str) -> Message:
+    """An attachment as a MIME part, shown `inline` by its Content-ID or as an `attachment`."""
+    maintype, _, subtype = attachment.content_type.partition("/")
+    part: Message = (
+        MIMEImage(attachment.data, subtype)
+        if maintype == "image"
+        else MIMEApplication(attachment.data, subtype or "octet-stream")
+    )
+    del part["MIME-Version"]
+    if attachment.content_id is not None:
+        part["Content-ID"] = f"<{attachment.content_id}>"
+    part["Content-Disposition"] = f'{disposition}; filename="{attachment.filename}"'
+    return part
 
 
 def _plain_token(method: str | None) -> bool:

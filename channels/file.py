@@ -65,8 +65,8 @@ def render_file(message: OutboundMessage) -> str:
     if message.subject:
         lines.append(f"Subject: {message.subject}")
     lines += ["", _readable(message)]
-    for button_row in message.extra.get("buttons", ()):
-        lines.append("  ".join(f"[{button['text']}]" for button in button_row))
+    for button_row in message.extra.buttons:
+        lines.append("  ".join(f"[{button.text}]" for button in button_row))
     return "\n".join(lines) + "\n"
 
 

@@ -14,8 +14,8 @@ Outcomes, the same for every provider:
                            21614 (not a valid mobile number) and 21610 (unsubscribed) set
                            address_gone
 
-OutboundMessage.extra keys read here: "status_callback" (Twilio StatusCallback URL) and
-"ttl_s" (android gateway: seconds after which the phone gives up sending).
+OutboundMessage.extra parts read here: `status_callback` (Twilio StatusCallback URL) and
+`ttl_s` (android gateway: seconds after which the phone gives up sending).
 """
 
 from __future__ import annotations
@@ -211,8 +211,8 @@ class TwilioSms(SmsChannel):
         # Twilio takes a Messaging Service (MG…) in place of a sender number.
         sender = "MessagingServiceSid" if s.from_number.startswith("MG") else "From"
         form[sender] = s.from_number
-        callback = message.extra.get("status_callback")
-        if isinstance(callback, str) and callback:
+        callback = message.extra.status_callback
+        if callback:
             form["StatusCallback"] = callback
         return url, {"data": form, "headers": _basic_auth(s.account_sid, s.auth_token)}
 
@@ -247,8 +247,8 @@ class AndroidGatewaySms(SmsChannel):
             "phoneNumbers": [message.address],
             "withDeliveryReport": True,
         }
-        ttl = message.extra.get("ttl_s")
-        if isinstance(ttl, int) and not isinstance(ttl, bool) and ttl > 0:
+        ttl = message.extra.ttl_s
+        if ttl is not None and ttl > 0:
             body["ttl"] = ttl
         return f"{s.url.rstrip('/')}/message", {
             "json": body,

@@ -168,7 +168,7 @@ class TelegramChannel(HttpChannel):
         return str(parse_chat_id(message.address))
 
     async def send(self, message: OutboundMessage) -> Receipt:
-        """sendMessage to the chat in message.address, with extra["buttons"] as an inline
+        """sendMessage to the chat in message.address, with extra.buttons as an inline
         keyboard; raise TemporaryFailure / PermanentFailure."""
         target = parse_chat_id(message.address)
         params: dict[str, Any] = {
@@ -177,8 +177,9 @@ class TelegramChannel(HttpChannel):
             # Previews of our own RSVP links only add noise under every notification.
             "link_preview_options": {"is_disabled": True},
         }
-        if message.extra.get("buttons"):
-            params["reply_markup"] = {"inline_keyboard": _keyboard(message.extra["buttons"])}
+        if message.extra.buttons:
+            keyboard = [[button.to_json() for button in row] for row in message.extra.buttons]
+            params["reply_markup"] = {"inline_keyboard": keyboard}
         result = await self.call("sendMessage", params)
         if not isinstance(result, dict) or not isinstance(result.get("message_id"), int):
             return Receipt(outcome=Outcome.SENT, detail="no message_id in the answer")

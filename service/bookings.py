@@ -16,9 +16,9 @@ from typing import Any, Final
 from .clock import YEARS_TEXT, in_years
 from .core.phrases import phrase
 from .errors import ConflictError, NotFoundError, ValidationError
-from .i18n import date_text, time_text
+from .messages.compose import Composer, pick_contact
+from .messages.compose import when_text as when_text
 from .models import MessageKind, Room
-from .notifications import Composer, new_uid, pick_contact
 from .privacy import mask_name
 from .rooms import WEEKDAYS, minutes_of
 from .store import Store, Tx
@@ -540,13 +540,6 @@ _KIND_OF_STATUS: Final[Mapping[str, MessageKind]] = {
 }
 
 
-def when_text(booking: Booking, tz: tzinfo, language: str) -> str:
-    """'12月5日（周六）09:00-11:00' in the resident's words."""
-    starts, ends = booking.starts_at.astimezone(tz), booking.ends_at.astimezone(tz)
-    end = time_text(ends) if starts.date() == ends.date() else date_text(ends, language)
-    return f"{date_text(starts, language)}-{end}"
-
-
 async def queue_messages(
     tx: Tx,
     composer: Composer,
@@ -594,57 +587,16 @@ async def _message(
     contact, suppressed = pick_contact(contacts, composer.usable)
     if person is None or contact is None:
         return None
-    language = language_of(person.language)
-    page = composer.links.booking(person.id)
-    starts, ends = booking.starts_at.astimezone(tz), booking.ends_at.astimezone(tz)
-    context: dict[str, Any] = {
-        "community": {"name": composer.settings.community.name},
-        "resident": {
-            "id": person.id,
-            "name": person.name,
-            "language": language,
-            "unit": person.unit,
-        },
-        "booking": {
-            "id": booking.id,
-            "room": room.name,
-            "title": booking.title,
-            "status": booking.status,
-            "starts_at": starts,
-            "ends_at": ends,
-            "date_text": when_text(booking, tz, language),
-            "checkin_code": booking.checkin_code,
-        },
-        "links": {"rsvp": page, "unsubscribe": composer.links.unsubscribe(contact.id)},
-        "message": {"kind": str(kind), "urgent": False, "note": note},
-    }
-    rendered = composer.renderer.render(str(kind), contact.channel, language, context)
-    extra = composer.channel_extra(contact.channel, page, context["links"]["unsubscribe"])
-    confirmed = kind is MessageKind.BOOKING_CONFIRMATION and booking.checkin_code
-    if contact.channel == "email" and confirmed:
-        extra["checkin_qr"] = booking.checkin_code
-    uid = new_uid()
-    return NewMessage(
-        uid=uid,
-        group_uid=uid,
-        event_id=None,
-        invitation_id=None,
-        resident_id=person.id,
-        contact_id=contact.id,
-        kind=str(kind),
-        channel=contact.channel,
-        address=contact.address,
-        language=language,
-        subject=rendered.subject,
-        body_text=rendered.text,
-        body_html=rendered.html,
-        extra=extra,
-        note=note,
-        urgent=False,
-        status="suppressed" if suppressed else "queued",
-        send_after=composer.quiet.next_allowed(send_at, contact.channel),
+    return composer.booking_message(
+        room,
+        booking,
+        replace(person, language=language_of(person.language)),
+        kind,
+        contact,
+        suppressed=suppressed,
+        send_at=send_at,
         expires_at=expires,
-        booking_id=booking.id,
+        note=note,
     )
 
 

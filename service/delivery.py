@@ -15,6 +15,7 @@ import logging
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from channels.base import ChannelFailure, Context, OutboundMessage
 from channels.registry import Route, build_routes, distinct_channels
@@ -24,8 +25,10 @@ from . import reminders
 from .clock import Clock
 from .errors import NotReadyError
 from .followups import Followups
+from .links import Links
+from .messages.compose import Composer, ComposeSettings
 from .metrics import Metrics
-from .notifications import Composer
+from .quiet import QuietHours
 from .render import Renderer
 from .sandbox import TemplateSandbox
 from .secret import load_or_create
@@ -50,6 +53,34 @@ class TestResult:
     ok: bool
     provider_id: str
     detail: str
+
+
+def composer_for(
+    settings: Settings,
+    key: bytes,
+    renderer: Renderer,
+    usable: frozenset[str],
+    stand_ins: frozenset[str] = frozenset(),
+    sandbox: TemplateSandbox | None = None,
+) -> Composer:
+    """A composer for this server's settings and secret. Channels in `stand_ins` go to
+    the file channel, which wakes nobody, so quiet hours do not hold them back."""
+    delivery = settings.delivery
+    quiet_channels = tuple(c for c in delivery.quiet_channels if c not in stand_ins)
+    quiet = QuietHours.from_settings(
+        delivery.quiet_start, delivery.quiet_end, quiet_channels, settings.tz
+    )
+    email = settings.channels.email
+    options = ComposeSettings(
+        community_name=settings.community.name,
+        tz=settings.tz,
+        organizer_email=email.from_address,
+        organizer_name=email.from_name or settings.community.name,
+        uid_domain=urlsplit(settings.public_url).hostname or "localhost",
+        sms_status_callback=settings.channels.sms.provider == "twilio",
+    )
+    links = Links(key, settings.public_url)
+    return Composer(renderer, links, options, quiet, usable, sandbox)
 
 
 @dataclass
@@ -129,7 +160,7 @@ class Delivery:
         reminder scheduler beside it (so reminders go out from whichever process
         delivers: `linli serve`, or `linli worker` when that runs apart)."""
         key = load_or_create(self.settings.server.secret_file)
-        self.composer = Composer.build(
+        self.composer = composer_for(
             self.settings, key, self.renderer, frozenset(self.routes), self.stand_ins(), sandbox
         )
         if not run_worker:

@@ -11,8 +11,9 @@ from datetime import datetime, timedelta
 
 from . import subscriptions
 from .errors import ValidationError
+from .messages.compose import Composer, reply_message
+from .messages.plan import Batch, overrides_of, room_name_of
 from .models import AnswerVia, Event, Invitation, MessageKind
-from .notifications import Composer, new_uid, overrides_of, room_name_of
 from .rsvp import AnswerOutcome
 from .store import Tx
 from .store import outbox as sql
@@ -64,28 +65,7 @@ class Followups:
         """Queue `text` to `contact` as a reply (a help text, an opt-out confirmation): sent
         at once, quiet hours or not, since the resident just wrote. It goes even to an
         opted-out address, because confirming the opt-out is the one message owed to it."""
-        uid = new_uid()
-        message = NewMessage(
-            uid=uid,
-            group_uid=uid,
-            event_id=None,
-            invitation_id=None,
-            resident_id=contact.resident_id,
-            contact_id=contact.id,
-            kind=str(MessageKind.REPLY),
-            channel=contact.channel,
-            address=contact.address,
-            language=language,
-            subject="",
-            body_text=text,
-            body_html=None,
-            extra={},
-            note="",
-            urgent=True,
-            status="queued",
-            send_after=now,
-            expires_at=now + REPLY_LIFETIME,
-        )
+        message = reply_message(contact, text, language, now=now, expires_at=now + REPLY_LIFETIME)
         await sql.insert_messages(tx, [message], now)
 
     async def _queue(
@@ -104,6 +84,9 @@ class Followups:
         contacts = await sql.contacts_of(tx, [i.resident_id for i in invitations])
         room = await room_name_of(tx, event)
         overrides = await overrides_of(tx, event.id)
+        # Said in reply to the resident this minute: not held for quiet hours.
+        urgent = via is not None
+        batch = Batch(self.composer, event, room, kind, overrides, note="", urgent=urgent, now=now)
         rows: list[NewMessage] = []
         for invitation in invitations:
             person = Recipient(
@@ -118,17 +101,8 @@ class Followups:
                 checkin_code=await invitation_code(tx, invitation.id),
             )
             try:
-                message = self.composer.to_invitee_waiting(
-                    event,
-                    room,
-                    person,
-                    kind,
-                    _answering_first(contacts[invitation.resident_id], via, address),
-                    overrides,
-                    note="",
-                    # Said in reply to the resident this minute: not held for quiet hours.
-                    urgent=via is not None,
-                    now=now,
+                message = batch.to_invitee_waiting(
+                    person, _answering_first(contacts[invitation.resident_id], via, address)
                 )
             except ValidationError as exc:
                 # An organiser's template failing on this resident's values must not

@@ -6,7 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import Generic, TypeVar
+from typing import Final, Generic, TypeVar
+
+from .core.extras import Extras
 
 T = TypeVar("T")
 
@@ -263,6 +265,70 @@ class MessageStatus(StrEnum):
     SUPPRESSED = "suppressed"
     EXPIRED = "expired"
 
+    @property
+    def final(self) -> bool:
+        """True once the worker is done with the message (sent counts: only a delivery
+        report may move it on)."""
+        return self not in (MessageStatus.QUEUED, MessageStatus.SENDING)
+
+    @property
+    def waiting(self) -> bool:
+        """True while the message is still to be tried (queued, or being sent now)."""
+        return not self.final
+
+    def can_move_to(self, to: MessageStatus) -> bool:
+        """Whether a message in this status may move to `to` (see _MOVES)."""
+        return to in _MOVES[self]
+
+    def reported_to(self, to: MessageStatus) -> bool:
+        """Whether a provider's delivery report of `to` moves a message on from here:
+        reports arrive late, twice and out of order, so only forward, and never out of
+        delivered, failed, suppressed or expired."""
+        return self.can_move_to(to) and _REPORT_ORDER.get(to, -1) > _REPORT_ORDER[self]
+
+
+# Every move a message may make. Queued → sending (claimed) → sent/failed (the send), or
+# back to queued (a temporary failure, a lost lease); queued → suppressed/expired without
+# a send; sent → delivered/failed by a provider's report (which may also beat the send's
+# own result); failed/expired → queued by the organiser's retry.
+_MOVES: Final[Mapping[MessageStatus, frozenset[MessageStatus]]] = {
+    MessageStatus.QUEUED: frozenset(
+        {
+            MessageStatus.SENDING,
+            MessageStatus.SENT,
+            MessageStatus.DELIVERED,
+            MessageStatus.FAILED,
+            MessageStatus.SUPPRESSED,
+            MessageStatus.EXPIRED,
+        }
+    ),
+    MessageStatus.SENDING: frozenset(
+        {
+            MessageStatus.QUEUED,
+            MessageStatus.SENT,
+            MessageStatus.DELIVERED,
+            MessageStatus.FAILED,
+            MessageStatus.SUPPRESSED,
+            MessageStatus.EXPIRED,
+        }
+    ),
+    MessageStatus.SENT: frozenset({MessageStatus.DELIVERED, MessageStatus.FAILED}),
+    MessageStatus.DELIVERED: frozenset(),
+    MessageStatus.FAILED: frozenset({MessageStatus.QUEUED}),
+    MessageStatus.SUPPRESSED: frozenset(),
+    MessageStatus.EXPIRED: frozenset({MessageStatus.QUEUED}),
+}
+# How far along a delivery report may say a message is.
+_REPORT_ORDER: Final[Mapping[MessageStatus, int]] = {
+    MessageStatus.QUEUED: 0,
+    MessageStatus.SENDING: 1,
+    MessageStatus.SENT: 2,
+    MessageStatus.DELIVERED: 3,
+    MessageStatus.FAILED: 3,
+    MessageStatus.SUPPRESSED: 99,
+    MessageStatus.EXPIRED: 99,
+}
+
 
 @dataclass(frozen=True)
 class Attempt:
@@ -294,7 +360,7 @@ class Message:
     subject: str
     body_text: str
     body_html: str | None
-    extra: dict[str, object]
+    extra: Extras
     note: str
     urgent: bool
     status: MessageStatus

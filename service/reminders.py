@@ -43,8 +43,9 @@ from typing import Final
 from .clock import Clock
 from .events import REMINDER_HOURS_MAX, get_event
 from .housekeeping import in_background
+from .messages.compose import Composer
 from .models import MessageKind
-from .notifications import Composer, messages_to_invitees
+from .sending import messages_to_invitees
 from .store import Store, Tx
 from .store import outbox as outbox_sql
 from .store import reminders as sql
@@ -102,7 +103,7 @@ def due_now(schedule: Schedule, fired: set[tuple[int, str, int]], now: datetime)
 
 
 def message_uid(key: bytes, due: Due, resident_id: int) -> str:
-    """The one uid of a reminder's message to a resident, shaped like notifications.new_uid.
+    """The one uid of a reminder's message to a resident, shaped like compose.new_uid.
     Keyed with the server secret, so two servers never make the same id for a receiver
     that drops repeats."""
     # The due time is in it so that a moved event's reminder is a new message.

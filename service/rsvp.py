@@ -65,7 +65,7 @@ class AnswerOutcome:
 
 
 # Runs inside the answer's transaction, so the messages that follow an answer are queued
-# exactly when the answer is committed: see notifications.Followups. It must change no
+# exactly when the answer is committed: see followups.Followups. It must change no
 # event and no subscription, and may run twice (the answer's job is memo_safe and
 # rerunnable: see Store.write).
 # It returns how many messages it queued.

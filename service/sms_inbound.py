@@ -27,8 +27,8 @@ from .contacts import phone_or_none
 from .core.inbound import InboundSms
 from .core.phrases import area
 from .errors import ServiceError
-from .events import read_event_code
 from .followups import Followups
+from .messages.event_code import read_event_code
 from .models import AnswerVia
 from .rsvp import AnswerRequest, apply_answer
 from .sms_replies import Answer, Help, OptIn, OptOut, read_reply

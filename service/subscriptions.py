@@ -6,7 +6,6 @@ as the webhook-id)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -17,6 +16,7 @@ from .contacts import canonical_address
 from .core.ssrf import DestinationRefusedError, IPNetwork, resolve_checked
 from .core.webhook_rules import is_valid_secret, new_secret
 from .errors import NotFoundError, ValidationError
+from .messages.compose import integration_message
 from .models import (
     AnswerVia,
     Channel,
@@ -24,13 +24,10 @@ from .models import (
     EventStatus,
     IntegrationEvent,
     Invitation,
-    Language,
-    MessageKind,
     Page,
     RsvpState,
     Subscription,
 )
-from .notifications import new_uid
 from .rsvp import AnswerOutcome
 from .store import Store, Tx
 from .store import outbox as outbox_sql
@@ -307,31 +304,14 @@ def checkin_created(row: CheckinRow) -> Occurrence:
 
 
 def _message(listener: Listener, occurrence: Occurrence, now: datetime) -> NewMessage:
-    uid = new_uid()
-    payload = {"type": str(occurrence.type), "timestamp": _utc(now), "data": occurrence.data}
-    return NewMessage(
-        uid=uid,
-        group_uid=uid,
-        event_id=occurrence.event_id,
-        invitation_id=None,
-        resident_id=None,
-        contact_id=None,
-        kind=str(MessageKind.INTEGRATION),
-        channel=str(Channel.WEBHOOK),
-        address=listener.url,
-        # No text to read: the language is only there because every message has one.
-        language=str(Language.EN),
-        subject=str(occurrence.type),
-        body_text=json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
-        body_html=None,
-        extra={},
-        note="",
-        # Machines do not sleep: quiet hours never hold an integrator's events back.
-        urgent=True,
-        status="queued",
-        send_after=now,
-        expires_at=None,
-        subscription_id=listener.id,
+    return integration_message(
+        listener.id,
+        listener.url,
+        str(occurrence.type),
+        occurrence.event_id,
+        occurrence.data,
+        timestamp=_utc(now),
+        now=now,
     )
 
 

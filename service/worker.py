@@ -32,11 +32,11 @@ from channels.base import (
 )
 from channels.registry import Route, distinct_channels
 
-from . import notifications
 from .clock import Clock
+from .fallback import fallback
+from .messages.compose import Composer, sendable
 from .metrics import Metrics
-from .models import Message
-from .notifications import Composer
+from .models import Message, MessageStatus
 from .ratelimit import KeyedBuckets, TokenBucket
 from .settings import DeliverySettings
 from .store import Store, Tx
@@ -46,7 +46,9 @@ from .store.outbox import NewMessage
 
 log = logging.getLogger("linli.worker")
 # Outcomes that settle a message by themselves: no retry or fallback to plan.
-_FINAL: Final = frozenset(("sent", "delivered", "expired", "suppressed"))
+_FINAL: Final = frozenset(
+    (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.EXPIRED, MessageStatus.SUPPRESSED)
+)
 # How long the recorder lets results gather before writing them.
 _RECORD_GATHER_S: Final = 0.01
 # How long a woken claim loop waits for more wake-ups before it claims (see _claim_loop).
@@ -289,7 +291,7 @@ class Worker:
         opted_out = contact is not None and contact.opted_out and message.kind != "reply"
         if contact is None or opted_out or contact.disabled:
             reason = "address opted out" if opted_out else "address unusable"
-            self._finish(message, _Result("suppressed", error=reason), None)
+            self._finish(message, _Result(MessageStatus.SUPPRESSED, error=reason), None)
             return
         outbound = OutboundMessage(
             id=message.uid,
@@ -300,7 +302,7 @@ class Worker:
             subject=message.subject,
             text=message.body_text,
             html=message.body_html,
-            extra=message.extra,
+            extra=sendable(message.extra),
             secrets=contact.secrets,
             attempt=message.attempts,
         )
@@ -327,7 +329,9 @@ class Worker:
         message = claimed.message
         now = self.clock()
         if message.expires_at is not None and message.expires_at <= now:
-            self._finish(message, _Result("expired", error="expired before sending"), None)
+            self._finish(
+                message, _Result(MessageStatus.EXPIRED, error="expired before sending"), None
+            )
             return False
         left = (claimed.lease_until - now).total_seconds()
         if left < self.settings.lease_s * _LEASE_LEFT:
@@ -414,13 +418,13 @@ class Worker:
         )
         if retry_at is not None:
             if message.expires_at is None or retry_at < message.expires_at:
-                return "queued", retry_at, None
+                return MessageStatus.QUEUED, retry_at, None
             # No try fits before it expires: as good as out of tries on this channel, so
             # the next one gets its chance (an SMS gateway down the hour before a meeting).
-            backup = await notifications.fallback(self.store, self.composer, message, now=done.at)
-            return "expired", None, backup
-        backup = await notifications.fallback(self.store, self.composer, message, now=done.at)
-        return "failed", None, backup
+            backup = await fallback(self.store, self.composer, message, now=done.at)
+            return MessageStatus.EXPIRED, None, backup
+        backup = await fallback(self.store, self.composer, message, now=done.at)
+        return MessageStatus.FAILED, None, backup
 
     async def _plan_or_retry(self, done: _Done) -> tuple[str, datetime | None, NewMessage | None]:
         """_plan, or a try again in a minute when planning fails: one result's trouble (a
@@ -429,7 +433,7 @@ class Worker:
             return await self._plan(done)
         except Exception:
             log.exception("planning what follows message %s failed", done.message.uid)
-            return "queued", done.at + _REPLAN_DELAY, None
+            return MessageStatus.QUEUED, done.at + _REPLAN_DELAY, None
 
     async def _record(self, batch: list[_Done]) -> None:
         """Write a batch of results in one transaction: attempts, statuses, fallbacks."""
@@ -462,14 +466,14 @@ class Worker:
             settled = [
                 (status, d.at, d.result.provider_id, d.result.error, d.message.id, d.message.uid)
                 for d, (status, _, _) in zip(batch, plans, strict=True)
-                if status != "queued"
+                if status != MessageStatus.QUEUED
             ]
             await sql.settle_many(tx, settled)
             for done, (status, retry_at, backup) in zip(batch, plans, strict=True):
                 error = done.result.error or "failed"
                 if retry_at is not None:
                     await sql.requeue(tx, done.message, retry_at, error, done.at)
-                if status == "failed" and done.result.address_gone:
+                if status == MessageStatus.FAILED and done.result.address_gone:
                     if done.message.contact_id:
                         await sql.disable_contact(tx, done.message.contact_id, error, done.at)
                     elif done.message.subscription_id:

@@ -17,6 +17,7 @@ import pytest
 from channels.base import OutboundMessage, Outcome, PermanentFailure, TemporaryFailure
 from channels.email import EmailChannel, EmailChannelSettings
 from service.calendar import event_ics, invitation_frame
+from service.core.extras import Extras
 from service.errors import SettingsError
 from service.models import Event, EventKind, EventStatus
 from tests.fakes.smtp import SmtpSink
@@ -177,7 +178,7 @@ async def test_email_invitation_carries_imip_calendar_part(
 ) -> None:
     event = community_event()
 
-    await channel.send(outbound(extra={"ics": invitation(event)}))
+    await channel.send(outbound(extra=Extras(ics=invitation(event))))
 
     [mail] = await sink.wait_for(1)
     parts = list(mail.message.iter_parts())
@@ -213,7 +214,7 @@ async def test_email_cancellation_is_imip_cancel(sink: SmtpSink, channel: EmailC
     cancelled = community_event(status=EventStatus.CANCELLED, cancelled_at=NOW)
     ics = invitation(cancelled)
 
-    await channel.send(outbound(extra={"ics": ics}))
+    await channel.send(outbound(extra=Extras(ics=ics)))
 
     [mail] = await sink.wait_for(1)
     calendar_part = list(mail.message.iter_parts())[-1]
@@ -275,7 +276,7 @@ async def test_email_unsubscribe_headers_for_one_click(
     # Longer than a folded header line: it must still arrive as one unencoded URL.
     url = "https://linli.example.org/unsubscribe/" + "t0ken" * 20
 
-    await channel.send(outbound(extra={"unsubscribe_url": url}))
+    await channel.send(outbound(extra=Extras(unsubscribe_url=url)))
 
     [mail] = await sink.wait_for(1)
     assert mail.message["List-Unsubscribe"] == f"<{url}>"
@@ -410,7 +411,7 @@ async def test_email_crlf_in_unsubscribe_url_is_permanent(
     sink: SmtpSink, channel: EmailChannel
 ) -> None:
     with pytest.raises(PermanentFailure):
-        await channel.send(outbound(extra={"unsubscribe_url": "https://x.example/\r\nBcc: a@b"}))
+        await channel.send(outbound(extra=Extras(unsubscribe_url="https://x.example/\r\nBcc: a@b")))
 
     assert sink.messages == []
 

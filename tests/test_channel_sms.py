@@ -32,6 +32,7 @@ from channels.sms import (
     verify_android,
     verify_twilio,
 )
+from service.core.extras import Extras
 from service.errors import SettingsError
 from tests.fakes.generic_sms import API_KEY, GenericEndpoint
 from tests.fakes.sms_gateway import WEBHOOK_SECRET, FakeSmsGateway, android_event, android_signed
@@ -56,7 +57,7 @@ def sms(*, id: str = "msg-0001", to: str = PHONE, **extra: Any) -> OutboundMessa
         language="zh",
         subject="",
         text=TEXT,
-        extra=extra,
+        extra=Extras(**extra),
     )
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from channels.base import OutboundMessage, Outcome, PermanentFailure, TemporaryFailure
 from channels.telegram import TelegramChannel, TelegramChannelSettings, deep_link, split_provider_id
+from service.core.extras import Extras
 from service.errors import SettingsError
 from tests.fakes.telegram import BLOCKED, CHAT_NOT_FOUND, FakeTelegram
 
@@ -23,7 +24,7 @@ BUTTONS = [
 
 
 def _message(chat: str = "42", *, buttons: object = None) -> OutboundMessage:
-    extra = {"buttons": buttons} if buttons is not None else {}
+    extra = Extras.from_json({"buttons": buttons} if buttons is not None else {})
     return OutboundMessage(
         id="msg_1",
         channel="telegram",

@@ -5,17 +5,19 @@ RSVP page and in the confirmation."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from datetime import timedelta
 from typing import Any
 
-from channels.email import CHECKIN_QR_CID
 from service import housekeeping
 from service.auth import issue_token
 from service.checkin_codes import qr_png
 from service.clock import to_db
+from service.core.extras import CHECKIN_QR_CID, Extras
 from service.keys import clock_key, store_key
+from service.messages.compose import checkin_qr
 from service.models import Role
 from service.store import Tx
 from service.store.checkin import ensure_code
@@ -400,7 +402,10 @@ async def test_checkin_the_confirmation_email_shows_the_code_large(api: Api) -> 
     big = re.search(r'font-size:34px[^"]*">(\w+)</p>', row["body_html"])
     assert big is not None and big.group(1) == code
     assert f'src="cid:{CHECKIN_QR_CID}"' in row["body_html"]
-    assert json.loads(row["extra"])["checkin_qr"] == code
+    # Drawn when the confirmation was composed, and stored with it.
+    [qr] = json.loads(row["extra"])["attachments"]
+    assert qr["content_id"] == CHECKIN_QR_CID and qr["content_type"] == "image/png"
+    assert base64.b64decode(qr["data"]) == qr_png(code)
 
 
 async def test_checkin_the_email_carries_the_qr_as_an_inline_png() -> None:
@@ -408,7 +413,7 @@ async def test_checkin_the_email_carries_the_qr_as_an_inline_png() -> None:
         kind="rsvp_confirmation",
         text="签到码：K7M4AC",
         html=f'<p>K7M4AC</p><img src="cid:{CHECKIN_QR_CID}">',
-        extra={"checkin_qr": "K7M4AC"},
+        extra=Extras(attachments=(checkin_qr("K7M4AC"),)),
     )
     async with SmtpSink() as sink, opened(sink.port) as channel:
         await channel.send(message)

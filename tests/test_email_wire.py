@@ -9,6 +9,7 @@ import pytest
 
 from channels.base import OutboundMessage
 from channels.email import EmailChannel
+from service.core.extras import Extras
 from tests.test_channel_email import COMMUNITY, email_settings
 from tests.test_channel_email import outbound as base_outbound
 
@@ -22,7 +23,7 @@ def channel() -> EmailChannel:
 
 def outbound(**changes: Any) -> OutboundMessage:
     """test_channel_email's message, with a long HTML part and an unsubscribe link."""
-    extra = {"unsubscribe_url": "https://linli.example.org/u/7-xyz"}
+    extra = Extras(unsubscribe_url="https://linli.example.org/u/7-xyz")
     return base_outbound(**({"html": HTML, "extra": extra} | changes))
 
 
@@ -30,10 +31,10 @@ CASES: dict[str, OutboundMessage] = {
     "text and html": outbound(),
     "text only": outbound(html=None),
     "empty text and html": outbound(text="", html=""),
-    "no unsubscribe": outbound(extra={}),
-    "invitation": outbound(extra={"ics": ICS.format(method="REQUEST"), "unsubscribe_url": "u"}),
-    "cancellation without html": outbound(html=None, extra={"ics": ICS.format(method="CANCEL")}),
-    "calendar without method": outbound(extra={"ics": "BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n"}),
+    "no unsubscribe": outbound(extra=Extras()),
+    "invitation": outbound(extra=Extras(ics=ICS.format(method="REQUEST"), unsubscribe_url="u")),
+    "cancellation without html": outbound(html=None, extra=Extras(ics=ICS.format(method="CANCEL"))),
+    "calendar without method": outbound(extra=Extras(ics="BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n")),
     "ascii subject": outbound(subject="Flea market on Saturday", language="en"),
     "long subject": outbound(subject="邀请：" + "很长的活动名称" * 30),
     "line ends and astral text": outbound(text="a\r\nb\rc\n😀" * 100, html="<p>\r\n😀</p>"),
@@ -63,14 +64,14 @@ def test_wire_bytes_are_what_the_email_package_makes(
 
 
 def test_unusual_calendar_method_goes_through_the_email_package() -> None:
-    message = outbound(extra={"ics": ICS.format(method='X-"ODD" Ä')})
+    message = outbound(extra=Extras(ics=ICS.format(method='X-"ODD" Ä')))
     data, _ = channel()._compose(message, utf8=False)
     assert b"text/calendar" in data
     assert undated(data) == undated(channel()._compose(message, utf8=False, by_hand=False)[0])
 
 
 def test_ascii_headers_refuse_other_text_on_both_paths() -> None:
-    message = outbound(extra={"unsubscribe_url": "https://linli.example.org/u/é"})
+    message = outbound(extra=Extras(unsubscribe_url="https://linli.example.org/u/é"))
     for by_hand in (True, False):
         with pytest.raises(UnicodeEncodeError):
             channel()._compose(message, utf8=False, by_hand=by_hand)

@@ -10,7 +10,7 @@ import pytest
 
 from service.keys import delivery_key, store_key
 from service.models import MessageKind
-from service.notifications import notify_event, send_event
+from service.sending import notify_event, send_event
 from tests.community import (
     EVENTS,
     outbox_files,

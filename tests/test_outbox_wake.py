@@ -3,7 +3,7 @@ commit, so no view or domain function has to remember to."""
 
 from __future__ import annotations
 
-from service import notifications
+from service import sending
 from service.keys import delivery_key, store_key
 from tests.community import EVENTS, outbox_files, published_event, resident, settled
 from tests.conftest import MakeApi, PinnedClock
@@ -24,7 +24,7 @@ async def test_outbox_wake_a_domain_write_reaches_the_worker_unasked(
     await settled(api, first, total=1)
     app = api.client.app
     # Then the domain call alone: no view around it, and no wake() after it.
-    report = await notifications.send_event(
+    report = await sending.send_event(
         app[store_key], app[delivery_key].ready(), second, now=clock()
     )
     assert report.queued == 1

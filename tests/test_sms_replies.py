@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.events import event_code, read_event_code
+from service.messages.event_code import event_code, read_event_code
 from service.models import RsvpState
 from service.sms_replies import (
     Answer,

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import pytest
 
+from service.delivery import composer_for
+from service.messages.compose import Composer
 from service.models import MessageKind
-from service.notifications import Composer
 from service.render import CHANNELS, KINDS, LANGUAGES, Rendered, Renderer
 from service.settings import load_settings
 from service.stencil import Stencils
@@ -36,7 +37,7 @@ ANSWERS = [None, "yes", "no", "maybe", "pending", "waitlisted"]
 @pytest.fixture(scope="module")
 def composer() -> Composer:
     settings = load_settings(None, {}, {})
-    return Composer.build(settings, b"k" * 32, Renderer(), frozenset(CHANNELS))
+    return composer_for(settings, b"k" * 32, Renderer(), frozenset(CHANNELS))
 
 
 def _contexts(

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ..clock import from_db, opt_from_db, to_db
+from ..models import MessageStatus
 from .core import Db, Row, Tx
 
 # Statuses that hold a slot (the overlap triggers count these).
@@ -286,9 +287,9 @@ async def hold_for_event(
 async def suppress_reminders(tx: Tx, booking_id: int, now: datetime) -> int:
     """Queued reminders of a booking will not be sent (it was cancelled); how many."""
     await tx.execute(
-        "UPDATE messages SET status = 'expired', updated_at = ?"
-        " WHERE booking_id = ? AND kind = 'booking_reminder' AND status = 'queued'",
-        (to_db(now), booking_id),
+        "UPDATE messages SET status = ?, updated_at = ?"
+        " WHERE booking_id = ? AND kind = 'booking_reminder' AND status = ?",
+        (MessageStatus.EXPIRED, to_db(now), booking_id, MessageStatus.QUEUED),
     )
     return await tx.changes()
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..clock import from_db, to_db
+from ..models import MessageStatus
 from .core import Db
 
 
@@ -31,7 +32,8 @@ async def messages_by_status(db: Db, since: datetime) -> dict[str, int]:
 async def queued_now(db: Db) -> int:
     """Messages waiting in the outbox, however old."""
     row = await db.fetchone(
-        "SELECT COUNT(*) AS n FROM messages WHERE status IN ('queued', 'sending')"
+        "SELECT COUNT(*) AS n FROM messages WHERE status IN (?, ?)",
+        (MessageStatus.QUEUED, MessageStatus.SENDING),
     )
     return int(row["n"]) if row else 0
 

@@ -6,13 +6,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Final
 
 from ..clock import to_db
+from ..models import MessageStatus
 from .core import Db
 from .outbox import Reach
 
 # An invitation SMS counts as sent to a number once the provider has it.
-_SENT = "('sending', 'sent', 'delivered')"
+_SENT: Final = "({})".format(
+    ", ".join(
+        f"'{s}'" for s in (MessageStatus.SENDING, MessageStatus.SENT, MessageStatus.DELIVERED)
+    )
+)
 
 
 @dataclass(frozen=True)

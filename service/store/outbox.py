@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from ..clock import from_db, opt_from_db, to_db
+from ..core.extras import Extras
 from ..models import Attempt, Channel, Language, Message, MessageKind, MessageStatus
 from ..secretbox import SecretBox
 from .core import Db, Row, Tx, fetch_packed
@@ -27,7 +28,16 @@ _FROM = " FROM messages m JOIN message_bodies b ON b.message_id = m.id"
 # listens, so nothing that queues a message has to wake it. A retry put off until later
 # (requeue) notifies nothing: waking now would find nothing due.
 OUTBOX: Final = "outbox"
-FINAL = ("sent", "delivered", "failed", "suppressed", "expired")
+# Statuses named in SQL, as parameters from the one model of them (MessageStatus).
+_QUEUED: Final = MessageStatus.QUEUED.value
+_SENDING: Final = MessageStatus.SENDING.value
+# ... written into the SQL text where a partial index (messages_due, messages_leased, see
+# 0002) must match it: SQLite uses such an index only for the literal value, never a "?".
+_IS_QUEUED: Final = f"status = '{_QUEUED}'"
+_IS_SENDING: Final = f"status = '{_SENDING}'"
+_RETRYABLE: Final = json.dumps(
+    [s.value for s in MessageStatus if s.can_move_to(MessageStatus.QUEUED) and s.final]
+)
 
 
 def _marks(count: int) -> str:
@@ -89,7 +99,7 @@ def _message(row: Row, attempts: Sequence[Attempt] = ()) -> Message:
         subject=subject,
         body_text=body_text,
         body_html=body_html,
-        extra=json.loads(extra),
+        extra=Extras.from_json(json.loads(extra)),
         note=note,
         urgent=bool(urgent),
         status=_STATUSES.get(status) or MessageStatus(status),
@@ -151,10 +161,11 @@ class NewMessage:
     subject: str
     body_text: str
     body_html: str | None
-    extra: dict[str, object]
+    # Built by service/messages/compose.py, the one place outbox rows are made.
+    extra: Extras
     note: str
     urgent: bool
-    status: str
+    status: MessageStatus
     send_after: datetime
     expires_at: datetime | None
     # An integrator's event: the subscription it goes to (contact_id is then None).
@@ -414,7 +425,7 @@ async def insert_messages(
                 m.subject,
                 m.body_text,
                 m.body_html,
-                json.dumps(m.extra, ensure_ascii=False, separators=(",", ":")),
+                json.dumps(m.extra.to_json(), ensure_ascii=False, separators=(",", ":")),
                 m.uid,
             )
             for m in messages
@@ -429,7 +440,7 @@ async def claim_due(
     # Packed, and no RETURNING: each returned row would be a step of its own.
     due = await fetch_packed(
         tx,
-        "SELECT json_group_array(id) FROM (SELECT id FROM messages WHERE status = 'queued'"
+        f"SELECT json_group_array(id) FROM (SELECT id FROM messages WHERE {_IS_QUEUED}"
         " AND channel = ? AND send_after <= ? ORDER BY send_after, id LIMIT ?)",
         (channel, to_db(now), limit),
     )
@@ -438,9 +449,9 @@ async def claim_due(
     # json_each: one parameter for the whole batch, however many are leased.
     ids = json.dumps(due)
     await tx.execute_count(
-        "UPDATE messages SET status = 'sending', lease_until = ?, attempts = attempts + 1,"
+        "UPDATE messages SET status = ?, lease_until = ?, attempts = attempts + 1,"
         " updated_at = ? WHERE id IN (SELECT value FROM json_each(?))",
-        (to_db(lease_until), to_db(now), ids),
+        (_SENDING, to_db(lease_until), to_db(now), ids),
     )
     rows = await fetch_packed(
         tx,
@@ -456,9 +467,9 @@ async def claim_due(
 async def reclaim_expired_leases(tx: Tx, now: datetime) -> int:
     """Messages whose worker died holding them go back to the queue; returns how many."""
     await tx.execute(
-        "UPDATE messages SET status = 'queued', lease_until = NULL, updated_at = ?"
-        " WHERE status = 'sending' AND lease_until <= ?",
-        (to_db(now), to_db(now)),
+        "UPDATE messages SET status = ?, lease_until = NULL, updated_at = ?"
+        f" WHERE {_IS_SENDING} AND lease_until <= ?",
+        (_QUEUED, to_db(now), to_db(now)),
     )
     reclaimed = await tx.changes()
     if reclaimed:
@@ -515,8 +526,8 @@ async def settle(
     await tx.execute(
         "UPDATE messages SET status = ?, lease_until = NULL, updated_at = ?,"
         " provider_id = COALESCE(?, provider_id), last_error = COALESCE(?, last_error)"
-        " WHERE id = ? AND status IN ('queued', 'sending')",
-        (status, to_db(now), provider_id, error, message_id),
+        " WHERE id = ? AND status IN (?, ?)",
+        (status, to_db(now), provider_id, error, message_id, _QUEUED, _SENDING),
     )
     return await tx.changes() == 1
 
@@ -533,7 +544,8 @@ async def settle_many(
         " provider_id = COALESCE(v.provider_id, messages.provider_id),"
         " last_error = COALESCE(v.error, messages.last_error)"
         " FROM v WHERE messages.id = v.id AND messages.uid = v.uid"
-        " AND messages.status IN ('queued', 'sending')",
+        # Literal: the rows' VALUES leave no room for shared parameters.
+        f" AND messages.status IN ('{_QUEUED}', '{_SENDING}')",
         [
             (status, to_db(now), pid, error, mid, uid)
             for status, now, pid, error, mid, uid in settled
@@ -547,18 +559,18 @@ async def requeue(
     """Put a leased message back in the queue until `send_after` (by id and uid, as
     settle_many)."""
     await tx.execute(
-        "UPDATE messages SET status = 'queued', lease_until = NULL, send_after = ?,"
-        " last_error = ?, updated_at = ? WHERE id = ? AND uid = ? AND status = 'sending'",
-        (to_db(send_after), error, to_db(now), message.id, message.uid),
+        "UPDATE messages SET status = ?, lease_until = NULL, send_after = ?,"
+        " last_error = ?, updated_at = ? WHERE id = ? AND uid = ? AND status = ?",
+        (_QUEUED, to_db(send_after), error, to_db(now), message.id, message.uid, _SENDING),
     )
 
 
 async def retry_failed(tx: Tx, message_id: int, now: datetime) -> bool:
     """Queue a failed or expired message again, now; False if it is in another state."""
     await tx.execute(
-        "UPDATE messages SET status = 'queued', send_after = ?, updated_at = ?, expires_at = NULL"
-        " WHERE id = ? AND status IN ('failed', 'expired')",
-        (to_db(now), to_db(now), message_id),
+        "UPDATE messages SET status = ?, send_after = ?, updated_at = ?, expires_at = NULL"
+        " WHERE id = ? AND status IN (SELECT value FROM json_each(?))",
+        (_QUEUED, to_db(now), to_db(now), message_id, _RETRYABLE),
     )
     if await tx.changes() != 1:
         return False

@@ -8,12 +8,14 @@ from typing import Literal
 from aiohttp import web
 from pydantic import Field
 
-from .. import notifications
+from .. import delivery_log, sending
+from ..delivery_log import Deliveries
 from ..errors import NotFoundError, ValidationError
 from ..keys import clock_key, delivery_key, sandbox_key, store_key
+from ..messages import overrides
 from ..models import Channel, Message, MessageKind, MessageStatus, SendReport, TemplateOverride
-from ..notifications import Deliveries, Preview
 from ..render import KINDS, LANGUAGES
+from ..sending import Preview
 from .jsonio import Body, Id, Query, path_id, reply
 from .paging import PageQuery
 from .routing import STAFF, Api, ListOf
@@ -39,7 +41,7 @@ async def send_event(request: web.Request) -> web.Response:
     """One invitation and one queued message per resident not invited before, on their first
     usable channel; sending again invites only residents added since."""
     delivery = request.app[delivery_key]
-    report = await notifications.send_event(
+    report = await sending.send_event(
         request.app[store_key],
         delivery.ready(),
         _event_id(request),
@@ -78,7 +80,7 @@ async def notify_event(request: web.Request, body: NotifyIn) -> web.Response:
     note = body.note
     if "\x00" in note:
         raise ValidationError.field("note", "must not contain NUL characters")
-    report = await notifications.notify_event(
+    report = await sending.notify_event(
         request.app[store_key],
         delivery.ready(),
         _event_id(request),
@@ -124,7 +126,7 @@ async def preview(request: web.Request, query: PreviewQuery) -> web.Response:
     """SMS previews report their encoding, length and segment count."""
     return reply(
         request,
-        await notifications.preview(
+        await sending.preview(
             request.app[store_key],
             request.app[delivery_key].ready(),
             _event_id(request),
@@ -158,7 +160,7 @@ async def deliveries(request: web.Request, query: DeliveryQuery) -> web.Response
     """Newest messages first."""
     return reply(
         request,
-        await notifications.deliveries(
+        await delivery_log.deliveries(
             request.app[store_key],
             _event_id(request),
             status=None if query.status is None else str(query.status),
@@ -180,7 +182,7 @@ async def deliveries(request: web.Request, query: DeliveryQuery) -> web.Response
 )
 async def retry(request: web.Request) -> web.Response:
     """Only failed or expired messages can be retried (409 message_not_retryable)."""
-    message = await notifications.retry_message(
+    message = await delivery_log.retry_message(
         request.app[store_key],
         path_id(request, "message_not_found", "message"),
         now=request.app[clock_key](),
@@ -200,7 +202,7 @@ def _template_path(request: web.Request) -> tuple[str, str, str]:
     language = request.match_info["language"]
     if kind not in KINDS:
         raise NotFoundError(f"no message kind {kind!r}", code="template_not_found")
-    if channel not in notifications.CHANNELS:
+    if channel not in sending.CHANNELS:
         raise NotFoundError(f"no channel {channel!r}", code="template_not_found")
     if language not in LANGUAGES:
         raise NotFoundError(f"no language {language!r}", code="template_not_found")
@@ -224,7 +226,7 @@ async def put_template(request: web.Request, body: TemplateIn) -> web.Response:
     """Checked before it is saved: a syntax error is a 400 with its line number; so is a
     template that takes over 1 s or makes over 64 KB with sample data."""
     kind, channel, language = _template_path(request)
-    saved = await notifications.save_template(
+    saved = await overrides.save_template(
         request.app[store_key],
         request.app[sandbox_key],
         _event_id(request),
@@ -249,7 +251,7 @@ async def put_template(request: web.Request, body: TemplateIn) -> web.Response:
 async def delete_template(request: web.Request) -> web.Response:
     """404 template_not_found when the event had no such override."""
     kind, channel, language = _template_path(request)
-    await notifications.delete_template(
+    await overrides.delete_template(
         request.app[store_key], _event_id(request), kind, channel, language
     )
     return web.Response(status=204)
@@ -267,5 +269,5 @@ async def delete_template(request: web.Request) -> web.Response:
 async def list_templates(request: web.Request) -> web.Response:
     """Every override, by kind, channel and language."""
     return reply(
-        request, await notifications.list_templates(request.app[store_key], _event_id(request))
+        request, await overrides.list_templates(request.app[store_key], _event_id(request))
     )

@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from .. import notifications, sms_callbacks
+from .. import reports, sms_callbacks
 from ..core.inbound import DeliveryReport, InboundSms
 from ..errors import AuthenticationError, NotFoundError, ValidationError
 from ..keys import clock_key, delivery_key, settings_key, store_key
@@ -76,7 +76,7 @@ async def _record(request: web.Request, report: DeliveryReport) -> None:
     """Move the SMS the provider's delivery report names forward (a failure falls back to
     the resident's next channel)."""
     delivery = request.app[delivery_key]
-    await notifications.record_report(
+    await reports.record_report(
         request.app[store_key],
         "sms",
         report.provider_id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import re
@@ -150,12 +151,15 @@ def _field_names(cls: type) -> tuple[str, ...]:
 
 
 def jsonable(value: Any, tz: tzinfo) -> Any:
-    """Dataclasses, enums and datetimes as plain JSON values; times in the community zone."""
+    """Dataclasses, enums, datetimes and bytes (base64) as plain JSON values; times in the
+    community zone."""
     kind = type(value)
     if kind in _PLAIN:
         return value
     if kind is datetime:
         return value.astimezone(tz).isoformat()
+    if kind is bytes:  # an attachment's content (a message's check-in QR)
+        return base64.b64encode(value).decode("ascii")
     if isinstance(value, Enum):
         return value.value
     if hasattr(kind, "__dataclass_fields__"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .. import notifications
+from .. import unsubscribe as opt_out
 from ..keys import clock_key, delivery_key, settings_key, store_key
 from ..links import read_unsubscribe_token
 from .jsonio import read_body
@@ -15,12 +15,12 @@ routes = Api()
 TAG = "public"
 
 
-async def _target(request: web.Request) -> notifications.UnsubscribeTarget | None:
+async def _target(request: web.Request) -> opt_out.UnsubscribeTarget | None:
     key = request.app[delivery_key].ready().links.key
     contact_id = read_unsubscribe_token(key, request.match_info["token"])
     if contact_id is None:
         return None
-    return await notifications.unsubscribe_target(request.app[store_key], contact_id)
+    return await opt_out.unsubscribe_target(request.app[store_key], contact_id)
 
 
 @routes.route(
@@ -63,7 +63,7 @@ async def unsubscribe(request: web.Request) -> web.Response:
     target = await _target(request)
     if target is None:
         return not_found_page(request)
-    await notifications.unsubscribe(
+    await opt_out.unsubscribe(
         request.app[store_key], target.contact_id, now=request.app[clock_key]()
     )
     return page(

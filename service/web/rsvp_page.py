@@ -20,12 +20,12 @@ from ..calendar import event_ics
 from ..checkin_codes import qr_svg
 from ..core.phrases import area, language_for
 from ..errors import ConflictError, NotFoundError, ServiceError, ValidationError
-from ..events import event_code
 from ..i18n import date_text, time_text
 from ..keys import clock_key, delivery_key, settings_key, store_key
 from ..links import booking_token, read_rsvp_token
+from ..messages.event_code import event_code
+from ..messages.plan import room_name_of
 from ..models import AnswerVia, Event, Invitation, RsvpState
-from ..notifications import room_name_of
 from ..store import Store
 from ..store import events as event_sql
 from ..store import rsvp as rsvp_sql

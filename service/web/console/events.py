@@ -12,7 +12,7 @@ from typing import Any, Final
 from aiohttp import web
 from multidict import MultiDictProxy
 
-from ... import events, notifications, residents, rooms, rsvp, subscriptions
+from ... import events, residents, rooms, rsvp, sending, subscriptions
 from ...errors import ServiceError, ValidationError
 from ...keys import delivery_key
 from ...models import Channel, Event, EventKind, MessageKind
@@ -278,7 +278,7 @@ async def event_notify(request: web.Request, c: Console) -> web.StreamResponse:
         body = c.parse(NotifyIn, typed)
         if "\x00" in body.note:
             raise ValidationError.field("note", "must not contain NUL characters")
-        report = await notifications.notify_event(
+        report = await sending.notify_event(
             c.store,
             delivery.ready(),
             event.id,
@@ -329,7 +329,7 @@ async def event_preview(request: web.Request, c: Console) -> web.StreamResponse:
             resident_id = read_int(chosen)
             if not resident_id:
                 raise ValidationError.field("resident", "must be a resident id")
-            shown = await notifications.preview(
+            shown = await sending.preview(
                 c.store,
                 request.app[delivery_key].ready(),
                 event.id,

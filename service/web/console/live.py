@@ -11,13 +11,13 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from ... import checkin, notifications, rsvp
+from ... import checkin, delivery_log, rsvp, sending
 from ...checkin import Arrival, CheckinRefused
+from ...delivery_log import SendProgress
 from ...errors import ServiceError
 from ...events import get_event
 from ...keys import delivery_key
 from ...models import AnswerVia, Event, Invitation, MessageStatus, RsvpState
-from ...notifications import SendProgress
 from .. import rsvp as rsvp_api
 from ..checkin import CheckinIn
 from ..jsonio import path_id, read_int
@@ -30,8 +30,12 @@ HTML: Final = "text/html"
 SSE: Final = "text/event-stream"
 _EVENT: Final = r"/events/{id:\d+}"
 # Statuses the progress bar shows always; the others only once a message has them.
-MAIN_STATUSES: Final = ("queued", "sent", "failed")
-EXTRA_STATUSES: Final = ("delivered", "suppressed", "expired")
+MAIN_STATUSES: Final = tuple(
+    str(s) for s in (MessageStatus.QUEUED, MessageStatus.SENT, MessageStatus.FAILED)
+)
+EXTRA_STATUSES: Final = tuple(
+    str(s) for s in (MessageStatus.DELIVERED, MessageStatus.SUPPRESSED, MessageStatus.EXPIRED)
+)
 ANSWER_STATES: Final = tuple(state.value for state in RsvpState)
 VIAS: Final = frozenset(via.value for via in AnswerVia)
 REFUSALS: Final = frozenset(
@@ -78,13 +82,14 @@ def _filled(form: Mapping[str, Any], *names: str) -> dict[str, Any]:
 
 def progress_data(p: SendProgress) -> dict[str, Any]:
     """What the progress bar shows, as the page renders it and the stream sends it."""
-    waiting = str(MessageStatus.QUEUED), str(MessageStatus.SENDING)
+    waiting = [s for s in MessageStatus if s.waiting]
+    queued, sent, delivered = MessageStatus.QUEUED, MessageStatus.SENT, MessageStatus.DELIVERED
 
     def row(counts: Mapping[str, int]) -> dict[str, int]:
         found = {s: counts.get(s, 0) for s in (*MAIN_STATUSES, *EXTRA_STATUSES)}
-        found["queued"] = sum(counts.get(s, 0) for s in waiting)
+        found[queued] = sum(counts.get(s, 0) for s in waiting)
         # A delivered message was sent first (the receipt came later): sent counts it too.
-        found["sent"] += found["delivered"]
+        found[sent] += found[delivered]
         return found
 
     return {
@@ -102,7 +107,7 @@ async def send_event(request: web.Request, c: Console) -> web.StreamResponse:
     """The API's send: residents invited before are not invited again."""
     event_id = _event_id(request)
     delivery = request.app[delivery_key]
-    report = await notifications.send_event(
+    report = await sending.send_event(
         c.store,
         delivery.ready(),
         event_id,
@@ -122,8 +127,8 @@ async def send_event(request: web.Request, c: Console) -> web.StreamResponse:
 async def send_page(request: web.Request, c: Console) -> web.StreamResponse:
     """The counts at load time; live.js keeps them moving from the stream."""
     event = await get_event(c.store, _event_id(request))
-    found = await notifications.send_progress(c.store, event.id)
-    labels = {ch: c.t(f"live.channel_{ch}") for ch in notifications.CHANNELS}
+    found = await delivery_log.send_progress(c.store, event.id)
+    labels = {ch: c.t(f"live.channel_{ch}") for ch in sending.CHANNELS}
     return c.render(
         "events/send.html",
         event=event,
@@ -140,7 +145,7 @@ async def send_stream(request: web.Request, c: Console) -> web.StreamResponse:
     event_id = _event_id(request)
 
     async def poll() -> dict[str, Any]:
-        return progress_data(await notifications.send_progress(c.store, event_id))
+        return progress_data(await delivery_log.send_progress(c.store, event_id))
 
     return await sse_response(request, poll, event="progress")
 

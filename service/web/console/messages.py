@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 from pydantic import Field
 
-from ... import events, notifications
+from ... import delivery_log, events
 from ...models import Channel, MessageStatus
 from ..jsonio import Id, Query, path_id
 from .base import Console, console_routes, page_route, view
@@ -44,7 +44,7 @@ async def message_log(request: web.Request, c: Console) -> web.StreamResponse:
     """Newest first, a page at a time; blank filters mean any."""
     raw = {k: v for k, v in request.query.items() if v and k in LogQuery.model_fields}
     query = c.parse(LogQuery, raw)
-    page = await notifications.message_log(
+    page = await delivery_log.message_log(
         c.store,
         event_id=query.event_id,
         status=None if query.status is None else str(query.status),
@@ -78,7 +78,7 @@ async def message_log(request: web.Request, c: Console) -> web.StreamResponse:
 @view
 async def message_detail(request: web.Request, c: Console) -> web.StreamResponse:
     """What was sent, to whom, and every attempt; a retry button when it failed."""
-    message = await notifications.get_message(c.store, _message_id(request))
+    message = await delivery_log.get_message(c.store, _message_id(request))
     event = None
     if message.event_id is not None:
         event = await events.get_event(c.store, message.event_id)
@@ -89,5 +89,5 @@ async def message_detail(request: web.Request, c: Console) -> web.StreamResponse
 @view
 async def message_retry(request: web.Request, c: Console) -> web.StreamResponse:
     """The same step as POST /api/v1/messages/{id}/retry."""
-    message = await notifications.retry_message(c.store, _message_id(request), now=c.now)
+    message = await delivery_log.retry_message(c.store, _message_id(request), now=c.now)
     return c.redirect(f"/console/messages/{message.id}", "messages.retried")

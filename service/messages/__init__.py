@@ -1,0 +1,1 @@
+"""What a message is: rendering, stencils, the sandbox, calendar parts, SMS length, signed links, composing."""

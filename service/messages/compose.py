@@ -1,0 +1,519 @@
+"""Composing: the one place an outbox row (`NewMessage`) is built, for every kind of
+message: an event's invitations, reminders, updates and confirmations, a booking's
+messages, a conversation's replies, an integrator's events and a failed message's
+fallback. One context builder feeds the templates; the channel's typed extras (links,
+the calendar part, answer buttons, the check-in QR) are made here, at compose time.
+
+Composing takes plain values (events, bookings, recipients, contacts) and reads nothing
+but the store: the domain decides who gets what, and delivery sends what this made."""
+
+from __future__ import annotations
+
+import functools
+import json
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from typing import Any, Final, Protocol
+from zoneinfo import ZoneInfo
+
+from .. import calendar
+from ..checkin_codes import qr_png
+from ..core.extras import CHECKIN_QR_CID, Attachment, Button, Extras
+from ..core.phrases import Text
+from ..i18n import date_text, time_text
+from ..links import Links, button_data
+from ..models import Channel, Event, EventStatus, Language, MessageKind, MessageStatus, Room
+from ..render import Rendered, Renderer
+from ..sandbox import TemplateSandbox
+from ..store.bookings import Booking
+from ..store.outbox import NewMessage, Reach, Recipient
+from .event_code import event_code
+
+# Kinds whose Telegram message carries the answer buttons.
+_ANSWERABLE: Final = (MessageKind.INVITATION, MessageKind.REMINDER, MessageKind.UPDATE)
+
+
+class SendWindow(Protocol):
+    """When a message may go out (the quiet hours, service/quiet.py)."""
+
+    def next_allowed(self, moment: datetime, channel: str, *, urgent: bool = False) -> datetime:
+        """`moment`, or the first moment after it a message on `channel` may go."""
+
+
+@dataclass(frozen=True)
+class ComposeSettings:
+    """The plain values composing needs from the server's settings."""
+
+    community_name: str
+    tz: ZoneInfo
+    # The invitation calendar's ORGANIZER and UID domain.
+    organizer_email: str
+    organizer_name: str
+    uid_domain: str
+    # Twilio reports delivery to a callback each SMS names.
+    sms_status_callback: bool = False
+
+
+def new_uid() -> str:
+    """A message id: no dots (Standard Webhooks), 96 random bits."""
+    return f"msg_{secrets.token_hex(12)}"
+
+
+def expiry(event: Event, kind: MessageKind) -> datetime | None:
+    """When a message stops being worth sending: an invitation once its event starts."""
+    if kind in (MessageKind.INVITATION, MessageKind.REMINDER, MessageKind.CANCELLATION):
+        return event.starts_at
+    if kind is MessageKind.UPDATE:
+        return event.ends_at
+    return None
+
+
+def pick_contact(
+    contacts: list[Reach], usable: frozenset[str], tried: frozenset[str] | set[str] = frozenset()
+) -> tuple[Reach | None, bool]:
+    """The first contact in the resident's order on a usable channel not tried yet, and
+    whether it is only there to record a suppression (every such contact opted out)."""
+    blocked: Reach | None = None
+    for contact in contacts:
+        if contact.channel not in usable or contact.channel in tried:
+            continue
+        if contact.opted_out or contact.disabled:
+            blocked = blocked or contact
+            continue
+        return contact, False
+    return blocked, blocked is not None
+
+
+def when_text(booking: Booking, tz: tzinfo, language: str) -> str:
+    """'12月5日（周六）09:00-11:00' in the resident's words."""
+    starts, ends = booking.starts_at.astimezone(tz), booking.ends_at.astimezone(tz)
+    end = time_text(ends) if starts.date() == ends.date() else date_text(ends, language)
+    return f"{date_text(starts, language)}-{end}"
+
+
+def checkin_qr(code: str) -> Attachment:
+    """A door code's QR as the PNG a confirmation email's HTML shows (cid:CHECKIN_QR_CID);
+    mail clients strip inline SVG."""
+    return Attachment("checkin.png", "image/png", qr_png(code), CHECKIN_QR_CID)
+
+
+def sendable(extras: Extras) -> Extras:
+    """Extras as a channel takes them: a row queued before attachments named its door code,
+    and gets the QR drawn now, as composing draws it today."""
+    code = extras.legacy_qr_code
+    if code is None:
+        return extras
+    return Extras(
+        rsvp_url=extras.rsvp_url,
+        unsubscribe_url=extras.unsubscribe_url,
+        status_callback=extras.status_callback,
+        ttl_s=extras.ttl_s,
+        ics=extras.ics,
+        buttons=extras.buttons,
+        attachments=(*extras.attachments, checkin_qr(code)),
+    )
+
+
+@functools.lru_cache(maxsize=32)
+def _invitation_frame(
+    event: Event,
+    room_name: str | None,
+    method: str,
+    organizer_email: str,
+    organizer_name: str,
+    uid_domain: str,
+) -> calendar.InvitationFrame:
+    """The calendar every invitation of one send shares; the event's `updated_at` is its
+    DTSTAMP, so a changed event is a different key."""
+    return calendar.invitation_frame(
+        event,
+        organizer_email=organizer_email,
+        organizer_name=organizer_name,
+        uid_domain=uid_domain,
+        now=event.updated_at,
+        method=method,
+        room_name=room_name,
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _event_part(event: Event, room_name: str | None, lang: str, tz: ZoneInfo) -> dict[str, Any]:
+    """The context's "event" for one language: the same for every resident, so a send of
+    thousands formats its dates once (a changed event is a different key)."""
+    starts, ends = event.starts_at.astimezone(tz), event.ends_at.astimezone(tz)
+    return {
+        "id": event.id,
+        "code": event_code(event.id),
+        "title": event.title,
+        "description": event.description,
+        "kind": str(event.kind),
+        "location": event.location or room_name or "",
+        "starts_at": starts,
+        "ends_at": ends,
+        "start_text": date_text(starts, lang),
+        "end_text": time_text(ends) if starts.date() == ends.date() else date_text(ends, lang),
+        "date_text": date_text(starts, lang),
+        "rsvp_deadline": None
+        if event.rsvp_deadline is None
+        else event.rsvp_deadline.astimezone(tz),
+        "capacity": event.capacity,
+        "max_party_size": event.max_party_size,
+    }
+
+
+@dataclass(frozen=True)
+class Composer:
+    """Everything needed to render a message for one resident on one channel, and to
+    make its outbox row."""
+
+    renderer: Renderer
+    links: Links
+    settings: ComposeSettings
+    quiet: SendWindow
+    usable: frozenset[str]
+    # Where organisers' overrides render (service/sandbox.py); the shipped templates
+    # render in-process with `renderer`. Without one, a message with an override fails.
+    sandbox: TemplateSandbox | None = None
+
+    def overrides(self) -> TemplateSandbox:
+        """The sandbox that renders overrides; never the event loop."""
+        if self.sandbox is None:
+            raise RuntimeError("a template override needs the template sandbox")
+        return self.sandbox
+
+    def usable_for(self, event: Event) -> frozenset[str]:
+        """The channels this event's messages may go on: configured, and among the event's
+        own channels when it names any."""
+        return self.usable & frozenset(event.channels) if event.channels else self.usable
+
+    def base_context(
+        self,
+        person: Recipient,
+        language: str,
+        kind: MessageKind,
+        links: dict[str, Any],
+        *,
+        note: str,
+        urgent: bool,
+    ) -> dict[str, Any]:
+        """What every message's template context has (see service/render.py for its
+        keys): the community, the resident, the links and the message itself."""
+        return {
+            "community": {"name": self.settings.community_name},
+            "resident": {
+                "id": person.id,
+                "name": person.name,
+                "language": language,
+                "unit": person.unit,
+            },
+            "links": links,
+            "message": {"kind": str(kind), "urgent": urgent, "note": note},
+        }
+
+    def context(
+        self,
+        event: Event,
+        room_name: str | None,
+        person: Recipient,
+        kind: MessageKind,
+        *,
+        contact: Reach | None,
+        note: str,
+        urgent: bool,
+    ) -> dict[str, Any]:
+        """An event message's template context: the base, the event and the answer."""
+        lang = person.language
+        page = self.links.rsvp(event.id, person.id)
+        links = {
+            "rsvp": page,
+            "unsubscribe": None if contact is None else self.links.unsubscribe(contact.id),
+            "calendar": self.links.calendar(page),
+            "actions": self.links.actions(page),
+        }
+        context = self.base_context(person, lang, kind, links, note=note, urgent=urgent)
+        # A copy: the part is shared by every message of the event in this language.
+        context["event"] = dict(_event_part(event, room_name, lang, self.settings.tz))
+        if person.answer is not None:
+            context["rsvp"] = {"answer": person.answer, "party_size": person.party_size}
+            if person.checkin_code is not None:
+                context["rsvp"]["checkin_code"] = person.checkin_code
+        return context
+
+    def booking_context(
+        self,
+        room: Room,
+        booking: Booking,
+        person: Recipient,
+        kind: MessageKind,
+        contact: Reach,
+        *,
+        note: str,
+    ) -> dict[str, Any]:
+        """A booking message's template context: the base and the booking."""
+        language = person.language
+        links = {
+            "rsvp": self.links.booking(person.id),
+            "unsubscribe": self.links.unsubscribe(contact.id),
+        }
+        context = self.base_context(person, language, kind, links, note=note, urgent=False)
+        tz = self.settings.tz
+        context["booking"] = {
+            "id": booking.id,
+            "room": room.name,
+            "title": booking.title,
+            "status": booking.status,
+            "starts_at": booking.starts_at.astimezone(tz),
+            "ends_at": booking.ends_at.astimezone(tz),
+            "date_text": when_text(booking, tz, language),
+            "checkin_code": booking.checkin_code,
+        }
+        return context
+
+    def extras(
+        self,
+        channel: str,
+        context: Mapping[str, Any],
+        *,
+        ics: str | None = None,
+        buttons: tuple[tuple[Button, ...], ...] = (),
+        qr_code: str | None = None,
+    ) -> Extras:
+        """A resident message's typed extras: its page, the email's one-click unsubscribe
+        and parts, Twilio's status callback, Telegram's buttons. (A webhook's body is its
+        text, stored once.)"""
+        links = context["links"]
+        email = channel == Channel.EMAIL
+        return Extras(
+            rsvp_url=links["rsvp"],
+            unsubscribe_url=links["unsubscribe"] if email else None,
+            status_callback=self.links.sms_status_callback()
+            if channel == Channel.SMS and self.settings.sms_status_callback
+            else None,
+            ics=ics if email else None,
+            buttons=buttons if channel == Channel.TELEGRAM else (),
+            attachments=(checkin_qr(qr_code),) if email and qr_code is not None else (),
+        )
+
+    def event_extras(
+        self,
+        event: Event,
+        room_name: str | None,
+        person: Recipient,
+        kind: MessageKind,
+        channel: str,
+        context: Mapping[str, Any],
+        contact: Reach | None,
+    ) -> Extras:
+        """An event message's extras: the invitation's calendar part, a yes confirmation's
+        door-code QR (its HTML shows it), the answer buttons."""
+        ics = qr = None
+        buttons: tuple[tuple[Button, ...], ...] = ()
+        if channel == Channel.EMAIL:
+            if contact is not None:
+                ics = self._ics(event, room_name, person, kind, contact)
+            if kind is MessageKind.RSVP_CONFIRMATION and person.answer == "yes":
+                qr = person.checkin_code
+        elif channel == Channel.TELEGRAM and kind in _ANSWERABLE:
+            buttons = self._buttons(event.id, person)
+        return self.extras(channel, context, ics=ics, buttons=buttons, qr_code=qr)
+
+    def _buttons(self, event_id: int, person: Recipient) -> tuple[tuple[Button, ...], ...]:
+        said = Text(person.language)
+        key = self.links.key
+
+        def button(answer: str) -> Button:
+            label = said(f"telegram_bot.button_{answer}")
+            return Button(label, button_data(key, event_id, person.id, answer))
+
+        return (tuple(button(a) for a in ("y", "n", "m")), (button("p"),))
+
+    def _ics(
+        self,
+        event: Event,
+        room_name: str | None,
+        person: Recipient,
+        kind: MessageKind,
+        contact: Reach,
+    ) -> str:
+        cancelled = kind is MessageKind.CANCELLATION or event.status is EventStatus.CANCELLED
+        options = self.settings
+        frame = _invitation_frame(
+            event,
+            room_name,
+            "CANCEL" if cancelled else "REQUEST",
+            options.organizer_email,
+            options.organizer_name,
+            options.uid_domain,
+        )
+        return frame.invitation(contact.address, person.name)
+
+    def row(
+        self,
+        person: Recipient,
+        kind: MessageKind,
+        contact: Reach,
+        rendered: Rendered,
+        extras: Extras,
+        *,
+        event_id: int | None,
+        group_uid: str | None,
+        invitation_id: int | None,
+        note: str,
+        urgent: bool,
+        suppressed: bool,
+        send_at: datetime,
+        expires_at: datetime | None,
+        booking_id: int | None = None,
+    ) -> NewMessage:
+        """The outbox row of a rendered resident message; held for the quiet hours unless
+        urgent."""
+        uid = new_uid()
+        return NewMessage(
+            uid=uid,
+            group_uid=group_uid or uid,
+            event_id=event_id,
+            invitation_id=invitation_id,
+            resident_id=person.id,
+            contact_id=contact.id,
+            kind=str(kind),
+            channel=contact.channel,
+            address=contact.address,
+            language=person.language,
+            subject=rendered.subject,
+            body_text=rendered.text,
+            body_html=rendered.html,
+            extra=extras,
+            note=note,
+            urgent=urgent,
+            status=MessageStatus.SUPPRESSED if suppressed else MessageStatus.QUEUED,
+            send_after=self.quiet.next_allowed(send_at, contact.channel, urgent=urgent),
+            expires_at=expires_at,
+            booking_id=booking_id,
+        )
+
+    def booking_message(
+        self,
+        room: Room,
+        booking: Booking,
+        person: Recipient,
+        kind: MessageKind,
+        contact: Reach,
+        *,
+        suppressed: bool,
+        send_at: datetime,
+        expires_at: datetime | None,
+        note: str,
+    ) -> NewMessage:
+        """A booking's message to its resident; a confirmation's email carries the door
+        code's QR."""
+        context = self.booking_context(room, booking, person, kind, contact, note=note)
+        rendered = self.renderer.render(str(kind), contact.channel, person.language, context)
+        confirmed = kind is MessageKind.BOOKING_CONFIRMATION and booking.checkin_code
+        qr = booking.checkin_code if confirmed else None
+        return self.row(
+            person,
+            kind,
+            contact,
+            rendered,
+            self.extras(contact.channel, context, qr_code=qr),
+            event_id=None,
+            group_uid=None,
+            invitation_id=None,
+            note=note,
+            urgent=False,
+            suppressed=suppressed,
+            send_at=send_at,
+            expires_at=expires_at,
+            booking_id=booking.id,
+        )
+
+
+def reply_message(
+    contact: Reach, text: str, language: str, *, now: datetime, expires_at: datetime
+) -> NewMessage:
+    """A short answer in a conversation (a help text, an opt-out confirmation): its text
+    is given, not rendered; it goes at once, quiet hours or not, since the resident just
+    wrote."""
+    return _given(
+        MessageKind.REPLY,
+        contact.channel,
+        contact.address,
+        language,
+        "",
+        text,
+        now=now,
+        expires_at=expires_at,
+        resident_id=contact.resident_id,
+        contact_id=contact.id,
+    )
+
+
+def integration_message(
+    subscription_id: int,
+    url: str,
+    event_type: str,
+    event_id: int | None,
+    data: Mapping[str, Any],
+    *,
+    timestamp: str,
+    now: datetime,
+) -> NewMessage:
+    """An integrator's event for one subscription: a Standard Webhooks JSON body. Machines
+    do not sleep: quiet hours never hold it back."""
+    payload = {"type": event_type, "timestamp": timestamp, "data": data}
+    return _given(
+        MessageKind.INTEGRATION,
+        str(Channel.WEBHOOK),
+        url,
+        # No text to read: the language is only there because every message has one.
+        str(Language.EN),
+        event_type,
+        json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
+        now=now,
+        expires_at=None,
+        event_id=event_id,
+        subscription_id=subscription_id,
+    )
+
+
+def _given(
+    kind: MessageKind,
+    channel: str,
+    address: str,
+    language: str,
+    subject: str,
+    text: str,
+    *,
+    now: datetime,
+    expires_at: datetime | None,
+    event_id: int | None = None,
+    resident_id: int | None = None,
+    contact_id: int | None = None,
+    subscription_id: int | None = None,
+) -> NewMessage:
+    """The row of a message whose text is given, not rendered: sent at once, no extras."""
+    uid = new_uid()
+    return NewMessage(
+        uid=uid,
+        group_uid=uid,
+        event_id=event_id,
+        invitation_id=None,
+        resident_id=resident_id,
+        contact_id=contact_id,
+        kind=str(kind),
+        channel=channel,
+        address=address,
+        language=language,
+        subject=subject,
+        body_text=text,
+        body_html=None,
+        extra=Extras(),
+        note="",
+        urgent=True,
+        status=MessageStatus.QUEUED,
+        send_after=now,
+        expires_at=expires_at,
+        subscription_id=subscription_id,
+    )
