@@ -16,10 +16,9 @@ from service.secretbox import SecretBox, SecretKeyError
 from service.store import Store
 from service.store import outbox as outbox_sql
 from service.store import subscriptions as subscription_sql
-from tests.community import published_event, resident
+from tests.community import answer, hooks_on, published_event, resident, subscribe
 from tests.conftest import MakeApi
 from tests.fakes.webhook_receiver import WebhookReceiver
-from tests.test_subscriptions import answer, hooks_on, subscribe
 
 NOW = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
 STAMP = "2026-11-28T02:00:00.000000Z"
