@@ -415,5 +415,17 @@ def test_email_settings_errors_name_the_key(changes: dict[str, Any], key: str) -
     assert "s3cret" not in str(caught.value)
 
 
-def test_email_settings_defaults_are_accepted() -> None:
-    EmailChannel(replace(EmailChannelSettings(), enabled=True), sender_name=COMMUNITY)
+async def test_email_settings_defaults_are_accepted_and_never_send_in_the_clear(
+    sink: SmtpSink,
+) -> None:
+    defaults = replace(EmailChannelSettings(), enabled=True, port=sink.port)
+    email = EmailChannel(defaults, sender_name=COMMUNITY)
+    try:
+        # The defaults want STARTTLS: a server that does not offer it gets nothing, and
+        # the message waits for a retry rather than failing for good.
+        with pytest.raises(TemporaryFailure, match="STARTTLS"):
+            await email.send(outbound())
+    finally:
+        await email.close()
+
+    assert sink.messages == []
