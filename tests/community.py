@@ -1,8 +1,8 @@
 """Helpers that set up a community through the API: residents, published events and
 invitations, the resident's RSVP page, rooms and bookings, check-in codes, webhook
 subscriptions, channel settings, and waiting for the outbox to settle. Test modules share
-helpers only through here, tests/mail.py, tests/console.py and tests/conftest.py (see
-tests/test_tests.py)."""
+helpers only through here, tests/mail.py, console.py, processes.py, conftest.py and fakes/,
+never through another test module (tests/test_tests.py sees to it)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from service.store import Tx
 from service.store.checkin import ensure_code
 from tests.conftest import START, Api
 from tests.fakes.sms_gateway import FakeSmsGateway
+from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio
 
 EVENTS = "/api/v1/events"
 ROOMS = "/api/v1/rooms"
@@ -105,6 +106,18 @@ def sms_gateway_settings(gateway: FakeSmsGateway) -> dict[str, Any]:
         "channels.sms.url": gateway.url,
         "channels.sms.username": gateway.username,
         "channels.sms.password": gateway.password,
+    }
+
+
+def twilio_settings(twilio: FakeTwilio) -> dict[str, Any]:
+    """A real SMS channel through the Twilio stand-in."""
+    return {
+        "channels.sms.enabled": True,
+        "channels.sms.provider": "twilio",
+        "channels.sms.url": twilio.url,
+        "channels.sms.account_sid": ACCOUNT_SID,
+        "channels.sms.auth_token": AUTH_TOKEN,
+        "channels.sms.from_number": FROM_NUMBER,
     }
 
 
