@@ -1,19 +1,37 @@
-"""Helpers that set up a community through the API: residents, published events, and
-waiting for the outbox to settle."""
+"""Helpers that set up a community through the API: residents, published events and
+invitations, the resident's RSVP page, rooms and bookings, check-in codes, webhook
+subscriptions, channel settings, and waiting for the outbox to settle. Test modules share
+helpers only through here, tests/mail.py, console.py, processes.py, conftest.py and fakes/,
+never through another test module (tests/test_tests.py sees to it)."""
 
 from __future__ import annotations
 
 import asyncio
 import re
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
+from urllib.parse import urlsplit
 
-from service.keys import settings_key
-from tests.conftest import Api
+from service.auth import issue_token
+from service.clock import to_db
+from service.core.webhook_rules import new_secret
+from service.keys import clock_key, delivery_key, settings_key, store_key
+from service.models import Role
+from service.store import Tx
+from service.store.checkin import ensure_code
+from tests.conftest import START, Api
 from tests.fakes.sms_gateway import FakeSmsGateway
+from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio
 
 EVENTS = "/api/v1/events"
+ROOMS = "/api/v1/rooms"
+SUBSCRIPTIONS = "/api/v1/subscriptions"
+# Saturday 28 Nov 2026 10:00 in Shanghai is the pinned now; Tuesday 1 Dec is "soon".
+TUE = "2026-12-01"
+# The signing secret `subscribe` gives a subscription unless told otherwise.
+SECRET = new_secret()
 
 
 async def resident(api: Api, name: str, unit: str, *contacts: tuple[str, str], **kw: Any) -> int:
@@ -72,22 +90,6 @@ def outbox_files(api: Api, channel: str) -> list[Path]:
     return sorted(root.glob("*.txt")) if root.exists() else []
 
 
-async def invited_by_sms(
-    api: Api, *, language: str = "zh-CN", **event: Any
-) -> tuple[int, int, str]:
-    """One resident invited by SMS (file channel) to a new event; (event, resident, the
-    link in the message they got)."""
-    rid = await resident(api, "张伟", "3-2-1501", ("sms", "13800138000"), language=language)
-    event_id = await published_event(api, **{"max_party_size": 4, **event})
-    status, report = await api.post(f"{EVENTS}/{event_id}/send")
-    assert status == 200 and report["invited"] == 1, report
-    await settled(api, event_id, total=1)
-    [message] = outbox_files(api, "sms")
-    link = re.search(r"https?://\S+/r/[\w.~-]+", message.read_text(encoding="utf-8"))
-    assert link, message.read_text(encoding="utf-8")
-    return event_id, rid, link.group(0)
-
-
 def assert_fell_back(body: dict[str, Any], first: str, status: str, then: str) -> None:
     """In a deliveries answer: the message on channel `first` ended `status`, and its
     fallback on `then`, in the same group, was delivered."""
@@ -105,3 +107,176 @@ def sms_gateway_settings(gateway: FakeSmsGateway) -> dict[str, Any]:
         "channels.sms.username": gateway.username,
         "channels.sms.password": gateway.password,
     }
+
+
+def twilio_settings(twilio: FakeTwilio) -> dict[str, Any]:
+    """A real SMS channel through the Twilio stand-in."""
+    return {
+        "channels.sms.enabled": True,
+        "channels.sms.provider": "twilio",
+        "channels.sms.url": twilio.url,
+        "channels.sms.account_sid": ACCOUNT_SID,
+        "channels.sms.auth_token": AUTH_TOKEN,
+        "channels.sms.from_number": FROM_NUMBER,
+    }
+
+
+class Invitation(NamedTuple):
+    """An event sent to residents: its id, theirs, and the path of each one's RSVP page
+    (where the link in their message leads)."""
+
+    event_id: int
+    residents: list[int]
+    pages: list[str]
+
+
+async def invited(
+    api: Api,
+    people: int = 1,
+    *,
+    contact: tuple[str, str] = ("sms", "13800138000"),
+    language: str = "zh-CN",
+    settle: bool = True,
+    **event: Any,
+) -> Invitation:
+    """A new event (at most 4 people per answer unless `event` says otherwise) sent to
+    `people` residents: 张伟 of 3-2-1501 on `contact` in `language`, then 居民1, 居民2… by
+    SMS. With `settle` it returns once every message has gone out, each SMS carrying its
+    resident's link."""
+    residents = [await resident(api, "张伟", "3-2-1501", contact, language=language)]
+    for i in range(1, people):
+        phone = f"1380013{8000 + i:04d}"
+        residents.append(await resident(api, f"居民{i}", f"1-1-{100 + i}", ("sms", phone)))
+    event_id = await published_event(api, **{"max_party_size": 4, **event})
+    status, report = await api.post(f"{EVENTS}/{event_id}/send")
+    assert status == 200 and report["invited"] == people, report
+    links = [rsvp_link(api, event_id, rid) for rid in residents]
+    if settle:
+        body = await settled(api, event_id, total=people)
+        assert body["by_status"]["sent"] + body["by_status"]["delivered"] == people, body
+        texts = "\n".join(p.read_text(encoding="utf-8") for p in outbox_files(api, "sms"))
+        by_sms = links[1:] if contact[0] != "sms" else links
+        assert all(link in texts for link in by_sms), texts
+    return Invitation(event_id, residents, [urlsplit(link).path for link in links])
+
+
+def rsvp_link(api: Api, event_id: int, resident_id: int) -> str:
+    """The link to the resident's RSVP page that their messages carry."""
+    return api.client.app[delivery_key].ready().links.rsvp(event_id, resident_id)
+
+
+def page_path(api: Api, event_id: int, resident_id: int) -> str:
+    """The path of the resident's RSVP page."""
+    return urlsplit(rsvp_link(api, event_id, resident_id)).path
+
+
+async def open_page(api: Api, path: str) -> tuple[int, str, dict[str, str]]:
+    async with api.client.get(path) as resp:
+        return resp.status, await resp.text(), dict(resp.headers)
+
+
+def nonce_of(html: str) -> str:
+    found = re.search(r'name="nonce" value="([^"]+)"', html)
+    assert found, "the page has no form"
+    return found.group(1)
+
+
+async def submit(api: Api, path: str, **form: str) -> tuple[int, str]:
+    """Send the page's form as a browser does, with the nonce of a fresh page view unless
+    one is given."""
+    if "nonce" not in form:
+        _, html, _ = await open_page(api, path)
+        form["nonce"] = nonce_of(html)
+    async with api.client.post(path, data=form) as resp:
+        return resp.status, await resp.text()
+
+
+async def attendance(api: Api, event_id: int) -> dict[str, Any]:
+    status, body = await api.get(f"{EVENTS}/{event_id}/attendance", params={"limit": "500"})
+    assert status == 200, body
+    return dict(body)
+
+
+async def answer(api: Api, event_id: int, resident_id: int, what: str, size: int = 1) -> None:
+    """The resident's answer, taken by an organiser through the API."""
+    body = {"resident_id": resident_id, "answer": what, "party_size": size}
+    status, result = await api.post(f"{EVENTS}/{event_id}/answers", json=body)
+    assert status == 200, result
+
+
+async def room(api: Api, name: str = "活动室", **rules: Any) -> int:
+    status, created = await api.post(ROOMS, json={"name": name, "capacity": 30, **rules})
+    assert status == 201, created
+    return int(created["id"])
+
+
+async def book(api: Api, room_id: int, start: str, end: str, **fields: Any) -> tuple[int, Any]:
+    return await api.post(
+        f"{ROOMS}/{room_id}/bookings",
+        json={"starts_at": f"{start}+08:00", "ends_at": f"{end}+08:00", **fields},
+    )
+
+
+async def booking(
+    api: Api, room_id: int, status: str = "confirmed", name: str = "李娜", **when: str
+) -> str:
+    """A booking of the room written straight to the store (bookings are another
+    module's) with its code."""
+    start = when.get("starts_at", to_db(START + timedelta(hours=1)))
+    end = when.get("ends_at", to_db(START + timedelta(hours=3)))
+    phone = f"+86139{sum(map(ord, name)):08d}"
+    person = await resident(api, name, "1-1-101", ("sms", phone))
+    now = api.client.app[clock_key]()
+
+    async def txn(tx: Tx) -> str:
+        booking_id = await tx.execute(
+            "INSERT INTO bookings (room_id, resident_id, title, party_size, starts_at, ends_at,"
+            " blocked_until, status, booked_by, created_at, updated_at)"
+            " VALUES (?, ?, '合唱排练', 4, ?, ?, ?, ?, 'resident', ?, ?)",
+            (room_id, person, start, end, end, status, to_db(now), to_db(now)),
+        )
+        return await ensure_code(tx, booking_id=booking_id, now=now)
+
+    return str(await api.client.app[store_key].write(txn))
+
+
+async def code_of(api: Api, event_id: int, resident_id: int) -> str | None:
+    row = await api.client.app[store_key].reader.fetchone(
+        "SELECT c.code FROM checkin_codes c JOIN invitations i ON i.id = c.invitation_id"
+        " WHERE i.event_id = ? AND i.resident_id = ?",
+        (event_id, resident_id),
+    )
+    return None if row is None else str(row["code"])
+
+
+async def yes_code(api: Api, event_id: int, name: str = "张伟", size: int = 1) -> str:
+    phone = "+8613812345678" if name == "张伟" else f"+86139{sum(map(ord, name)):08d}"
+    person = await resident(api, name, "3-2-1501", ("sms", phone))
+    await answer(api, event_id, person, "yes", size)
+    code = await code_of(api, event_id, person)
+    assert code is not None
+    return code
+
+
+async def door(api: Api, room_id: int) -> Api:
+    _, token = await issue_token(
+        api.client.app[store_key], role=Role.DOOR, name="活动室门口", now=START, room=room_id
+    )
+    return Api(api.client, token)
+
+
+def hooks_on(**more: Any) -> dict[str, Any]:
+    """A real webhook channel that may reach the receivers on 127.0.0.1."""
+    return {
+        "channels.webhook.enabled": True,
+        "channels.webhook.allow_private": ["127.0.0.0/8"],
+        "delivery.jitter": 0.0,
+        **more,
+    }
+
+
+async def subscribe(api: Api, url: str, *types: str, secret: str = SECRET) -> int:
+    body = {"url": url, "event_types": list(types), "signing_secret": secret}
+    status, created = await api.post(SUBSCRIPTIONS, json=body)
+    assert status == 201, created
+    return int(created["id"])

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import aiohttp
 
@@ -27,3 +30,15 @@ async def wait_healthy(base: str, within_s: float = 15.0) -> None:
                 pass
             await asyncio.sleep(0.05)
     raise AssertionError(f"{base} never became healthy")
+
+
+def linli(*args: str, cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """`linli ARGS` (as `python -m service`) run to its end in `cwd`, its output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "service", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+        input=stdin,
+    )

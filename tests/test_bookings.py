@@ -11,9 +11,8 @@ from typing import Any
 from service.clock import from_db
 from service.keys import delivery_key, store_key
 from service.links import booking_token
-from tests.community import outbox_files, published_event, resident
+from tests.community import ROOMS, TUE, book, outbox_files, published_event, resident, room
 from tests.conftest import Api
-from tests.test_room_rules import ROOMS, TUE, book, room
 
 
 async def files_with(api: Api, channel: str, count: int) -> list[Path]:

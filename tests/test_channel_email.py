@@ -3,81 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import icalendar
 import pytest
 
-from channels.base import OutboundMessage, Outcome, PermanentFailure, TemporaryFailure
+from channels.base import Outcome, PermanentFailure, TemporaryFailure
 from channels.email import EmailChannel, EmailChannelSettings
 from service.calendar import event_ics, invitation_frame
 from service.core.extras import Extras
 from service.errors import SettingsError
-from service.models import Event, EventKind, EventStatus
+from service.models import Event, EventStatus
 from tests.fakes.smtp import SmtpSink
+from tests.mail import COMMUNITY, FROM, NOW, community_event, email_settings, opened, outbound
 
-NOW = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
-FROM = "linli@linli.example.org"
-COMMUNITY = "幸福里小区"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-
-
-def email_settings(port: int, **changes: Any) -> EmailChannelSettings:
-    defaults = {"host": "127.0.0.1", "security": "none", "from_address": FROM, "timeout_s": 5.0}
-    return replace(EmailChannelSettings(), enabled=True, port=port, **(defaults | changes))
-
-
-@contextlib.asynccontextmanager
-async def opened(port: int, **changes: Any) -> AsyncIterator[EmailChannel]:
-    email = EmailChannel(email_settings(port, **changes), sender_name=COMMUNITY)
-    try:
-        yield email
-    finally:
-        await email.close()
-
-
-def outbound(**changes: Any) -> OutboundMessage:
-    message = OutboundMessage(
-        id="msg-42",
-        channel="email",
-        address="wang@example.org",
-        kind="invitation",
-        language="zh-CN",
-        subject="邀请：周六跳蚤市场",
-        text="周六上午十点，活动室。",
-        html="<p>周六上午十点，<b>活动室</b>。</p>",
-    )
-    return replace(message, **changes)
-
-
-def community_event(**changes: Any) -> Event:
-    event = Event(
-        id=7,
-        kind=EventKind.FLEA_MARKET,
-        title="跳蚤市场",
-        description="带上闲置物品, bring what you no longer need",
-        location="活动室",
-        room_id=None,
-        starts_at=NOW + timedelta(days=7),
-        ends_at=NOW + timedelta(days=7, hours=2),
-        capacity=None,
-        max_party_size=4,
-        rsvp_deadline=None,
-        status=EventStatus.PUBLISHED,
-        audience_tags=(),
-        created_at=NOW,
-        updated_at=NOW,
-        published_at=NOW,
-        cancelled_at=None,
-        sequence=3,
-    )
-    return replace(event, **changes)
 
 
 def invitation(event: Event, **options: Any) -> str:
@@ -471,5 +415,17 @@ def test_email_settings_errors_name_the_key(changes: dict[str, Any], key: str) -
     assert "s3cret" not in str(caught.value)
 
 
-def test_email_settings_defaults_are_accepted() -> None:
-    EmailChannel(replace(EmailChannelSettings(), enabled=True), sender_name=COMMUNITY)
+async def test_email_settings_defaults_are_accepted_and_never_send_in_the_clear(
+    sink: SmtpSink,
+) -> None:
+    defaults = replace(EmailChannelSettings(), enabled=True, port=sink.port)
+    email = EmailChannel(defaults, sender_name=COMMUNITY)
+    try:
+        # The defaults want STARTTLS: a server that does not offer it gets nothing, and
+        # the message waits for a retry rather than failing for good.
+        with pytest.raises(TemporaryFailure, match="STARTTLS"):
+            await email.send(outbound())
+    finally:
+        await email.close()
+
+    assert sink.messages == []

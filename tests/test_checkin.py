@@ -12,81 +12,39 @@ from datetime import timedelta
 from typing import Any
 
 from service import housekeeping
-from service.auth import issue_token
 from service.checkin_codes import qr_png
 from service.clock import to_db
 from service.core.extras import CHECKIN_QR_CID, Extras
-from service.keys import clock_key, store_key
+from service.keys import store_key
 from service.messages.compose import checkin_qr
-from service.models import Role
-from service.store import Tx
-from service.store.checkin import ensure_code
-from tests.community import EVENTS, outbox_files, published_event, resident, settled
+from tests.community import (
+    EVENTS,
+    SECRET,
+    answer,
+    booking,
+    code_of,
+    door,
+    hooks_on,
+    invited,
+    open_page,
+    outbox_files,
+    published_event,
+    resident,
+    room,
+    settled,
+    submit,
+    subscribe,
+    yes_code,
+)
 from tests.conftest import START, Api, MakeApi, PinnedClock
 from tests.fakes.smtp import SmtpSink
 from tests.fakes.webhook_receiver import WebhookReceiver
-from tests.test_channel_email import opened, outbound
-from tests.test_rsvp_page import invited, open_page, submit
-from tests.test_subscriptions import SECRET, answer, hooks_on, subscribe
+from tests.mail import opened, outbound
 
 CHECKINS = "/api/v1/checkins"
 # The pinned clock is 10:00 in Shanghai: these events are today.
 TODAY = {"starts_at": "2026-11-28T14:00", "ends_at": "2026-11-28T16:00"}
 TOMORROW = {"starts_at": "2026-11-29T14:00", "ends_at": "2026-11-29T16:00"}
-
-
-async def room(api: Api, name: str = "活动室") -> int:
-    status, created = await api.post("/api/v1/rooms", json={"name": name, "capacity": 30})
-    assert status == 201, created
-    return int(created["id"])
-
-
-async def code_of(api: Api, event_id: int, resident_id: int) -> str | None:
-    row = await api.client.app[store_key].reader.fetchone(
-        "SELECT c.code FROM checkin_codes c JOIN invitations i ON i.id = c.invitation_id"
-        " WHERE i.event_id = ? AND i.resident_id = ?",
-        (event_id, resident_id),
-    )
-    return None if row is None else str(row["code"])
-
-
-async def yes_code(api: Api, event_id: int, name: str = "张伟", size: int = 1) -> str:
-    phone = "+8613812345678" if name == "张伟" else f"+86139{sum(map(ord, name)):08d}"
-    person = await resident(api, name, "3-2-1501", ("sms", phone))
-    await answer(api, event_id, person, "yes", size)
-    code = await code_of(api, event_id, person)
-    assert code is not None
-    return code
-
-
-async def booking(
-    api: Api, room_id: int, status: str = "confirmed", name: str = "李娜", **when: str
-) -> str:
-    """A booking of the room written straight to the store (bookings are another
-    module's) with its code."""
-    start = when.get("starts_at", to_db(START + timedelta(hours=1)))
-    end = when.get("ends_at", to_db(START + timedelta(hours=3)))
-    phone = f"+86139{sum(map(ord, name)):08d}"
-    person = await resident(api, name, "1-1-101", ("sms", phone))
-    now = api.client.app[clock_key]()
-
-    async def txn(tx: Tx) -> str:
-        booking_id = await tx.execute(
-            "INSERT INTO bookings (room_id, resident_id, title, party_size, starts_at, ends_at,"
-            " blocked_until, status, booked_by, created_at, updated_at)"
-            " VALUES (?, ?, '合唱排练', 4, ?, ?, ?, ?, 'resident', ?, ?)",
-            (room_id, person, start, end, end, status, to_db(now), to_db(now)),
-        )
-        return await ensure_code(tx, booking_id=booking_id, now=now)
-
-    return str(await api.client.app[store_key].write(txn))
-
-
-async def door(api: Api, room_id: int) -> Api:
-    _, token = await issue_token(
-        api.client.app[store_key], role=Role.DOOR, name="活动室门口", now=START, room=room_id
-    )
-    return Api(api.client, token)
 
 
 async def refused(api: Api, body: dict[str, Any], status: int, reason: str) -> dict[str, Any]:
@@ -333,7 +291,7 @@ async def test_checkin_created_reaches_a_subscribed_webhook(make_api: MakeApi) -
 
 
 async def test_checkin_the_rsvp_page_shows_the_code_and_qr_only_for_yes(api: Api) -> None:
-    event_id, rid, path = await invited(api)
+    event_id, [rid], [path] = await invited(api)
 
     _, pending_page, _ = await open_page(api, path)
     assert 'id="checkin-code"' not in pending_page and "<svg" not in pending_page
@@ -350,7 +308,7 @@ async def test_checkin_the_rsvp_page_shows_the_code_and_qr_only_for_yes(api: Api
 
 
 async def test_checkin_the_confirmation_of_a_yes_carries_the_code(api: Api) -> None:
-    event_id, rid, _ = await invited(api)
+    event_id, [rid], _ = await invited(api)
 
     await answer(api, event_id, rid, "yes")  # taken by an organiser: confirmed by SMS
 

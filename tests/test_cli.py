@@ -14,18 +14,7 @@ import aiohttp
 import pytest
 
 from service.auth import TOKEN_PREFIX, hash_token
-from tests.processes import free_port, wait_healthy
-
-
-def linli(*args: str, cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "service", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=cwd,
-        input=stdin,
-    )
+from tests.processes import free_port, linli, wait_healthy
 
 
 def test_cli_help_for_each_command(tmp_path: Path) -> None:

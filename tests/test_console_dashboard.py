@@ -7,10 +7,9 @@ from datetime import timedelta
 
 from service.dashboard import FAILING_RUN, failing_channels
 from service.store.dashboard import RecentAttempt
-from tests.community import published_event, resident, settled
+from tests.community import book, published_event, resident, room, settled
 from tests.conftest import START, Api, MakeApi
 from tests.console import ConsoleClient
-from tests.test_room_rules import book, room
 
 
 async def test_dashboard_shows_events_answers_bookings_and_health(

@@ -11,7 +11,7 @@ from typing import Any
 
 from service.keys import store_key
 from service.store.checkin import invitation_code
-from tests.community import EVENTS, invited_by_sms, published_event, resident, settled
+from tests.community import EVENTS, invited, published_event, resident, settled
 from tests.conftest import Api
 from tests.console import ConsoleClient
 
@@ -80,8 +80,7 @@ async def test_console_live_send_of_a_draft_is_refused_with_its_reason(
 async def test_console_live_attendance_shows_a_yes_from_the_link(
     api: Api, console: ConsoleClient
 ) -> None:
-    event_id, _, link = await invited_by_sms(api)
-    path = "/r/" + link.split("/r/", 1)[1]
+    event_id, _, [path] = await invited(api)
     async with api.client.get(path) as resp:
         nonce = re.search(r'name="nonce" value="([^"]+)"', await resp.text())
     assert nonce
@@ -121,7 +120,7 @@ async def test_console_live_attendance_shows_a_yes_from_the_link(
 async def test_console_live_attendance_csv_is_the_apis_with_a_bom(
     api: Api, console: ConsoleClient
 ) -> None:
-    event_id, _, _ = await invited_by_sms(api)
+    event_id, _, _ = await invited(api)
     async with console.client.get(f"/console/events/{event_id}/attendance.csv") as resp:
         assert resp.status == 200
         assert resp.headers["Content-Type"].startswith("text/csv")
@@ -145,7 +144,7 @@ async def test_console_live_attendance_csv_is_the_apis_with_a_bom(
 async def test_console_live_answer_taken_by_phone_keeps_the_form_on_bad_input(
     api: Api, console: ConsoleClient
 ) -> None:
-    event_id, rid, _ = await invited_by_sms(api)
+    event_id, [rid], _ = await invited(api)
     path = f"/console/events/{event_id}/attendance"
     page = await console.post(path, {"resident_id": str(rid), "answer": "yes", "party_size": "0"})
     assert page.status == 400
@@ -163,7 +162,7 @@ async def test_console_live_checkin_by_code_then_already_checked_in(
     api: Api, console: ConsoleClient
 ) -> None:
     # Today (the pinned clock says 10:00 in Shanghai), so the code admits at the door.
-    event_id, rid, _ = await invited_by_sms(
+    event_id, [rid], _ = await invited(
         api, starts_at="2026-11-28T14:00", ends_at="2026-11-28T16:00"
     )
     page = await console.post(

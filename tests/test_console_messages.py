@@ -7,7 +7,7 @@ import asyncio
 from typing import Any
 
 from service.core.webhook_rules import new_secret
-from tests.community import EVENTS, published_event, resident, settled
+from tests.community import EVENTS, hooks_on, published_event, resident, settled
 from tests.conftest import Api, MakeApi
 from tests.console import ConsoleClient
 from tests.fakes.webhook_receiver import WebhookReceiver
@@ -17,12 +17,7 @@ SECRET = new_secret()
 
 def webhook_settings() -> dict[str, Any]:
     """A real webhook channel to the local receiver; one quick retry, then failed."""
-    return {
-        "channels.webhook.enabled": True,
-        "channels.webhook.allow_private": ["127.0.0.0/8"],
-        "delivery.jitter": 0.0,
-        "delivery.retry_schedule_s": [0.0],
-    }
+    return hooks_on(**{"delivery.retry_schedule_s": [0.0]})
 
 
 async def signed_in(api: Api) -> ConsoleClient:

@@ -7,12 +7,10 @@ from datetime import datetime
 
 from service import bookings
 from service.keys import settings_key, store_key
-from tests.community import resident
+from tests.community import ROOMS, resident, room
 from tests.conftest import START, Api
 from tests.console import ConsoleClient
-from tests.test_room_rules import room
 
-ROOMS = "/api/v1/rooms"
 # The pinned now is Saturday 28 Nov 2026 10:00 in Shanghai; Tuesday 1 Dec is "soon".
 TUE = "2026-12-01"
 WEEK = "2026-11-30"

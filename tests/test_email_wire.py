@@ -10,8 +10,8 @@ import pytest
 from channels.base import OutboundMessage
 from channels.email import EmailChannel
 from service.core.extras import Extras
-from tests.test_channel_email import COMMUNITY, email_settings
-from tests.test_channel_email import outbound as base_outbound
+from tests.mail import COMMUNITY, email_settings
+from tests.mail import outbound as base_outbound
 
 HTML = "<p>周六上午十点，<b>活动室</b>。</p>\n" * 40
 ICS = "BEGIN:VCALENDAR\r\nMETHOD:{method}\r\nBEGIN:VEVENT\r\nSUMMARY:跳蚤市场\r\nEND:VEVENT\r\n"

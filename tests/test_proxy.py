@@ -13,8 +13,8 @@ from aiohttp.test_utils import TestClient
 from service import auth, console_auth
 from service.keys import store_key
 from service.models import Role
+from tests.community import room
 from tests.conftest import START, MakeApi
-from tests.test_checkin import room
 
 PASSWORD = "correct horse battery"
 

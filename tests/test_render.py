@@ -87,6 +87,11 @@ def test_check_accepts_every_default_template_as_an_override(
     source = (TEMPLATES / kind / f"{channel}.{language}.j2").read_text(encoding="utf-8")
     renderer.check(kind, channel, language, source)
 
+    # An organiser who saves the default as their override sends the same message.
+    for context in (sample_context(language, kind), minimal_context(language, kind)):
+        shipped = renderer.render(kind, channel, language, context)
+        assert renderer.render(kind, channel, language, context, source=source) == shipped
+
 
 def test_render_invitation_email_has_button_details_and_unsubscribe(renderer: Renderer) -> None:
     context = sample_context("zh-CN")

@@ -7,25 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.community import resident
+from tests.community import ROOMS, TUE, book, resident, room
 from tests.conftest import Api
-
-ROOMS = "/api/v1/rooms"
-# Saturday 28 Nov 2026 10:00 in Shanghai is the pinned now; Tuesday 1 Dec is "soon".
-TUE = "2026-12-01"
-
-
-async def room(api: Api, **rules: Any) -> int:
-    status, created = await api.post(ROOMS, json={"name": "活动室", "capacity": 30, **rules})
-    assert status == 201, created
-    return int(created["id"])
-
-
-async def book(api: Api, room_id: int, start: str, end: str, **fields: Any) -> tuple[int, Any]:
-    return await api.post(
-        f"{ROOMS}/{room_id}/bookings",
-        json={"starts_at": f"{start}+08:00", "ends_at": f"{end}+08:00", **fields},
-    )
 
 
 async def test_rules_are_set_read_and_changed(api: Api) -> None:

@@ -11,20 +11,8 @@ from typing import Any
 from service import rsvp
 from service.keys import clock_key, delivery_key, store_key
 from service.models import AnswerVia, RsvpState
-from tests.community import EVENTS, published_event, resident
+from tests.community import EVENTS, attendance, invited, published_event, resident
 from tests.conftest import Api, PinnedClock
-
-
-async def invited(api: Api, count: int, **event: Any) -> tuple[int, list[int]]:
-    """A published event sent to `count` residents (file channel); (event id, resident ids)."""
-    people = [
-        await resident(api, f"居民{i}", f"1-1-{100 + i}", ("sms", f"1380013{i:04d}"))
-        for i in range(count)
-    ]
-    event_id = await published_event(api, **event)
-    status, report = await api.post(f"{EVENTS}/{event_id}/send")
-    assert status == 200 and report["invited"] == count, report
-    return event_id, people
 
 
 async def answer(
@@ -47,14 +35,8 @@ async def answer(
     )
 
 
-async def attendance(api: Api, event_id: int) -> dict[str, Any]:
-    status, body = await api.get(f"{EVENTS}/{event_id}/attendance", params={"limit": "500"})
-    assert status == 200, body
-    return dict(body)
-
-
 async def test_500_concurrent_yes_fill_capacity_50_exactly_and_wait_in_order(api: Api) -> None:
-    event_id, people = await invited(api, 500, capacity=50)
+    event_id, people, _ = await invited(api, 500, capacity=50, settle=False)
 
     outcomes = await asyncio.gather(*(answer(api, event_id, rid, "yes") for rid in people))
 
@@ -75,7 +57,7 @@ async def test_500_concurrent_yes_fill_capacity_50_exactly_and_wait_in_order(api
 
 
 async def test_a_decline_promotes_the_first_waitlisted_party_that_fits(api: Api) -> None:
-    event_id, (a, b, c, d) = await invited(api, 4, capacity=3, max_party_size=4)
+    event_id, (a, b, c, d), _ = await invited(api, 4, capacity=3, max_party_size=4)
     await answer(api, event_id, a, "yes", 2)
     await answer(api, event_id, b, "yes", 1)
     waiting_big = await answer(api, event_id, c, "yes", 3)
@@ -102,7 +84,7 @@ async def test_a_decline_promotes_the_first_waitlisted_party_that_fits(api: Api)
 
 
 async def test_a_confirmed_party_cannot_grow_past_the_free_seats(api: Api) -> None:
-    event_id, (a, b) = await invited(api, 2, capacity=3, max_party_size=5)
+    event_id, (a, b), _ = await invited(api, 2, capacity=3, max_party_size=5)
     await answer(api, event_id, a, "yes", 2)
     await answer(api, event_id, b, "yes", 1)
 
@@ -115,7 +97,7 @@ async def test_a_confirmed_party_cannot_grow_past_the_free_seats(api: Api) -> No
 
 
 async def test_party_size_is_checked_against_the_event(api: Api) -> None:
-    event_id, (a,) = await invited(api, 1, max_party_size=3)
+    event_id, (a,), _ = await invited(api, 1, max_party_size=3)
     status, body = await api.post(
         f"{EVENTS}/{event_id}/answers", json={"resident_id": a, "answer": "yes", "party_size": 4}
     )
@@ -127,7 +109,7 @@ async def test_party_size_is_checked_against_the_event(api: Api) -> None:
 async def test_after_the_deadline_residents_cannot_answer_but_organisers_can(
     api: Api, clock: PinnedClock
 ) -> None:
-    event_id, (a,) = await invited(api, 1, rsvp_deadline="2026-12-01T20:00")
+    event_id, (a,), _ = await invited(api, 1, rsvp_deadline="2026-12-01T20:00")
     clock.advance(days=4)  # 2026-12-02 10:00 in Shanghai
 
     try:
@@ -148,7 +130,7 @@ async def test_after_the_deadline_residents_cannot_answer_but_organisers_can(
 
 
 async def test_a_repeated_request_key_changes_nothing(api: Api) -> None:
-    event_id, (a,) = await invited(api, 1, capacity=10, max_party_size=4)
+    event_id, (a,), _ = await invited(api, 1, capacity=10, max_party_size=4)
     first = await answer(api, event_id, a, "yes", 2, key="sms:SM123")
     again = await answer(api, event_id, a, "no", key="sms:SM123")
 
@@ -159,7 +141,7 @@ async def test_a_repeated_request_key_changes_nothing(api: Api) -> None:
 
 
 async def test_answers_keep_their_history_with_path_and_actor(api: Api) -> None:
-    event_id, (a,) = await invited(api, 1, max_party_size=4)
+    event_id, (a,), _ = await invited(api, 1, max_party_size=4)
     await answer(api, event_id, a, "maybe", via=AnswerVia.SMS)
     await answer(api, event_id, a, "yes", 3)
     await api.post(f"{EVENTS}/{event_id}/answers", json={"resident_id": a, "answer": "no"})
@@ -173,7 +155,7 @@ async def test_answers_keep_their_history_with_path_and_actor(api: Api) -> None:
 
 
 async def test_an_organiser_answer_is_confirmed_to_the_resident(api: Api) -> None:
-    event_id, (a,) = await invited(api, 1)
+    event_id, (a,), _ = await invited(api, 1)
     status, _ = await api.post(
         f"{EVENTS}/{event_id}/answers", json={"resident_id": a, "answer": "yes"}
     )
@@ -184,7 +166,7 @@ async def test_an_organiser_answer_is_confirmed_to_the_resident(api: Api) -> Non
 
 
 async def test_attendance_counts_and_csv_open_in_excel(api: Api) -> None:
-    event_id, (a, b, c) = await invited(api, 3, capacity=2, max_party_size=3)
+    event_id, (a, b, c), _ = await invited(api, 3, capacity=2, max_party_size=3)
     await answer(api, event_id, a, "yes", 2)
     await answer(api, event_id, b, "yes")
     await answer(api, event_id, c, "no")
@@ -213,7 +195,7 @@ async def test_attendance_counts_and_csv_open_in_excel(api: Api) -> None:
 async def test_unknown_event_and_uninvited_resident(api: Api) -> None:
     status, body = await api.get(f"{EVENTS}/999/attendance")
     assert status == 404 and body["error"]["code"] == "event_not_found"
-    event_id, _ = await invited(api, 1)
+    event_id, _, _ = await invited(api, 1)
     stranger = await resident(api, "路人", "9-9-999")
     try:
         await answer(api, event_id, stranger, "yes")

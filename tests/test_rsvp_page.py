@@ -7,23 +7,22 @@ from __future__ import annotations
 import asyncio
 import html as entities
 import re
-from typing import Any
-from urllib.parse import urlsplit
 
 import icalendar  # type: ignore[import-untyped]
 
-from service.keys import delivery_key
 from service.links import Links
-from tests.community import EVENTS, invited_by_sms, resident
+from tests.community import (
+    EVENTS,
+    attendance,
+    invited,
+    nonce_of,
+    open_page,
+    page_path,
+    resident,
+    submit,
+)
 from tests.conftest import Api, MakeApi, PinnedClock
 from tests.fakes.telegram import TOKEN, FakeTelegram
-
-
-async def invited(api: Api, *, language: str = "zh-CN", **event: Any) -> tuple[int, int, str]:
-    """One resident invited by SMS (file channel) to a new event; (event, resident, the
-    path of the page their message links to)."""
-    event_id, rid, link = await invited_by_sms(api, language=language, **event)
-    return event_id, rid, urlsplit(link).path
 
 
 async def also_invited(api: Api, event_id: int, name: str, unit: str, phone: str) -> str:
@@ -34,45 +33,13 @@ async def also_invited(api: Api, event_id: int, name: str, unit: str, phone: str
     return page_path(api, event_id, rid)
 
 
-def page_path(api: Api, event_id: int, resident_id: int) -> str:
-    links: Links = api.client.app[delivery_key].ready().links
-    return urlsplit(links.rsvp(event_id, resident_id)).path
-
-
-async def open_page(api: Api, path: str) -> tuple[int, str, dict[str, str]]:
-    async with api.client.get(path) as resp:
-        return resp.status, await resp.text(), dict(resp.headers)
-
-
-def nonce_of(html: str) -> str:
-    found = re.search(r'name="nonce" value="([^"]+)"', html)
-    assert found, "the page has no form"
-    return found.group(1)
-
-
-async def submit(api: Api, path: str, **form: str) -> tuple[int, str]:
-    """Send the page's form as a browser does, with the nonce of a fresh page view unless
-    one is given."""
-    if "nonce" not in form:
-        _, html, _ = await open_page(api, path)
-        form["nonce"] = nonce_of(html)
-    async with api.client.post(path, data=form) as resp:
-        return resp.status, await resp.text()
-
-
-async def attendance(api: Api, event_id: int) -> dict[str, Any]:
-    status, body = await api.get(f"{EVENTS}/{event_id}/attendance")
-    assert status == 200, body
-    return dict(body)
-
-
 def text_of(html: str) -> str:
     """The page's words without tags, spaces squeezed."""
     return re.sub(r"\s+", " ", entities.unescape(re.sub(r"<[^>]+>", " ", html)))
 
 
 async def test_rsvp_page_shows_the_event_and_answer_in_chinese(api: Api) -> None:
-    event_id, _, path = await invited(
+    event_id, _, [path] = await invited(
         api, description="带上闲置的书和玩具", rsvp_deadline="2026-12-01T20:00"
     )
 
@@ -97,7 +64,7 @@ async def test_rsvp_page_shows_the_event_and_answer_in_chinese(api: Api) -> None
 
 async def test_rsvp_page_links_to_the_residents_own_booking_page(api: Api) -> None:
     await api.post("/api/v1/rooms", json={"name": "活动室", "capacity": 30})
-    _, _, path = await invited(api)
+    _, _, [path] = await invited(api)
     _, html, _ = await open_page(api, path)
     found = re.search(r'<a href="(/b/[^"]+)">预约活动室</a>', html)
     assert found, "the RSVP page offers no booking page"
@@ -109,7 +76,7 @@ async def test_rsvp_page_links_to_the_residents_own_booking_page(api: Api) -> No
 
 
 async def test_rsvp_page_speaks_english_to_an_english_resident(api: Api) -> None:
-    _, _, path = await invited(api, language="en")
+    _, _, [path] = await invited(api, language="en")
     await submit(api, path, answer="yes", party_size="3")
 
     status, html, _ = await open_page(api, path)
@@ -125,7 +92,7 @@ async def test_rsvp_page_speaks_english_to_an_english_resident(api: Api) -> None
 
 
 async def test_rsvp_page_get_changes_nothing(api: Api) -> None:
-    event_id, _, path = await invited(api)
+    event_id, _, [path] = await invited(api)
 
     for _ in range(3):
         assert (await open_page(api, path))[0] == 200
@@ -142,7 +109,7 @@ async def test_rsvp_page_get_changes_nothing(api: Api) -> None:
 
 
 async def test_rsvp_page_yes_with_a_party_is_committed_and_confirmed(api: Api) -> None:
-    event_id, _, path = await invited(api)
+    event_id, _, [path] = await invited(api)
 
     status, html = await submit(api, path, answer="yes", party_size="2")
 
@@ -158,7 +125,7 @@ async def test_rsvp_page_yes_with_a_party_is_committed_and_confirmed(api: Api) -
 
 
 async def test_rsvp_page_the_same_form_sent_twice_changes_nothing_more(api: Api) -> None:
-    event_id, _, path = await invited(api)
+    event_id, _, [path] = await invited(api)
     _, html, _ = await open_page(api, path)
     nonce = nonce_of(html)
 
@@ -176,7 +143,7 @@ async def test_rsvp_page_the_same_form_sent_twice_changes_nothing_more(api: Api)
 
 
 async def test_rsvp_page_a_full_event_waitlists_and_shows_the_place(api: Api) -> None:
-    event_id, _, first = await invited(api, capacity=2)
+    event_id, _, [first] = await invited(api, capacity=2)
     second = await also_invited(api, event_id, "李娜", "3-2-1502", "13800138001")
     assert (await submit(api, first, answer="yes", party_size="2"))[0] == 200
 
@@ -190,7 +157,7 @@ async def test_rsvp_page_a_full_event_waitlists_and_shows_the_place(api: Api) ->
 
 
 async def test_rsvp_page_asking_for_more_seats_than_are_free_is_409(api: Api) -> None:
-    event_id, _, first = await invited(api, capacity=3)
+    event_id, _, [first] = await invited(api, capacity=3)
     second = await also_invited(api, event_id, "李娜", "3-2-1502", "13800138001")
     await submit(api, first, answer="yes", party_size="1")
     await submit(api, second, answer="yes", party_size="2")
@@ -203,7 +170,7 @@ async def test_rsvp_page_asking_for_more_seats_than_are_free_is_409(api: Api) ->
 
 
 async def test_rsvp_page_bad_fields_are_400_in_the_residents_words(api: Api) -> None:
-    event_id, _, path = await invited(api)
+    event_id, _, [path] = await invited(api)
 
     too_many, html = await submit(api, path, answer="yes", party_size="9")
     assert too_many == 400 and "人数须在 1 到 4 之间。" in text_of(html)
@@ -220,7 +187,7 @@ async def test_rsvp_page_bad_fields_are_400_in_the_residents_words(api: Api) -> 
 async def test_rsvp_page_after_the_deadline_shows_the_answer_but_takes_none(
     api: Api, clock: PinnedClock
 ) -> None:
-    event_id, _, path = await invited(api, rsvp_deadline="2026-12-01T20:00")
+    event_id, _, [path] = await invited(api, rsvp_deadline="2026-12-01T20:00")
     await submit(api, path, answer="maybe")
     clock.advance(days=4)  # 12-02 10:00 in Shanghai
 
@@ -238,7 +205,7 @@ async def test_rsvp_page_after_the_deadline_shows_the_answer_but_takes_none(
 async def test_rsvp_page_is_404_for_a_bad_link_or_an_event_that_is_over(
     api: Api, clock: PinnedClock
 ) -> None:
-    event_id, rid, path = await invited(api)
+    event_id, [rid], [path] = await invited(api)
     stranger = await resident(api, "王芳", "1-1-101", ("sms", "13800138002"))
     draft_status, draft = await api.post(
         EVENTS,
@@ -270,7 +237,7 @@ async def test_rsvp_page_is_404_for_a_bad_link_or_an_event_that_is_over(
 
 
 async def test_rsvp_page_is_404_once_the_event_is_cancelled(api: Api) -> None:
-    event_id, _, path = await invited(api)
+    event_id, _, [path] = await invited(api)
     status, _ = await api.post(f"{EVENTS}/{event_id}/cancel")
     assert status == 200
 
@@ -278,7 +245,7 @@ async def test_rsvp_page_is_404_once_the_event_is_cancelled(api: Api) -> None:
 
 
 async def test_rsvp_page_calendar_file_is_the_event(api: Api) -> None:
-    event_id, _, path = await invited(api)
+    event_id, _, [path] = await invited(api)
 
     async with api.client.get(f"{path}/event.ics") as resp:
         assert resp.status == 200
@@ -294,7 +261,7 @@ async def test_rsvp_page_calendar_file_is_the_event(api: Api) -> None:
 
 
 async def test_rsvp_page_action_urls_answer_for_the_resident(api: Api) -> None:
-    event_id, _, path = await invited(api)
+    event_id, _, [path] = await invited(api)
     actions = Links.actions(path)
 
     status, body = await api.post(actions["yes"], json={"party_size": 3, "nonce": "bot-1"})
@@ -321,7 +288,7 @@ async def test_rsvp_page_action_urls_answer_for_the_resident(api: Api) -> None:
 async def test_rsvp_page_action_urls_after_the_deadline_are_409(
     api: Api, clock: PinnedClock
 ) -> None:
-    _, _, path = await invited(api, rsvp_deadline="2026-12-01T20:00")
+    _, _, [path] = await invited(api, rsvp_deadline="2026-12-01T20:00")
     clock.advance(days=4)
 
     status, body = await api.post(Links.actions(path)["yes"])
@@ -339,7 +306,7 @@ async def test_rsvp_page_links_the_telegram_bot_when_it_is_configured(make_api: 
                 "channels.telegram.api_url": bot.url,
             }
         )
-        _, _, path = await invited(api)
+        _, _, [path] = await invited(api)
 
         _, html, _ = await open_page(api, path)
 
@@ -350,7 +317,7 @@ async def test_rsvp_page_links_the_telegram_bot_when_it_is_configured(make_api: 
 async def test_rsvp_page_many_residents_at_once_each_see_their_own_answer(api: Api) -> None:
     """Each confirmation shows the answer just committed, however many pages answer at
     the same moment (the reader must not serve a snapshot from before the commit)."""
-    event_id, _, first = await invited(api)
+    event_id, _, [first] = await invited(api)
     paths = [first] + [
         await also_invited(api, event_id, f"居民{i}", f"5-1-{i:03d}", f"1390013{i:04d}")
         for i in range(149)
@@ -367,7 +334,7 @@ async def test_rsvp_page_many_residents_at_once_each_see_their_own_answer(api: A
 
 
 async def test_rsvp_page_post_redirects_so_a_reload_sends_nothing(api: Api) -> None:
-    event_id, _, path = await invited(api)
+    event_id, _, [path] = await invited(api)
     _, html, _ = await open_page(api, path)
 
     form = {"answer": "no", "nonce": nonce_of(html)}

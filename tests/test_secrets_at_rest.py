@@ -4,8 +4,6 @@ sealed when an older Linli left them in plain text, and re-sealed by key rotatio
 from __future__ import annotations
 
 import sqlite3
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,10 +14,10 @@ from service.secretbox import SecretBox, SecretKeyError
 from service.store import Store
 from service.store import outbox as outbox_sql
 from service.store import subscriptions as subscription_sql
-from tests.community import published_event, resident
+from tests.community import answer, hooks_on, published_event, resident, subscribe
 from tests.conftest import MakeApi
 from tests.fakes.webhook_receiver import WebhookReceiver
-from tests.test_subscriptions import answer, hooks_on, subscribe
+from tests.processes import linli
 
 NOW = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
 STAMP = "2026-11-28T02:00:00.000000Z"
@@ -125,12 +123,6 @@ async def test_secrets_an_older_plaintext_database_is_sealed_at_start(tmp_path: 
     async with Store(path, secret_file=secret_file) as store:  # again: nothing changes
         assert (await _read_back(store))[1] == (secrets["subscription"],)
     assert _stored(path) == sealed
-
-
-def linli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "service", *args], capture_output=True, text=True, cwd=cwd
-    )
 
 
 async def test_secrets_rotate_reseals_under_the_new_secret_file(tmp_path: Path) -> None:

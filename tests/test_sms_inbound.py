@@ -15,13 +15,18 @@ import pytest
 from channels.sms import android_inbound, parse_android_event, parse_twilio_inbound
 from service.keys import store_key
 from service.store import Row
-from tests.community import EVENTS, published_event, resident, settled, sms_gateway_settings
+from tests.community import (
+    EVENTS,
+    published_event,
+    resident,
+    settled,
+    sms_gateway_settings,
+    twilio_settings,
+)
 from tests.conftest import Api, MakeApi, PinnedClock
 from tests.fakes.sms_gateway import FakeSmsGateway, android_event, android_signed
 from tests.fakes.twilio import (
-    ACCOUNT_SID,
     AUTH_TOKEN,
-    FROM_NUMBER,
     FakeTwilio,
     twilio_inbound_params,
     twilio_signed,
@@ -274,17 +279,7 @@ async def twilio() -> AsyncIterator[FakeTwilio]:
 @pytest.fixture
 async def tw(make_api: MakeApi, twilio: FakeTwilio) -> Api:
     """The organiser's API on an app sending SMS through the Twilio stand-in."""
-    return await make_api(
-        **{
-            "channels.sms.enabled": True,
-            "channels.sms.provider": "twilio",
-            "channels.sms.url": twilio.url,
-            "channels.sms.account_sid": ACCOUNT_SID,
-            "channels.sms.auth_token": AUTH_TOKEN,
-            "channels.sms.from_number": FROM_NUMBER,
-            **UNTHROTTLED,
-        }
-    )
+    return await make_api(**twilio_settings(twilio), **UNTHROTTLED)
 
 
 async def twilio_text(

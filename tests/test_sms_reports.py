@@ -12,14 +12,13 @@ from tests.community import (
     resident,
     settled,
     sms_gateway_settings,
+    twilio_settings,
     until,
 )
 from tests.conftest import Api, MakeApi
 from tests.fakes.sms_gateway import FakeSmsGateway, android_event, android_signed
 from tests.fakes.twilio import (
-    ACCOUNT_SID,
     AUTH_TOKEN,
-    FROM_NUMBER,
     FakeTwilio,
     twilio_signed,
     twilio_status_callback_params,
@@ -77,15 +76,7 @@ async def test_android_gateway_sends_and_reports_move_messages_forward(make_api:
 async def test_twilio_status_callbacks_are_verified_behind_a_proxy(make_api: MakeApi) -> None:
     async with FakeTwilio() as twilio:
         api = await make_api(
-            **{
-                "channels.sms.enabled": True,
-                "channels.sms.provider": "twilio",
-                "channels.sms.url": twilio.url,
-                "channels.sms.account_sid": ACCOUNT_SID,
-                "channels.sms.auth_token": AUTH_TOKEN,
-                "channels.sms.from_number": FROM_NUMBER,
-                "server.public_url": "https://linli.example.org",
-            }
+            **twilio_settings(twilio), **{"server.public_url": "https://linli.example.org"}
         )
         await resident(api, "张伟", "1-1-101", ("sms", "13800138000"))
         event_id = await published_event(api)

@@ -13,7 +13,7 @@ from service.render import CHANNELS, KINDS, LANGUAGES, Rendered, Renderer
 from service.settings import load_settings
 from service.stencil import Stencils
 from service.store.outbox import Reach, Recipient
-from tests.test_channel_email import community_event
+from tests.mail import community_event
 
 # The email tests' event, with markup in its title.
 EVENT = community_event(title="跳蚤市场 <b>&")

@@ -13,37 +13,21 @@ from typing import Any
 import pytest
 
 from service.core.webhook_rules import new_secret
-from tests.community import EVENTS, published_event, resident
+from tests.community import (
+    EVENTS,
+    SECRET,
+    SUBSCRIPTIONS,
+    answer,
+    hooks_on,
+    published_event,
+    resident,
+    subscribe,
+)
 from tests.conftest import Api, MakeApi, PinnedClock
 from tests.fakes.webhook_receiver import WebhookReceiver
 
-SUBSCRIPTIONS = "/api/v1/subscriptions"
-SECRET = new_secret()
 PHONE = "+8613812345678"
 EMAIL = "zhang.wei@example.org"
-
-
-def hooks_on(**more: Any) -> dict[str, Any]:
-    """A real webhook channel that may reach the receivers on 127.0.0.1."""
-    return {
-        "channels.webhook.enabled": True,
-        "channels.webhook.allow_private": ["127.0.0.0/8"],
-        "delivery.jitter": 0.0,
-        **more,
-    }
-
-
-async def subscribe(api: Api, url: str, *types: str, secret: str = SECRET) -> int:
-    body = {"url": url, "event_types": list(types), "signing_secret": secret}
-    status, created = await api.post(SUBSCRIPTIONS, json=body)
-    assert status == 201, created
-    return int(created["id"])
-
-
-async def answer(api: Api, event_id: int, resident_id: int, what: str, size: int = 1) -> None:
-    body = {"resident_id": resident_id, "answer": what, "party_size": size}
-    status, result = await api.post(f"{EVENTS}/{event_id}/answers", json=body)
-    assert status == 200, result
 
 
 async def eventually(api: Api, path: str, check: Callable[[Any], bool]) -> Any:

@@ -20,9 +20,17 @@ from service.auth import issue_token
 from service.clock import to_db
 from service.keys import settings_key, store_key
 from service.models import Role
-from tests.community import published_event, resident
+from tests.community import (
+    answer,
+    booking,
+    code_of,
+    door,
+    published_event,
+    resident,
+    room,
+    yes_code,
+)
 from tests.conftest import START, Api
-from tests.test_checkin import answer, booking, code_of, door, room, yes_code
 
 TZ = ZoneInfo("Asia/Shanghai")
 TODAY = START.astimezone(TZ).date()  # 2026-11-28, 10:00 local

@@ -15,13 +15,15 @@ from service.keys import delivery_key, store_key
 from service.telegram_bot import STATUS_MARK
 from service.telegram_links import deep_link
 from service.web.telegram import SECRET_HEADER
-from tests.community import EVENTS, published_event, resident, settled
+from tests.community import EVENTS, invited, resident
 from tests.conftest import Api, MakeApi, PinnedClock
 from tests.fakes.telegram import TOKEN, FakeTelegram
 
 HOOK = "/hooks/telegram"
 SECRET = "linli-webhook_Secret-2026"
 CHAT = 424242
+# Where `invited` sends the invitation: Telegram, in English.
+ON_TELEGRAM = {"contact": ("telegram", str(CHAT)), "language": "en"}
 
 
 @pytest.fixture
@@ -65,18 +67,6 @@ async def contacts(api: Api, resident_id: int) -> list[dict[str, Any]]:
     status, body = await api.get(f"/api/v1/residents/{resident_id}")
     assert status == 200, body
     return list(body["contacts"])
-
-
-async def invited(api: Api, bot: FakeTelegram, **event: Any) -> tuple[int, int]:
-    """An English-speaking resident on Telegram invited to a new event, the message sent;
-    (event id, resident id)."""
-    rid = await resident(api, "Zhang Wei", "1-1-101", ("telegram", str(CHAT)), language="en")
-    event_id = await published_event(api, **{"max_party_size": 4, **event})
-    status, _ = await api.post(f"{EVENTS}/{event_id}/send")
-    assert status == 200
-    await settled(api, event_id, total=1)
-    assert len(bot.sent(CHAT)) == 1
-    return event_id, rid
 
 
 async def invitation(api: Api, event_id: int) -> dict[str, Any]:
@@ -165,7 +155,7 @@ async def test_telegram_links_only_private_chats(
 async def test_telegram_going_answers_and_shows_it_on_the_message(
     tg: Api, bot: FakeTelegram
 ) -> None:
-    event_id, _ = await invited(tg, bot)
+    event_id, _, _ = await invited(tg, **ON_TELEGRAM)
     status, _ = await deliver(tg, bot.tap(CHAT, "Going"))
     assert status == 200
     item = await invitation(tg, event_id)
@@ -186,7 +176,7 @@ async def test_telegram_going_answers_and_shows_it_on_the_message(
 
 
 async def test_telegram_plus_one_adds_a_person_up_to_the_limit(tg: Api, bot: FakeTelegram) -> None:
-    event_id, _ = await invited(tg, bot, max_party_size=2)
+    event_id, _, _ = await invited(tg, **ON_TELEGRAM, max_party_size=2)
     await deliver(tg, bot.tap(CHAT, "+1"))
     item = await invitation(tg, event_id)
     assert (item["answer"], item["party_size"]) == ("yes", 2)
@@ -198,7 +188,7 @@ async def test_telegram_plus_one_adds_a_person_up_to_the_limit(tg: Api, bot: Fak
 
 
 async def test_telegram_plus_ones_pressed_at_once_each_count(tg: Api, bot: FakeTelegram) -> None:
-    event_id, _ = await invited(tg, bot, max_party_size=5)
+    event_id, _, _ = await invited(tg, **ON_TELEGRAM, max_party_size=5)
     presses = [bot.tap(CHAT, "+1") for _ in range(3)]
     answers = await asyncio.gather(*(deliver(tg, press) for press in presses))
     assert [status for status, _ in answers] == [200] * 3
@@ -208,7 +198,7 @@ async def test_telegram_plus_ones_pressed_at_once_each_count(tg: Api, bot: FakeT
 
 
 async def test_telegram_a_repeated_update_is_applied_once(tg: Api, bot: FakeTelegram) -> None:
-    event_id, _ = await invited(tg, bot)
+    event_id, _, _ = await invited(tg, **ON_TELEGRAM)
     update = bot.tap(CHAT, "+1")
     for _ in range(2):
         status, _ = await deliver(tg, update)
@@ -221,7 +211,7 @@ async def test_telegram_a_repeated_update_is_applied_once(tg: Api, bot: FakeTele
 
 
 async def test_telegram_tampered_button_data_is_refused(tg: Api, bot: FakeTelegram) -> None:
-    event_id, _ = await invited(tg, bot)
+    event_id, _, _ = await invited(tg, **ON_TELEGRAM)
     genuine = bot.tap(CHAT, "Not going")["callback_query"]["data"]
     head, mac = genuine.rsplit(".", 1)
     for forged in (f"{head[:-1]}y.{mac}", f"{head}.AAAAAAAAAAAAAAAA", "x"):
@@ -235,7 +225,7 @@ async def test_telegram_tampered_button_data_is_refused(tg: Api, bot: FakeTelegr
 async def test_telegram_a_button_pressed_in_another_chat_is_refused(
     tg: Api, bot: FakeTelegram
 ) -> None:
-    event_id, _ = await invited(tg, bot)
+    event_id, _, _ = await invited(tg, **ON_TELEGRAM)
     # Li Na is linked too, but the button is Zhang Wei's.
     await resident(tg, "Li Na", "1-1-102", ("telegram", "9999"), language="en")
     data = bot.tap(CHAT, "Going")["callback_query"]["data"]
@@ -249,7 +239,7 @@ async def test_telegram_a_button_pressed_in_another_chat_is_refused(
 async def test_telegram_closed_answers_answer_the_button_and_drop_the_keyboard(
     tg: Api, bot: FakeTelegram, clock: PinnedClock
 ) -> None:
-    event_id, _ = await invited(tg, bot, rsvp_deadline="2026-11-28T12:00")
+    event_id, _, _ = await invited(tg, **ON_TELEGRAM, rsvp_deadline="2026-11-28T12:00")
     clock.advance(hours=3)  # 13:00 in Shanghai
     status, _ = await deliver(tg, bot.tap(CHAT, "Going"))
     assert status == 200
@@ -263,7 +253,7 @@ async def test_telegram_closed_answers_answer_the_button_and_drop_the_keyboard(
 async def test_telegram_wrong_or_missing_secret_is_401_and_changes_nothing(
     tg: Api, bot: FakeTelegram, clock: PinnedClock
 ) -> None:
-    event_id, rid = await invited(tg, bot)
+    event_id, [rid], _ = await invited(tg, **ON_TELEGRAM)
     token = await link_token(tg, rid, clock)
     for secret in ("wrong-secret", None, SECRET + "x", ""):
         status, body = await deliver(tg, bot.tap(CHAT, "Going"), secret=secret)
@@ -338,7 +328,7 @@ async def test_telegram_updates_no_text_or_store_can_hold_change_nothing(
 async def test_telegram_a_failing_bot_api_does_not_fail_the_update(
     tg: Api, bot: FakeTelegram, caplog: pytest.LogCaptureFixture
 ) -> None:
-    event_id, _ = await invited(tg, bot)
+    event_id, _, _ = await invited(tg, **ON_TELEGRAM)
     bot.fail_next(502, times=2)
     with caplog.at_level(logging.WARNING, logger="linli.telegram"):
         status, _ = await deliver(tg, bot.tap(CHAT, "Maybe"))

@@ -11,22 +11,20 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from service.core.webhook_rules import new_secret
-from tests.community import EVENTS, assert_fell_back, published_event, resident, settled
+from tests.community import (
+    EVENTS,
+    assert_fell_back,
+    hooks_on,
+    published_event,
+    resident,
+    settled,
+)
 from tests.conftest import Api, MakeApi, PinnedClock
 from tests.fakes.sms_gateway import FakeSmsGateway
 from tests.fakes.telegram import TOKEN, FakeTelegram
 from tests.fakes.webhook_receiver import WebhookReceiver
 
 SECRET = new_secret()
-
-
-def webhook_settings(**more: Any) -> dict[str, Any]:
-    return {
-        "channels.webhook.enabled": True,
-        "channels.webhook.allow_private": ["127.0.0.0/8"],
-        "delivery.jitter": 0.0,
-        **more,
-    }
 
 
 async def hooked_resident(api: Api, url: str, *more: tuple[str, str]) -> int:
@@ -73,7 +71,7 @@ async def test_temporary_failures_retry_on_the_schedule(
     make_api: MakeApi, clock: PinnedClock
 ) -> None:
     async with WebhookReceiver(SECRET) as hook:
-        api = await make_api(**webhook_settings())
+        api = await make_api(**hooks_on())
         await hooked_resident(api, hook.url)
         event_id = await published_event(api)
         hook.script(500, times=2)
@@ -108,7 +106,7 @@ async def test_temporary_failures_retry_on_the_schedule(
 
 async def test_retry_after_is_honoured(make_api: MakeApi, clock: PinnedClock) -> None:
     async with WebhookReceiver(SECRET) as hook:
-        api = await make_api(**webhook_settings())
+        api = await make_api(**hooks_on())
         await hooked_resident(api, hook.url)
         event_id = await published_event(api)
         hook.script(429, retry_after="120")
@@ -148,7 +146,7 @@ async def test_a_gone_endpoint_is_disabled_and_the_next_channel_takes_over(
     make_api: MakeApi,
 ) -> None:
     async with WebhookReceiver(SECRET) as hook:
-        api = await make_api(**webhook_settings())
+        api = await make_api(**hooks_on())
         rid = await hooked_resident(api, hook.url, ("sms", "13800138000"))
         event_id = await published_event(api)
         hook.script(410)
@@ -171,7 +169,7 @@ async def test_a_gone_endpoint_is_disabled_and_the_next_channel_takes_over(
 
 async def test_spent_retries_fall_back_once_per_channel(make_api: MakeApi) -> None:
     async with WebhookReceiver(SECRET) as hook:
-        api = await make_api(**webhook_settings(**{"delivery.retry_schedule_s": [0.0]}))
+        api = await make_api(**hooks_on(**{"delivery.retry_schedule_s": [0.0]}))
         await hooked_resident(api, hook.url, ("email", "zhang@example.org"))
         event_id = await published_event(api)
         hook.script(503, times=10)
@@ -260,7 +258,7 @@ async def test_a_claimed_message_waiting_past_its_lease_is_sent_once(
     # of its lease is left for the reclaim, and each is still delivered, once.
     async with WebhookReceiver(SECRET) as hook:
         api = await make_api(
-            **webhook_settings(**{"delivery.lease_s": 2.0, "channels.webhook.concurrency": 1})
+            **hooks_on(**{"delivery.lease_s": 2.0, "channels.webhook.concurrency": 1})
         )
         for n in range(30):
             contact = {"channel": "webhook", "address": hook.url, "signing_secret": SECRET}
@@ -287,7 +285,7 @@ async def test_no_retry_before_the_event_starts_falls_back_to_the_next_channel(
     # try left that counts, so the resident's next one gets its chance (once, the
     # message expired and nothing else was tried).
     async with WebhookReceiver(SECRET) as hook:
-        api = await make_api(**webhook_settings())
+        api = await make_api(**hooks_on())
         await hooked_resident(api, hook.url, ("sms", "13800138000"))
         event_id = await published_event(
             api, starts_at="2026-11-28T11:00", ends_at="2026-11-28T12:00"

@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
@@ -25,7 +24,6 @@ from service.app import create_app
 from service.keys import store_key
 from service.models import Role
 from service.settings import load_settings
-from tests.community import invited_by_sms
 from tests.conftest import START, Api, PinnedClock, base_overrides
 
 # Root has no sandbox; the rest keeps Chromium off a network it cannot reach anyway.
@@ -137,11 +135,3 @@ async def signed_in_page(browser: Browser, live: Live) -> AsyncIterator[Page]:
         yield page
     finally:
         await context.close()
-
-
-async def invited(live: Live, **event: Any) -> tuple[int, str]:
-    """A resident invited by SMS (file channel) to a new event; (event id, the link in the
-    message they got)."""
-    event_id, _, link = await invited_by_sms(live.api, **event)
-    assert urlsplit(link).netloc == urlsplit(live.url).netloc
-    return event_id, link

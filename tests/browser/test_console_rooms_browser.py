@@ -18,10 +18,9 @@ from service.keys import store_key
 from service.models import Role
 from service.settings import load_settings
 from tests.browser.conftest import PHONE, Live, LiveClient, _free_port, sign_in
-from tests.community import published_event, resident, settled
+from tests.community import published_event, resident, room, settled
 from tests.conftest import START, Api, PinnedClock, base_overrides
 from tests.fakes.webhook_receiver import WebhookReceiver
-from tests.test_room_rules import room
 
 SECRET = new_secret()
 

@@ -9,8 +9,7 @@ from pathlib import Path
 from playwright.async_api import Browser, Page
 
 from tests.browser.conftest import DESKTOP, PHONE, Live, sign_in
-from tests.community import published_event, resident, settled
-from tests.test_room_rules import book, room
+from tests.community import book, published_event, resident, room, settled
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "console"
 

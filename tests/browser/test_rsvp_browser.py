@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import Browser, expect
 
-from tests.browser.conftest import Live, invited
-from tests.community import EVENTS
+from tests.browser.conftest import Live
+from tests.community import EVENTS, invited, rsvp_link
 
 PHONE = {"width": 375, "height": 812}
 
@@ -16,7 +16,8 @@ PHONE = {"width": 375, "height": 812}
 async def test_rsvp_browser_resident_answers_yes_for_two_on_a_phone(
     live: Live, browser: Browser, javascript: bool
 ) -> None:
-    event_id, link = await invited(live)
+    event_id, [rid], _ = await invited(live.api)
+    link = rsvp_link(live.api, event_id, rid)
     context = await browser.new_context(
         viewport=PHONE, locale="zh-CN", java_script_enabled=javascript
     )

@@ -19,7 +19,8 @@ from service.checkin_codes import new_code
 from service.clock import to_db
 from service.keys import store_key
 from service.models import Role
-from tests.browser.conftest import Live, invited
+from tests.browser.conftest import Live
+from tests.community import invited, rsvp_link
 from tests.conftest import START
 from tests.processes import free_port, wait_healthy
 
@@ -92,7 +93,8 @@ async def test_tablet_browser_checks_a_resident_in_by_code(
     live: Live, context: BrowserContext
 ) -> None:
     room_id, token = await room_and_door(live)
-    event_id, link = await invited(live, room_id=room_id, **TODAY)
+    event_id, [rid], _ = await invited(live.api, room_id=room_id, **TODAY)
+    link = rsvp_link(live.api, event_id, rid)
     resident = await context.new_page()
     await resident.goto(link)
     await resident.get_by_label("参加", exact=True).check()
