@@ -12,12 +12,20 @@ from service.checkin_codes import qr_png
 from service.clock import to_db
 from service.core.extras import CHECKIN_QR_CID, Extras
 from service.keys import store_key
-from tests.community import published_event, resident
+from tests.community import (
+    SECRET,
+    TUE,
+    answer,
+    book,
+    hooks_on,
+    published_event,
+    resident,
+    room,
+    subscribe,
+)
 from tests.conftest import Api, MakeApi, PinnedClock
 from tests.fakes.smtp import SmtpSink
 from tests.fakes.webhook_receiver import WebhookReceiver
-from tests.test_room_rules import TUE, book, room
-from tests.test_subscriptions import SECRET, answer, hooks_on, subscribe
 
 EMAIL = "wang.fang@example.org"
 # Every key a stored row's extras may have, and nothing else (no untyped bag).
