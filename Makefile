@@ -8,11 +8,11 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8080
 DB     ?= var/linli.db
 
-.PHONY: run test lint typecheck pytest demo bench clean help
+.PHONY: run test lint imports typecheck pytest demo bench clean help
 
 help:
 	@echo "make run   - set up, create the demo community in $(DB), serve on $(HOST):$(PORT)"
-	@echo "make test  - set up with the test extras, run ruff, mypy --strict and pytest"
+	@echo "make test  - set up with the test extras, run ruff, lint-imports, mypy --strict and pytest"
 	@echo "make bench - outbox, RSVP answers and check-in lookups beside bare baselines, and peak RSS"
 
 $(BIN)/python:
@@ -38,13 +38,17 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff check service channels tests
 	$(BIN)/ruff format --check service channels tests
 
+# The layers of docs/architecture.md, as contracts in pyproject.toml ([tool.importlinter]).
+imports: $(VENV)/.installed-test
+	$(BIN)/lint-imports
+
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy --strict service channels
 
 pytest: $(VENV)/.installed-test
 	$(BIN)/pytest -q
 
-test: lint typecheck pytest
+test: lint imports typecheck pytest
 
 # Figures, not pass/fail: see tests/bench/outbox.py, rsvp.py and checkin.py. For a quick look:
 # make bench BENCH_ARGS="--webhook 1000 --email 500 --big 0" RSVP_ARGS="--answers 1000" \

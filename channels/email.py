@@ -23,8 +23,8 @@ from typing import Any, ClassVar, Final
 import aiosmtplib
 
 from service.core.config import at_least, between, not_empty, one_of, setting
+from service.core.errors import SettingsError
 from service.core.extras import Attachment
-from service.errors import SettingsError
 
 from .base import (
     Channel,

@@ -11,7 +11,7 @@ from typing import Any, ClassVar, Final
 
 import aiohttp
 
-from service import jsontext
+from service.core import jsontext
 
 from .base import Channel, TemporaryFailure
 

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from service.models import Channel as Address
+from service.core.models import Channel as Address
 
 from . import email, file, sms, telegram, webhook
 from .base import REGISTRY, Channel, Context, Spec

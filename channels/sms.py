@@ -33,10 +33,10 @@ from datetime import datetime
 from typing import Any, ClassVar, Final
 from urllib.parse import urlsplit
 
-from service import jsontext
+from service.core import jsontext
 from service.core.config import at_least, between, one_of, secret_names, setting, url_or_empty
-from service.errors import SettingsError
-from service.secret import same_text
+from service.core.errors import SettingsError
+from service.core.secret import same_text
 
 from .base import (
     AndroidEvent,

@@ -30,7 +30,7 @@ from typing import Any, ClassVar, Final
 from urllib.parse import quote
 
 from service.core.config import at_least, between, setting, url_or_empty
-from service.errors import SettingsError
+from service.core.errors import SettingsError
 
 from .base import (
     Context,

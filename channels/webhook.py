@@ -15,9 +15,9 @@ import aiohttp
 from yarl import URL
 
 from service.core.config import at_least, between, setting
+from service.core.errors import SettingsError
 from service.core.ssrf import DestinationRefusedError, parse_networks, resolve_checked
 from service.core.webhook_rules import signature_header, valid_secrets
-from service.errors import SettingsError
 
 from .base import (
     Context,

@@ -13,9 +13,9 @@ from typing import Any
 from aiohttp import web
 
 from . import __version__
-from .clock import system_clock
-from .errors import ServiceError, SettingsError, ValidationError
-from .models import Role
+from .core.clock import system_clock
+from .core.errors import ServiceError, SettingsError, ValidationError
+from .core.models import Role
 from .settings import Settings, load_settings
 from .store import Store, backup
 
@@ -184,8 +184,8 @@ async def _with_store(settings: Settings) -> Store:
 def _worker(args: argparse.Namespace) -> int:
     import signal
 
-    from .delivery import Delivery
-    from .sandbox import TemplateSandbox
+    from .dispatch import Delivery
+    from .messages.sandbox import TemplateSandbox
 
     settings = _settings(args)
     _configure_logging(settings)
@@ -214,7 +214,7 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _token_create(args: argparse.Namespace) -> int:
-    from .auth import issue_token
+    from .domain.auth import issue_token
 
     settings = _settings(args)
 
@@ -270,7 +270,7 @@ def _read_password() -> str:
 
 
 def _staff_password(args: argparse.Namespace) -> int:
-    from .console_auth import set_password
+    from .domain.console_auth import set_password
 
     settings = _settings(args)
     password = _read_password()
@@ -302,7 +302,7 @@ def _backup(args: argparse.Namespace) -> int:
 
 
 def _secrets_rotate(args: argparse.Namespace) -> int:
-    from .secret import load_or_create
+    from .core.secret import load_or_create
 
     settings = _settings(args)
     try:

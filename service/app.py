@@ -7,11 +7,12 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from . import housekeeping
-from .auth import TokenCache
-from .clock import Clock, system_clock
-from .console_auth import SignInThrottle
-from .delivery import Delivery
+from .core.clock import Clock, system_clock
+from .core.metrics import Metrics
+from .dispatch import Delivery
+from .domain import housekeeping
+from .domain.auth import TokenCache
+from .domain.console_auth import SignInThrottle
 from .keys import (
     clock_key,
     delivery_key,
@@ -23,8 +24,7 @@ from .keys import (
     store_key,
     token_cache_key,
 )
-from .metrics import Metrics
-from .sandbox import TemplateSandbox
+from .messages.sandbox import TemplateSandbox
 from .settings import Settings
 from .store import Store
 from .web import (
@@ -141,7 +141,7 @@ async def _housekeeping_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def _sandbox_ctx(app: web.Application) -> AsyncIterator[None]:
     # Organisers' templates are checked and rendered in this helper process, never on the
-    # event loop (service/sandbox.py); stopped after the worker, which renders with it.
+    # event loop (service/messages/sandbox.py); stopped after the worker, which renders with it.
     async with app[sandbox_key].running():
         yield
 

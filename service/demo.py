@@ -12,11 +12,11 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Final
 
-from . import auth, console_auth, events, residents, rooms
-from .errors import AuthenticationError, ConflictError
-from .events import EventInput
-from .models import Channel, EventKind, Language, Role
-from .residents import ContactInput, ResidentInput
+from .core.errors import AuthenticationError, ConflictError
+from .core.models import Channel, EventKind, Language, Role
+from .domain import auth, console_auth, events, residents, rooms
+from .domain.events import EventInput
+from .domain.residents import ContactInput, ResidentInput
 from .settings import Settings
 from .store import Store
 

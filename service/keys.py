@@ -6,12 +6,12 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from .auth import TokenCache
-from .clock import Clock
-from .console_auth import SignInThrottle
-from .delivery import Delivery
-from .metrics import Metrics
-from .sandbox import TemplateSandbox
+from .core.clock import Clock
+from .core.metrics import Metrics
+from .dispatch import Delivery
+from .domain.auth import TokenCache
+from .domain.console_auth import SignInThrottle
+from .messages.sandbox import TemplateSandbox
 from .settings import Settings
 from .store import Store
 

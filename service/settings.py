@@ -19,7 +19,7 @@ import phonenumbers
 from channels.registry import CHANNELS
 
 from .core.config import at_least, between, not_empty, one_of, setting, url_or_empty
-from .errors import SettingsError
+from .core.errors import SettingsError
 
 ENV_PREFIX: Final = "LINLI_"
 # Every channel's table name, stand-ins included, in the order listed.

@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
-from service.auth import issue_token
-from service.clock import to_db
+from service.core.clock import to_db
+from service.core.models import Role
 from service.core.webhook_rules import new_secret
+from service.domain.auth import issue_token
 from service.keys import clock_key, delivery_key, settings_key, store_key
-from service.models import Role
 from service.store import Tx
 from service.store.checkin import ensure_code
 from tests.conftest import START, Api

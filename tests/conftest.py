@@ -11,10 +11,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from service import auth
 from service.app import create_app
+from service.core.models import Role
+from service.domain import auth
 from service.keys import store_key
-from service.models import Role
 from service.settings import Settings, load_settings
 from tests.console import ConsoleClient
 

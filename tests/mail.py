@@ -11,7 +11,7 @@ from typing import Any
 
 from channels.base import OutboundMessage
 from channels.email import EmailChannel, EmailChannelSettings
-from service.models import Event, EventKind, EventStatus
+from service.core.models import Event, EventKind, EventStatus
 
 NOW = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
 FROM = "linli@linli.example.org"

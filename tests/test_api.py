@@ -11,10 +11,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 from openapi_spec_validator import OpenAPIV31SpecValidator
 
-from service import auth
 from service.app import ROUTE_TABLES, create_app
+from service.core.models import Role
+from service.domain import auth
 from service.keys import store_key
-from service.models import Role
 from service.settings import load_settings
 from service.store import rooms as room_sql
 from tests.conftest import START, AiohttpClient, Api

@@ -8,9 +8,9 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from service import auth
+from service.core.models import Role
+from service.domain import auth
 from service.keys import store_key
-from service.models import Role
 from tests.community import EVENTS, published_event, resident
 from tests.conftest import START, Api, MakeApi
 

@@ -8,9 +8,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from service.clock import from_db
+from service.core.clock import from_db
 from service.keys import delivery_key, store_key
-from service.links import booking_token
+from service.messages.links import booking_token
 from tests.community import ROOMS, TUE, book, outbox_files, published_event, resident, room
 from tests.conftest import Api
 

@@ -14,10 +14,10 @@ import pytest
 
 from channels.base import Outcome, PermanentFailure, TemporaryFailure
 from channels.email import EmailChannel, EmailChannelSettings
-from service.calendar import event_ics, invitation_frame
+from service.core.errors import SettingsError
 from service.core.extras import Extras
-from service.errors import SettingsError
-from service.models import Event, EventStatus
+from service.core.models import Event, EventStatus
+from service.messages.calendar import event_ics, invitation_frame
 from tests.fakes.smtp import SmtpSink
 from tests.mail import COMMUNITY, FROM, NOW, community_event, email_settings, opened, outbound
 

@@ -32,8 +32,8 @@ from channels.sms import (
     verify_android,
     verify_twilio,
 )
+from service.core.errors import SettingsError
 from service.core.extras import Extras
-from service.errors import SettingsError
 from tests.fakes.generic_sms import API_KEY, GenericEndpoint
 from tests.fakes.sms_gateway import WEBHOOK_SECRET, FakeSmsGateway, android_event, android_signed
 from tests.fakes.twilio import (

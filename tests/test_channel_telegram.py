@@ -10,8 +10,8 @@ import pytest
 
 from channels.base import OutboundMessage, Outcome, PermanentFailure, TemporaryFailure
 from channels.telegram import TelegramChannel, TelegramChannelSettings, deep_link, split_provider_id
+from service.core.errors import SettingsError
 from service.core.extras import Extras
-from service.errors import SettingsError
 from tests.fakes.telegram import BLOCKED, CHAT_NOT_FOUND, FakeTelegram
 
 BUTTONS = [

@@ -13,9 +13,9 @@ import pytest
 from channels.base import OutboundMessage, Outcome, PermanentFailure, TemporaryFailure
 from channels.ssrf import GuardedResolver
 from channels.webhook import WebhookChannel, WebhookChannelSettings
+from service.core.errors import SettingsError
 from service.core.ssrf import DestinationRefusedError, parse_networks, refusal
 from service.core.webhook_rules import is_valid_secret, new_secret, sign, signature_header, verify
-from service.errors import SettingsError
 from tests.fakes.webhook_receiver import WebhookReceiver
 
 NOW = 1_800_000_000.0

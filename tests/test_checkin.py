@@ -11,10 +11,10 @@ import re
 from datetime import timedelta
 from typing import Any
 
-from service import housekeeping
-from service.checkin_codes import qr_png
-from service.clock import to_db
+from service.core.checkin_codes import qr_png
+from service.core.clock import to_db
 from service.core.extras import CHECKIN_QR_CID, Extras
+from service.domain import housekeeping
 from service.keys import store_key
 from service.messages.compose import checkin_qr
 from tests.community import (

@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from service.auth import TOKEN_PREFIX, hash_token
+from service.domain.auth import TOKEN_PREFIX, hash_token
 from tests.processes import free_port, linli, wait_healthy
 
 

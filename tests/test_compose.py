@@ -8,8 +8,8 @@ import json
 from email.message import EmailMessage
 from typing import Any
 
-from service.checkin_codes import qr_png
-from service.clock import to_db
+from service.core.checkin_codes import qr_png
+from service.core.clock import to_db
 from service.core.extras import CHECKIN_QR_CID, Extras
 from service.keys import store_key
 from tests.community import (

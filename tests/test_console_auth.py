@@ -10,9 +10,9 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from service import auth, console_auth
+from service.core.models import Role
+from service.domain import auth, console_auth
 from service.keys import store_key
-from service.models import Role
 from tests.conftest import START, Api, PinnedClock
 from tests.console import ConsoleClient
 
@@ -210,7 +210,7 @@ async def test_console_set_password_checks_its_input(client: TestClient[Any, Any
 async def test_console_spent_sessions_are_purged_by_housekeeping(
     console: ConsoleClient, client: TestClient[Any, Any], clock: PinnedClock, db_path: Path
 ) -> None:
-    from service import housekeeping
+    from service.domain import housekeeping
 
     await console.post("/console/sign-out", {})
     rows = sqlite3.connect(db_path).execute("SELECT count(*) FROM console_sessions").fetchone()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from service.dashboard import FAILING_RUN, failing_channels
+from service.domain.dashboard import FAILING_RUN, failing_channels
 from service.store.dashboard import RecentAttempt
 from tests.community import book, published_event, resident, room, settled
 from tests.conftest import START, Api, MakeApi

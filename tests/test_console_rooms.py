@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from service import bookings
+from service.domain import bookings
 from service.keys import settings_key, store_key
 from tests.community import ROOMS, resident, room
 from tests.conftest import START, Api

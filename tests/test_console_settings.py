@@ -3,9 +3,9 @@ out of the page, and the admin's test send reporting success or the channel's er
 
 from __future__ import annotations
 
-from service import auth
+from service.core.models import Role
+from service.domain import auth
 from service.keys import store_key
-from service.models import Role
 from tests.community import outbox_files
 from tests.conftest import START, Api, MakeApi
 from tests.console import ConsoleClient

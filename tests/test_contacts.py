@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from service.contacts import canonical_address
-from service.errors import ValidationError
-from service.models import Channel
+from service.core.errors import ValidationError
+from service.core.models import Channel
+from service.domain.contacts import canonical_address
 from tests.conftest import Api, PinnedClock
 
 R = "/api/v1/residents"

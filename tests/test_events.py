@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from service import events, housekeeping
+from service.domain import events, housekeeping
 from service.keys import store_key
 from tests.conftest import Api, PinnedClock
 

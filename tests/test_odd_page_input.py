@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 
 from service.keys import delivery_key
-from service.links import booking_token, rsvp_token
+from service.messages.links import booking_token, rsvp_token
 from tests.community import EVENTS, published_event, resident
 from tests.conftest import Api
 from tests.console import ConsoleClient

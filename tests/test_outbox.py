@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from service.core.models import MessageKind
+from service.domain.sending import notify_event, send_event
 from service.keys import delivery_key, store_key
-from service.models import MessageKind
-from service.sending import notify_event, send_event
 from tests.community import (
     EVENTS,
     outbox_files,

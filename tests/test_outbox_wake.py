@@ -3,7 +3,7 @@ commit, so no view or domain function has to remember to."""
 
 from __future__ import annotations
 
-from service import sending
+from service.domain import sending
 from service.keys import delivery_key, store_key
 from tests.community import EVENTS, outbox_files, published_event, resident, settled
 from tests.conftest import MakeApi, PinnedClock

@@ -10,9 +10,9 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from service import auth, console_auth
+from service.core.models import Role
+from service.domain import auth, console_auth
 from service.keys import store_key
-from service.models import Role
 from tests.community import room
 from tests.conftest import START, MakeApi
 

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from service import events, reminders
-from service.errors import ValidationError
+from service.core.errors import ValidationError
+from service.core.models import EventKind
+from service.domain import events, reminders
 from service.keys import delivery_key, store_key
-from service.models import EventKind
 from tests.community import EVENTS, published_event, resident
 from tests.conftest import Api, MakeApi, PinnedClock
 

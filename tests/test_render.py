@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from service.errors import ValidationError
-from service.render import (
+from service.core.errors import ValidationError
+from service.messages.render import (
     BLOCKS,
     CHANNELS,
     KINDS,
@@ -19,7 +19,7 @@ from service.render import (
     RenderLimitError,
     sample_context,
 )
-from service.sms_length import sms_length
+from service.messages.sms_length import sms_length
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "messages"

@@ -6,9 +6,9 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from service import auth
+from service.core.models import Role
+from service.domain import auth
 from service.keys import store_key
-from service.models import Role
 from service.store import rooms as room_sql
 from tests.conftest import START, Api
 

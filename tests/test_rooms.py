@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service import rooms
+from service.domain import rooms
 from service.keys import store_key
 from tests.conftest import START, Api
 

@@ -8,9 +8,9 @@ import csv
 import io
 from typing import Any
 
-from service import rsvp
+from service.core.models import AnswerVia, RsvpState
+from service.domain import rsvp
 from service.keys import clock_key, delivery_key, store_key
-from service.models import AnswerVia, RsvpState
 from tests.community import EVENTS, attendance, invited, published_event, resident
 from tests.conftest import Api, PinnedClock
 

@@ -10,7 +10,7 @@ import re
 
 import icalendar  # type: ignore[import-untyped]
 
-from service.links import Links
+from service.messages.links import Links
 from tests.community import (
     EVENTS,
     attendance,

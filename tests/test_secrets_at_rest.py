@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from service.core.secretbox import SecretBox, SecretKeyError
 from service.core.webhook_rules import new_secret
-from service.secretbox import SecretBox, SecretKeyError
 from service.store import Store
 from service.store import outbox as outbox_sql
 from service.store import subscriptions as subscription_sql

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from service.errors import SettingsError
+from service.core.errors import SettingsError
 from service.settings import env_name, load_settings, setting_paths
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from service import console_auth
-from service.errors import AuthenticationError, TooManyRequestsError
+from service.core.errors import AuthenticationError, TooManyRequestsError
+from service.core.models import Role
+from service.delivery.ratelimit import FailureLimit
+from service.domain import console_auth
 from service.keys import store_key
-from service.models import Role
-from service.ratelimit import FailureLimit
 from tests.conftest import START, PinnedClock
 from tests.console import ConsoleClient
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from service.messages.event_code import event_code, read_event_code
-from service.models import RsvpState
-from service.sms_replies import (
+from service.core.models import RsvpState
+from service.domain.sms_replies import (
     Answer,
     Help,
     OptIn,
@@ -17,6 +16,7 @@ from service.sms_replies import (
     normalise,
     read_reply,
 )
+from service.messages.event_code import event_code, read_event_code
 
 YES, NO, MAYBE = RsvpState.YES, RsvpState.NO, RsvpState.MAYBE
 

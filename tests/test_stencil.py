@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import pytest
 
-from service.delivery import composer_for
+from service.core.models import MessageKind
+from service.dispatch import composer_for
 from service.messages.compose import Composer
-from service.models import MessageKind
-from service.render import CHANNELS, KINDS, LANGUAGES, Rendered, Renderer
+from service.messages.render import CHANNELS, KINDS, LANGUAGES, Rendered, Renderer
+from service.messages.stencil import Stencils
 from service.settings import load_settings
-from service.stencil import Stencils
 from service.store.outbox import Reach, Recipient
 from tests.mail import community_event
 

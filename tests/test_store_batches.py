@@ -98,7 +98,7 @@ async def test_store_memo_is_dropped_after_a_job_that_is_not_memo_safe(tmp_path:
 async def test_store_listeners_are_read_again_after_a_subscription_changes(
     tmp_path: Path,
 ) -> None:
-    # The secret file seals the subscription's secret (see service/secretbox.py).
+    # The secret file seals the subscription's secret (see service/core/secretbox.py).
     async with Store(tmp_path / "linli.db", secret_file=tmp_path / "linli.secret") as store:
 
         async def listening(tx: Tx) -> list[str]:

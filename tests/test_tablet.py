@@ -16,10 +16,10 @@ import aiohttp
 from aiohttp.test_utils import TestClient
 
 from service.app import ROUTE_TABLES
-from service.auth import issue_token
-from service.clock import to_db
+from service.core.clock import to_db
+from service.core.models import Role
+from service.domain.auth import issue_token
 from service.keys import settings_key, store_key
-from service.models import Role
 from tests.community import (
     answer,
     booking,

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from service.domain.telegram_bot import STATUS_MARK
+from service.domain.telegram_links import deep_link
 from service.keys import delivery_key, store_key
-from service.telegram_bot import STATUS_MARK
-from service.telegram_links import deep_link
 from service.web.telegram import SECRET_HEADER
 from tests.community import EVENTS, invited, resident
 from tests.conftest import Api, MakeApi, PinnedClock

@@ -9,8 +9,8 @@ from collections.abc import Awaitable
 from typing import Any
 
 from service.keys import sandbox_key
-from service.render import RenderLimitError, sample_context
-from service.sandbox import TemplateSandbox
+from service.messages.render import RenderLimitError, sample_context
+from service.messages.sandbox import TemplateSandbox
 from tests.community import EVENTS, published_event, resident
 from tests.conftest import Api
 

@@ -7,8 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from service import jsontext
-from service.links import (
+from service.core import jsontext
+from service.core.secret import base36, mac, read_id, same_text
+from service.domain.telegram_links import link_token, read_link_token
+from service.messages.links import (
     RSVP,
     TELEGRAM,
     button_data,
@@ -16,8 +18,6 @@ from service.links import (
     read_rsvp_token,
     rsvp_token,
 )
-from service.secret import base36, mac, read_id, same_text
-from service.telegram_links import link_token, read_link_token
 
 KEY = b"k" * 32
 NOW = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)

@@ -13,7 +13,7 @@ import secrets as _random
 from collections.abc import Mapping, Sequence
 from typing import Final
 
-from ..secret import hmac_sha256
+from .secret import hmac_sha256
 
 SECRET_PREFIX: Final = "whsec_"
 # The spec asks for 24–64 random bytes; we generate 32.

@@ -18,25 +18,25 @@ from datetime import datetime, tzinfo
 from typing import Any, Final, Protocol
 from zoneinfo import ZoneInfo
 
-from .. import calendar
-from ..checkin_codes import qr_png
+from ..core.checkin_codes import qr_png
 from ..core.extras import CHECKIN_QR_CID, Attachment, Button, Extras
+from ..core.i18n import date_text, time_text
+from ..core.models import Channel, Event, EventStatus, Language, MessageKind, MessageStatus, Room
 from ..core.phrases import Text
-from ..i18n import date_text, time_text
-from ..links import Links, button_data
-from ..models import Channel, Event, EventStatus, Language, MessageKind, MessageStatus, Room
-from ..render import Rendered, Renderer
-from ..sandbox import TemplateSandbox
 from ..store.bookings import Booking
 from ..store.outbox import NewMessage, Reach, Recipient
+from . import calendar
 from .event_code import event_code
+from .links import Links, button_data
+from .render import Rendered, Renderer
+from .sandbox import TemplateSandbox
 
 # Kinds whose Telegram message carries the answer buttons.
 _ANSWERABLE: Final = (MessageKind.INVITATION, MessageKind.REMINDER, MessageKind.UPDATE)
 
 
 class SendWindow(Protocol):
-    """When a message may go out (the quiet hours, service/quiet.py)."""
+    """When a message may go out (the quiet hours, service/delivery/quiet.py)."""
 
     def next_allowed(self, moment: datetime, channel: str, *, urgent: bool = False) -> datetime:
         """`moment`, or the first moment after it a message on `channel` may go."""
@@ -173,7 +173,7 @@ class Composer:
     settings: ComposeSettings
     quiet: SendWindow
     usable: frozenset[str]
-    # Where organisers' overrides render (service/sandbox.py); the shipped templates
+    # Where organisers' overrides render (service/messages/sandbox.py); the shipped templates
     # render in-process with `renderer`. Without one, a message with an override fails.
     sandbox: TemplateSandbox | None = None
 
@@ -198,7 +198,7 @@ class Composer:
         note: str,
         urgent: bool,
     ) -> dict[str, Any]:
-        """What every message's template context has (see service/render.py for its
+        """What every message's template context has (see service/messages/render.py for its
         keys): the community, the resident, the links and the message itself."""
         return {
             "community": {"name": self.settings.community_name},

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ..errors import NotFoundError
-from ..models import Page, TemplateOverride
-from ..sandbox import TemplateSandbox
+from ..core.errors import NotFoundError
+from ..core.models import Page, TemplateOverride
 from ..store import Store
 from ..store import events as event_sql
 from ..store import outbox as sql
+from .sandbox import TemplateSandbox
 
 
 async def _known_event(store: Store, event_id: int) -> None:

@@ -12,17 +12,17 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Final
 
+from ..core.errors import ValidationError
 from ..core.extras import Extras
-from ..errors import ValidationError
-from ..models import Event, MessageKind
-from ..render import Rendered
-from ..sandbox import Job
-from ..stencil import Stencils
+from ..core.models import Event, MessageKind
 from ..store import Db
 from ..store import outbox as sql
 from ..store import rooms as room_sql
 from ..store.outbox import NewMessage, Reach, Recipient
 from .compose import Composer, expiry, pick_contact
+from .render import Rendered
+from .sandbox import Job
+from .stencil import Stencils
 
 # Renders between two turns of the event loop while a batch is composed (see _breathe).
 _RENDER_SLICE: Final = 25

@@ -48,7 +48,7 @@ CREATE TABLE reminders_fired (
 ) WITHOUT ROWID;
 
 -- Telegram deep-link tokens (t.me/<bot>?start=<token>) already spent, by hash: each
--- links a chat once (service/telegram_links.py).
+-- links a chat once (service/domain/telegram_links.py).
 CREATE TABLE telegram_link_tokens (
     token_hash   TEXT PRIMARY KEY,
     resident_id  INTEGER NOT NULL REFERENCES residents(id) ON DELETE CASCADE,

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ..clock import from_db, opt_from_db, to_db
-from ..models import MessageStatus
+from ..core.clock import from_db, opt_from_db, to_db
+from ..core.models import MessageStatus
 from .core import Db, Row, Tx
 
 # Statuses that hold a slot (the overlap triggers count these).

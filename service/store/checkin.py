@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
-from ..checkin_codes import new_code
-from ..clock import from_db, opt_from_db, to_db
+from ..core.checkin_codes import new_code
+from ..core.clock import from_db, opt_from_db, to_db
 from .core import Db, Row, Tx
 from .errors import DuplicateKey
 

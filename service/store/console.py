@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..clock import from_db, opt_from_db, to_db
-from ..models import Role
+from ..core.clock import from_db, opt_from_db, to_db
+from ..core.models import Role
 from .core import Db, Tx
 
 

@@ -15,7 +15,7 @@ from typing import Any, Final, Protocol, TypeVar
 
 import aiosqlite
 
-from ..secretbox import SecretBox
+from ..core.secretbox import SecretBox
 from .errors import translated
 
 T = TypeVar("T")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..clock import from_db, to_db
-from ..models import MessageStatus
+from ..core.clock import from_db, to_db
+from ..core.models import MessageStatus
 from .core import Db
 
 

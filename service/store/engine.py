@@ -16,8 +16,8 @@ from typing import Any, Final, TypeVar
 
 import aiosqlite
 
-from ..secret import load_or_create
-from ..secretbox import NoSecretBox, SecretBox
+from ..core.secret import load_or_create
+from ..core.secretbox import NoSecretBox, SecretBox
 from . import sealed
 from .core import (
     Callback,

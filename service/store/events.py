@@ -7,8 +7,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..clock import from_db, opt_from_db, opt_to_db, to_db
-from ..models import Event, EventKind, EventStatus
+from ..core.clock import from_db, opt_from_db, opt_to_db, to_db
+from ..core.models import Event, EventKind, EventStatus
 from .core import Db, Row, Tx
 
 _INTEGER_MAX = 2**63 - 1

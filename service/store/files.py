@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Final
 
-from ..errors import ServiceError
+from ..core.errors import ServiceError
 
 # Owner read and write only: the database holds residents' names, phone numbers and
 # addresses, like the secret file beside it.

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-from ..clock import to_db
-from ..models import MessageStatus
+from ..core.clock import to_db
+from ..core.models import MessageStatus
 from .core import Db
 from .outbox import Reach
 

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from ..clock import from_db, opt_from_db, to_db
+from ..core.clock import from_db, opt_from_db, to_db
 from ..core.extras import Extras
-from ..models import Attempt, Channel, Language, Message, MessageKind, MessageStatus
-from ..secretbox import SecretBox
+from ..core.models import Attempt, Channel, Language, Message, MessageKind, MessageStatus
+from ..core.secretbox import SecretBox
 from .core import Db, Row, Tx, fetch_packed
 from .sealed import unseal
 

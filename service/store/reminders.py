@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..clock import from_db, opt_from_db, to_db
-from ..models import EventStatus
+from ..core.clock import from_db, opt_from_db, to_db
+from ..core.models import EventStatus
 from .core import Db, Tx
 
 

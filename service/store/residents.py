@@ -7,8 +7,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, Final
 
-from ..clock import from_db, opt_from_db, to_db
-from ..models import Channel, Contact, Language, Resident
+from ..core.clock import from_db, opt_from_db, to_db
+from ..core.models import Channel, Contact, Language, Resident
 from .core import Db, Row, Tx
 from .households import like
 from .sealed import seal

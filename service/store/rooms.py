@@ -6,8 +6,8 @@ import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from ..clock import from_db, to_db
-from ..models import Room
+from ..core.clock import from_db, to_db
+from ..core.models import Room
 from .core import Db, Row, Tx
 
 # The rule columns a caller may set, as named in the API.

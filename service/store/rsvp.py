@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from ..clock import from_db, opt_from_db, to_db
-from ..models import AnswerChange, Invitation, RsvpState
+from ..core.clock import from_db, opt_from_db, to_db
+from ..core.models import AnswerChange, Invitation, RsvpState
 from .checkin import ensure_code
 from .core import Db, Row, Tx
 

@@ -1,11 +1,11 @@
-"""The columns whose values are sealed at rest (see service/secretbox.py): sealing the
+"""The columns whose values are sealed at rest (see service/core/secretbox.py): sealing the
 plain text an older Linli left, checking the key at start, and re-sealing under a new key."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
-from ..secretbox import PREFIX, SecretBox
+from ..core.secretbox import PREFIX, SecretBox
 
 if TYPE_CHECKING:
     from .core import Db, Tx

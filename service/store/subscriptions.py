@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-from ..clock import from_db, opt_from_db, to_db
-from ..models import IntegrationEvent, Subscription
-from ..secretbox import SecretBox
+from ..core.clock import from_db, opt_from_db, to_db
+from ..core.models import IntegrationEvent, Subscription
+from ..core.secretbox import SecretBox
 from .core import Db, Row, Tx
 from .sealed import seal, unseal
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..clock import from_db, to_db
+from ..core.clock import from_db, to_db
 from .core import Db, Row
 
 # A slot still holds the room while it is pending approval or confirmed; declined and

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ..clock import from_db, opt_from_db, to_db
-from ..models import ApiToken, Role, Staff
+from ..core.clock import from_db, opt_from_db, to_db
+from ..core.models import ApiToken, Role, Staff
 from .core import Db, Row, Tx
 
 _TOKEN_COLUMNS = (

@@ -13,16 +13,16 @@ from urllib.parse import urlencode
 from aiohttp import web
 from markupsafe import Markup
 
-from .. import bookings
-from ..bookings import WEEKS_MAX, BookingRequest
-from ..checkin_codes import qr_svg
-from ..clock import in_years
+from ..core.checkin_codes import qr_svg
+from ..core.clock import in_years
+from ..core.errors import NotFoundError, ServiceError, ValidationError
+from ..core.i18n import date_text
 from ..core.phrases import area, language_for
-from ..errors import NotFoundError, ServiceError, ValidationError
-from ..i18n import date_text
+from ..domain import bookings
+from ..domain.bookings import WEEKS_MAX, BookingRequest
+from ..domain.rooms import WEEKDAYS
 from ..keys import clock_key, delivery_key, settings_key, store_key
-from ..links import read_booking_token
-from ..rooms import WEEKDAYS
+from ..messages.links import read_booking_token
 from ..store import bookings as booking_sql
 from ..store import rooms as room_sql
 from .bookings import local_today

@@ -12,11 +12,11 @@ from typing import Final
 from aiohttp import web
 from pydantic import AwareDatetime, Field
 
-from .. import bookings
-from ..bookings import WEEKS_MAX, BookingRequest, BookingResult
-from ..errors import NotFoundError
+from ..core.errors import NotFoundError
+from ..core.models import Page
+from ..domain import bookings
+from ..domain.bookings import WEEKS_MAX, BookingRequest, BookingResult
 from ..keys import clock_key, delivery_key, settings_key, store_key
-from ..models import Page
 from ..store.bookings import Booking
 from .jsonio import MAX_ID, Body, Query, path_id, reply
 from .paging import PageQuery

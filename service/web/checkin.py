@@ -5,10 +5,10 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import Field
 
-from .. import checkin
-from ..checkin import PARTY_MAX, Arrival, CheckinOutcome, CodeLookup
+from ..core.models import Page, Role
+from ..domain import checkin
+from ..domain.checkin import PARTY_MAX, Arrival, CheckinOutcome, CodeLookup
 from ..keys import clock_key, settings_key, store_key
-from ..models import Page, Role
 from .jsonio import Body, Id, path_id, reply
 from .routing import DOOR, STAFF, Api, ListOf, principal
 

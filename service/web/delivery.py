@@ -8,14 +8,15 @@ from typing import Literal
 from aiohttp import web
 from pydantic import Field
 
-from .. import delivery_log, sending
-from ..delivery_log import Deliveries
-from ..errors import NotFoundError, ValidationError
+from ..core.errors import NotFoundError, ValidationError
+from ..core.models import Channel, Message, MessageKind, MessageStatus, SendReport, TemplateOverride
+from ..delivery import delivery_log
+from ..delivery.delivery_log import Deliveries
+from ..domain import sending
+from ..domain.sending import Preview
 from ..keys import clock_key, delivery_key, sandbox_key, store_key
 from ..messages import overrides
-from ..models import Channel, Message, MessageKind, MessageStatus, SendReport, TemplateOverride
-from ..render import KINDS, LANGUAGES
-from ..sending import Preview
+from ..messages.render import KINDS, LANGUAGES
 from .jsonio import Body, Id, Query, path_id, reply
 from .paging import PageQuery
 from .routing import STAFF, Api, ListOf

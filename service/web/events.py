@@ -9,10 +9,11 @@ from typing import Annotated, Any, Final
 from aiohttp import web
 from pydantic import AfterValidator, BeforeValidator, Field
 
-from .. import events, subscriptions
-from ..clock import YEARS_TEXT, in_years, localize
-from ..errors import ValidationError
-from ..events import (
+from ..core.clock import YEARS_TEXT, in_years, localize
+from ..core.errors import ValidationError
+from ..core.models import Channel, Event, EventKind, EventStatus
+from ..domain import events, subscriptions
+from ..domain.events import (
     CAPACITY_MAX,
     PARTY_MAX,
     REMINDER_HOURS_MAX,
@@ -21,7 +22,6 @@ from ..events import (
     TAGS_MAX,
 )
 from ..keys import clock_key, delivery_key, settings_key, store_key
-from ..models import Channel, Event, EventKind, EventStatus
 from .jsonio import MAX_ID, Body, Patch, path_id, reply
 from .paging import PageQuery
 from .routing import STAFF, Api, ListOf

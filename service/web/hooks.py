@@ -1,6 +1,6 @@
 """Inbound provider webhooks: SMS delivery reports and residents' SMS replies from Twilio
 and android-sms-gateway. Each is verified by the provider's own signature before anything
-is read from it; a reply is then answered 2xx whatever it said (service/sms_inbound.py),
+is read from it; a reply is then answered 2xx whatever it said (service/domain/sms_inbound.py),
 since a provider resends anything else."""
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from .. import reports, sms_callbacks
+from ..core.errors import AuthenticationError, NotFoundError, ValidationError
 from ..core.inbound import DeliveryReport, InboundSms
-from ..errors import AuthenticationError, NotFoundError, ValidationError
+from ..delivery import reports, sms_callbacks
+from ..domain.sms_inbound import receive_sms
 from ..keys import clock_key, delivery_key, settings_key, store_key
-from ..sms_inbound import receive_sms
 from .jsonio import read_body
 from .routing import Api, RawBody
 
@@ -138,7 +138,7 @@ async def twilio(request: web.Request) -> web.Response:
 async def twilio_inbound(request: web.Request) -> web.Response:
     """The URL for "A message comes in" on the Twilio number, its own so the two kinds of
     request are easy to tell apart in logs: the reply is read as an answer, STOP, START or
-    HELP (service/sms_replies.py), each MessageSid once, and answered with empty TwiML (what
+    HELP (service/domain/sms_replies.py), each MessageSid once, and answered with empty TwiML (what
     we say back goes out through the outbox). Signed like status callbacks."""
     return await _twilio(request)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import Field
 
-from .. import households
+from ..core.models import Household
+from ..domain import households
 from ..keys import clock_key, store_key
-from ..models import Household
 from .jsonio import Body, Patch, path_id, reply
 from .paging import PageQuery
 from .routing import STAFF, Api, ListOf

@@ -16,10 +16,15 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from multidict import MultiDictProxy
 
-from .. import jsontext
-from ..errors import NotFoundError, PayloadTooLargeError, UnsupportedMediaError, ValidationError
+from ..core import jsontext
+from ..core.errors import (
+    NotFoundError,
+    PayloadTooLargeError,
+    UnsupportedMediaError,
+    ValidationError,
+)
+from ..core.text import TEXT_NOT_UNICODE
 from ..keys import settings_key
-from ..text import TEXT_NOT_UNICODE
 
 M = TypeVar("M", bound=pydantic.BaseModel)
 # SQLite's largest integer: a bigger id in a path or body cannot name a row (and would not

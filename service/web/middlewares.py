@@ -10,7 +10,7 @@ from http import HTTPStatus
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from ..errors import ServiceError
+from ..core.errors import ServiceError
 from ..keys import metrics_key, settings_key
 
 access_log = logging.getLogger("linli.access")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..core.metrics import CONTENT_TYPE
 from ..keys import metrics_key, openapi_key, store_key
-from ..metrics import CONTENT_TYPE
 from .routing import Api
 
 routes = Api(prefix="")

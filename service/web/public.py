@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .. import unsubscribe as opt_out
+from ..domain import unsubscribe as opt_out
 from ..keys import clock_key, delivery_key, settings_key, store_key
-from ..links import read_unsubscribe_token
+from ..messages.links import read_unsubscribe_token
 from .jsonio import read_body
 from .pages import not_found_page, page
 from .routing import Api

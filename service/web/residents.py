@@ -7,11 +7,11 @@ from typing import Annotated
 from aiohttp import web
 from pydantic import Field
 
-from .. import importer, residents
-from ..errors import UnsupportedMediaError
+from ..core.errors import UnsupportedMediaError
+from ..core.models import Channel, Contact, ImportReport, Language, Page, Resident
+from ..domain import importer, residents
+from ..domain.residents import ContactChanges, ContactInput, ResidentChanges, ResidentInput
 from ..keys import clock_key, settings_key, store_key
-from ..models import Channel, Contact, ImportReport, Language, Page, Resident
-from ..residents import ContactChanges, ContactInput, ResidentChanges, ResidentInput
 from .jsonio import Body, Id, Patch, path_id, read_body, reply
 from .paging import PageQuery
 from .routing import STAFF, Api, ListOf, RawBody

@@ -7,10 +7,10 @@ from typing import Any
 from aiohttp import web
 from pydantic import Field
 
-from .. import rooms
+from ..core.models import Room
+from ..domain import rooms
+from ..domain.rooms import CAPACITY_MAX, LOCATION_MAX, NAME_MAX
 from ..keys import clock_key, store_key
-from ..models import Room
-from ..rooms import CAPACITY_MAX, LOCATION_MAX, NAME_MAX
 from ..store.rooms import RULE_COLUMNS
 from .jsonio import Body, Patch, path_id, reply
 from .paging import PageQuery

@@ -11,10 +11,10 @@ from typing import Any, Final
 import pydantic
 from aiohttp import web
 
-from .. import auth
-from ..errors import AuthenticationError, PermissionDeniedError
+from ..core.errors import AuthenticationError, PermissionDeniedError
+from ..core.models import Principal, Role
+from ..domain import auth
 from ..keys import clock_key, store_key, token_cache_key
-from ..models import Principal, Role
 from .jsonio import parse_json, parse_query
 
 Handler = Callable[..., Awaitable[web.StreamResponse]]

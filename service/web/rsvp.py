@@ -11,10 +11,10 @@ from typing import Final, Literal
 from aiohttp import web
 from pydantic import Field
 
-from .. import rsvp
+from ..core.models import AnswerVia, Invitation, RsvpState
 from ..core.phrases import area
+from ..domain import rsvp
 from ..keys import clock_key, delivery_key, settings_key, store_key
-from ..models import AnswerVia, Invitation, RsvpState
 from .jsonio import MAX_ID, Body, Id, Query, path_id, reply
 from .routing import STAFF, Api, principal
 

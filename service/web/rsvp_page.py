@@ -15,21 +15,21 @@ from aiohttp import web
 from markupsafe import Markup
 from pydantic import Field
 
-from .. import checkin, rsvp
-from ..calendar import event_ics
-from ..checkin_codes import qr_svg
+from ..core.checkin_codes import qr_svg
+from ..core.errors import ConflictError, NotFoundError, ServiceError, ValidationError
+from ..core.i18n import date_text, time_text
+from ..core.models import AnswerVia, Event, Invitation, RsvpState
 from ..core.phrases import area, language_for
-from ..errors import ConflictError, NotFoundError, ServiceError, ValidationError
-from ..i18n import date_text, time_text
+from ..domain import checkin, rsvp
+from ..domain.telegram_links import deep_link
 from ..keys import clock_key, delivery_key, settings_key, store_key
-from ..links import booking_token, read_rsvp_token
+from ..messages.calendar import event_ics
 from ..messages.event_code import event_code
+from ..messages.links import booking_token, read_rsvp_token
 from ..messages.plan import room_name_of
-from ..models import AnswerVia, Event, Invitation, RsvpState
 from ..store import Store
 from ..store import events as event_sql
 from ..store import rsvp as rsvp_sql
-from ..telegram_links import deep_link
 from .jsonio import Body, parse_json, read_body, read_form, reply
 from .pages import not_found_page, page
 from .routing import Api, RawBody
@@ -169,7 +169,7 @@ async def _render(
         "nonce": secrets.token_urlsafe(16),
         "action": f"/r/{token}",
         "calendar": f"/r/{token}/event.ics",
-        # The resident's own page for booking the community's rooms (service/bookings.py).
+        # The resident's own page for booking the community's rooms (service/domain/bookings.py).
         "booking_page": f"/b/{booking_token(links_key, invitation.resident_id)}",
         "sms_hint": text["sms_hint"].format(code=event_code(event.id)),
         "telegram_link": tg_link,

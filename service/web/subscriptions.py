@@ -5,12 +5,12 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import Field
 
-from .. import subscriptions
+from ..core.errors import ConflictError
+from ..core.models import IntegrationEvent, Subscription
 from ..core.ssrf import IPNetwork, parse_networks
-from ..errors import ConflictError
+from ..domain import subscriptions
+from ..domain.subscriptions import DESCRIPTION_MAX, SubscriptionChanges, SubscriptionInput
 from ..keys import clock_key, delivery_key, settings_key, store_key
-from ..models import IntegrationEvent, Subscription
-from ..subscriptions import DESCRIPTION_MAX, SubscriptionChanges, SubscriptionInput
 from .jsonio import Body, Patch, path_id, reply
 from .paging import PageQuery
 from .routing import STAFF, Api, ListOf

@@ -20,13 +20,13 @@ from typing import Final
 from aiohttp import web
 from pydantic import Field
 
-from .. import auth, checkin, tablet
-from ..checkin import CheckinOutcome
+from ..core.errors import AuthenticationError, PermissionDeniedError, ServiceError
+from ..core.models import Principal, Role
 from ..core.phrases import area, language_for
-from ..errors import AuthenticationError, PermissionDeniedError, ServiceError
+from ..domain import auth, checkin, tablet
+from ..domain.checkin import CheckinOutcome
+from ..domain.tablet import Timeline
 from ..keys import clock_key, settings_key, store_key
-from ..models import Principal, Role
-from ..tablet import Timeline
 from .checkin import CheckinIn
 from .jsonio import Query, jsonable, reply
 from .pages import page

@@ -15,11 +15,12 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from .. import jsontext, telegram_bot
-from ..delivery import ChannelFailure, TelegramBot
-from ..errors import AuthenticationError, NotFoundError, ValidationError
+from ..core import jsontext
+from ..core.errors import AuthenticationError, NotFoundError, ValidationError
+from ..core.secret import same_text
+from ..dispatch import ChannelFailure, TelegramBot
+from ..domain import telegram_bot
 from ..keys import clock_key, delivery_key, settings_key, store_key
-from ..secret import same_text
 from .jsonio import read_body
 from .routing import Api, RawBody
 

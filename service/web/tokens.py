@@ -8,11 +8,11 @@ from typing import Annotated
 from aiohttp import web
 from pydantic import AfterValidator, Field
 
-from .. import auth
-from ..clock import localize
+from ..core.clock import localize
+from ..core.models import ApiToken, IssuedToken, Page, Principal, Role
+from ..core.text import text_problem
+from ..domain import auth
 from ..keys import clock_key, settings_key, store_key, token_cache_key
-from ..models import ApiToken, IssuedToken, Page, Principal, Role
-from ..text import text_problem
 from .events import Moment
 from .jsonio import MAX_ID, Body, path_id, reply
 from .paging import PageQuery

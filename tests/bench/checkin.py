@@ -31,10 +31,10 @@ import aiohttp
 import aiosqlite
 from aiohttp import web
 
-from service.auth import issue_token
-from service.checkin_codes import new_code
-from service.clock import to_db
-from service.models import Role
+from service.core.checkin_codes import new_code
+from service.core.clock import to_db
+from service.core.models import Role
+from service.domain.auth import issue_token
 from service.store import Store
 from tests.bench.outbox import LINLI, PY, populate, process, wait_port
 from tests.bench.rsvp import Figures

@@ -26,8 +26,8 @@ import aiohttp
 import aiosqlite
 from aiohttp import web
 
-from service.links import rsvp_token
-from service.secret import load_or_create
+from service.core.secret import load_or_create
+from service.messages.links import rsvp_token
 from tests.bench.outbox import LINLI, PY, populate, process, wait_port
 from tests.processes import free_port
 

@@ -19,10 +19,10 @@ import pytest
 from aiohttp import web
 from playwright.async_api import Browser, Page, async_playwright
 
-from service import auth
 from service.app import create_app
+from service.core.models import Role
+from service.domain import auth
 from service.keys import store_key
-from service.models import Role
 from service.settings import load_settings
 from tests.conftest import START, Api, PinnedClock, base_overrides
 

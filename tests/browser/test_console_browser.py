@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from playwright.async_api import Browser, Page
 
-from service import console_auth
+from service.core.models import Role
+from service.domain import console_auth
 from service.keys import store_key
-from service.models import Role
 from tests.browser.conftest import PHONE, Live
 from tests.conftest import START
 

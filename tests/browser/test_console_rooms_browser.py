@@ -11,11 +11,11 @@ import pytest
 from aiohttp import web
 from playwright.async_api import Browser, Page, expect
 
-from service import auth
 from service.app import create_app
+from service.core.models import Role
 from service.core.webhook_rules import new_secret
+from service.domain import auth
 from service.keys import store_key
-from service.models import Role
 from service.settings import load_settings
 from tests.browser.conftest import PHONE, Live, LiveClient, _free_port, sign_in
 from tests.community import published_event, resident, room, settled

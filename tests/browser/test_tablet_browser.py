@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
-from service import auth
-from service.checkin_codes import new_code
-from service.clock import to_db
+from service.core.checkin_codes import new_code
+from service.core.clock import to_db
+from service.core.models import Role
+from service.domain import auth
 from service.keys import store_key
-from service.models import Role
 from tests.browser.conftest import Live
 from tests.community import invited, rsvp_link
 from tests.conftest import START

@@ -24,15 +24,15 @@ import pydantic
 from aiohttp import web
 from multidict import MultiDict, MultiDictProxy
 
-from ...clock import YEARS_TEXT, in_years
-from ...console_auth import ConsoleUser, session_user
+from ...core.clock import YEARS_TEXT, in_years
+from ...core.errors import PermissionDeniedError, ServiceError, ValidationError
 from ...core.phrases import LANGUAGES, Text
-from ...errors import PermissionDeniedError, ServiceError, ValidationError
+from ...core.secret import same_text
+from ...core.text import text_problem
+from ...domain.console_auth import ConsoleUser, session_user
 from ...keys import clock_key, settings_key, store_key
-from ...secret import same_text
 from ...settings import Settings
 from ...store import Store
-from ...text import text_problem
 from ..jsonio import read_form, validate
 from ..routing import Api, RawBody
 from ..routing import Handler as RouteHandler

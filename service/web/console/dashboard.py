@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ... import dashboard
+from ...domain import dashboard
 from .base import TAG, Console, console_routes, view
 
 routes = console_routes()

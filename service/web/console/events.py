@@ -12,10 +12,10 @@ from typing import Any, Final
 from aiohttp import web
 from multidict import MultiDictProxy
 
-from ... import events, residents, rooms, rsvp, sending, subscriptions
-from ...errors import ServiceError, ValidationError
+from ...core.errors import ServiceError, ValidationError
+from ...core.models import Channel, Event, EventKind, MessageKind
+from ...domain import events, residents, rooms, rsvp, sending, subscriptions
 from ...keys import delivery_key
-from ...models import Channel, Event, EventKind, MessageKind
 from ..delivery import NotifyIn
 from ..events import EventIn, EventPatch, event_times
 from ..jsonio import path_id, read_int

@@ -11,13 +11,14 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from ... import checkin, delivery_log, rsvp, sending
-from ...checkin import Arrival, CheckinRefused
-from ...delivery_log import SendProgress
-from ...errors import ServiceError
-from ...events import get_event
+from ...core.errors import ServiceError
+from ...core.models import AnswerVia, Event, Invitation, MessageStatus, RsvpState
+from ...delivery import delivery_log
+from ...delivery.delivery_log import SendProgress
+from ...domain import checkin, rsvp, sending
+from ...domain.checkin import Arrival, CheckinRefused
+from ...domain.events import get_event
 from ...keys import delivery_key
-from ...models import AnswerVia, Event, Invitation, MessageStatus, RsvpState
 from .. import rsvp as rsvp_api
 from ..checkin import CheckinIn
 from ..jsonio import path_id, read_int

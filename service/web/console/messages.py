@@ -9,8 +9,9 @@ from urllib.parse import urlencode
 from aiohttp import web
 from pydantic import Field
 
-from ... import delivery_log, events
-from ...models import Channel, MessageStatus
+from ...core.models import Channel, MessageStatus
+from ...delivery import delivery_log
+from ...domain import events
 from ..jsonio import Id, Query, path_id
 from .base import Console, console_routes, page_route, view
 

@@ -9,11 +9,11 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from ... import households, importer, residents
-from ...contacts import phone_or_none
-from ...errors import NotFoundError, ServiceError, ValidationError
-from ...models import Channel, Contact, ImportReport, Language, Page, Resident
-from ...residents import ContactChanges
+from ...core.errors import NotFoundError, ServiceError, ValidationError
+from ...core.models import Channel, Contact, ImportReport, Language, Page, Resident
+from ...domain import households, importer, residents
+from ...domain.contacts import phone_or_none
+from ...domain.residents import ContactChanges
 from ..jsonio import path_id
 from ..residents import (
     ContactIn,

@@ -11,12 +11,12 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from ... import bookings, residents, rooms
-from ...clock import YEARS_TEXT, in_years
-from ...errors import NotFoundError, ServiceError, ValidationError
+from ...core.clock import YEARS_TEXT, in_years
+from ...core.errors import NotFoundError, ServiceError, ValidationError
+from ...core.models import Room
+from ...domain import bookings, residents, rooms
+from ...domain.rooms import WEEKDAYS
 from ...keys import delivery_key
-from ...models import Room
-from ...rooms import WEEKDAYS
 from ...store.bookings import Booking
 from ..bookings import BookingIn, staff_request
 from ..jsonio import path_id

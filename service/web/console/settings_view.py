@@ -15,11 +15,11 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from ...contacts import canonical_address
-from ...delivery import TestResult
-from ...errors import PermissionDeniedError, ServiceError
+from ...core.errors import PermissionDeniedError, ServiceError
+from ...core.models import Channel, Role
+from ...dispatch import TestResult
+from ...domain.contacts import canonical_address
 from ...keys import delivery_key
-from ...models import Channel, Role
 from ...settings import CHANNEL_TABLES
 from .base import Console, console_routes, page_route, view
 

@@ -8,15 +8,11 @@ from typing import Final
 
 from aiohttp import web
 
-from ... import console_auth
+from ...core.errors import AuthenticationError, PermissionDeniedError, TooManyRequestsError
 from ...core.phrases import Text
-from ...errors import (
-    AuthenticationError,
-    PermissionDeniedError,
-    TooManyRequestsError,
-)
+from ...core.secret import same_text
+from ...domain import console_auth
 from ...keys import clock_key, sign_in_throttle_key, store_key
-from ...secret import same_text
 from ..jsonio import read_form
 from ..proxy import origin
 from .base import (

@@ -1,0 +1,2 @@
+"""How messages travel: the worker, its lanes and rates, quiet hours, fallback, provider
+reports, the delivery log."""

@@ -1,0 +1,105 @@
+"""The links and button data residents receive, signed with the server secret: the RSVP
+page, one-click unsubscribe, calendar download, answer actions and Telegram buttons."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Final
+
+from ..core.secret import base36, mac, read_id, sign_ids, verify_ids
+
+RSVP: Final = "rsvp"
+UNSUBSCRIBE: Final = "unsubscribe"
+TELEGRAM: Final = "tg"
+BOOKING: Final = "book"
+# Telegram button actions: going, not going, maybe, one more person.
+BUTTON_ACTIONS: Final = ("y", "n", "m", "p")
+
+
+def rsvp_token(key: bytes, event_id: int, resident_id: int) -> str:
+    """The invitation's token: the same in every message about this event to this resident."""
+    return sign_ids(key, RSVP, event_id, resident_id)
+
+
+def read_rsvp_token(key: bytes, token: str) -> tuple[int, int] | None:
+    """(event id, resident id) from an RSVP token, or None."""
+    found = verify_ids(key, RSVP, token, 2)
+    return None if found is None else (found[0], found[1])
+
+
+def booking_token(key: bytes, resident_id: int) -> str:
+    """A resident's room booking page token: the same in every message to them."""
+    return sign_ids(key, BOOKING, resident_id)
+
+
+def read_booking_token(key: bytes, token: str) -> int | None:
+    """The resident id a booking page token names, or None."""
+    found = verify_ids(key, BOOKING, token, 1)
+    return None if found is None else found[0]
+
+
+def unsubscribe_token(key: bytes, contact_id: int) -> str:
+    """The one-click unsubscribe token of a contact."""
+    return sign_ids(key, UNSUBSCRIBE, contact_id)
+
+
+def read_unsubscribe_token(key: bytes, token: str) -> int | None:
+    """The contact id an unsubscribe token names, or None."""
+    found = verify_ids(key, UNSUBSCRIBE, token, 1)
+    return None if found is None else found[0]
+
+
+class Links:
+    """Absolute URLs under the server's public URL."""
+
+    def __init__(self, key: bytes, public_url: str) -> None:
+        self.key = key
+        self.base = public_url.rstrip("/")
+
+    def rsvp(self, event_id: int, resident_id: int) -> str:
+        """The resident's RSVP page for an event."""
+        return f"{self.base}/r/{rsvp_token(self.key, event_id, resident_id)}"
+
+    def booking(self, resident_id: int) -> str:
+        """The resident's room booking page."""
+        return f"{self.base}/b/{booking_token(self.key, resident_id)}"
+
+    @staticmethod
+    def calendar(page: str) -> str:
+        """The event as an .ics file, under the RSVP page `page`."""
+        return f"{page}/event.ics"
+
+    @staticmethod
+    def actions(page: str) -> dict[str, str]:
+        """Signed URLs (the page's token signs them) an integrator's bot POSTs to answer for
+        the resident."""
+        return {answer: f"{page}/{answer}" for answer in ("yes", "no", "maybe")}
+
+    def unsubscribe(self, contact_id: int) -> str:
+        """RFC 8058 one-click unsubscribe URL."""
+        return f"{self.base}/u/{unsubscribe_token(self.key, contact_id)}"
+
+    def sms_status_callback(self) -> str:
+        """Where Twilio posts status callbacks."""
+        return f"{self.base}/hooks/sms/twilio"
+
+
+def button_data(key: bytes, event_id: int, resident_id: int, action: str) -> str:
+    """Telegram callback_data (at most 64 bytes) carrying a MAC, so tampering is refused."""
+    head = f"{base36(event_id)}.{base36(resident_id)}.{action}"
+    return f"{head}.{mac(key, TELEGRAM, head, size=12)}"
+
+
+def read_button_data(key: bytes, data: str) -> tuple[int, int, str] | None:
+    """(event id, resident id, action) from callback_data, or None when forged."""
+    # Telegram passes on whatever a client puts here: odd text must not reach mac().
+    parts = data.split(".")
+    if len(parts) != 4 or parts[2] not in BUTTON_ACTIONS or not data.isascii():
+        return None
+    event_id, resident_id = read_id(parts[0]), read_id(parts[1])
+    if event_id is None or resident_id is None:
+        return None
+    head = ".".join(parts[:3])
+    if not hmac.compare_digest(parts[3].encode(), mac(key, TELEGRAM, head, size=12).encode()):
+        return None
+    return event_id, resident_id, parts[2]
