@@ -10,15 +10,10 @@ from typing import Any
 import pytest
 
 from service.core.errors import ValidationError
-from service.messages.render import (
-    BLOCKS,
-    CHANNELS,
-    KINDS,
-    LANGUAGES,
-    Renderer,
-    RenderLimitError,
-    sample_context,
-)
+from service.messages.catalog import BLOCKS, CHANNELS, KINDS, LANGUAGES
+from service.messages.limits import RenderLimitError
+from service.messages.render import Renderer
+from service.messages.samples import sample_context
 from service.messages.sms_length import sms_length
 
 CJK = re.compile(r"[\u4e00-\u9fff]")

@@ -8,8 +8,9 @@ import pytest
 
 from service.core.models import MessageKind
 from service.dispatch import composer_for
+from service.messages.catalog import CHANNELS, KINDS, LANGUAGES
 from service.messages.compose import Composer
-from service.messages.render import CHANNELS, KINDS, LANGUAGES, Rendered, Renderer
+from service.messages.render import Rendered, Renderer
 from service.messages.stencil import Stencils
 from service.settings import load_settings
 from service.store.outbox import Reach, Recipient

@@ -9,7 +9,8 @@ from collections.abc import Awaitable
 from typing import Any
 
 from service.keys import sandbox_key
-from service.messages.render import RenderLimitError, sample_context
+from service.messages.limits import RenderLimitError
+from service.messages.samples import sample_context
 from service.messages.sandbox import TemplateSandbox
 from tests.community import EVENTS, published_event, resident
 from tests.conftest import Api

@@ -41,7 +41,8 @@ from pathlib import Path
 from typing import Any, BinaryIO, Final
 
 from ..core.errors import ValidationError
-from .render import TIME_LIMIT, Rendered, Renderer, RenderLimitError
+from .limits import TIME_LIMIT, RenderLimitError
+from .render import Rendered, Renderer
 
 log = logging.getLogger("linli.sandbox")
 

@@ -41,7 +41,8 @@ from typing import Any, Final
 
 from markupsafe import escape
 
-from .render import SIZE_LIMIT, Rendered, Renderer
+from .limits import SIZE_LIMIT
+from .render import Rendered, Renderer
 
 log = logging.getLogger("linli.stencil")
 

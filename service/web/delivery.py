@@ -16,7 +16,7 @@ from ..domain import sending
 from ..domain.sending import Preview
 from ..keys import clock_key, delivery_key, sandbox_key, store_key
 from ..messages import overrides
-from ..messages.render import KINDS, LANGUAGES
+from ..messages.catalog import KINDS, LANGUAGES
 from .jsonio import Body, Id, Query, path_id, reply
 from .paging import PageQuery
 from .routing import STAFF, Api, ListOf

@@ -351,7 +351,8 @@ def override_costs(n: int) -> str:
     through stencils, an override in-process (what the sandbox runs), and the override
     through the sandbox process in BATCH-sized round trips; CPU µs a message is the server
     process's own (the helper's is apart), with the rate in messages a second."""
-    from service.messages.render import Renderer, sample_context
+    from service.messages.render import Renderer
+    from service.messages.samples import sample_context
     from service.messages.sandbox import Job, TemplateSandbox
     from service.messages.stencil import Stencils
 
