@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple, TypeVar
 from urllib.parse import urlsplit
 
 from service.core.clock import to_db
@@ -32,6 +32,26 @@ SUBSCRIPTIONS = "/api/v1/subscriptions"
 TUE = "2026-12-01"
 # The signing secret `subscribe` gives a subscription unless told otherwise.
 SECRET = new_secret()
+# How long a test waits for the worker or a background task to get somewhere: generous,
+# for a loaded 2-core CI machine; a passing test goes on as soon as the state is reached.
+PATIENCE_S: Final = 30.0
+T = TypeVar("T")
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]], done: Callable[[T], bool], what: str, every: float = 0.02
+) -> T:
+    """`probe()`'s value once `done` holds for it, asked every `every` s; after PATIENCE_S
+    an AssertionError naming `what` and the last value."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + PATIENCE_S
+    while True:
+        value = await probe()
+        if done(value):
+            return value
+        if loop.time() > deadline:
+            raise AssertionError(f"never {what}: {value!r}")
+        await asyncio.sleep(every)
 
 
 async def resident(api: Api, name: str, unit: str, *contacts: tuple[str, str], **kw: Any) -> int:
@@ -66,13 +86,13 @@ async def until(
     api: Api, event_id: int, done: Callable[[dict[str, int]], bool], what: str
 ) -> dict[str, Any]:
     """The event's deliveries once `done(counts by status)` holds (or an AssertionError)."""
-    for _ in range(400):
+
+    async def deliveries() -> dict[str, Any]:
         status, body = await api.get(f"{EVENTS}/{event_id}/deliveries", params={"limit": "500"})
         assert status == 200, body
-        if done(body["by_status"]):
-            return dict(body)
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"never {what}: {body['by_status']}")
+        return dict(body)
+
+    return await eventually(deliveries, lambda body: done(body["by_status"]), what)
 
 
 async def settled(api: Api, event_id: int, *, total: int) -> dict[str, Any]:

@@ -11,18 +11,26 @@ from typing import Any
 from service.core.clock import from_db
 from service.keys import delivery_key, store_key
 from service.messages.links import booking_token
-from tests.community import ROOMS, TUE, book, outbox_files, published_event, resident, room
+from tests.community import (
+    ROOMS,
+    TUE,
+    book,
+    eventually,
+    outbox_files,
+    published_event,
+    resident,
+    room,
+)
 from tests.conftest import Api
 
 
 async def files_with(api: Api, channel: str, count: int) -> list[Path]:
     """The file channel's messages once there are `count` of them."""
-    for _ in range(300):
-        found = outbox_files(api, channel)
-        if len(found) >= count:
-            return found
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"only {len(outbox_files(api, channel))} {channel} messages")
+
+    async def files() -> list[Path]:
+        return outbox_files(api, channel)
+
+    return await eventually(files, lambda found: len(found) >= count, f"{count} {channel} files")
 
 
 async def messages_of(api: Api, booking_id: int) -> list[dict[str, Any]]:

@@ -3,11 +3,10 @@ and error, and the retry button, after which the worker sends it."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from service.core.webhook_rules import new_secret
-from tests.community import EVENTS, hooks_on, published_event, resident, settled
+from tests.community import EVENTS, eventually, hooks_on, published_event, resident, settled
 from tests.conftest import Api, MakeApi
 from tests.console import ConsoleClient
 from tests.fakes.webhook_receiver import WebhookReceiver
@@ -74,12 +73,11 @@ async def test_console_messages_log_filters_shows_attempts_and_retries(
         page = await console.post(f"/console/messages/{message_id}/retry", {})
         assert page.status == 200 and page.flash == "已重新排队，稍后发出。"
         await hook.wait_for(1)
-        for _ in range(200):
-            page = await console.get(f"/console/messages/{message_id}")
-            if page.by_id("status") in ("已发送", "已送达"):
-                break
-            await asyncio.sleep(0.02)
-        assert page.by_id("status") in ("已发送", "已送达"), page.by_id("status")
+        page = await eventually(
+            lambda: console.get(f"/console/messages/{message_id}"),
+            lambda page: page.by_id("status") in ("已发送", "已送达"),
+            "sent",
+        )
         assert 'id="retry"' not in page.text
 
         # A message that is not failed cannot be retried: a 409 page, not a 500.

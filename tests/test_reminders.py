@@ -14,7 +14,7 @@ from service.core.errors import ValidationError
 from service.core.models import EventKind
 from service.domain import events, reminders
 from service.keys import delivery_key, store_key
-from tests.community import EVENTS, published_event, resident
+from tests.community import EVENTS, eventually, published_event, resident
 from tests.conftest import Api, MakeApi, PinnedClock
 
 # The events below start at 09:00 Shanghai time on 5 December.
@@ -49,12 +49,11 @@ async def texts_to(api: Api, event_id: int, resident_id: int) -> list[str]:
 
 async def reminded(api: Api, event_id: int, total: int) -> Counter[int]:
     """The counts once `total` reminders exist (the background scheduler's work)."""
-    for _ in range(400):
-        counts = await sent_to(api, event_id)
-        if sum(counts.values()) >= total:
-            return counts
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"never {total} reminders: {counts}")
+    return await eventually(
+        lambda: sent_to(api, event_id),
+        lambda counts: sum(counts.values()) >= total,
+        f"{total} reminders",
+    )
 
 
 async def answered(api: Api, event_id: int, answers: dict[int, str]) -> None:
@@ -121,12 +120,11 @@ async def test_the_background_scheduler_sends_reminders_through_the_worker(
     await answered(api, event_id, {going: "yes"})
     clock.now = STARTS - timedelta(hours=23)
     assert await reminded(api, event_id, 1) == {going: 1}
-    for _ in range(400):
-        statuses = {m["status"] for m in await messages(api, event_id)}
-        if statuses <= {"sent", "delivered"}:
-            break
-        await asyncio.sleep(0.02)
-    assert statuses <= {"sent", "delivered"}
+    await eventually(
+        lambda: messages(api, event_id),
+        lambda found: {m["status"] for m in found} <= {"sent", "delivered"},
+        "sent",
+    )
     await asyncio.sleep(0.1)  # many more runs of the scheduler
     assert await sent_to(api, event_id) == {going: 1}
 

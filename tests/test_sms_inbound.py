@@ -4,7 +4,6 @@ with sizes and event codes, STOP and START, help, refusals, and each message onc
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -17,6 +16,7 @@ from service.keys import store_key
 from service.store import Row
 from tests.community import (
     EVENTS,
+    eventually,
     published_event,
     resident,
     settled,
@@ -84,15 +84,20 @@ async def invite(api: Api, rid: int | None = None, **event: Any) -> tuple[int, i
 async def outbox(api: Api) -> list[Row]:
     """Every message once none is queued or being sent."""
     store = api.client.app[store_key]
-    for _ in range(400):
-        rows = await store.reader.fetchall(
-            "SELECT kind, status, address, body_text, provider_id FROM messages"
-            " JOIN message_bodies ON message_id = id ORDER BY id"
+
+    async def rows() -> list[Row]:
+        return list(
+            await store.reader.fetchall(
+                "SELECT kind, status, address, body_text, provider_id FROM messages"
+                " JOIN message_bodies ON message_id = id ORDER BY id"
+            )
         )
-        if all(row["status"] not in ("queued", "sending") for row in rows):
-            return rows
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"the outbox never settled: {[tuple(r) for r in rows]}")
+
+    return await eventually(
+        rows,
+        lambda found: all(row["status"] not in ("queued", "sending") for row in found),
+        "settled",
+    )
 
 
 async def replies(api: Api) -> list[str]:

@@ -4,7 +4,6 @@ event.updated deliveries with ids and states only, 410 disabling the endpoint, d
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from tests.community import (
     SECRET,
     SUBSCRIPTIONS,
     answer,
+    eventually,
     hooks_on,
     published_event,
     resident,
@@ -30,15 +30,15 @@ PHONE = "+8613812345678"
 EMAIL = "zhang.wei@example.org"
 
 
-async def eventually(api: Api, path: str, check: Callable[[Any], bool]) -> Any:
+async def got_to(api: Api, path: str, check: Callable[[Any], bool]) -> Any:
     """GET `path` until `check` holds for its body."""
-    for _ in range(300):
-        status, body = await api.get(path)
-        assert status == 200, body
-        if check(body):
-            return body
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"{path} never got there: {body}")
+
+    async def body() -> Any:
+        status, found = await api.get(path)
+        assert status == 200, found
+        return found
+
+    return await eventually(body, check, f"{path} got there")
 
 
 async def integration_messages(api: Api, event_id: int) -> list[dict[str, Any]]:
@@ -48,12 +48,11 @@ async def integration_messages(api: Api, event_id: int) -> list[dict[str, Any]]:
 
 async def all_sent(api: Api, event_id: int) -> list[dict[str, Any]]:
     """The event's integration messages once none is queued or sending any more."""
-    for _ in range(300):
-        messages = await integration_messages(api, event_id)
-        if all(m["status"] not in ("queued", "sending") for m in messages):
-            return messages
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"integration messages never settled: {messages}")
+    return await eventually(
+        lambda: integration_messages(api, event_id),
+        lambda messages: all(m["status"] not in ("queued", "sending") for m in messages),
+        "integration messages settled",
+    )
 
 
 def types_of(hook: WebhookReceiver) -> list[str]:
@@ -302,7 +301,7 @@ async def test_subscriptions_a_gone_endpoint_is_disabled(make_api: MakeApi) -> N
         hook.script(410)
 
         await answer(api, event_id, person, "yes")
-        gone = await eventually(
+        gone = await got_to(
             api, f"{SUBSCRIPTIONS}/{sub_id}", lambda s: s["disabled_at"] is not None
         )
         assert "410" in gone["disabled_reason"]
@@ -333,7 +332,7 @@ async def test_subscriptions_deleted_take_their_messages_with_them(
         hook.script(503)
         await answer(api, event_id, person, "yes")
         await hook.wait_for(1, requests=True)
-        await eventually(
+        await got_to(
             api,
             f"{EVENTS}/{event_id}/deliveries",
             lambda b: (
@@ -350,7 +349,7 @@ async def test_subscriptions_deleted_take_their_messages_with_them(
         hook.delay(0.5)
         with caplog.at_level(logging.ERROR, logger="linli.worker"):
             await answer(api, event_id, person, "no")
-            await eventually(
+            await got_to(
                 api,
                 f"{EVENTS}/{event_id}/deliveries",
                 lambda b: any(m["status"] == "sending" for m in b["messages"]["items"]),

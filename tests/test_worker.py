@@ -14,6 +14,7 @@ from service.core.webhook_rules import new_secret
 from tests.community import (
     EVENTS,
     assert_fell_back,
+    eventually,
     hooks_on,
     published_event,
     resident,
@@ -51,12 +52,7 @@ async def message_where(
     api: Api, event_id: int, check: Callable[[dict[str, Any]], bool]
 ) -> dict[str, Any]:
     """The event's one message once `check` holds for it."""
-    for _ in range(300):
-        message = await only_message(api, event_id)
-        if check(message):
-            return message
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"message never got there: {message}")
+    return await eventually(lambda: only_message(api, event_id), check, "got there")
 
 
 def requeued(attempts: int) -> Callable[[dict[str, Any]], bool]:
