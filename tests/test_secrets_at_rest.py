@@ -12,7 +12,7 @@ import pytest
 from service.core.secretbox import SecretBox, SecretKeyError
 from service.core.webhook_rules import new_secret
 from service.store import Store
-from service.store import outbox as outbox_sql
+from service.store import recipients as recipients_sql
 from service.store import subscriptions as subscription_sql
 from tests.community import answer, hooks_on, published_event, resident, subscribe
 from tests.conftest import MakeApi
@@ -100,7 +100,7 @@ def _stored(path: Path) -> list[str]:
 
 async def _read_back(store: Store) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The secrets the worker would sign with: the contact's and the subscription's."""
-    reach = await outbox_sql.contact(store.reader, 7, NOW)
+    reach = await recipients_sql.contact(store.reader, 7, NOW)
     targets = await subscription_sql.targets(store.reader, [3], NOW)
     assert reach is not None
     return reach.secrets, targets[3].secrets

@@ -13,7 +13,7 @@ from service.messages.compose import Composer
 from service.messages.render import Rendered, Renderer
 from service.messages.stencil import Stencils
 from service.settings import load_settings
-from service.store.outbox import Reach, Recipient
+from service.store.recipients import Reach, Recipient
 from tests.mail import community_event
 
 # The email tests' event, with markup in its title.

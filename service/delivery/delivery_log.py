@@ -10,6 +10,7 @@ from ..core.errors import ConflictError, EventNotFoundError, NotFoundError
 from ..core.models import Message, MessageKind, MessageStatus, Page
 from ..store import Db, Store, Tx
 from ..store import events as event_sql
+from ..store import message_log as log_sql
 from ..store import outbox as sql
 
 
@@ -35,7 +36,7 @@ async def deliveries(
     """Counts and a page of an event's messages, newest first, with their attempts."""
     await _existing(store, event_id)
     by_status, by_channel = await _tally(store.reader, event_id)
-    items, total = await sql.list_messages(
+    items, total = await log_sql.list_messages(
         store.reader, event_id=event_id, status=status, channel=channel, limit=limit, offset=offset
     )
     return Deliveries(
@@ -93,7 +94,7 @@ async def _tally(
     """An event's messages (of one kind, if given) counted by status, and by channel."""
     by_status: dict[str, int] = {s.value: 0 for s in MessageStatus}
     by_channel: dict[str, dict[str, int]] = {}
-    for st, ch, n in await sql.counts(db, event_id, kind):
+    for st, ch, n in await log_sql.counts(db, event_id, kind):
         by_status[st] = by_status.get(st, 0) + n
         by_channel.setdefault(ch, {})[st] = n
     return by_status, by_channel
@@ -128,7 +129,7 @@ async def message_log(
     offset: int,
 ) -> Page[Message]:
     """Every message (or one event's), newest first, with their attempts (the console's log)."""
-    items, total = await sql.list_messages(
+    items, total = await log_sql.list_messages(
         store.reader, event_id=event_id, status=status, channel=channel, limit=limit, offset=offset
     )
     return Page(tuple(items), total, limit, offset)
@@ -136,7 +137,7 @@ async def message_log(
 
 async def get_message(store: Store, message_id: int) -> Message:
     """One message with its attempts; 404 message_not_found."""
-    found = await sql.message_with_attempts(store.reader, message_id)
+    found = await log_sql.message_with_attempts(store.reader, message_id)
     if found is None:
         raise NotFoundError(f"no message {message_id}", code="message_not_found")
     return found

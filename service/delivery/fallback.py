@@ -12,6 +12,7 @@ from ..messages.plan import invited_to, overrides_of, room_name_of
 from ..store import Store
 from ..store import events as event_sql
 from ..store import outbox as sql
+from ..store import recipients as recipients_sql
 from ..store.outbox import NewMessage
 
 
@@ -26,13 +27,13 @@ async def fallback(
     if event is None:  # deleted since: nothing to fall back to
         return None
     # Built as the send built it: a reminder falling back keeps its party and door code.
-    person = await sql.recipient(
+    person = await recipients_sql.recipient(
         store.reader, message.resident_id, invited_to(message.kind, message.event_id)
     )
     if person is None:
         return None
     tried = await sql.group_channels(store.reader, message.group_uid)
-    contacts = (await sql.contacts_of(store.reader, [person.id]))[person.id]
+    contacts = (await recipients_sql.contacts_of(store.reader, [person.id]))[person.id]
     contact, suppressed = pick_contact(contacts, composer.usable_for(event), tried)
     if contact is None or suppressed:
         return None

@@ -39,6 +39,7 @@ from ..messages.compose import Composer, sendable
 from ..settings import DeliverySettings
 from ..store import Store, Tx
 from ..store import outbox as sql
+from ..store import recipients as recipients_sql
 from ..store import subscriptions as subscription_sql
 from ..store.outbox import NewMessage
 from .fallback import fallback
@@ -75,7 +76,7 @@ class _Lane:
 
 
 class _Target(Protocol):
-    """Where a message goes, as it stood when claimed: a resident's contact (outbox.Reach)
+    """Where a message goes, as it stood when claimed: a resident's contact (recipients.Reach)
     or an integrator's subscription (subscriptions.Target)."""
 
     @property
@@ -231,7 +232,7 @@ class Worker:
                 lane.hungry.clear()
                 await lane.hungry.wait()
             claimed: list[Message] = []
-            contacts: dict[int, sql.Reach] = {}
+            contacts: dict[int, recipients_sql.Reach] = {}
             hooks: dict[int, subscription_sql.Target] = {}
             free = max(1, min(lane.queue.maxsize - lane.queue.qsize(), self.settings.claim_batch))
             try:
@@ -242,7 +243,7 @@ class Worker:
                         sql.claim_due, channel=lane.name, now=now, lease_until=lease, limit=free
                     )
                 )
-                contacts = await sql.contacts_by_id(
+                contacts = await recipients_sql.contacts_by_id(
                     self.store.reader, [m.contact_id for m in claimed if m.contact_id], now
                 )
                 hooks = await subscription_sql.targets(
@@ -475,7 +476,9 @@ class Worker:
                     await sql.requeue(tx, done.message, retry_at, error, done.at)
                 if status == MessageStatus.FAILED and done.result.address_gone:
                     if done.message.contact_id:
-                        await sql.disable_contact(tx, done.message.contact_id, error, done.at)
+                        await recipients_sql.disable_contact(
+                            tx, done.message.contact_id, error, done.at
+                        )
                     elif done.message.subscription_id:
                         await subscription_sql.disable(
                             tx, done.message.subscription_id, error, done.at

@@ -24,6 +24,7 @@ from ..messages.compose import when_text as when_text
 from ..store import Store, Tx
 from ..store import bookings as sql
 from ..store import outbox as outbox_sql
+from ..store import recipients as recipients_sql
 from ..store import rooms as room_sql
 from ..store.bookings import Booking, NewBooking
 from ..store.checkin import ensure_code
@@ -582,8 +583,8 @@ async def _message(
     note: str,
 ) -> NewMessage | None:
     assert booking.resident_id is not None
-    person = await outbox_sql.recipient(tx, booking.resident_id)
-    contacts = (await outbox_sql.contacts_of(tx, [booking.resident_id]))[booking.resident_id]
+    person = await recipients_sql.recipient(tx, booking.resident_id)
+    contacts = (await recipients_sql.contacts_of(tx, [booking.resident_id]))[booking.resident_id]
     contact, suppressed = pick_contact(contacts, composer.usable)
     if person is None or contact is None:
         return None

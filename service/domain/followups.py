@@ -15,8 +15,10 @@ from ..messages.compose import Composer, reply_message
 from ..messages.plan import Batch, overrides_of, room_name_of
 from ..store import Tx
 from ..store import outbox as sql
+from ..store import recipients as recipients_sql
 from ..store.checkin import invitation_code
-from ..store.outbox import NewMessage, Reach, Recipient
+from ..store.outbox import NewMessage
+from ..store.recipients import Reach, Recipient
 from . import subscriptions
 from .rsvp import AnswerOutcome
 
@@ -81,7 +83,7 @@ class Followups:
     ) -> int:
         if not invitations:
             return 0
-        contacts = await sql.contacts_of(tx, [i.resident_id for i in invitations])
+        contacts = await recipients_sql.contacts_of(tx, [i.resident_id for i in invitations])
         room = await room_name_of(tx, event)
         overrides = await overrides_of(tx, event.id)
         # Said in reply to the resident this minute: not held for quiet hours.

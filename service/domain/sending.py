@@ -18,7 +18,10 @@ from ..messages.sms_length import SmsLength, sms_length
 from ..messages.stencil import Stencils
 from ..store import Store, Tx
 from ..store import outbox as sql
-from ..store.outbox import NewMessage, Recipient
+from ..store import recipients as recipients_sql
+from ..store import templates as templates_sql
+from ..store.outbox import NewMessage
+from ..store.recipients import Recipient
 from .events import get_event
 
 CHANNELS: Final = tuple(channel.value for channel in Channel)
@@ -53,16 +56,18 @@ async def send_event(
     stencils = Stencils(composer.renderer)
     after = 0
     while True:
-        people = await sql.audience_batch(
+        people = await recipients_sql.audience_batch(
             store.reader, tags=event.audience_tags, after_id=after, limit=batch
         )
         if not people:
             break
         after = people[-1].id
-        known = await sql.invited_residents(store.reader, event_id, [p.id for p in people])
+        known = await recipients_sql.invited_residents(
+            store.reader, event_id, [p.id for p in people]
+        )
         fresh = [p for p in people if p.id not in known]
         counter.already_invited += len(people) - len(fresh)
-        contacts = await sql.contacts_of(store.reader, [p.id for p in fresh])
+        contacts = await recipients_sql.contacts_of(store.reader, [p.id for p in fresh])
         composed = await batch_of.to_invitees(
             [(person, contacts[person.id]) for person in fresh], stencils
         )
@@ -119,7 +124,7 @@ async def _invite(
     invitation_ids: list[int] = []
     # The one writer runs this job alone, so the check and the insert cannot interleave
     # with a concurrent send of the same event.
-    created = await sql.insert_invitations(tx, event_id, [p.id for p, _ in planned], now)
+    created = await recipients_sql.insert_invitations(tx, event_id, [p.id for p, _ in planned], now)
     for person, message in planned:
         invitation_id = created.get(person.id)
         if invitation_id is None:  # invited meanwhile by a concurrent send
@@ -206,7 +211,7 @@ async def messages_to_invitees(
     stencils = Stencils(composer.renderer)
     after = 0
     while True:
-        people = await sql.invitees_batch(
+        people = await recipients_sql.invitees_batch(
             store.reader,
             event.id,
             answers=answers,
@@ -217,7 +222,7 @@ async def messages_to_invitees(
         if not people:
             return
         after = people[-1].invitation_id or after
-        contacts = await sql.contacts_of(store.reader, [p.id for p in people])
+        contacts = await recipients_sql.contacts_of(store.reader, [p.id for p in people])
         yield await batch_of.to_invitees(
             [(person, contacts[person.id]) for person in people], stencils
         )
@@ -254,12 +259,12 @@ async def preview(
     if channel not in CHANNELS:
         raise ValidationError.field("channel", f"must be one of {', '.join(CHANNELS)}")
     event = await get_event(store, event_id)
-    person = await sql.recipient(store.reader, resident_id, invited_to(kind, event_id))
+    person = await recipients_sql.recipient(store.reader, resident_id, invited_to(kind, event_id))
     if person is None:
         raise NotFoundError(f"no resident {resident_id}", code="resident_not_found")
-    contacts = (await sql.contacts_of(store.reader, [resident_id]))[resident_id]
+    contacts = (await recipients_sql.contacts_of(store.reader, [resident_id]))[resident_id]
     contact = next((c for c in contacts if c.channel == channel), None)
-    override = await sql.template_override(
+    override = await templates_sql.template_override(
         store.reader, event_id, str(kind), channel, person.language
     )
     rendered, extra = await render(

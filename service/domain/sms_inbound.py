@@ -31,7 +31,7 @@ from ..messages.event_code import read_event_code
 from ..store import Db, Store, Tx
 from ..store import events as event_sql
 from ..store import inbound as sql
-from ..store import outbox as outbox_sql
+from ..store import recipients as recipients_sql
 from ..store import rsvp as rsvp_sql
 from ..store.inbound import Sender
 from .contacts import phone_or_none
@@ -90,7 +90,7 @@ async def receive_sms(
         first = senders[0]
         said = texts(first.language)
         if isinstance(reply, OptOut):
-            changed = [await outbox_sql.opt_out_contact(tx, s.contact.id, now) for s in senders]
+            changed = [await recipients_sql.opt_out_contact(tx, s.contact.id, now) for s in senders]
             if any(changed) and not sms.provider_replied:
                 text = said["opted_out"].format(name=community)
                 await followups.reply(tx, first.contact, text, first.language, now)
@@ -98,7 +98,7 @@ async def receive_sms(
         if isinstance(reply, OptIn):
             for sender in senders:
                 # Disabled too: a number that has just written to us takes SMS.
-                await outbox_sql.enable_contact(tx, sender.contact.id)
+                await recipients_sql.enable_contact(tx, sender.contact.id)
             if not sms.provider_replied:
                 text = said["opted_in"].format(name=community)
                 await followups.reply(tx, first.contact, text, first.language, now)
@@ -211,7 +211,7 @@ async def _say(
     async def txn(tx: Tx) -> Outcome:
         if not await rsvp_sql.mark_seen(tx, key, now):
             return "repeated"
-        contact = await outbox_sql.contact(tx, sender.contact.id, now)
+        contact = await recipients_sql.contact(tx, sender.contact.id, now)
         if contact is not None and not contact.opted_out:
             await followups.reply(tx, contact, text, sender.language, now)
         return "refused"

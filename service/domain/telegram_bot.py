@@ -18,7 +18,7 @@ from ..core.phrases import area
 from ..messages.links import read_button_data
 from ..store import Store, Tx
 from ..store import events as event_sql
-from ..store import outbox as outbox_sql
+from ..store import recipients as recipients_sql
 from ..store import residents as resident_sql
 from ..store import rsvp as rsvp_sql
 from .followups import Followups
@@ -206,7 +206,7 @@ async def _link(
     said = texts(message.language)
     resident_id = read_link_token(key, token, now)
     # Looked up before spending: a token outliving its resident must not reach the insert.
-    person = None if resident_id is None else await outbox_sql.recipient(tx, resident_id)
+    person = None if resident_id is None else await recipients_sql.recipient(tx, resident_id)
     if resident_id is None or person is None:
         return said["bad_link"]
     address = str(message.chat_id)
@@ -223,10 +223,10 @@ async def _link(
         ).id
     else:
         # Linking again is asking for notices again, whatever stopped them before.
-        await outbox_sql.enable_contact(tx, found.id)
+        await recipients_sql.enable_contact(tx, found.id)
         contact_id = found.id
     await resident_sql.touch_resident(tx, resident_id, now)
-    reach = await outbox_sql.contact(tx, contact_id, now)
+    reach = await recipients_sql.contact(tx, contact_id, now)
     assert reach is not None
     linked = texts(person.language)["linked"].format(name=person.name)
     await followups.reply(tx, reach, linked, person.language, now)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from ..core.privacy import mask_address
 from ..store import Store, Tx
-from ..store import outbox as sql
+from ..store import recipients as sql
 
 
 async def unsubscribe(store: Store, contact_id: int, *, now: datetime) -> bool:

@@ -24,7 +24,8 @@ from ..core.i18n import date_text, time_text
 from ..core.models import Channel, Event, EventStatus, Language, MessageKind, MessageStatus, Room
 from ..core.phrases import Text
 from ..store.bookings import Booking
-from ..store.outbox import NewMessage, Reach, Recipient
+from ..store.outbox import NewMessage
+from ..store.recipients import Reach, Recipient
 from . import calendar
 from .event_code import event_code
 from .links import Links, button_data

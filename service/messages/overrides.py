@@ -9,7 +9,7 @@ from ..core.errors import NotFoundError
 from ..core.models import Page, TemplateOverride
 from ..store import Store
 from ..store import events as event_sql
-from ..store import outbox as sql
+from ..store import templates as sql
 from .sandbox import TemplateSandbox
 
 

@@ -16,9 +16,10 @@ from ..core.errors import ValidationError
 from ..core.extras import Extras
 from ..core.models import Event, MessageKind
 from ..store import Db
-from ..store import outbox as sql
 from ..store import rooms as room_sql
-from ..store.outbox import NewMessage, Reach, Recipient
+from ..store import templates as sql
+from ..store.outbox import NewMessage
+from ..store.recipients import Reach, Recipient
 from .compose import Composer, expiry, pick_contact
 from .render import Rendered
 from .sandbox import Job

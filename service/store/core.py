@@ -52,6 +52,11 @@ async def fetch_packed(db: Db, sql: str, params: Params = ()) -> list[Any]:
     return packed
 
 
+def marks(count: int) -> str:
+    """`count` parameter marks for an IN (...) list."""
+    return ", ".join("?" * count)
+
+
 @functools.lru_cache(maxsize=256)
 def _values(width: int, count: int) -> str:
     """A VALUES list of `count` rows of `width` parameters."""

@@ -11,7 +11,7 @@ from typing import Final
 from ..core.clock import to_db
 from ..core.models import MessageStatus
 from .core import Db
-from .outbox import Reach
+from .recipients import Reach
 
 # An invitation SMS counts as sent to a number once the provider has it.
 _SENT: Final = "({})".format(

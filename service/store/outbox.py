@@ -1,4 +1,4 @@
-"""SQL for invitations, the outbox, delivery attempts and per-event template overrides."""
+"""SQL for the outbox: queuing, claiming, settling and requeueing messages; workers' beats."""
 
 from __future__ import annotations
 
@@ -6,23 +6,21 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final
+from typing import Final
 
 from ..core.clock import from_db, opt_from_db, to_db
 from ..core.extras import Extras
 from ..core.models import Attempt, Channel, Language, Message, MessageKind, MessageStatus
-from ..core.secretbox import SecretBox
 from .core import Db, Row, Tx, fetch_packed
-from .sealed import unseal
 
-# _message unpacks rows in this order; the text is in message_bodies (see 0009).
-_COLUMNS = (
+# message_of unpacks rows in this order; the text is in message_bodies (see 0009).
+MESSAGE_COLUMNS = (
     "m.id, m.uid, m.group_uid, m.event_id, m.invitation_id, m.resident_id, m.contact_id,"
     " m.kind, m.channel, m.address, m.language, b.subject, b.body_text, b.body_html, b.extra,"
     " m.note, m.urgent, m.status, m.attempts, m.send_after, m.expires_at, m.provider_id,"
     " m.last_error, m.created_at, m.updated_at, m.subscription_id"
 )
-_FROM = " FROM messages m JOIN message_bodies b ON b.message_id = m.id"
+MESSAGE_FROM = " FROM messages m JOIN message_bodies b ON b.message_id = m.id"
 # The topic (Store.on_commit) a transaction notifies when it made messages due to send:
 # new ones queued, failed ones retried, lapsed leases reclaimed. The delivery worker
 # listens, so nothing that queues a message has to wake it. A retry put off until later
@@ -40,10 +38,6 @@ _RETRYABLE: Final = json.dumps(
 )
 
 
-def _marks(count: int) -> str:
-    return ", ".join("?" * count)
-
-
 # Enum members by value: a dict lookup costs a tenth of calling the enum, and a claim
 # turns hundreds of rows into messages on the writer thread.
 _KINDS: Final = {member.value: member for member in MessageKind}
@@ -52,8 +46,9 @@ _LANGUAGES: Final = {member.value: member for member in Language}
 _STATUSES: Final = {member.value: member for member in MessageStatus}
 
 
-def _message(row: Row, attempts: Sequence[Attempt] = ()) -> Message:
-    # Unpacked by position, in _COLUMNS order: looking 26 columns up by name was most of
+def message_of(row: Row, attempts: Sequence[Attempt] = ()) -> Message:
+    """A message from a row of MESSAGE_COLUMNS, with its attempts when given."""
+    # Unpacked by position, in MESSAGE_COLUMNS order: looking 26 columns up by name was most of
     # the writer's time turning a claim's rows into messages.
     (
         id_,
@@ -116,35 +111,6 @@ def _message(row: Row, attempts: Sequence[Attempt] = ()) -> Message:
 
 
 @dataclass(frozen=True)
-class Recipient:
-    """A resident as the outbox needs them."""
-
-    id: int
-    name: str
-    language: str
-    unit: str
-    invitation_id: int | None = None
-    answer: str | None = None
-    party_size: int = 1
-    # The invitation's check-in code, once it has one (a yes answer).
-    checkin_code: str | None = None
-
-
-@dataclass(frozen=True)
-class Reach:
-    """One contact of a resident, with what decides whether it may be used."""
-
-    id: int
-    resident_id: int
-    channel: str
-    address: str
-    rank: int
-    opted_out: bool
-    disabled: bool
-    secrets: tuple[str, ...]
-
-
-@dataclass(frozen=True)
 class NewMessage:
     """An outbox row to insert."""
 
@@ -172,187 +138,6 @@ class NewMessage:
     subscription_id: int | None = None
     # A room booking's message: the booking it is about.
     booking_id: int | None = None
-
-
-async def audience_batch(
-    db: Db, *, tags: Sequence[str], after_id: int, limit: int
-) -> list[Recipient]:
-    """The next `limit` residents by id after `after_id`; with tags, those having any."""
-    tag_filter = ""
-    params: list[object] = [after_id]
-    if tags:
-        tag_filter = (
-            " AND EXISTS (SELECT 1 FROM resident_tags t WHERE t.resident_id = r.id"
-            f" AND t.tag IN ({_marks(len(tags))}))"
-        )
-        params.extend(tags)
-    params.append(limit)
-    rows = await fetch_packed(
-        db,
-        "SELECT json_group_array(json_array(id, name, language, unit)) FROM"
-        " (SELECT r.id, r.name, r.language, h.unit FROM residents r"
-        " JOIN households h ON h.id = r.household_id"
-        f" WHERE r.id > ?{tag_filter} ORDER BY r.id LIMIT ?)",
-        params,
-    )
-    rows.sort()  # by id, whatever order the aggregate met them in
-    return [Recipient(*row) for row in rows]
-
-
-async def invitees_batch(
-    db: Db,
-    event_id: int,
-    *,
-    answers: Sequence[str] | None,
-    after_id: int,
-    limit: int,
-    invited_by: datetime | None = None,
-) -> list[Recipient]:
-    """The next invitations of an event by id after `after_id`, optionally by answer and
-    only those made by `invited_by`."""
-    filters = ""
-    params: list[object] = [event_id, after_id]
-    if answers is not None:
-        filters += f" AND i.answer IN ({_marks(len(answers))})"
-        params.extend(answers)
-    if invited_by is not None:
-        filters += " AND i.created_at <= ?"
-        params.append(to_db(invited_by))
-    params.append(limit)
-    rows = await db.fetchall(
-        "SELECT i.id AS invitation_id, i.answer, i.party_size, r.id, r.name, r.language, h.unit,"
-        " c.code AS checkin_code"
-        " FROM invitations i JOIN residents r ON r.id = i.resident_id"
-        " JOIN households h ON h.id = r.household_id"
-        " LEFT JOIN checkin_codes c ON c.invitation_id = i.id"
-        f" WHERE i.event_id = ? AND i.id > ?{filters} ORDER BY i.id LIMIT ?",
-        params,
-    )
-    return [_invitee(row) for row in rows]
-
-
-def _invitee(row: Row) -> Recipient:
-    """A resident with their invitation (its columns NULL when they have none)."""
-    return Recipient(
-        row["id"],
-        row["name"],
-        row["language"],
-        row["unit"],
-        invitation_id=row["invitation_id"],
-        answer=row["answer"],
-        party_size=row["party_size"] or 1,
-        checkin_code=row["checkin_code"],
-    )
-
-
-async def recipient(db: Db, resident_id: int, event_id: int | None = None) -> Recipient | None:
-    """One resident as a recipient; with `event_id`, with their invitation to that event
-    (answer, party size, door code) when they have one, as invitees_batch gives them."""
-    row = await db.fetchone(
-        "SELECT r.id, r.name, r.language, h.unit, i.id AS invitation_id, i.answer,"
-        " i.party_size, c.code AS checkin_code"
-        " FROM residents r JOIN households h ON h.id = r.household_id"
-        " LEFT JOIN invitations i ON i.resident_id = r.id AND i.event_id = ?"
-        " LEFT JOIN checkin_codes c ON c.invitation_id = i.id WHERE r.id = ?",
-        (event_id, resident_id),
-    )
-    return None if row is None else _invitee(row)
-
-
-async def invited_residents(db: Db, event_id: int, resident_ids: Sequence[int]) -> set[int]:
-    """Which of these residents already have an invitation to the event."""
-    if not resident_ids:
-        return set()
-    found = await fetch_packed(
-        db,
-        "SELECT json_group_array(resident_id) FROM invitations"
-        f" WHERE event_id = ? AND resident_id IN ({_marks(len(resident_ids))})",
-        [event_id, *resident_ids],
-    )
-    return set(found)
-
-
-# _reach unpacks rows in this order.
-_REACH_COLUMNS = (
-    "id, resident_id, channel, address, rank, opted_out_at, disabled_at,"
-    " signing_secret, previous_secret, previous_secret_until"
-)
-_REACH = f"SELECT {_REACH_COLUMNS} FROM contacts"
-_REACH_PACKED = f"SELECT json_group_array(json_array({_REACH_COLUMNS})) FROM contacts"
-
-
-def _reach(row: Sequence[Any], now: datetime | None, box: SecretBox) -> Reach:
-    id_, resident_id, channel, address, rank, opted_out_at, disabled_at, *keys = row
-    secret = unseal(box, "contacts", "signing_secret", id_, keys[0])
-    previous = unseal(box, "contacts", "previous_secret", id_, keys[1])
-    until = keys[2]
-    secrets: tuple[str, ...] = (secret,) if secret else ()
-    # The previous secret signs too until its rotation window lapses.
-    if previous and (now is None or until is None or until > to_db(now)):
-        secrets += (previous,)
-    return Reach(
-        id=id_,
-        resident_id=resident_id,
-        channel=channel,
-        address=address,
-        rank=rank,
-        opted_out=opted_out_at is not None,
-        disabled=disabled_at is not None,
-        secrets=secrets,
-    )
-
-
-async def contacts_of(db: Db, resident_ids: Sequence[int]) -> dict[int, list[Reach]]:
-    """Each resident's contacts in preference order."""
-    found: dict[int, list[Reach]] = {rid: [] for rid in resident_ids}
-    if not resident_ids:
-        return found
-    rows = await fetch_packed(
-        db, f"{_REACH_PACKED} WHERE resident_id IN ({_marks(len(resident_ids))})", resident_ids
-    )
-    rows.sort(key=lambda row: (row[4], row[0]))  # by rank, then id: preference order
-    for row in rows:
-        found[row[1]].append(_reach(row, None, db.box))
-    return found
-
-
-async def contacts_by_id(db: Db, contact_ids: Sequence[int], now: datetime) -> dict[int, Reach]:
-    """Contacts by id as they stand now, in one query."""
-    if not contact_ids:
-        return {}
-    ids = sorted(set(contact_ids))
-    rows = await fetch_packed(db, f"{_REACH_PACKED} WHERE id IN ({_marks(len(ids))})", ids)
-    return {row[0]: _reach(row, now, db.box) for row in rows}
-
-
-async def contact(db: Db, contact_id: int, now: datetime) -> Reach | None:
-    """One contact as it stands now (secrets whose rotation window has lapsed left out)."""
-    row = await db.fetchone(f"{_REACH} WHERE id = ?", (contact_id,))
-    return None if row is None else _reach(row, now, db.box)
-
-
-async def insert_invitations(
-    tx: Tx, event_id: int, resident_ids: Sequence[int], now: datetime
-) -> dict[int, int]:
-    """Invite residents not invited yet; {resident id: new invitation id} for those."""
-    if not resident_ids:
-        return {}
-    known = await invited_residents(tx, event_id, resident_ids)
-    fresh = [rid for rid in resident_ids if rid not in known]
-    if not fresh:
-        return {}
-    stamp = to_db(now)
-    await tx.execute_rows(
-        "INSERT INTO invitations (event_id, resident_id, created_at, updated_at) VALUES {rows}",
-        [(event_id, rid, stamp, stamp) for rid in fresh],
-    )
-    rows = await fetch_packed(
-        tx,
-        "SELECT json_group_array(json_array(resident_id, id)) FROM invitations"
-        f" WHERE event_id = ? AND resident_id IN ({_marks(len(fresh))})",
-        [event_id, *fresh],
-    )
-    return dict(rows)
 
 
 async def insert_messages(
@@ -455,13 +240,13 @@ async def claim_due(
     )
     rows = await fetch_packed(
         tx,
-        f"SELECT json_group_array(json_array({_COLUMNS})){_FROM}"
+        f"SELECT json_group_array(json_array({MESSAGE_COLUMNS})){MESSAGE_FROM}"
         " WHERE m.id IN (SELECT value FROM json_each(?))",
         (ids,),
     )
     order = {id_: n for n, id_ in enumerate(due)}  # oldest due first, as chosen
     rows.sort(key=lambda row: order[row[0]])
-    return [_message(row) for row in rows]
+    return [message_of(row) for row in rows]
 
 
 async def reclaim_expired_leases(tx: Tx, now: datetime) -> int:
@@ -479,17 +264,8 @@ async def reclaim_expired_leases(tx: Tx, now: datetime) -> int:
 
 async def get_message(db: Db, message_id: int) -> Message | None:
     """One message."""
-    row = await db.fetchone(f"SELECT {_COLUMNS}{_FROM} WHERE m.id = ?", (message_id,))
-    return None if row is None else _message(row)
-
-
-async def message_with_attempts(db: Db, message_id: int) -> Message | None:
-    """One message with its attempts (the console's message page)."""
-    row = await db.fetchone(f"SELECT {_COLUMNS}{_FROM} WHERE m.id = ?", (message_id,))
-    if row is None:
-        return None
-    attempts = await _attempts_of(db, [message_id])
-    return _message(row, attempts.get(message_id, ()))
+    row = await db.fetchone(f"SELECT {MESSAGE_COLUMNS}{MESSAGE_FROM} WHERE m.id = ?", (message_id,))
+    return None if row is None else message_of(row)
 
 
 async def record_attempts(
@@ -608,141 +384,6 @@ async def set_status(
         " lease_until = NULL WHERE id = ?",
         (status, error, to_db(now), message_id),
     )
-
-
-async def disable_contact(tx: Tx, contact_id: int, reason: str, now: datetime) -> None:
-    """Stop using an address the far end says is gone."""
-    await tx.execute(
-        "UPDATE contacts SET disabled_at = ?, disabled_reason = ?"
-        " WHERE id = ? AND disabled_at IS NULL",
-        (to_db(now), reason, contact_id),
-    )
-
-
-async def enable_contact(tx: Tx, contact_id: int) -> None:
-    """Use an address again, opted out or disabled before: its owner asked for it anew
-    (a Telegram chat linked again from the RSVP page)."""
-    await tx.execute(
-        "UPDATE contacts SET opted_out_at = NULL, disabled_at = NULL, disabled_reason = NULL"
-        " WHERE id = ?",
-        (contact_id,),
-    )
-
-
-async def opt_out_contact(tx: Tx, contact_id: int, now: datetime) -> bool:
-    """Opt an address out; False when it already was."""
-    await tx.execute(
-        "UPDATE contacts SET opted_out_at = ? WHERE id = ? AND opted_out_at IS NULL",
-        (to_db(now), contact_id),
-    )
-    return await tx.changes() == 1
-
-
-async def counts(db: Db, event_id: int, kind: str | None = None) -> list[tuple[str, str, int]]:
-    """(status, channel, count) for an event's messages (of one kind, if given)."""
-    rows = await db.fetchall(
-        "SELECT status, channel, COUNT(*) AS n FROM messages WHERE event_id = ?"
-        " AND (? IS NULL OR kind = ?) GROUP BY status, channel",
-        (event_id, kind, kind),
-    )
-    return [(row["status"], row["channel"], row["n"]) for row in rows]
-
-
-async def list_messages(
-    db: Db,
-    *,
-    event_id: int | None,
-    status: str | None,
-    channel: str | None,
-    limit: int,
-    offset: int,
-) -> tuple[list[Message], int]:
-    """A page of messages, newest first, each with its attempts."""
-    where: list[str] = []
-    params: list[object] = []
-    for column, value in (("event_id", event_id), ("status", status), ("channel", channel)):
-        if value is not None:
-            where.append(f"m.{column} = ?")
-            params.append(value)
-    clause = f" WHERE {' AND '.join(where)}" if where else ""
-    total_row = await db.fetchone(f"SELECT COUNT(*) AS n FROM messages m{clause}", params)
-    rows = await db.fetchall(
-        f"SELECT {_COLUMNS}{_FROM}{clause} ORDER BY m.id DESC LIMIT ? OFFSET ?",
-        [*params, limit, offset],
-    )
-    attempts = await _attempts_of(db, [row["id"] for row in rows])
-    items = [_message(row, attempts.get(row["id"], ())) for row in rows]
-    return items, int(total_row["n"]) if total_row else 0
-
-
-async def _attempts_of(db: Db, message_ids: Sequence[int]) -> dict[int, list[Attempt]]:
-    found: dict[int, list[Attempt]] = {}
-    if not message_ids:
-        return found
-    rows = await db.fetchall(
-        "SELECT message_id, number, at, duration_ms, outcome, provider_id, error FROM attempts"
-        f" WHERE message_id IN ({_marks(len(message_ids))}) ORDER BY message_id, id",
-        list(message_ids),
-    )
-    for row in rows:
-        found.setdefault(row["message_id"], []).append(
-            Attempt(
-                number=row["number"],
-                at=from_db(row["at"]),
-                duration_ms=row["duration_ms"],
-                outcome=row["outcome"],
-                provider_id=row["provider_id"],
-                error=row["error"],
-            )
-        )
-    return found
-
-
-async def template_override(
-    db: Db, event_id: int, kind: str, channel: str, language: str
-) -> str | None:
-    """An organiser's template for one event, kind, channel and language, if any."""
-    row = await db.fetchone(
-        "SELECT source FROM event_templates WHERE event_id = ? AND kind = ? AND channel = ?"
-        " AND language = ?",
-        (event_id, kind, channel, language),
-    )
-    return None if row is None else str(row["source"])
-
-
-async def template_overrides(db: Db, event_id: int) -> list[tuple[str, str, str, str, datetime]]:
-    """(kind, channel, language, source, updated_at) of an event's overrides."""
-    rows = await db.fetchall(
-        "SELECT kind, channel, language, source, updated_at FROM event_templates"
-        " WHERE event_id = ? ORDER BY kind, channel, language",
-        (event_id,),
-    )
-    return [
-        (r["kind"], r["channel"], r["language"], r["source"], from_db(r["updated_at"]))
-        for r in rows
-    ]
-
-
-async def put_template(
-    tx: Tx, event_id: int, kind: str, channel: str, language: str, source: str, now: datetime
-) -> None:
-    """Save (or replace) an override."""
-    await tx.execute(
-        "INSERT INTO event_templates (event_id, kind, channel, language, source, updated_at)"
-        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (event_id, kind, channel, language)"
-        " DO UPDATE SET source = excluded.source, updated_at = excluded.updated_at",
-        (event_id, kind, channel, language, source, to_db(now)),
-    )
-
-
-async def delete_template(tx: Tx, event_id: int, kind: str, channel: str, language: str) -> bool:
-    """Drop an override; False when there was none."""
-    await tx.execute(
-        "DELETE FROM event_templates WHERE event_id = ? AND kind = ? AND channel = ?"
-        " AND language = ?",
-        (event_id, kind, channel, language),
-    )
-    return await tx.changes() == 1
 
 
 async def beat(tx: Tx, name: str, now: datetime) -> None:
