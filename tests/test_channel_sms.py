@@ -13,21 +13,28 @@ from typing import Any
 
 import pytest
 
-from channels.base import OutboundMessage, Outcome, PermanentFailure, TemporaryFailure
-from channels.sms import (
+from channels.base import (
     AndroidEvent,
-    AndroidGatewaySms,
     DeliveryReport,
+    OutboundMessage,
+    Outcome,
+    PermanentFailure,
+    TemporaryFailure,
+)
+from channels.sms import (
+    AndroidGatewaySms,
     GenericSms,
     SmsChannel,
     SmsChannelSettings,
     TwilioSms,
     android_message_id,
+    sms_channel,
+)
+from channels.sms_callbacks import (
     android_report,
     parse_android_event,
     parse_twilio_status,
     public_url,
-    sms_channel,
     twilio_signature,
     verify_android,
     verify_twilio,

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from channels.sms import android_inbound, parse_android_event, parse_twilio_inbound
+from channels.sms_callbacks import android_inbound, parse_android_event, parse_twilio_inbound
 from service.keys import store_key
 from service.store import Row
 from tests.community import (

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from channels.sms import (
+from channels.sms_callbacks import (
     android_inbound,
     android_report,
     is_twilio_inbound,

@@ -1,5 +1,4 @@
-"""Room bookings: the room's rules, requests (one slot or a weekly series), the approval
-queue, cancellation, the week view, and the messages each step sends.
+"""Room bookings: requests (one slot or a weekly series), approval, cancellation, messages.
 
 Organisers booking through the API are held to the same rules unless they send
 `override_rules`; overlaps (buffer included) hold for everybody, since the store refuses
@@ -8,19 +7,15 @@ them. A weekly series books every occurrence that fits and reports each one that
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import date, datetime, time, timedelta, tzinfo
-from typing import Any, Final
+from datetime import datetime, timedelta, tzinfo
+from typing import Final
 
-from ..core.clock import YEARS_TEXT, in_years
 from ..core.errors import ConflictError, NotFoundError, ValidationError
 from ..core.models import MessageKind, Room
-from ..core.phrases import phrase
-from ..core.privacy import mask_name
 from ..core.text import check_text
 from ..messages.compose import Composer, pick_contact
-from ..messages.compose import when_text as when_text
 from ..store import Store, Tx
 from ..store import bookings as sql
 from ..store import outbox as outbox_sql
@@ -30,38 +25,14 @@ from ..store.bookings import Booking, NewBooking
 from ..store.checkin import ensure_code
 from ..store.errors import SlotTaken
 from ..store.outbox import NewMessage
-from .rooms import WEEKDAYS, minutes_of
+from .booking_rules import check_slot, household_rule, language_of, refusal
 
-LANGUAGES: Final = ("zh-CN", "en")
 WEEKS_MAX: Final = 26
 TITLE_MAX: Final = 100
 NOTE_MAX: Final = 500
 PARTY_MAX: Final = 1000
 # A reminder goes this long before the booking starts.
 REMINDER_BEFORE: Final = timedelta(hours=2)
-
-# The rule field each refusal names.
-RULE_FIELD: Final[Mapping[str, str]] = {
-    "rule_max_length": "max_booking_minutes",
-    "rule_min_notice": "min_notice_minutes",
-    "rule_days_ahead": "max_days_ahead",
-    "rule_household_week": "max_per_household_week",
-    "room_closed": "closed_dates",
-    "outside_hours": "opening_hours",
-    "slot_taken": "starts_at",
-    "starts_in_past": "starts_at",
-}
-
-
-def language_of(language: str | None) -> str:
-    """A language the messages speak (zh-CN unless en)."""
-    return language if language in LANGUAGES else LANGUAGES[0]
-
-
-def refusal(code: str, language: str, **values: object) -> ConflictError:
-    """A 409 naming the broken rule in `language`."""
-    text = phrase(f"booking_rules.{code}", language_of(language), **values)
-    return ConflictError(text, code=code, fields={RULE_FIELD[code]: text})
 
 
 @dataclass(frozen=True)
@@ -109,70 +80,6 @@ class BookingResult:
     repeated: bool = False
 
 
-def _local_day_bounds(day: date, tz: tzinfo) -> tuple[datetime, datetime]:
-    start = datetime.combine(day, time(0), tz)
-    return start, datetime.combine(day + timedelta(days=1), time(0), tz)
-
-
-def _hours_text(ranges: Sequence[tuple[str, str]], language: str) -> str:
-    if not ranges:
-        return phrase("booking_rules.closed_all_day", language)
-    return ", ".join(f"{a}-{b}" for a, b in ranges)
-
-
-def check_slot(
-    room: Room, starts: datetime, ends: datetime, now: datetime, tz: tzinfo, language: str
-) -> None:
-    """The rules that need no other booking: length, notice, days ahead, closed dates and
-    opening hours. Raises the refusal naming the first rule broken."""
-    if starts <= now:
-        raise refusal("starts_in_past", language)
-    minutes = (ends - starts) / timedelta(minutes=1)
-    if room.max_booking_minutes is not None and minutes > room.max_booking_minutes:
-        raise refusal("rule_max_length", language, n=room.max_booking_minutes)
-    if starts - now < timedelta(minutes=room.min_notice_minutes):
-        raise refusal("rule_min_notice", language, n=room.min_notice_minutes)
-    local_start, local_end = starts.astimezone(tz), ends.astimezone(tz)
-    ahead = (local_start.date() - now.astimezone(tz).date()).days
-    if room.max_days_ahead is not None and ahead > room.max_days_ahead:
-        raise refusal("rule_days_ahead", language, n=room.max_days_ahead)
-    last_day = (local_end - timedelta(microseconds=1)).date()
-    day = local_start.date()
-    while day <= last_day:
-        if day.isoformat() in room.closed_dates:
-            raise refusal("room_closed", language, day=day.isoformat())
-        day += timedelta(days=1)
-    if not room.opening_hours:
-        return
-    ranges = room.opening_hours.get(WEEKDAYS[local_start.weekday()], ())
-    begin = local_start.hour * 60 + local_start.minute
-    if local_end.date() == local_start.date():
-        end = local_end.hour * 60 + local_end.minute
-    elif local_end == datetime.combine(local_start.date() + timedelta(days=1), time(0), tz):
-        end = 24 * 60
-    else:
-        end = 24 * 60 + 1  # runs past midnight: no day's hours hold it
-    if local_start.second or not any(
-        minutes_of(a) <= begin and end <= minutes_of(b) for a, b in ranges
-    ):
-        raise refusal("outside_hours", language, hours=_hours_text(ranges, language))
-
-
-async def _household_rule(
-    tx: Tx, room: Room, household_id: int | None, starts: datetime, tz: tzinfo, language: str
-) -> None:
-    if room.max_per_household_week is None or household_id is None:
-        return
-    local = starts.astimezone(tz).date()
-    monday = local - timedelta(days=local.weekday())
-    week_start, _ = _local_day_bounds(monday, tz)
-    week_end, _ = _local_day_bounds(monday + timedelta(days=7), tz)
-    if await sql.household_count(tx, household_id, week_start, week_end) >= (
-        room.max_per_household_week
-    ):
-        raise refusal("rule_household_week", language, n=room.max_per_household_week)
-
-
 def _clean(request: BookingRequest) -> BookingRequest:
     for name, moment in (("starts_at", request.starts_at), ("ends_at", request.ends_at)):
         if moment.tzinfo is None:
@@ -190,8 +97,8 @@ def _clean(request: BookingRequest) -> BookingRequest:
     )
 
 
-async def _room(db: Any, room_id: int) -> Room:
-    room: Room | None = await room_sql.get_room(db, room_id)
+async def _room(tx: Tx, room_id: int) -> Room:
+    room: Room | None = await room_sql.get_room(tx, room_id)
     if room is None:
         raise NotFoundError(f"no room {room_id}", code="room_not_found")
     return room
@@ -236,7 +143,7 @@ async def request_booking(
             try:
                 if not request.override_rules:
                     check_slot(room, starts, ends, now, tz, language)
-                    await _household_rule(tx, room, household_id, starts, tz, language)
+                    await household_rule(tx, room, household_id, starts, tz, language)
                 new = NewBooking(
                     room_id=room.id,
                     resident_id=request.resident_id,
@@ -397,140 +304,6 @@ async def list_bookings(
     )
 
 
-# ---- the week view -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Taken:
-    """A held slot as the week view shows it; `who` is masked for residents."""
-
-    starts: str
-    ends: str
-    blocked_until: str
-    status: str
-    who: str
-    booking_id: int | None
-    event_id: int | None
-    title: str
-    mine: bool
-
-
-@dataclass(frozen=True)
-class Day:
-    """One local day of the week view."""
-
-    date: str
-    weekday: str
-    closed: bool
-    hours: tuple[tuple[str, str], ...]
-    taken: tuple[Taken, ...]
-    free: tuple[tuple[str, str], ...]
-
-
-@dataclass(frozen=True)
-class Week:
-    """A room's week from `start` (a local date), its rules included."""
-
-    room: Room
-    start: str
-    days: tuple[Day, ...]
-
-
-def _hhmm(moment: datetime, day_start: datetime, tz: tzinfo) -> str:
-    """Minutes into the day as HH:MM, clipped to the day (24:00 at its end)."""
-    minutes = int((moment - day_start) / timedelta(minutes=1))
-    return _clock(max(0, min(24 * 60, minutes)))
-
-
-def _clock(minutes: int) -> str:
-    return f"{minutes // 60:02d}:{minutes % 60:02d}"
-
-
-def _free(
-    hours: Sequence[tuple[str, str]], taken: Sequence[tuple[int, int]]
-) -> tuple[tuple[str, str], ...]:
-    """The opening hours less the taken minutes (buffers included)."""
-    free: list[tuple[int, int]] = []
-    for a, b in hours:
-        cursor, end = minutes_of(a), minutes_of(b)
-        for t0, t1 in sorted(taken):
-            if t1 <= cursor or t0 >= end:
-                continue
-            if t0 > cursor:
-                free.append((cursor, t0))
-            cursor = max(cursor, t1)
-        if cursor < end:
-            free.append((cursor, end))
-    return tuple((_clock(x), _clock(y)) for x, y in free)
-
-
-async def week_view(
-    store: Store,
-    room_id: int,
-    start: date,
-    *,
-    tz: tzinfo,
-    masked: bool,
-    resident_id: int | None = None,
-) -> Week:
-    """Seven days from `start`: each day's hours, taken slots and free ranges. `masked`
-    (a resident's view) shows names as 张* and no notes."""
-    if not in_years(start):
-        raise ValidationError.field("start", YEARS_TEXT)
-    room = await _room(store.reader, room_id)
-    first, _ = _local_day_bounds(start, tz)
-    last, _ = _local_day_bounds(start + timedelta(days=7), tz)
-    bookings = await sql.live_in_room(store.reader, room_id, first, last)
-    days: list[Day] = []
-    for offset in range(7):
-        day = start + timedelta(days=offset)
-        day_start, day_end = _local_day_bounds(day, tz)
-        closed = day.isoformat() in room.closed_dates
-        if room.opening_hours:
-            hours = tuple(room.opening_hours.get(WEEKDAYS[day.weekday()], ()))
-        else:
-            hours = (("00:00", "24:00"),)
-        if closed:
-            hours = ()
-        taken: list[Taken] = []
-        spans: list[tuple[int, int]] = []
-        for b in bookings:
-            if not (b.starts_at < day_end and b.blocked_until > day_start):
-                continue
-            # A resident's name is masked for residents; an event's or organiser's title
-            # names no one.
-            who = b.title
-            if b.event_id is None and b.resident_name:
-                who = mask_name(b.resident_name) if masked else b.resident_name
-            taken.append(
-                Taken(
-                    starts=_hhmm(b.starts_at, day_start, tz),
-                    ends=_hhmm(b.ends_at, day_start, tz),
-                    blocked_until=_hhmm(b.blocked_until, day_start, tz),
-                    status=b.status,
-                    who=who,
-                    booking_id=None if masked else b.id,
-                    event_id=b.event_id,
-                    title=b.title if b.event_id is not None or not masked else "",
-                    mine=resident_id is not None and b.resident_id == resident_id,
-                )
-            )
-            t0 = int((max(b.starts_at, day_start) - day_start) / timedelta(minutes=1))
-            t1 = int((min(b.blocked_until, day_end) - day_start) / timedelta(minutes=1))
-            spans.append((t0, t1))
-        days.append(
-            Day(
-                date=day.isoformat(),
-                weekday=WEEKDAYS[day.weekday()],
-                closed=closed,
-                hours=hours,
-                taken=tuple(taken),
-                free=_free(hours, spans),
-            )
-        )
-    return Week(room, start.isoformat(), tuple(days))
-
-
 # ---- messages ------------------------------------------------------------------------
 
 _KIND_OF_STATUS: Final[Mapping[str, MessageKind]] = {
@@ -599,8 +372,3 @@ async def _message(
         expires_at=expires,
         note=note,
     )
-
-
-async def room_of(store: Store, room_id: int) -> Room:
-    """The room, or 404 room_not_found."""
-    return await _room(store.reader, room_id)

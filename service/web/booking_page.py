@@ -18,10 +18,12 @@ from ..core.clock import in_years
 from ..core.errors import NotFoundError, ServiceError, ValidationError
 from ..core.i18n import date_text
 from ..core.phrases import area, language_for
-from ..domain import bookings
+from ..domain import booking_rules, bookings
 from ..domain.bookings import WEEKS_MAX, BookingRequest
+from ..domain.room_week import week_view
 from ..domain.rooms import WEEKDAYS
 from ..keys import clock_key, delivery_key, settings_key, store_key
+from ..messages.compose import when_text
 from ..messages.links import read_booking_token
 from ..store import bookings as booking_sql
 from ..store import rooms as room_sql
@@ -100,9 +102,7 @@ async def _render(
     room = next((r for r in rooms if r.id == room_id), rooms[0] if rooms else None)
     week = None
     if room is not None:
-        week = await bookings.week_view(
-            store, room.id, start, tz=tz, masked=True, resident_id=resident_id
-        )
+        week = await week_view(store, room.id, start, tz=tz, masked=True, resident_id=resident_id)
     mine, _ = await booking_sql.list_bookings(
         store.reader, resident_id=resident_id, after=now, limit=50
     )
@@ -110,7 +110,7 @@ async def _render(
         {
             "booking": b,
             "room": next((r.name for r in rooms if r.id == b.room_id), ""),
-            "when": bookings.when_text(b, tz, lang),
+            "when": when_text(b, tz, lang),
             "status": text[f"status_{b.status}"],
             "live": b.status in booking_sql.LIVE,
             "qr": Markup(qr_svg(b.checkin_code))
@@ -226,7 +226,7 @@ def _form_request(form: Mapping[str, Any], resident_id: int, tz: Any) -> tuple[B
 
 def _problem(text: Mapping[str, str], error: ServiceError) -> str:
     """A refusal in the resident's words: rule refusals already are; the rest is generic."""
-    if error.code in bookings.RULE_FIELD:
+    if error.code in booking_rules.RULE_FIELD:
         return error.message
     return text["form"]
 

@@ -14,8 +14,9 @@ from pydantic import AwareDatetime, Field
 
 from ..core.errors import NotFoundError
 from ..core.models import Page
-from ..domain import bookings
+from ..domain import bookings, rooms
 from ..domain.bookings import WEEKS_MAX, BookingRequest, BookingResult
+from ..domain.room_week import Week, week_view
 from ..keys import clock_key, delivery_key, settings_key, store_key
 from ..store.bookings import Booking
 from .jsonio import MAX_ID, Body, Query, path_id, reply
@@ -156,7 +157,7 @@ async def _page(request: web.Request, query: BookingQuery, room_id: int | None) 
 async def list_room_bookings(request: web.Request, query: BookingQuery) -> web.Response:
     """By start time."""
     room_id = _room_id(request)
-    await bookings.room_of(request.app[store_key], room_id)
+    await rooms.get_room(request.app[store_key], room_id)
     return await _page(request, query, room_id)
 
 
@@ -276,12 +277,12 @@ def local_today(request: web.Request) -> date:
     tag=TAG,
     roles=STAFF,
     query=WeekQuery,
-    response=bookings.Week,
+    response=Week,
 )
 async def room_week(request: web.Request, query: WeekQuery) -> web.Response:
     """Times are local HH:MM within each day; taken slots name who holds them (residents'
     own page shows the same view with names masked)."""
-    week = await bookings.week_view(
+    week = await week_view(
         request.app[store_key],
         _room_id(request),
         query.start or local_today(request),

@@ -12,8 +12,8 @@ status callbacks Twilio would send back.
     params = twilio_status_callback_params(sid, "delivered")
     headers = twilio_signed(public_url, params, AUTH_TOKEN)   # {"X-Twilio-Signature": …}
 
-The signature is computed here independently of channels.sms, so tests of the web layer
-check its verifier against Twilio's documented algorithm, not against itself.
+The signature is computed here independently of channels.sms_callbacks, so tests of the web
+layer check its verifier against Twilio's documented algorithm, not against itself.
 """
 
 from __future__ import annotations

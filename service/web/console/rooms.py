@@ -15,6 +15,7 @@ from ...core.clock import YEARS_TEXT, in_years
 from ...core.errors import NotFoundError, ServiceError, ValidationError
 from ...core.models import Room
 from ...domain import bookings, residents, rooms
+from ...domain.room_week import week_view
 from ...domain.rooms import WEEKDAYS
 from ...keys import delivery_key
 from ...store.bookings import Booking
@@ -222,7 +223,7 @@ async def _week_page(
     errors: Mapping[str, str] | None = None,
 ) -> web.Response:
     """The week of bookings and events, the booking form under it."""
-    week = await bookings.week_view(c.store, room_id, start, tz=c.tz, masked=False)
+    week = await week_view(c.store, room_id, start, tz=c.tz, masked=False)
     people = await residents.list_residents(
         c.store,
         text=None,
