@@ -28,6 +28,16 @@ from tests.fakes.webhook_receiver import WebhookReceiver
 SECRET = new_secret()
 
 
+def telegram_on(bot: FakeTelegram, more: dict[str, object]) -> dict[str, object]:
+    """Settings with the Telegram channel talking to the stand-in `bot`."""
+    return {
+        "channels.telegram.enabled": True,
+        "channels.telegram.bot_token": TOKEN,
+        "channels.telegram.api_url": bot.url,
+        **more,
+    }
+
+
 async def hooked_resident(api: Api, url: str, *more: tuple[str, str]) -> int:
     body = {
         "name": "张伟",
@@ -114,12 +124,12 @@ async def test_retry_after_is_honoured(make_api: MakeApi, clock: PinnedClock) ->
 async def test_telegram_retry_after_is_honoured(make_api: MakeApi, clock: PinnedClock) -> None:
     async with FakeTelegram() as bot:
         api = await make_api(
-            **{
-                "channels.telegram.enabled": True,
-                "channels.telegram.bot_token": TOKEN,
-                "channels.telegram.api_url": bot.url,
-                "delivery.jitter": 0.0,
-            }
+            **telegram_on(
+                bot,
+                {
+                    "delivery.jitter": 0.0,
+                },
+            )
         )
         await resident(api, "张伟", "1-1-101", ("telegram", "424242"))
         event_id = await published_event(api)
@@ -199,12 +209,12 @@ async def test_webhook_contacts_get_a_secret_shown_once(api: Api) -> None:
 async def test_telegram_sends_at_most_one_message_a_second_per_chat(make_api: MakeApi) -> None:
     async with FakeTelegram() as bot:
         api = await make_api(
-            **{
-                "channels.telegram.enabled": True,
-                "channels.telegram.bot_token": TOKEN,
-                "channels.telegram.api_url": bot.url,
-                "channels.telegram.per_chat_per_s": 4.0,
-            }
+            **telegram_on(
+                bot,
+                {
+                    "channels.telegram.per_chat_per_s": 4.0,
+                },
+            )
         )
         await resident(api, "张伟", "1-1-101", ("telegram", "777"))
         await resident(api, "李娜", "1-1-102", ("telegram", "888"))
@@ -220,6 +230,43 @@ async def test_telegram_sends_at_most_one_message_a_second_per_chat(make_api: Ma
             assert len(times) == 4
             gaps = [b - a for a, b in itertools.pairwise(times)]
             assert min(gaps) >= 0.2, gaps  # 4 a second: a quarter second apart, give or take
+
+
+async def test_a_rate_limited_chat_does_not_hold_up_other_chats(make_api: MakeApi) -> None:
+    # Telegram allows one message a second per chat: a chat with a backlog waits its turn,
+    # and another chat's message goes out meanwhile instead of queueing behind it.
+    async with FakeTelegram() as bot:
+        api = await make_api(
+            **telegram_on(
+                bot,
+                {
+                    "channels.telegram.per_chat_per_s": 1.0,
+                    "channels.telegram.concurrency": 2,
+                },
+            )
+        )
+        await resident(api, "张伟", "1-1-101", ("telegram", "777"))
+        busy = await published_event(api)
+        await api.post(f"{EVENTS}/{busy}/send")
+        for n in range(20):
+            await api.post(
+                f"{EVENTS}/{busy}/notify",
+                json={"kind": "update", "note": f"第{n}次", "urgent": True},
+            )
+        await resident(api, "李娜", "1-1-102", ("telegram", "888"))
+        other = await published_event(api, title="旧物交换")
+        before = len(bot.sent(777))
+        await api.post(f"{EVENTS}/{other}/send")
+
+        async def to_other() -> list[Any]:
+            return bot.sent(888)
+
+        [call] = await eventually(to_other, bool, "sent to chat 888")
+        busy_meanwhile = [c for c in bot.sent(777) if c.at <= call.at][before:]
+        # Behind the backlog it would have waited for all but `concurrency` of the chat's
+        # 20-odd messages, one a second; now at most one or two go out first.
+        assert len(busy_meanwhile) <= 3, len(busy_meanwhile)
+        assert len(bot.sent(777)) < 21
 
 
 async def test_sms_keeps_to_the_channel_rate(make_api: MakeApi) -> None:

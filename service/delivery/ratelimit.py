@@ -42,6 +42,15 @@ class TokenBucket:
                 self._refill()
             self._tokens -= 1
 
+    def ready(self) -> bool:
+        """Whether `take` would return at once (a token free and nobody waiting)."""
+        if self.rate <= 0:
+            return True
+        if self._lock.locked():
+            return False
+        self._refill()
+        return self._tokens >= 1
+
 
 class KeyedBuckets:
     """One bucket per key (say a chat id), the least recently used forgotten past `size`."""
@@ -51,6 +60,13 @@ class KeyedBuckets:
         self.size = size
         # A forgotten key starts again with a full bucket of 1: at worst one extra message.
         self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
+
+    def ready(self, key: str | None) -> bool:
+        """Whether `take(key)` would return at once."""
+        if key is None or self.rate <= 0:
+            return True
+        bucket = self._buckets.get(key)
+        return bucket is None or bucket.ready()
 
     async def take(self, key: str | None) -> None:
         """Wait for `key`'s bucket (no key, or rate 0, waits for nothing)."""

@@ -2,10 +2,12 @@
 
 Each channel name gets its own lane — a claimer that leases due messages of that channel
 and a pool of senders limited by the channel's concurrency and token bucket — so a slow
-or rate-limited channel never holds up the others. Delivery is at-least-once: a message
-is leased before it is sent and settled after, and a lease left by a dead worker is
-reclaimed once it lapses, so a crash can repeat a send but never lose one. Every attempt
-of a message carries the message's one id.
+or rate-limited channel never holds up the others. Within a lane, a message whose key
+(a Telegram chat) is at its own rate waits in that key's line, sent by the key's own
+task as the key's rate allows, so one busy chat never holds up the others. Delivery is
+at-least-once: a message is leased before it is sent and settled after, and a lease left
+by a dead worker is reclaimed once it lapses, so a crash can repeat a send but never lose
+one. Every attempt of a message carries the message's one id.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ import contextlib
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Final, Protocol
@@ -73,6 +76,16 @@ class _Lane:
     queue: asyncio.Queue[_Claimed]
     # Set by a sender that takes the queue down to half: time to claim a batch.
     hungry: asyncio.Event
+    # Sends in flight, by the senders and the keys' tasks together.
+    sending: asyncio.Semaphore
+    # Messages waiting for their key's rate, by key, each key's line sent by one task.
+    waiting: dict[str, deque[tuple[_Claimed, OutboundMessage]]] = field(default_factory=dict)
+    lines: set[asyncio.Task[None]] = field(default_factory=set)
+    parked: int = 0
+
+    def held(self) -> int:
+        """Claimed messages the lane holds in memory, queued or waiting for their key."""
+        return self.queue.qsize() + self.parked
 
 
 class _Target(Protocol):
@@ -155,6 +168,7 @@ class Worker:
                 KeyedBuckets(route.per_key_per_s),
                 asyncio.Queue(maxsize=self._room(route)),
                 asyncio.Event(),
+                asyncio.Semaphore(route.concurrency),
             )
             for channel_name, route in sorted(routes.items())
         ]
@@ -196,9 +210,11 @@ class Worker:
             tasks.append(asyncio.create_task(self._record_loop(), name="worker-recorder"))
             await asyncio.gather(*tasks)
         finally:
-            for task in tasks:
+            for task in tasks + [t for lane in self.lanes for t in lane.lines]:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(
+                *tasks, *(t for lane in self.lanes for t in lane.lines), return_exceptions=True
+            )
             # What was sent is written down before stopping, so a clean stop repeats nothing.
             with contextlib.suppress(Exception):
                 await self._record(self._drain())
@@ -226,7 +242,7 @@ class Worker:
         # The lane's queue holds about two messages per sender: enough to keep them busy, few
         # enough that a claimed message never waits in memory anywhere near its lease.
         while True:
-            if lane.queue.qsize() > lane.queue.maxsize // 2:
+            if lane.held() > lane.queue.maxsize // 2:
                 # Claim in batches, not a few messages each time a sender frees a slot: a
                 # claim is a commit, and an email's took longer than sending it.
                 lane.hungry.clear()
@@ -234,7 +250,7 @@ class Worker:
             claimed: list[Message] = []
             contacts: dict[int, recipients_sql.Reach] = {}
             hooks: dict[int, subscription_sql.Target] = {}
-            free = max(1, min(lane.queue.maxsize - lane.queue.qsize(), self.settings.claim_batch))
+            free = max(1, min(lane.queue.maxsize - lane.held(), self.settings.claim_batch))
             try:
                 now = self.clock()
                 lease = now + timedelta(seconds=self.settings.lease_s)
@@ -275,7 +291,7 @@ class Worker:
     async def _send_loop(self, lane: _Lane) -> None:
         while True:
             claimed = await lane.queue.get()
-            if lane.queue.qsize() <= lane.queue.maxsize // 2:
+            if lane.held() <= lane.queue.maxsize // 2:
                 lane.hungry.set()
             try:
                 await self.deliver(lane, claimed)
@@ -307,21 +323,69 @@ class Worker:
             secrets=contact.secrets,
             attempt=message.attempts,
         )
-        channel = lane.route.channel
-        # Only a limited lane waits (most run unlimited: a call per message saved).
-        if lane.bucket.rate > 0 or lane.per_key.rate > 0:
+        if lane.per_key.rate > 0:
+            key = lane.route.channel.rate_key(outbound)
+            if key is not None and (key in lane.waiting or not lane.per_key.ready(key)):
+                self._wait_in_line(lane, key, claimed, outbound)
+                return
+            await lane.per_key.take(key)  # ready: returns at once
+        await self._send(lane, claimed, outbound)
+
+    async def _send(self, lane: _Lane, claimed: _Claimed, outbound: OutboundMessage) -> None:
+        async with lane.sending:
+            # Only a limited lane waits (most run unlimited: a call per message saved).
             if lane.bucket.rate > 0:
                 await lane.bucket.take()
-            if lane.per_key.rate > 0:
-                await lane.per_key.take(channel.rate_key(outbound))
-            if not self._still_due(claimed):  # the wait may have outlasted either
-                return
-        started = time.monotonic()
-        result = await self._attempt(channel.send, outbound)
-        elapsed = time.monotonic() - started
+                if not self._still_due(claimed):  # the wait may have outlasted the lease
+                    return
+            started = time.monotonic()
+            result = await self._attempt(lane.route.channel.send, outbound)
+            elapsed = time.monotonic() - started
         if self.metrics is not None:
             self._count(lane.name, result.outcome, elapsed)
-        self._finish(message, result, int(elapsed * 1000))
+        self._finish(claimed.message, result, int(elapsed * 1000))
+
+    def _wait_in_line(
+        self, lane: _Lane, key: str, claimed: _Claimed, outbound: OutboundMessage
+    ) -> None:
+        """Put a message in its key's line, the sender going on with the lane's next one."""
+        line = lane.waiting.get(key)
+        if line is None:
+            line = lane.waiting[key] = deque()
+            task = asyncio.create_task(self._line_loop(lane, key, line), name=f"line-{lane.name}")
+            lane.lines.add(task)
+            task.add_done_callback(lane.lines.discard)
+        # A key sends only so many within the usable part of a lease; the rest would sit out
+        # their lease here, so they are left now: the lease lapses and they are claimed again.
+        usable = self.settings.lease_s * (1 - _LEASE_LEFT) * lane.per_key.rate
+        if len(line) >= max(1, int(usable)):
+            log.debug("message %s left unsent: its chat has a long line", claimed.message.uid)
+            return
+        line.append((claimed, outbound))
+        lane.parked += 1
+
+    async def _line_loop(
+        self, lane: _Lane, key: str, line: deque[tuple[_Claimed, OutboundMessage]]
+    ) -> None:
+        # Sends a key's line in order at the key's rate, then ends (the next message for the
+        # key that has to wait starts a new line).
+        try:
+            while line:
+                await lane.per_key.take(key)
+                claimed, outbound = line.popleft()
+                lane.parked -= 1
+                if lane.held() <= lane.queue.maxsize // 2:
+                    lane.hungry.set()
+                if not self._still_due(claimed):
+                    continue
+                try:
+                    await self._send(lane, claimed, outbound)
+                except Exception:
+                    log.exception("delivering message %s failed", claimed.message.uid)
+        finally:
+            lane.parked -= len(line)
+            if lane.waiting.get(key) is line:
+                del lane.waiting[key]
 
     def _still_due(self, claimed: _Claimed) -> bool:
         """False, having dealt with it, for a message past its expiry (settled expired) or
