@@ -4,10 +4,12 @@ moves forward only, whatever order reports arrive in."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from tests.community import (
     EVENTS,
     assert_fell_back,
+    eventually,
     published_event,
     resident,
     settled,
@@ -33,6 +35,26 @@ async def gateway_api(make_api: MakeApi, gateway: FakeSmsGateway) -> Api:
         **sms_gateway_settings(gateway),
         **{"channels.sms.provider": "android_gateway", "channels.sms.webhook_secret": SECRET},
     )
+
+
+async def sms_then_email_event(api: Api) -> int:
+    """A published event whose one resident has SMS first and email next."""
+    await resident(api, "张伟", "1-1-101", ("sms", "13800138000"), ("email", "z@example.org"))
+    return await published_event(api)
+
+
+async def delivered_while_sending(api: Api, event_id: int) -> None:
+    """Send the event's one SMS and, while the gateway is still answering our POST, have
+    the phone report it delivered."""
+    await api.post(f"{EVENTS}/{event_id}/send")
+    await until(api, event_id, lambda c: c["sending"] == 1, "being sent")
+    _, body = await api.get(f"{EVENTS}/{event_id}/deliveries")
+    [message] = body["messages"]["items"]
+    assert message["status"] == "sending"
+    payload = android_event("sms:delivered", message_id=message["uid"], phone_number="1")
+    raw, headers = android_signed(payload, SECRET, int(time.time()))
+    resp = await api.client.post("/hooks/sms/android", data=raw, headers=headers)
+    assert resp.status == 204
 
 
 async def test_android_gateway_sends_and_reports_move_messages_forward(make_api: MakeApi) -> None:
@@ -115,16 +137,7 @@ async def test_an_android_report_that_beats_the_gateways_answer_is_applied(
         await resident(api, "张伟", "1-1-101", ("sms", "13800138000"))
         event_id = await published_event(api)
         gateway.delay_s = 1.0
-        await api.post(f"{EVENTS}/{event_id}/send")
-        await until(api, event_id, lambda c: c["sending"] == 1, "being sent")
-        _, body = await api.get(f"{EVENTS}/{event_id}/deliveries")
-        [message] = body["messages"]["items"]
-        assert message["status"] == "sending"
-
-        payload = android_event("sms:delivered", message_id=message["uid"], phone_number="1")
-        raw, headers = android_signed(payload, SECRET, int(time.time()))
-        resp = await api.client.post("/hooks/sms/android", data=raw, headers=headers)
-        assert resp.status == 204
+        await delivered_while_sending(api, event_id)
         body = await settled(api, event_id, total=1)
         assert body["messages"]["items"][0]["status"] == "delivered"
 
@@ -136,8 +149,7 @@ async def test_a_failed_report_falls_back_to_the_residents_next_channel(
     # late, so the next channel gets its chance, as when a send fails outright.
     async with FakeSmsGateway() as gateway:
         api = await gateway_api(make_api, gateway)
-        await resident(api, "张伟", "1-1-101", ("sms", "13800138000"), ("email", "z@example.org"))
-        event_id = await published_event(api)
+        event_id = await sms_then_email_event(api)
         await api.post(f"{EVENTS}/{event_id}/send")
         body = await settled(api, event_id, total=1)
         [message] = body["messages"]["items"]
@@ -153,3 +165,30 @@ async def test_a_failed_report_falls_back_to_the_residents_next_channel(
         body = await settled(api, event_id, total=2)
         assert_fell_back(body, "sms", "failed", "email")  # email through the file channel
         assert body["messages"]["total"] == 2
+
+
+async def test_a_failed_send_after_a_delivered_report_starts_no_fallback(
+    make_api: MakeApi,
+) -> None:
+    # The phone reports "delivered" while our POST is still waiting, and the gateway then
+    # answers with an error: the resident has the message, so no email follows it.
+    async with FakeSmsGateway() as gateway:
+        api = await gateway_api(make_api, gateway)
+        event_id = await sms_then_email_event(api)
+        gateway.delay_s = 1.0
+        gateway.fail_next(400, message="Invalid phone number")
+        await delivered_while_sending(api, event_id)
+
+        async def deliveries() -> dict[str, Any]:
+            _, body = await api.get(f"{EVENTS}/{event_id}/deliveries")
+            return dict(body)
+
+        body = await eventually(
+            deliveries,
+            lambda b: any(m["attempt_log"] for m in b["messages"]["items"]),
+            "the send's answer recorded",
+        )
+        assert body["messages"]["total"] == 1, body["messages"]["items"]
+        [message] = body["messages"]["items"]
+        assert message["status"] == "delivered"
+        assert message["attempt_log"][0]["outcome"] == "permanent"

@@ -38,6 +38,20 @@ def telegram_on(bot: FakeTelegram, more: dict[str, object]) -> dict[str, object]
     }
 
 
+async def backlog(api: Api, chat: str, count: int) -> int:
+    """A resident on Telegram `chat` with `count` messages queued for them: an invitation
+    and urgent updates to it; returns the event's id."""
+    await resident(api, "张伟", "1-1-101", ("telegram", chat))
+    event_id = await published_event(api)
+    await api.post(f"{EVENTS}/{event_id}/send")
+    for n in range(count - 1):
+        await api.post(
+            f"{EVENTS}/{event_id}/notify",
+            json={"kind": "update", "note": f"第{n}次", "urgent": True},
+        )
+    return event_id
+
+
 async def hooked_resident(api: Api, url: str, *more: tuple[str, str]) -> int:
     body = {
         "name": "张伟",
@@ -245,14 +259,7 @@ async def test_a_rate_limited_chat_does_not_hold_up_other_chats(make_api: MakeAp
                 },
             )
         )
-        await resident(api, "张伟", "1-1-101", ("telegram", "777"))
-        busy = await published_event(api)
-        await api.post(f"{EVENTS}/{busy}/send")
-        for n in range(20):
-            await api.post(
-                f"{EVENTS}/{busy}/notify",
-                json={"kind": "update", "note": f"第{n}次", "urgent": True},
-            )
+        await backlog(api, "777", 21)
         await resident(api, "李娜", "1-1-102", ("telegram", "888"))
         other = await published_event(api, title="旧物交换")
         before = len(bot.sent(777))
@@ -267,6 +274,29 @@ async def test_a_rate_limited_chat_does_not_hold_up_other_chats(make_api: MakeAp
         # 20-odd messages, one a second; now at most one or two go out first.
         assert len(busy_meanwhile) <= 3, len(busy_meanwhile)
         assert len(bot.sent(777)) < 21
+
+
+async def test_a_chats_backlog_past_a_lease_goes_back_to_the_queue_unsent(
+    make_api: MakeApi, clock: PinnedClock
+) -> None:
+    # Two a second for 3 s (the usable part of a 4 s lease) is all a chat's line holds: the
+    # rest go back to the queue, due once the line has gone, rather than sit out their
+    # lease in memory; each message is sent once, and a put-back is no attempt.
+    async with FakeTelegram() as bot:
+        api = await make_api(
+            **telegram_on(bot, {"channels.telegram.per_chat_per_s": 2.0, "delivery.lease_s": 4.0})
+        )
+        event_id = await backlog(api, "777", 12)
+
+        async def sent_as_time_goes_by() -> int:
+            clock.advance(seconds=0.1)  # half as fast as the rate's own clock: leases hold
+            return len(bot.sent(777))
+
+        await eventually(sent_as_time_goes_by, lambda n: n >= 12, "all twelve sent", every=0.2)
+        body = await settled(api, event_id, total=12)
+        texts = [call.params["text"] for call in bot.sent(777)]
+        assert len(texts) == len(set(texts)) == 12
+        assert {m["attempts"] for m in body["messages"]["items"]} == {1}
 
 
 async def test_sms_keeps_to_the_channel_rate(make_api: MakeApi) -> None:

@@ -63,6 +63,8 @@ _ROOM_MAX: Final = 256
 # A message is sent only with this share of its lease still ahead: a send may take the
 # channel's whole timeout, and a lease lapsing meanwhile would have it sent again.
 _LEASE_LEFT: Final = 0.25
+# A message put back unsent, its key's line being full (see _wait_in_line).
+_DEFERRED: Final = "deferred"
 # When a result whose next step could not be planned is tried again.
 _REPLAN_DELAY: Final = timedelta(minutes=1)
 
@@ -81,11 +83,6 @@ class _Lane:
     # Messages waiting for their key's rate, by key, each key's line sent by one task.
     waiting: dict[str, deque[tuple[_Claimed, OutboundMessage]]] = field(default_factory=dict)
     lines: set[asyncio.Task[None]] = field(default_factory=set)
-    parked: int = 0
-
-    def held(self) -> int:
-        """Claimed messages the lane holds in memory, queued or waiting for their key."""
-        return self.queue.qsize() + self.parked
 
 
 class _Target(Protocol):
@@ -116,7 +113,8 @@ class _Claimed:
 class _Result:
     """What one attempt came to, ready to be written."""
 
-    outcome: str  # sent, delivered, temporary, permanent; expired, suppressed (not tried)
+    # sent, delivered, temporary, permanent; expired, suppressed, deferred (not tried)
+    outcome: str
     provider_id: str | None = None
     error: str | None = None
     retry_after: float | None = None
@@ -242,7 +240,7 @@ class Worker:
         # The lane's queue holds about two messages per sender: enough to keep them busy, few
         # enough that a claimed message never waits in memory anywhere near its lease.
         while True:
-            if lane.held() > lane.queue.maxsize // 2:
+            if lane.queue.qsize() > lane.queue.maxsize // 2:
                 # Claim in batches, not a few messages each time a sender frees a slot: a
                 # claim is a commit, and an email's took longer than sending it.
                 lane.hungry.clear()
@@ -250,7 +248,7 @@ class Worker:
             claimed: list[Message] = []
             contacts: dict[int, recipients_sql.Reach] = {}
             hooks: dict[int, subscription_sql.Target] = {}
-            free = max(1, min(lane.queue.maxsize - lane.held(), self.settings.claim_batch))
+            free = max(1, min(lane.queue.maxsize - lane.queue.qsize(), self.settings.claim_batch))
             try:
                 now = self.clock()
                 lease = now + timedelta(seconds=self.settings.lease_s)
@@ -291,7 +289,7 @@ class Worker:
     async def _send_loop(self, lane: _Lane) -> None:
         while True:
             claimed = await lane.queue.get()
-            if lane.held() <= lane.queue.maxsize // 2:
+            if lane.queue.qsize() <= lane.queue.maxsize // 2:
                 lane.hungry.set()
             try:
                 await self.deliver(lane, claimed)
@@ -355,14 +353,15 @@ class Worker:
             task = asyncio.create_task(self._line_loop(lane, key, line), name=f"line-{lane.name}")
             lane.lines.add(task)
             task.add_done_callback(lane.lines.discard)
-        # A key sends only so many within the usable part of a lease; the rest would sit out
-        # their lease here, so they are left now: the lease lapses and they are claimed again.
+        # A key sends only so many within the usable part of a lease (lines are outside the
+        # lane's room, so this bounds them); the rest go back to the queue, due when the
+        # line ahead of them will have gone, rather than sit out their lease here.
         usable = self.settings.lease_s * (1 - _LEASE_LEFT) * lane.per_key.rate
         if len(line) >= max(1, int(usable)):
-            log.debug("message %s left unsent: its chat has a long line", claimed.message.uid)
+            later = _Result(_DEFERRED, retry_after=len(line) / lane.per_key.rate)
+            self._finish(claimed.message, later, None)
             return
         line.append((claimed, outbound))
-        lane.parked += 1
 
     async def _line_loop(
         self, lane: _Lane, key: str, line: deque[tuple[_Claimed, OutboundMessage]]
@@ -373,9 +372,6 @@ class Worker:
             while line:
                 await lane.per_key.take(key)
                 claimed, outbound = line.popleft()
-                lane.parked -= 1
-                if lane.held() <= lane.queue.maxsize // 2:
-                    lane.hungry.set()
                 if not self._still_due(claimed):
                     continue
                 try:
@@ -383,7 +379,6 @@ class Worker:
                 except Exception:
                     log.exception("delivering message %s failed", claimed.message.uid)
         finally:
-            lane.parked -= len(line)
             if lane.waiting.get(key) is line:
                 del lane.waiting[key]
 
@@ -508,11 +503,17 @@ class Worker:
         plans = [
             (done.result.outcome, None, None)
             if done.result.outcome in _FINAL
+            else (MessageStatus.QUEUED, None, None)  # put back: released in txn
+            if done.result.outcome == _DEFERRED
             else await self._plan_or_retry(done)
             for done in batch
         ]
 
-        async def txn(tx: Tx) -> None:
+        async def txn(tx: Tx) -> set[int]:
+            # A result whose message a report settled meanwhile (delivered before the
+            # provider answered us) is written down as an attempt and nothing more: no
+            # retry, no disabled address, no fallback to a resident who has the message.
+            open_ids = await sql.still_open(tx, [d.message for d in batch])
             await sql.record_attempts(
                 tx,
                 [
@@ -535,7 +536,12 @@ class Worker:
             ]
             await sql.settle_many(tx, settled)
             for done, (status, retry_at, backup) in zip(batch, plans, strict=True):
+                if done.message.id not in open_ids:
+                    continue
                 error = done.result.error or "failed"
+                if done.result.outcome == _DEFERRED:
+                    later = timedelta(seconds=done.result.retry_after or 0)
+                    await sql.release(tx, done.message, done.at + later, done.at)
                 if retry_at is not None:
                     await sql.requeue(tx, done.message, retry_at, error, done.at)
                 if status == MessageStatus.FAILED and done.result.address_gone:
@@ -549,10 +555,11 @@ class Worker:
                         )
                 if backup is not None:
                     await sql.insert_messages(tx, [backup], done.at)
+            return open_ids
 
-        await self.store.write(txn)
+        open_ids = await self.store.write(txn)
         for done, (_, _, backup) in zip(batch, plans, strict=True):
-            if backup is not None:
+            if backup is not None and done.message.id in open_ids:
                 log.info(
                     "message %s failed on %s; falling back to %s",
                     done.message.uid,

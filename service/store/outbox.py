@@ -329,6 +329,20 @@ async def settle_many(
     )
 
 
+async def still_open(tx: Tx, messages: Sequence[Message]) -> set[int]:
+    """The ids of `messages` still queued or being sent (by id and uid, as settle_many):
+    one a provider's report has settled meanwhile is not."""
+    if not messages:
+        return set()
+    ids = await fetch_packed(
+        tx,
+        "SELECT json_group_array(m.id) FROM json_each(?) AS v JOIN messages m"
+        " ON m.id = v.value ->> '$[0]' AND m.uid = v.value ->> '$[1]' WHERE m.status IN (?, ?)",
+        (json.dumps([[m.id, m.uid] for m in messages]), _QUEUED, _SENDING),
+    )
+    return set(ids)
+
+
 async def requeue(
     tx: Tx, message: Message, send_after: datetime, error: str, now: datetime
 ) -> None:
@@ -338,6 +352,16 @@ async def requeue(
         "UPDATE messages SET status = ?, lease_until = NULL, send_after = ?,"
         " last_error = ?, updated_at = ? WHERE id = ? AND uid = ? AND status = ?",
         (_QUEUED, to_db(send_after), error, to_db(now), message.id, message.uid, _SENDING),
+    )
+
+
+async def release(tx: Tx, message: Message, send_after: datetime, now: datetime) -> None:
+    """Put a leased message back unsent, due at `send_after`, its claim not counted as an
+    attempt (by id and uid, as settle_many)."""
+    await tx.execute(
+        "UPDATE messages SET status = ?, lease_until = NULL, send_after = ?,"
+        " attempts = MAX(attempts - 1, 0), updated_at = ? WHERE id = ? AND uid = ? AND status = ?",
+        (_QUEUED, to_db(send_after), to_db(now), message.id, message.uid, _SENDING),
     )
 
 
