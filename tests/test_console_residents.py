@@ -7,7 +7,9 @@ from typing import Any
 
 import aiohttp
 
-from tests.conftest import Api
+from service.keys import store_key
+from service.store.recipients import disable_contact
+from tests.conftest import START, Api
 from tests.console import ConsoleClient, Page
 
 
@@ -337,3 +339,29 @@ async def test_console_household_view_lists_its_residents(api: Api, console: Con
     assert _names(page) == ["张伟", "张小明"]
     missing = await console.get("/console/residents", params={"household_id": "999"})
     assert missing.status == 404
+
+
+async def test_console_enables_a_disabled_contact_with_a_reason_kept_in_its_history(
+    api: Api, console: ConsoleClient
+) -> None:
+    zhang = (await _people(api))["zhang"]
+    (contact,) = zhang["contacts"]
+    store = api.client.app[store_key]
+    await store.write(
+        lambda tx: disable_contact(tx, contact["id"], "Twilio 21610: unsubscribed", START)
+    )
+    page = await console.get(f"/console/residents/{zhang['id']}")
+    assert page.has("Twilio 21610: unsubscribed") and "disabled-mark" in page.text
+    action = f"/console/residents/{zhang['id']}/contacts/{contact['id']}/enable"
+    assert f'action="{action}"' in page.text
+
+    name = f"contact-{contact['id']}-reason"
+    refused = await console.post(action, {name: ""})
+    assert refused.status == 400 and refused.error_for(name)
+    page = await console.post(action, {name: "居民回复 START 恢复"})
+    assert page.status == 200 and page.flash
+    assert "disabled-mark" not in page.text
+    assert page.has("居民回复 START 恢复") and page.has("Twilio 21610: unsubscribed")
+    _, found = await api.get(f"/api/v1/residents/{zhang['id']}")
+    assert found["contacts"][0]["disabled_at"] is None
+    assert [c["change"] for c in found["contacts"][0]["history"]] == ["disabled", "enabled"]

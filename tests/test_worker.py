@@ -186,6 +186,26 @@ async def test_a_gone_endpoint_is_disabled_and_the_next_channel_takes_over(
         assert "410" in got["contacts"][0]["disabled_reason"]
         assert got["contacts"][1]["disabled_at"] is None
 
+        # The receiver is back: the organiser enables the endpoint again, saying why, and
+        # its history keeps why it was disabled as well.
+        hooked = f"/api/v1/residents/{rid}/contacts/{got['contacts'][0]['id']}"
+        sms = f"/api/v1/residents/{rid}/contacts/{got['contacts'][1]['id']}"
+        status, error = await api.post(f"{hooked}/enable", json={"reason": "  "})
+        assert status == 400 and "reason" in error["error"]["fields"]
+        status, error = await api.post(f"{sms}/enable", json={"reason": "works"})
+        assert status == 409 and error["error"]["code"] == "contact_not_disabled"
+        status, enabled = await api.post(f"{hooked}/enable", json={"reason": "receiver fixed"})
+        assert status == 200, enabled
+        assert enabled["disabled_at"] is None and enabled["disabled_reason"] is None
+        [disabled, again] = enabled["history"]
+        assert disabled["change"] == "disabled" and "410" in disabled["reason"]
+        assert again == {"at": again["at"], "change": "enabled", "reason": "receiver fixed"}
+        third = await published_event(api, title="议事会", kind="meeting")
+        _, report = await api.post(f"{EVENTS}/{third}/send")
+        assert report["by_channel"] == {"webhook": 1}
+        await settled(api, third, total=1)
+        assert len(hook.requests) == 2
+
 
 async def test_spent_retries_fall_back_once_per_channel(make_api: MakeApi) -> None:
     async with WebhookReceiver(SECRET) as hook:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import Final, Generic, TypeVar
+from typing import Final, Generic, Literal, TypeVar
 
 from .extras import Extras
 
@@ -91,6 +91,15 @@ class Household:
 
 
 @dataclass(frozen=True)
+class ContactChange:
+    """A contact disabled (the far end said the address is gone) or enabled again."""
+
+    at: datetime
+    change: Literal["disabled", "enabled"]
+    reason: str
+
+
+@dataclass(frozen=True)
 class Contact:
     """One way to reach a resident, in canonical form, with its place in their preference."""
 
@@ -108,6 +117,9 @@ class Contact:
     # Twilio 21610): sends skip it, and the organiser sees why.
     disabled_at: datetime | None = None
     disabled_reason: str | None = None
+    # Each disabling and enabling, oldest first: enabling clears the two fields above,
+    # and the reason it was disabled stays here.
+    history: tuple[ContactChange, ...] = ()
 
 
 @dataclass(frozen=True)

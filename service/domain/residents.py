@@ -15,6 +15,7 @@ from ..core.text import check_name, check_text, normal
 from ..core.webhook_rules import is_valid_secret, new_secret
 from ..store import Store, Tx
 from ..store import households as household_sql
+from ..store import recipients as recipients_sql
 from ..store import residents as sql
 from .contacts import canonical_address, phone_or_none
 from .households import clean_unit, ensure_household
@@ -24,6 +25,7 @@ MAX_TAG: Final = 64
 MAX_TAGS: Final = 50
 MAX_NOTES: Final = 2000
 MAX_CONTACTS: Final = 20
+MAX_REASON: Final = 500
 # Names and tags are one line of text; notes may have line breaks.
 
 
@@ -436,6 +438,29 @@ async def update_contact(
         updated = await sql.get_contact(tx, resident_id, contact_id)
         assert updated is not None
         return updated
+
+    return await store.write(txn)
+
+
+async def enable_contact(
+    store: Store, resident_id: int, contact_id: int, reason: str, *, now: datetime
+) -> Contact:
+    """Use a contact disabled after the far end said it was gone (webhook 410, a blocked
+    bot, Twilio 21610) again: the organiser says why, and the contact's history keeps
+    both why it was disabled and why it was enabled. 409 contact_not_disabled otherwise;
+    an opt-out is the resident's own and is not touched."""
+    reason = check_text("reason", reason, MAX_REASON)
+    if not reason:
+        raise ValidationError.field("reason", "must say why the address works again")
+
+    async def txn(tx: Tx) -> Contact:
+        await _existing_contact(tx, resident_id, contact_id)
+        if not await recipients_sql.reenable_contact(tx, contact_id, reason, now):
+            raise ConflictError(
+                f"contact {contact_id} is not disabled", code="contact_not_disabled"
+            )
+        await sql.touch_resident(tx, resident_id, now)
+        return await _existing_contact(tx, resident_id, contact_id)
 
     return await store.write(txn)
 

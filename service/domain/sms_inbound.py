@@ -98,7 +98,9 @@ async def receive_sms(
         if isinstance(reply, OptIn):
             for sender in senders:
                 # Disabled too: a number that has just written to us takes SMS.
-                await recipients_sql.enable_contact(tx, sender.contact.id)
+                await recipients_sql.enable_contact(
+                    tx, sender.contact.id, "the resident texted to opt in", now
+                )
             if not sms.provider_replied:
                 text = said["opted_in"].format(name=community)
                 await followups.reply(tx, first.contact, text, first.language, now)

@@ -223,7 +223,9 @@ async def _link(
         ).id
     else:
         # Linking again is asking for notices again, whatever stopped them before.
-        await recipients_sql.enable_contact(tx, found.id)
+        await recipients_sql.enable_contact(
+            tx, found.id, "the resident linked this chat again", now
+        )
         contact_id = found.id
     await resident_sql.touch_resident(tx, resident_id, now)
     reach = await recipients_sql.contact(tx, contact_id, now)

@@ -224,21 +224,41 @@ async def contact(db: Db, contact_id: int, now: datetime) -> Reach | None:
 
 
 async def disable_contact(tx: Tx, contact_id: int, reason: str, now: datetime) -> None:
-    """Stop using an address the far end says is gone."""
+    """Stop using an address the far end says is gone, noting why in its history."""
     await tx.execute(
         "UPDATE contacts SET disabled_at = ?, disabled_reason = ?"
         " WHERE id = ? AND disabled_at IS NULL",
         (to_db(now), reason, contact_id),
     )
+    if await tx.changes():
+        await _note_change(tx, contact_id, "disabled", reason, now)
 
 
-async def enable_contact(tx: Tx, contact_id: int) -> None:
+async def reenable_contact(tx: Tx, contact_id: int, reason: str, now: datetime) -> bool:
+    """Use a disabled address again (an organiser's word that it works now), noting why
+    in its history; False when it was not disabled."""
+    await tx.execute(
+        "UPDATE contacts SET disabled_at = NULL, disabled_reason = NULL"
+        " WHERE id = ? AND disabled_at IS NOT NULL",
+        (contact_id,),
+    )
+    if not await tx.changes():
+        return False
+    await _note_change(tx, contact_id, "enabled", reason, now)
+    return True
+
+
+async def enable_contact(tx: Tx, contact_id: int, reason: str, now: datetime) -> None:
     """Use an address again, opted out or disabled before: its owner asked for it anew
     (a Telegram chat linked again from the RSVP page)."""
+    await reenable_contact(tx, contact_id, reason, now)
+    await tx.execute("UPDATE contacts SET opted_out_at = NULL WHERE id = ?", (contact_id,))
+
+
+async def _note_change(tx: Tx, contact_id: int, change: str, reason: str, now: datetime) -> None:
     await tx.execute(
-        "UPDATE contacts SET opted_out_at = NULL, disabled_at = NULL, disabled_reason = NULL"
-        " WHERE id = ?",
-        (contact_id,),
+        "INSERT INTO contact_changes (contact_id, at, change, reason) VALUES (?, ?, ?, ?)",
+        (contact_id, to_db(now), change, reason),
     )
 
 

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, Final
 
 from ..core.clock import from_db, opt_from_db, to_db
-from ..core.models import Channel, Contact, Language, Resident
+from ..core.models import Channel, Contact, ContactChange, Language, Resident
 from .core import Db, Row, Tx
 from .households import like
 from .sealed import seal
 
+# A contact's row with its history, oldest first, packed as JSON (one query for both).
+_CONTACTS: Final = (
+    "SELECT c.*, (SELECT json_group_array(json_array(h.at, h.change, h.reason)) FROM"
+    " (SELECT at, change, reason FROM contact_changes WHERE contact_id = c.id ORDER BY id) h)"
+    " AS history FROM contacts c"
+)
 _SELECT: Final = (
     "SELECT r.*, h.unit AS unit FROM residents r JOIN households h ON h.id = r.household_id"
 )
@@ -32,6 +39,10 @@ def _contact(row: Row) -> Contact:
         created_at=from_db(row["created_at"]),
         disabled_at=opt_from_db(row["disabled_at"]),
         disabled_reason=row["disabled_reason"],
+        history=tuple(
+            ContactChange(from_db(at), change, reason)
+            for at, change, reason in json.loads(row["history"] or "[]")
+        ),
     )
 
 
@@ -58,8 +69,8 @@ async def _residents(db: Db, rows: list[Row]) -> list[Resident]:
         ):
             tags[row["resident_id"]].append(row["tag"])
         for row in await db.fetchall(
-            f"SELECT * FROM contacts WHERE resident_id IN ({_marks(chunk)})"
-            " ORDER BY resident_id, rank, id",
+            f"{_CONTACTS} WHERE c.resident_id IN ({_marks(chunk)})"
+            " ORDER BY c.resident_id, c.rank, c.id",
             chunk,
         ):
             contacts[row["resident_id"]].append(_contact(row))
@@ -220,7 +231,7 @@ async def tag_counts(db: Db) -> list[tuple[str, int]]:
 async def get_contact(db: Db, resident_id: int, contact_id: int) -> Contact | None:
     """One of a resident's contacts."""
     row = await db.fetchone(
-        "SELECT * FROM contacts WHERE id = ? AND resident_id = ?", (contact_id, resident_id)
+        f"{_CONTACTS} WHERE c.id = ? AND c.resident_id = ?", (contact_id, resident_id)
     )
     return _contact(row) if row else None
 
@@ -228,7 +239,7 @@ async def get_contact(db: Db, resident_id: int, contact_id: int) -> Contact | No
 async def find_contact(db: Db, resident_id: int, channel: Channel, address: str) -> Contact | None:
     """A resident's contact with this canonical address on this channel."""
     row = await db.fetchone(
-        "SELECT * FROM contacts WHERE resident_id = ? AND channel = ? AND address = ?",
+        f"{_CONTACTS} WHERE c.resident_id = ? AND c.channel = ? AND c.address = ?",
         (resident_id, channel.value, address),
     )
     return _contact(row) if row else None
@@ -237,7 +248,7 @@ async def find_contact(db: Db, resident_id: int, channel: Channel, address: str)
 async def list_contacts(db: Db, resident_id: int) -> list[Contact]:
     """A resident's contacts in preference order."""
     rows = await db.fetchall(
-        "SELECT * FROM contacts WHERE resident_id = ? ORDER BY rank, id", (resident_id,)
+        f"{_CONTACTS} WHERE c.resident_id = ? ORDER BY c.rank, c.id", (resident_id,)
     )
     return [_contact(r) for r in rows]
 

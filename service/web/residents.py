@@ -71,6 +71,16 @@ class ContactPatch(Patch):
     opted_out: bool | None = None
 
 
+class ContactEnable(Body):
+    """Why a disabled contact works again (kept in its history)."""
+
+    reason: str = Field(
+        min_length=1,
+        max_length=500,
+        description="e.g. the resident unblocked the bot, or the receiver is back",
+    )
+
+
 class ContactOrder(Body):
     """Every contact of the resident, most preferred first."""
 
@@ -291,6 +301,30 @@ async def update_resident_contact(request: web.Request, body: ContactPatch) -> w
         now=request.app[clock_key](),
     )
     return reply(request, updated)
+
+
+@routes.route(
+    "POST",
+    r"/residents/{id:\d+}/contacts/{contact_id:\d+}/enable",
+    summary="Use a contact disabled after its address was reported gone again",
+    tag=TAG,
+    roles=STAFF,
+    body=ContactEnable,
+    response=Contact,
+    errors=(409,),
+)
+async def enable_resident_contact(request: web.Request, body: ContactEnable) -> web.Response:
+    """For a contact disabled after a webhook 410, a blocked bot or Twilio 21610; its
+    history keeps why it was disabled and this reason. 409 contact_not_disabled when it
+    is not disabled; an opt-out is changed with PATCH opted_out instead."""
+    enabled = await residents.enable_contact(
+        request.app[store_key],
+        _resident_id(request),
+        _contact_id(request),
+        body.reason,
+        now=request.app[clock_key](),
+    )
+    return reply(request, enabled)
 
 
 @routes.route(

@@ -16,6 +16,7 @@ from ...domain.contacts import phone_or_none
 from ...domain.residents import ContactChanges
 from ..jsonio import path_id
 from ..residents import (
+    ContactEnable,
     ContactIn,
     ContactPatch,
     ResidentIn,
@@ -362,6 +363,15 @@ async def _target(request: web.Request, c: Console) -> tuple[Resident, Contact]:
     return resident, _contact(resident, int(request.match_info["contact_id"]))
 
 
+async def _beside(
+    c: Console, resident: Resident, exc: ServiceError, field: str, name: str
+) -> web.Response:
+    """The resident's page again with the error about `field` beside one contact's form
+    field `name`."""
+    errors = {(name if k == field else k): v for k, v in c.errors(exc).items()}
+    return await _edit_page(c, resident, values=c.form, errors=errors, status=exc.status)
+
+
 @_contact_route("", "change a contact's address")
 @view
 async def console_contact_update(request: web.Request, c: Console) -> web.StreamResponse:
@@ -379,8 +389,7 @@ async def console_contact_update(request: web.Request, c: Console) -> web.Stream
             now=c.now,
         )
     except ServiceError as exc:
-        errors = {(name if k == "address" else k): v for k, v in c.errors(exc).items()}
-        return await _edit_page(c, resident, values=c.form, errors=errors, status=exc.status)
+        return await _beside(c, resident, exc, "address", name)
     raise c.redirect(f"/console/residents/{resident.id}#contacts", "residents.contact_saved")
 
 
@@ -411,6 +420,22 @@ async def console_contact_opt_out(request: web.Request, c: Console) -> web.Strea
 async def console_contact_opt_in(request: web.Request, c: Console) -> web.StreamResponse:
     """Messages may reach this address again."""
     return await _set_opt_out(request, c, False)
+
+
+@_contact_route("/enable", "enable a contact disabled after its address was reported gone")
+@view
+async def console_contact_enable(request: web.Request, c: Console) -> web.StreamResponse:
+    """The organiser says why it works again; a missing reason is shown beside its field."""
+    resident, contact = await _target(request, c)
+    name = f"contact-{contact.id}-reason"
+    try:
+        body = c.parse(ContactEnable, {"reason": _raw(c.form, name)})
+        await residents.enable_contact(c.store, resident.id, contact.id, body.reason, now=c.now)
+    except ServiceError as exc:
+        return await _beside(c, resident, exc, "reason", name)
+    raise c.redirect(
+        f"/console/residents/{resident.id}#contacts", "residents.enabled", address=contact.address
+    )
 
 
 @_contact_route("/up", "move a contact up the preference order")
