@@ -101,6 +101,7 @@ class SmsChannelSettings:
     username: str = setting("")
     password: str = setting("", secret=True)
     webhook_secret: str = setting("", secret=True)
+    twilio_shared_key: str = setting("", secret=True)
     api_key: str = setting("", secret=True)
     timeout_s: float = setting(15.0, at_least(1))
     concurrency: int = setting(2, between(1, 100))

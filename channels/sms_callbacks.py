@@ -23,57 +23,71 @@ def _pairs(params: Params) -> Iterable[tuple[str, str]]:
     return params.items() if isinstance(params, Mapping) else params
 
 
-def twilio_signature(url: str, params: Params, auth_token: str) -> str:
-    """X-Twilio-Signature for a request: base64 HMAC-SHA1 over the URL followed by each
+# Twilio's signature algorithms by the name X-Twilio-Webhooks-Signature-Settings gives.
+TWILIO_ALGORITHMS: Final = {"HMAC_SHA1": hashlib.sha1, "HMAC_SHA256": hashlib.sha256}
+
+
+def twilio_signature(url: str, params: Params, key: str, algorithm: str = "HMAC_SHA1") -> str:
+    """X-Twilio-Signature for a request: base64 HMAC (SHA-1 keyed with the auth token by
+    default; SHA-256 with a Webhooks Rule's shared key) over the URL followed by each
     parameter's name and value, sorted by name (repeated pairs once, as Twilio's SDKs do)."""
     signed = url + "".join(name + value for name, value in sorted(set(_pairs(params))))
-    digest = hmac.new(auth_token.encode(), signed.encode(), hashlib.sha1).digest()
+    digest = hmac.new(key.encode(), signed.encode(), TWILIO_ALGORITHMS[algorithm]).digest()
     return base64.b64encode(digest).decode()
 
 
-def _url_variants(url: str) -> list[str]:
-    # Twilio may sign https://host/… as https://host:443/… or the reverse; accept both
-    # spellings of the default port (as Twilio's SDKs do), never another port.
+def twilio_algorithm(settings_header: str | None) -> str | None:
+    """The algorithm X-Twilio-Webhooks-Signature-Settings ("key=…,algorithm=HMAC_SHA256")
+    names, HMAC_SHA1 without the header; None for one Twilio's SDKs do not know."""
+    if settings_header is None:
+        return "HMAC_SHA1"
+    fields = dict(part.strip().partition("=")[::2] for part in settings_header.split(","))
+    algorithm = fields.get("algorithm", "").strip().upper()
+    return algorithm if algorithm in TWILIO_ALGORITHMS else None
+
+
+def _url_forms(url: str) -> list[str]:
+    # The forms Twilio's own validators check (twilio-python's RequestValidator.validate,
+    # twilio-node's validateRequest), its signing being inconsistent about the port: the
+    # URL with its port (the scheme's default added when it names none) and the URL with
+    # no port at all, so https://host:8443/… also passes when signed as https://host/….
+    # Never the other scheme, and never a port other than the one requested.
     parts = urlsplit(url)
-    default = {"http": 80, "https": 443}.get(parts.scheme)
     start = url.find("://") + 3
     try:
         port = parts.port
     except ValueError:
         return [url]
-    if default is None or start < 3 or url[start : start + len(parts.netloc)] != parts.netloc:
+    if start < 3 or url[start : start + len(parts.netloc)] != parts.netloc:
         return [url]
-    rest = url[start + len(parts.netloc) :]
+    head, rest = url[:start], url[start + len(parts.netloc) :]
     if port is None:
-        return [url, f"{url[:start]}{parts.netloc}:{default}{rest}"]
-    if port == default:
-        return [url, f"{url[:start]}{parts.netloc.rsplit(':', 1)[0]}{rest}"]
-    return [url]
+        default = 443 if parts.scheme == "https" else 80
+        return [f"{head}{parts.netloc}:{default}{rest}", url]
+    return [url, f"{head}{parts.netloc.rsplit(':', 1)[0]}{rest}"]
 
 
-def verify_twilio(url: str, params: Params, signature_header: str, auth_token: str) -> bool:
+def verify_twilio(
+    url: str, params: Params, signature_header: str, key: str, algorithm: str = "HMAC_SHA1"
+) -> bool:
     """True if X-Twilio-Signature matches `url` (the public URL Twilio requested, query
-    included) and every POST parameter received; constant-time comparison."""
-    if not auth_token or not signature_header:
+    included, in any form Twilio's own validator accepts) and every POST parameter
+    received, under `key` and `algorithm`; constant-time comparison."""
+    if not key or not signature_header or algorithm not in TWILIO_ALGORITHMS:
         return False
     given = signature_header.strip().encode("utf-8", "surrogatepass")
     matched = False
-    for candidate in _url_variants(url):
-        expected = twilio_signature(candidate, params, auth_token).encode()
+    for candidate in _url_forms(url):
+        expected = twilio_signature(candidate, params, key, algorithm).encode()
         matched |= hmac.compare_digest(expected, given)
     return matched
 
 
-def public_url(scheme: str, host: str, path_qs: str, forwarded_proto: str | None) -> str:
-    """The URL a provider requested when a proxy sits in front: X-Forwarded-Proto's first
-    value wins over the scheme the proxy used to reach us. Pass aiohttp's
-    `request.scheme`, `request.host`, `request.raw_path` and the header."""
-    proto = scheme
-    if forwarded_proto:
-        first = forwarded_proto.split(",")[0].strip().lower()
-        if first in ("http", "https"):
-            proto = first
-    return f"{proto}://{host}{path_qs}"
+def public_url(scheme: str, host: str, path_qs: str) -> str:
+    """The URL a provider requested. Pass aiohttp's `request.scheme` (which the proxy
+    middleware has set from a trusted proxy's forwarding headers, never from anyone
+    else's), `request.host` and `request.raw_path`."""
+    return f"{scheme}://{host}{path_qs}"
 
 
 _TWILIO_STATUS: Final = {

@@ -35,6 +35,7 @@ from channels.sms_callbacks import (
     parse_android_event,
     parse_twilio_status,
     public_url,
+    twilio_algorithm,
     twilio_signature,
     verify_android,
     verify_twilio,
@@ -462,8 +463,47 @@ def test_verify_twilio_accepts_default_port_either_way() -> None:
     assert verify_twilio(with_port, DOC_PARAMS, DOC_SIGNATURE, "12345")
     signed_with_port = twilio_signature(with_port, DOC_PARAMS, "12345")
     assert verify_twilio(DOC_URL, DOC_PARAMS, signed_with_port, "12345")
-    other_port = DOC_URL.replace("mycompany.com", "mycompany.com:8443")
-    assert not verify_twilio(other_port, DOC_PARAMS, DOC_SIGNATURE, "12345")
+
+
+# Twilio's documented example signed at https://mycompany.com:8443/… (fixed vectors).
+PORT_URL = "https://mycompany.com:8443/myapp.php?foo=1&bar=2"
+PORT_SIGNATURE = "SffuNP6bC3hHFCUbsco6GyaPyas="
+# The same request under HMAC-SHA256 keyed "shared-key-1" (a Webhooks Rule's).
+SHA256_SIGNATURE = "6pykgmH8AY7PALFZFzJzllKILCAVvdiP9lGT7j+SAuE="
+
+
+def test_verify_twilio_accepts_what_twilios_validator_accepts_at_another_port() -> None:
+    # Twilio may leave a non-standard port out of what it signs: requested at :8443, the
+    # signature over the URL without the port passes, as with Twilio's RequestValidator.
+    assert twilio_signature(PORT_URL, DOC_PARAMS, "12345") == PORT_SIGNATURE
+    assert verify_twilio(PORT_URL, DOC_PARAMS, DOC_SIGNATURE, "12345")
+    assert verify_twilio(PORT_URL, DOC_PARAMS, PORT_SIGNATURE, "12345")
+    # No more: not a port other than the one requested, not the other scheme, and not
+    # a URL without a port for a signature over a non-standard one.
+    assert not verify_twilio(PORT_URL.replace("8443", "9443"), DOC_PARAMS, PORT_SIGNATURE, "12345")
+    assert not verify_twilio(DOC_URL, DOC_PARAMS, PORT_SIGNATURE, "12345")
+    http = PORT_URL.replace("https:", "http:")
+    assert not verify_twilio(http, DOC_PARAMS, PORT_SIGNATURE, "12345")
+    assert not verify_twilio(http, DOC_PARAMS, DOC_SIGNATURE, "12345")
+    http_default = twilio_signature("http://mycompany.com:80/h", DOC_PARAMS, "12345")
+    assert verify_twilio("http://mycompany.com/h", DOC_PARAMS, http_default, "12345")
+    assert not verify_twilio("https://mycompany.com/h", DOC_PARAMS, http_default, "12345")
+
+
+def test_verify_twilio_hmac_sha256_with_a_shared_key() -> None:
+    key = "shared-key-1"
+    assert twilio_signature(DOC_URL, DOC_PARAMS, key, "HMAC_SHA256") == SHA256_SIGNATURE
+    assert verify_twilio(DOC_URL, DOC_PARAMS, SHA256_SIGNATURE, key, "HMAC_SHA256")
+    assert verify_twilio(PORT_URL, DOC_PARAMS, SHA256_SIGNATURE, key, "HMAC_SHA256")
+    assert not verify_twilio(DOC_URL, DOC_PARAMS, SHA256_SIGNATURE, key)  # SHA-1 expected
+    assert not verify_twilio(DOC_URL, DOC_PARAMS, SHA256_SIGNATURE, "12345", "HMAC_SHA256")
+    assert not verify_twilio(DOC_URL, DOC_PARAMS, DOC_SIGNATURE, "12345", "HMAC_SHA256")
+    assert not verify_twilio(DOC_URL, DOC_PARAMS, SHA256_SIGNATURE, key, "HMAC_MD5")
+    assert twilio_algorithm(None) == "HMAC_SHA1"
+    assert twilio_algorithm("key=rule-1,algorithm=HMAC_SHA256") == "HMAC_SHA256"
+    assert twilio_algorithm("key=rule-1, algorithm=hmac_sha1") == "HMAC_SHA1"
+    assert twilio_algorithm("key=rule-1,algorithm=HMAC_MD5") is None
+    assert twilio_algorithm("garbage") is None
 
 
 def test_verify_twilio_accepts_fake_status_callback() -> None:
@@ -473,13 +513,11 @@ def test_verify_twilio_accepts_fake_status_callback() -> None:
     assert verify_twilio(url, params, headers["X-Twilio-Signature"], "token-abc")
 
 
-def test_public_url_prefers_forwarded_proto() -> None:
-    assert public_url("http", "linli.example", "/hooks/twilio?a=1", "https") == (
+def test_public_url_is_the_requested_one() -> None:
+    assert public_url("https", "linli.example", "/hooks/twilio?a=1") == (
         "https://linli.example/hooks/twilio?a=1"
     )
-    assert public_url("http", "linli.example", "/h", "HTTPS, http").startswith("https://")
-    assert public_url("http", "linli.example:8080", "/h", None) == "http://linli.example:8080/h"
-    assert public_url("https", "linli.example", "/h", "gopher") == "https://linli.example/h"
+    assert public_url("http", "linli.example:8080", "/h") == "http://linli.example:8080/h"
 
 
 @pytest.mark.parametrize("status", ["queued", "sending", "accepted", "scheduled", "read"])

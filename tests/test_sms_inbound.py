@@ -284,7 +284,9 @@ async def twilio() -> AsyncIterator[FakeTwilio]:
 @pytest.fixture
 async def tw(make_api: MakeApi, twilio: FakeTwilio) -> Api:
     """The organiser's API on an app sending SMS through the Twilio stand-in."""
-    return await make_api(**twilio_settings(twilio), **UNTHROTTLED)
+    # Behind a proxy on this machine: its X-Forwarded-Proto is believed.
+    trusted = {"server.trusted_proxies": ["127.0.0.1", "::1"]}
+    return await make_api(**twilio_settings(twilio), **UNTHROTTLED, **trusted)
 
 
 async def twilio_text(

@@ -192,3 +192,63 @@ async def test_a_failed_send_after_a_delivered_report_starts_no_fallback(
         [message] = body["messages"]["items"]
         assert message["status"] == "delivered"
         assert message["attempt_log"][0]["outcome"] == "permanent"
+
+
+async def twilio_report_status(
+    api: Api, sid: str, url: str, *, shared_key: str | None = None, proto: str | None = None
+) -> int:
+    """The status answered to Twilio's "delivered" callback for `sid`, signed over `url`
+    (HMAC-SHA256 with a `shared_key`), with X-Forwarded-Proto: `proto` if given."""
+    params = twilio_status_callback_params(sid, "delivered")
+    headers = twilio_signed(url, params, AUTH_TOKEN, shared_key=shared_key)
+    if proto:
+        headers["X-Forwarded-Proto"] = proto
+    resp = await api.client.post("/hooks/sms/twilio", data=params, headers=headers)
+    return resp.status
+
+
+async def test_twilio_callbacks_pass_in_every_url_form_twilios_validator_accepts(
+    make_api: MakeApi,
+) -> None:
+    # The app listens on a port of its own: Twilio may sign with that port or without it.
+    # Behind a trusted proxy, its X-Forwarded-Proto says https; anyone else's does not.
+    async with FakeTwilio() as twilio:
+        api = await make_api(
+            **twilio_settings(twilio),
+            **{
+                "server.trusted_proxies": ["127.0.0.1", "::1"],
+                "channels.sms.twilio_shared_key": "shared-key-1",
+            },
+        )
+        await resident(api, "张伟", "1-1-101", ("sms", "13800138000"))
+        event_id = await published_event(api)
+        await api.post(f"{EVENTS}/{event_id}/send")
+        body = await settled(api, event_id, total=1)
+        sid = body["messages"]["items"][0]["provider_id"]
+        host, port = api.client.host, api.client.port
+        path = "/hooks/sms/twilio"
+
+        assert await twilio_report_status(api, sid, f"http://{host}:{port}{path}") == 204
+        assert await twilio_report_status(api, sid, f"http://{host}{path}") == 204
+        assert await twilio_report_status(api, sid, f"http://{host}:{port + 1}{path}") == 401
+        https = f"https://{host}{path}"
+        assert await twilio_report_status(api, sid, https) == 401  # we were called on http
+        assert await twilio_report_status(api, sid, https, proto="https") == 204
+        assert (
+            await twilio_report_status(api, sid, f"https://{host}:{port}{path}", proto="https")
+            == 204
+        )
+        # HMAC-SHA256 with the Webhooks Rule's shared key, announced by its header.
+        http = f"http://{host}{path}"
+        assert await twilio_report_status(api, sid, http, shared_key="shared-key-1") == 204
+        assert await twilio_report_status(api, sid, http, shared_key=AUTH_TOKEN) == 401
+
+    async with FakeTwilio() as twilio:
+        # Nobody trusted: X-Forwarded-Proto from the peer changes nothing.
+        api = await make_api(**twilio_settings(twilio))
+        host, port = api.client.host, api.client.port
+        https = f"https://{host}:{port}/hooks/sms/twilio"
+        assert await twilio_report_status(api, "SM0", https, proto="https") == 401
+        # And without a shared key set, a SHA-256 signed callback is refused.
+        http = f"http://{host}:{port}/hooks/sms/twilio"
+        assert await twilio_report_status(api, "SM0", http, shared_key="shared-key-1") == 401

@@ -15,6 +15,7 @@ from channels.sms_callbacks import (
     parse_twilio_inbound,
     parse_twilio_status,
     public_url,
+    twilio_algorithm,
     verify_android,
     verify_twilio,
 )
@@ -27,17 +28,24 @@ Params = Sequence[tuple[str, str]]
 def twilio_signed(
     params: Params,
     signature: str,
-    auth_token: str,
     *,
+    auth_token: str,
+    shared_key: str,
+    signature_settings: str | None,
     scheme: str,
     host: str,
     path_qs: str,
-    forwarded_proto: str | None,
 ) -> bool:
-    """True if X-Twilio-Signature matches the URL Twilio called (scheme from
-    X-Forwarded-Proto behind a proxy) and every parameter."""
-    url = public_url(scheme, host, path_qs, forwarded_proto)
-    return verify_twilio(url, params, signature, auth_token)
+    """True if X-Twilio-Signature matches the URL Twilio called (`scheme` as the proxy
+    middleware worked it out) and every parameter: HMAC-SHA1 with the auth token, or,
+    when X-Twilio-Webhooks-Signature-Settings names an algorithm (a Webhooks Rule
+    matched), that algorithm with the rule's shared key (channels.sms.twilio_shared_key;
+    unset, such a request is refused)."""
+    algorithm = twilio_algorithm(signature_settings)
+    key = auth_token if signature_settings is None else shared_key
+    if algorithm is None:
+        return False
+    return verify_twilio(public_url(scheme, host, path_qs), params, signature, key, algorithm)
 
 
 def read_twilio(params: Params) -> InboundSms | DeliveryReport | None:

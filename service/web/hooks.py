@@ -37,7 +37,8 @@ def _sms_settings(request: web.Request, provider: str) -> tuple[str, str]:
 
 async def _twilio_params(request: web.Request) -> list[tuple[str, str]]:
     """The form parameters of a request signed by Twilio; 401 when the signature (over the
-    URL Twilio called, scheme from X-Forwarded-Proto, and every parameter) does not match."""
+    URL Twilio called, its scheme from a trusted proxy's word, and every parameter) does
+    not match."""
     auth_token, _ = _sms_settings(request, "twilio")
     raw = await read_body(request)
     try:
@@ -47,11 +48,13 @@ async def _twilio_params(request: web.Request) -> list[tuple[str, str]]:
     signed = sms_callbacks.twilio_signed(
         params,
         request.headers.get("X-Twilio-Signature", ""),
-        auth_token,
+        auth_token=auth_token,
+        shared_key=request.app[settings_key].channels.sms.twilio_shared_key,
+        signature_settings=request.headers.get("X-Twilio-Webhooks-Signature-Settings"),
+        # Set by the proxy middleware: X-Forwarded-Proto counts only from trusted_proxies.
         scheme=request.scheme,
         host=request.host,
         path_qs=request.raw_path,
-        forwarded_proto=request.headers.get("X-Forwarded-Proto"),
     )
     if not signed:
         raise AuthenticationError("X-Twilio-Signature does not match", code="bad_signature")
@@ -116,7 +119,7 @@ async def _twilio(request: web.Request) -> web.Response:
     prefixed=False,
 )
 async def twilio(request: web.Request) -> web.Response:
-    """Signed over the URL Twilio called (scheme from X-Forwarded-Proto behind a proxy) and
+    """Signed over the URL Twilio called (scheme from a trusted proxy's X-Forwarded-Proto) and
     every parameter; a report moves a message forward only. An incoming message sent here
     is read as at /hooks/sms/twilio/inbound."""
     return await _twilio(request)

@@ -211,11 +211,21 @@ def twilio_status_callback_params(
     return params
 
 
-def twilio_signed(url: str, params: Mapping[str, str], auth_token: str) -> dict[str, str]:
-    """The X-Twilio-Signature header Twilio would send for a POST of `params` to `url`."""
+def twilio_signed(
+    url: str, params: Mapping[str, str], auth_token: str, *, shared_key: str | None = None
+) -> dict[str, str]:
+    """The X-Twilio-Signature header Twilio would send for a POST of `params` to `url`:
+    HMAC-SHA1 with the auth token, or, with a Webhooks Rule's `shared_key`, HMAC-SHA256
+    with it and X-Twilio-Webhooks-Signature-Settings saying so."""
     signed = url + "".join(name + params[name] for name in sorted(params))
-    digest = hmac.new(auth_token.encode(), signed.encode(), hashlib.sha1).digest()
-    return {"X-Twilio-Signature": base64.b64encode(digest).decode()}
+    if shared_key is None:
+        digest = hmac.new(auth_token.encode(), signed.encode(), hashlib.sha1).digest()
+        return {"X-Twilio-Signature": base64.b64encode(digest).decode()}
+    digest = hmac.new(shared_key.encode(), signed.encode(), hashlib.sha256).digest()
+    return {
+        "X-Twilio-Signature": base64.b64encode(digest).decode(),
+        "X-Twilio-Webhooks-Signature-Settings": "key=rule-1,algorithm=HMAC_SHA256",
+    }
 
 
 def twilio_inbound_params(
