@@ -24,7 +24,7 @@ LINLI = str(Path(sys.executable).parent / "linli")
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _config(tmp: Path) -> Path:
+def _config(tmp: Path, lease_s: float = 2.0) -> Path:
     config = tmp / "crash.toml"
     config.write_text(
         f"""
@@ -34,7 +34,7 @@ access_log = false
 [delivery]
 poll_interval_s = 0.05
 # Short leases, so the restarted server reclaims the dead one's messages quickly.
-lease_s = 2.0
+lease_s = {lease_s}
 [channels.file]
 enabled = false
 [channels.webhook]
@@ -64,6 +64,43 @@ def _token(config: Path, db: Path) -> str:
     return done.stdout.strip()
 
 
+async def _send_and_kill(
+    hook: WebhookReceiver, config: Path, db: Path, port: int, event_id: int, total: int
+) -> None:
+    """Start the server, send the event to its `total` recipients, and SIGKILL the server
+    once a third of them have their message."""
+    token = await asyncio.to_thread(_token, config, db)
+    # Slow answers keep the sending going long enough to be cut in the middle.
+    hook.delay(0.01, times=total * 2)
+    server = _serve(config, db, port)
+    try:
+        await wait_healthy(f"http://127.0.0.1:{port}")
+        async with aiohttp.ClientSession() as http:
+            url = f"http://127.0.0.1:{port}/api/v1/events/{event_id}/send"
+            headers = {"Authorization": f"Bearer {token}"}
+            async with http.post(url, headers=headers) as resp:
+                assert resp.status == 200, await resp.text()
+                assert (await resp.json())["queued"] == total
+        await hook.wait_for(total // 3, within_s=60)
+    finally:
+        os.kill(server.pid, signal.SIGKILL)
+        server.wait()
+    assert len(hook.deliveries) < total, "the kill came too late to test anything"
+
+
+async def _restart_until(
+    hook: WebhookReceiver, config: Path, db: Path, port: int, total: int, *, within_s: float
+) -> None:
+    """Start the server again and stop it once all `total` messages have arrived."""
+    server = _serve(config, db, port)
+    try:
+        await wait_healthy(f"http://127.0.0.1:{port}")
+        await hook.wait_for(total, within_s=within_s)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(30)
+
+
 async def test_sigkill_halfway_loses_no_message(tmp_path: Path) -> None:
     secret = new_secret()
     db = tmp_path / "crash.db"
@@ -72,33 +109,10 @@ async def test_sigkill_halfway_loses_no_message(tmp_path: Path) -> None:
             populate, db, RECIPIENTS, "webhook", lambda i: hook.url, secret
         )
         config = _config(tmp_path)
-        token = await asyncio.to_thread(_token, config, db)
-        # Slow answers keep the sending going long enough to be cut in the middle.
-        hook.delay(0.01, times=RECIPIENTS * 2)
         port = free_port()
-        server = _serve(config, db, port)
-        try:
-            await wait_healthy(f"http://127.0.0.1:{port}")
-            async with aiohttp.ClientSession() as http:
-                url = f"http://127.0.0.1:{port}/api/v1/events/{event_id}/send"
-                headers = {"Authorization": f"Bearer {token}"}
-                async with http.post(url, headers=headers) as resp:
-                    assert resp.status == 200, await resp.text()
-                    assert (await resp.json())["queued"] == RECIPIENTS
-            await hook.wait_for(RECIPIENTS // 3, within_s=60)
-        finally:
-            os.kill(server.pid, signal.SIGKILL)
-            server.wait()
-        cut_at = len(hook.deliveries)
-        assert cut_at < RECIPIENTS, "the kill came too late to test anything"
+        await _send_and_kill(hook, config, db, port, event_id, RECIPIENTS)
 
-        server = _serve(config, db, port)
-        try:
-            await wait_healthy(f"http://127.0.0.1:{port}")
-            await hook.wait_for(RECIPIENTS, within_s=120)
-        finally:
-            server.send_signal(signal.SIGTERM)
-            server.wait(30)
+        await _restart_until(hook, config, db, port, RECIPIENTS, within_s=120)
 
     conn = sqlite3.connect(db)
     uids = dict(conn.execute("SELECT uid, status FROM messages").fetchall())
@@ -115,3 +129,28 @@ async def test_sigkill_halfway_loses_no_message(tmp_path: Path) -> None:
     # A message sent twice (in flight when the process died) came with its first id.
     assert {r.id for r in hook.requests} == delivered
     assert len(hook.requests) >= RECIPIENTS
+
+
+async def test_a_restart_takes_back_the_dead_processs_claims_at_once(tmp_path: Path) -> None:
+    # Leases of an hour: the messages the killed process had claimed would wait that long
+    # for anyone to send them. The restarted server on the same machine sees that their
+    # claimer's process is gone and sends them straight away.
+    secret = new_secret()
+    db = tmp_path / "crash.db"
+    total = 400
+    async with WebhookReceiver(secret) as hook:
+        event_id = await asyncio.to_thread(
+            populate, db, total, "webhook", lambda i: hook.url, secret
+        )
+        config = _config(tmp_path, lease_s=3600.0)
+        port = free_port()
+        await _send_and_kill(hook, config, db, port, event_id, total)
+        conn = sqlite3.connect(db)
+        [(leased,)] = conn.execute("SELECT COUNT(*) FROM messages WHERE status = 'sending'")
+        conn.close()
+        assert leased > 0, "the kill left no claimed message to test with"
+
+        # Far within the hour's lease: all of them.
+        await _restart_until(hook, config, db, port, total, within_s=60)
+    assert {d.id for d in hook.deliveries} == {r.id for r in hook.requests}
+    assert len({d.id for d in hook.deliveries}) == total

@@ -6,8 +6,9 @@ or rate-limited channel never holds up the others. Within a lane, a message whos
 (a Telegram chat) is at its own rate waits in that key's line, sent by the key's own
 task as the key's rate allows, so one busy chat never holds up the others. Delivery is
 at-least-once: a message is leased before it is sent and settled after, and a lease left
-by a dead worker is reclaimed once it lapses, so a crash can repeat a send but never lose
-one. Every attempt of a message carries the message's one id.
+by a dead worker is reclaimed once it lapses (at once when the claimer is a process on
+this machine that is gone: claimer.py), so a crash can repeat a send but never lose one.
+Every attempt of a message carries the message's one id.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from ..store import outbox as sql
 from ..store import recipients as recipients_sql
 from ..store import subscriptions as subscription_sql
 from ..store.outbox import NewMessage
+from .claimer import is_gone, this_worker
 from .fallback import fallback
 from .ratelimit import KeyedBuckets, TokenBucket
 
@@ -153,6 +155,8 @@ class Worker:
         self.name = name
         self.metrics = metrics
         self.rng = rng or random.Random()
+        # Written beside each lease, so that a restart can tell its dead predecessor's.
+        self.claimer = str(this_worker())
         self._wake = asyncio.Event()
         self._children: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
         # Senders hand results to one recorder that writes them in batches, so a sender
@@ -198,6 +202,7 @@ class Worker:
             )
             if reclaimed:
                 log.info("reclaimed %d message(s) whose lease had lapsed", reclaimed)
+            await self._take_back_from_the_dead()
             for lane in self.lanes:
                 tasks.append(asyncio.create_task(self._claim_loop(lane), name=f"claim-{lane.name}"))
                 for n in range(lane.route.concurrency):
@@ -232,9 +237,22 @@ class Worker:
 
                 # Reclaimed messages wake the claim loops through the store (sql.OUTBOX).
                 await self.store.write(upkeep)
+                await self._take_back_from_the_dead()
             except Exception:
                 log.exception("worker upkeep failed")
             await asyncio.sleep(min(self.settings.lease_s / 2, 10.0))
+
+    async def _take_back_from_the_dead(self) -> None:
+        """Queue again at once the messages leased by workers known to be dead (a previous
+        incarnation SIGKILLed mid fan-out), rather than after their leases (claimer.py)."""
+        holders = await sql.claimers(self.store.reader)
+        gone = [holder for holder in holders if holder != self.claimer and is_gone(holder)]
+        if not gone:
+            return
+        now = self.clock()
+        taken = await self.store.write(partial(sql.reclaim_claims_of, gone=gone, now=now))
+        if taken:
+            log.info("took back %d message(s) leased by a worker that is gone", taken)
 
     async def _claim_loop(self, lane: _Lane) -> None:
         # The lane's queue holds about two messages per sender: enough to keep them busy, few
@@ -254,7 +272,12 @@ class Worker:
                 lease = now + timedelta(seconds=self.settings.lease_s)
                 claimed = await self.store.write(
                     partial(
-                        sql.claim_due, channel=lane.name, now=now, lease_until=lease, limit=free
+                        sql.claim_due,
+                        channel=lane.name,
+                        now=now,
+                        lease_until=lease,
+                        limit=free,
+                        claimer=self.claimer,
                     )
                 )
                 contacts = await recipients_sql.contacts_by_id(

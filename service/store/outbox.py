@@ -219,9 +219,10 @@ async def insert_messages(
 
 
 async def claim_due(
-    tx: Tx, channel: str, *, now: datetime, lease_until: datetime, limit: int
+    tx: Tx, channel: str, *, now: datetime, lease_until: datetime, limit: int, claimer: str = ""
 ) -> list[Message]:
-    """Lease up to `limit` due messages of one channel, oldest due first."""
+    """Lease up to `limit` due messages of one channel, oldest due first, to `claimer` (a
+    worker's identity: delivery/claimer.py)."""
     # Packed, and no RETURNING: each returned row would be a step of its own.
     due = await fetch_packed(
         tx,
@@ -235,8 +236,8 @@ async def claim_due(
     ids = json.dumps(due)
     await tx.execute_count(
         "UPDATE messages SET status = ?, lease_until = ?, attempts = attempts + 1,"
-        " updated_at = ? WHERE id IN (SELECT value FROM json_each(?))",
-        (_SENDING, to_db(lease_until), to_db(now), ids),
+        " updated_at = ?, claimed_by = ? WHERE id IN (SELECT value FROM json_each(?))",
+        (_SENDING, to_db(lease_until), to_db(now), claimer or None, ids),
     )
     rows = await fetch_packed(
         tx,
@@ -255,6 +256,28 @@ async def reclaim_expired_leases(tx: Tx, now: datetime) -> int:
         "UPDATE messages SET status = ?, lease_until = NULL, updated_at = ?"
         f" WHERE {_IS_SENDING} AND lease_until <= ?",
         (_QUEUED, to_db(now), to_db(now)),
+    )
+    reclaimed = await tx.changes()
+    if reclaimed:
+        tx.notify(OUTBOX)
+    return reclaimed
+
+
+async def claimers(db: Db) -> list[str]:
+    """The workers holding leases now."""
+    rows = await db.fetchall(
+        f"SELECT DISTINCT claimed_by FROM messages WHERE {_IS_SENDING} AND claimed_by IS NOT NULL"
+    )
+    return [str(row["claimed_by"]) for row in rows]
+
+
+async def reclaim_claims_of(tx: Tx, gone: Sequence[str], now: datetime) -> int:
+    """Messages leased by workers known to be dead go back to the queue at once, their
+    leases not waited out; returns how many."""
+    await tx.execute(
+        "UPDATE messages SET status = ?, lease_until = NULL, claimed_by = NULL, updated_at = ?"
+        f" WHERE {_IS_SENDING} AND claimed_by IN (SELECT value FROM json_each(?))",
+        (_QUEUED, to_db(now), json.dumps(list(gone))),
     )
     reclaimed = await tx.changes()
     if reclaimed:
