@@ -8,6 +8,7 @@ import base64
 import functools
 import ipaddress
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.errors import HeaderParseError
 from email.header import Header
 from email.headerregistry import Address
@@ -17,7 +18,7 @@ from email.mime.image import MIMEImage
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.policy import Compat32
-from email.utils import formataddr, formatdate
+from email.utils import format_datetime, formataddr
 from typing import Any, ClassVar, Final
 
 import aiosmtplib
@@ -172,7 +173,8 @@ class EmailChannel(Channel):
             ("From", self._from),
             ("To", message.address),
             ("Subject", _encoded(message.subject)),
-            ("Date", formatdate(usegmt=True)),
+            # An aware UTC time gives RFC 5322's "+0000" (usegmt's "GMT" is obsolete).
+            ("Date", format_datetime(datetime.now(UTC), usegmt=False)),
             ("Message-ID", message_id),
             ("Auto-Submitted", "auto-generated"),  # RFC 3834: no vacation replies
         ]

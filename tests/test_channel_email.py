@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -65,7 +66,9 @@ async def test_email_arrives_as_text_then_html_with_headers(
     assert message["Message-ID"] == "<msg-42@linli.example.org>"
     assert message["Auto-Submitted"] == "auto-generated"
     assert message["Content-Language"] == "zh-CN"
-    assert message["Date"] is not None
+    # RFC 5322's numeric zone: "+0000", not the obsolete "GMT" (RFC 5322 §4.3).
+    [date] = re.findall(rb"\r\nDate: ([^\r]*)\r\n", mail.raw)
+    assert date.endswith(b" +0000"), date
     assert message["List-Unsubscribe"] is None
     assert message.get_content_type() == "multipart/alternative"
     parts = list(message.iter_parts())
