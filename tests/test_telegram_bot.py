@@ -98,6 +98,19 @@ async def test_telegram_start_with_a_token_links_the_chat_and_replies(
     assert reply.params["text"].startswith("已关联：张伟")
 
 
+async def test_telegram_start_is_any_case_and_split_on_any_whitespace(
+    tg: Api, bot: FakeTelegram, clock: PinnedClock
+) -> None:
+    # A phone keyboard capitalises, and a pasted link can bring a tab: still /start.
+    for chat, text in ((6661, "/START {}"), (6662, "/start\t{}"), (6663, "/Start@Linli_Bot\n{}")):
+        rid = await resident(tg, f"居民{chat}", f"1-1-{chat}")
+        status, _ = await deliver(
+            tg, bot.text_update(chat, text.format(await link_token(tg, rid, clock)))
+        )
+        assert status == 200
+        assert [c["address"] for c in await contacts(tg, rid)] == [str(chat)], text
+
+
 async def test_telegram_a_spent_link_token_is_refused(
     tg: Api, bot: FakeTelegram, clock: PinnedClock
 ) -> None:

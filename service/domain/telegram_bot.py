@@ -180,8 +180,10 @@ async def receive_message(
     """`/start <token>` in a private chat links it to the token's resident (the
     confirmation is queued in the outbox); any other text there earns a short help. Returns
     a text to send at once, or None when there is nothing to say now."""
-    command, _, payload = message.text.strip().partition(" ")
-    command = command.partition("@")[0]  # "/start@linli_bot" in a group
+    # Commands are case-insensitive and end at any whitespace: a phone capitalises
+    # "/Start", a pasted link can bring a tab or a line break.
+    command, payload = [*message.text.split(maxsplit=1), "", ""][:2]
+    command = command.partition("@")[0].lower()  # "/start@linli_bot" in a group
     payload = payload.strip()
     said = texts(message.language)
 
