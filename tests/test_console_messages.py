@@ -90,3 +90,13 @@ async def test_console_messages_unknown_message_is_404(console: ConsoleClient) -
     assert page.status == 404
     page = await console.post("/console/messages/12345/retry", {})
     assert page.status == 404
+
+
+async def test_console_messages_bad_filter_shows_the_page_with_the_error_beside_it(
+    console: ConsoleClient,
+) -> None:
+    page = await console.get("/console/messages?event_id=abc&status=lost")
+    assert page.status == 400
+    assert 'action="/console/messages"' in page.text  # the console's page, filters and all
+    assert page.error_for("event_id") and page.error_for("status")
+    assert 'id="messages"' not in page.text

@@ -9,7 +9,8 @@ from urllib.parse import urlencode
 from aiohttp import web
 from pydantic import Field
 
-from ...core.models import Channel, MessageStatus
+from ...core.errors import ValidationError
+from ...core.models import Channel, Message, MessageStatus, Page
 from ...delivery import delivery_log
 from ...domain import events
 from ..jsonio import Id, Query, path_id
@@ -44,15 +45,22 @@ def _message_id(request: web.Request) -> int:
 async def message_log(request: web.Request, c: Console) -> web.StreamResponse:
     """Newest first, a page at a time; blank filters mean any."""
     raw = {k: v for k, v in request.query.items() if v and k in LogQuery.model_fields}
-    query = c.parse(LogQuery, raw)
-    page = await delivery_log.message_log(
-        c.store,
-        event_id=query.event_id,
-        status=None if query.status is None else str(query.status),
-        channel=None if query.channel is None else str(query.channel),
-        limit=PAGE_SIZE,
-        offset=query.offset,
-    )
+    errors: dict[str, str] = {}
+    try:
+        query = c.parse(LogQuery, raw)
+    except ValidationError as exc:
+        # The page again, with what is wrong beside its filter (not a bare error page).
+        errors, query = c.errors(exc), LogQuery()
+        page: Page[Message] = Page(items=(), total=0, limit=PAGE_SIZE, offset=0)
+    else:
+        page = await delivery_log.message_log(
+            c.store,
+            event_id=query.event_id,
+            status=None if query.status is None else str(query.status),
+            channel=None if query.channel is None else str(query.channel),
+            limit=PAGE_SIZE,
+            offset=query.offset,
+        )
     choices = await events.list_events(
         c.store, status=[], starts_from=None, starts_before=None, limit=EVENT_CHOICES, offset=0
     )
@@ -63,6 +71,8 @@ async def message_log(request: web.Request, c: Console) -> web.StreamResponse:
 
     return c.render(
         "messages/list.html",
+        400 if errors else 200,
+        errors=errors,
         page=page,
         filters=filters,
         events=[(str(e.id), e.title) for e in choices.items],
