@@ -474,3 +474,14 @@ def test_render_override_comparisons_and_arithmetic_still_work(renderer: Rendere
         "invitation", "sms", "en", sample_context("en"), source=sms_text(body)
     )
     assert rendered.text == "True False True True 3 1 3.5 -3 1024 ab True 1.3 False"
+
+
+@pytest.mark.parametrize("body", ["{{ range }}", "{{ 'x'.upper }}", "{{ resident.name.split }}"])
+def test_check_refuses_printing_a_function(renderer: Renderer, body: str) -> None:
+    # A preview showed "<function _bounded_range …>": a function printed is a mistake
+    # (a call's parentheses forgotten), refused when the template is checked.
+    with pytest.raises(ValidationError) as caught:
+        renderer.check("invitation", "sms", "en", sms_text(body))
+    assert caught.value.code == "template_error"
+    assert "prints a function" in caught.value.message
+    renderer.check("invitation", "sms", "en", sms_text("{{ range(2)|list }} {{ 'x'.upper() }}"))

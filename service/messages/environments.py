@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final, cast
 
-from jinja2 import FileSystemLoader, StrictUndefined, nodes
+from jinja2 import FileSystemLoader, StrictUndefined, Undefined, nodes
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.runtime import Context, LoopContext
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -262,6 +262,14 @@ class _GuardedCodeGenerator(CodeGenerator):
         return None
 
 
+def _printable(value: Any) -> Any:
+    """What {{ … }} prints: never a function or method, whose repr ("<function …>") would
+    reach a resident; printing one is a call's parentheses forgotten, an error."""
+    if callable(value) and not isinstance(value, Undefined):
+        raise TypeError("prints a function instead of its result: call it, with (…)")
+    return value
+
+
 class Shipped(ImmutableSandboxedEnvironment):
     """The templates shipped in templates/messages/: ours, reviewed like code, so they render
     in the sandbox without the per-operation budget checks that organiser templates pay."""
@@ -278,6 +286,7 @@ class Shipped(ImmutableSandboxedEnvironment):
             lstrip_blocks=True,
             # Shipped files change only with a release: no stat() per render.
             auto_reload=auto_reload,
+            finalize=_printable,
         )
         # Webhook payloads keep the order the template wrote ("type" before "data").
         self.policies["json.dumps_kwargs"] = {"sort_keys": False}
