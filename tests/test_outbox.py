@@ -16,6 +16,7 @@ from tests.community import (
     outbox_files,
     published_event,
     resident,
+    room,
     settled,
     sms_gateway_settings,
     until,
@@ -429,3 +430,17 @@ async def test_sends_of_many_batches_count_and_queue_every_one(api: Api) -> None
     )
     assert len(rows) == 9 and all(row["n"] == 1 for row in rows)
     assert {row["resident_id"] for row in rows} >= set(ids)
+
+
+async def test_a_booking_confirmation_preview_needs_an_event_with_a_room(api: Api) -> None:
+    # Without a room it said "your room is booked" for a booking that does not exist.
+    rid = await resident(api, "张伟", "1-1-101", ("sms", "13800138000"))
+    query = {"resident_id": str(rid), "kind": "booking_confirmation"}
+    roomless = await published_event(api)
+    status, body = await api.get(f"{EVENTS}/{roomless}/preview", params=query)
+    assert status == 400 and body["error"]["code"] == "event_has_no_room"
+    assert "kind" in body["error"]["fields"]
+    hall = await published_event(api, room_id=await room(api, "多功能厅"))
+    status, body = await api.get(f"{EVENTS}/{hall}/preview", params=query)
+    assert status == 200, body
+    assert "多功能厅" in body["text"]

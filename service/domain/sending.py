@@ -259,6 +259,13 @@ async def preview(
     if channel not in CHANNELS:
         raise ValidationError.field("channel", f"must be one of {', '.join(CHANNELS)}")
     event = await get_event(store, event_id)
+    if kind == MessageKind.BOOKING_CONFIRMATION and event.room_id is None:
+        # It would say "your room is booked" for a booking that does not exist.
+        raise ValidationError.field(
+            "kind",
+            "a booking confirmation is about a room, and this event books none",
+            code="event_has_no_room",
+        )
     person = await recipients_sql.recipient(store.reader, resident_id, invited_to(kind, event_id))
     if person is None:
         raise NotFoundError(f"no resident {resident_id}", code="resident_not_found")

@@ -87,7 +87,15 @@ def pick_contact(
     return blocked, blocked is not None
 
 
-def when_text(booking: Booking, tz: tzinfo, language: str) -> str:
+class _Span(Protocol):
+    @property
+    def starts_at(self) -> datetime: ...
+
+    @property
+    def ends_at(self) -> datetime: ...
+
+
+def when_text(booking: _Span, tz: tzinfo, language: str) -> str:
     """'12月5日（周六）09:00-11:00' in the resident's words."""
     starts, ends = booking.starts_at.astimezone(tz), booking.ends_at.astimezone(tz)
     end = time_text(ends) if starts.date() == ends.date() else date_text(ends, language)
@@ -240,6 +248,16 @@ class Composer:
             context["rsvp"] = {"answer": person.answer, "party_size": person.party_size}
             if person.checkin_code is not None:
                 context["rsvp"]["checkin_code"] = person.checkin_code
+        if kind == MessageKind.BOOKING_CONFIRMATION and room_name is not None:
+            # An event's booking confirmation (its preview) is about the room it books,
+            # for the event's time; an event without a room has none to confirm.
+            context["booking"] = {
+                "room": room_name,
+                "title": event.title,
+                "starts_at": event.starts_at.astimezone(self.settings.tz),
+                "ends_at": event.ends_at.astimezone(self.settings.tz),
+                "date_text": when_text(event, self.settings.tz, lang),
+            }
         return context
 
     def booking_context(
