@@ -13,6 +13,7 @@ import pytest
 
 from service.core.failures import explain
 from service.core.webhook_rules import new_secret
+from service.domain.dashboard import FAILING_RUN
 from tests.community import EVENTS, eventually, hooks_on, published_event, resident, settled
 from tests.conftest import Api, MakeApi
 from tests.console import ConsoleClient
@@ -183,3 +184,28 @@ def test_stored_reasons_read_as_codes_with_sentences_in_both_languages(
         assert said.text == english
     chinese = explain(reason, "zh-CN")
     assert chinese is not None and chinese.text and chinese.text != said.text
+
+
+async def test_the_dashboard_names_a_failing_channel_in_plain_words(make_api: MakeApi) -> None:
+    async with Resetter() as url:
+        api = await make_api(**hooks_on(**{"delivery.retry_schedule_s": [3600.0]}))
+        console = await signed_in(api)
+        for n in range(FAILING_RUN):
+            contact = {"channel": "webhook", "address": url, "signing_secret": SECRET}
+            body = {"name": f"居民{n}", "unit": f"1-1-{n}01", "contacts": [contact]}
+            status, created = await api.post("/api/v1/residents", json=body)
+            assert status == 201, created
+        event_id = await published_event(api)
+        await api.post(f"{EVENTS}/{event_id}/send")
+
+        async def tried() -> int:
+            _, body = await api.get(f"{EVENTS}/{event_id}/deliveries")
+            return sum(1 for m in body["messages"]["items"] if m["last_error"])
+
+        await eventually(tried, lambda n: n == FAILING_RUN, "all tried once")
+
+    page = await console.get("/console?lang=en")
+    assert page.by_id("failing-webhook") == (
+        f"Channel webhook: the last {FAILING_RUN} attempts all failed:"
+        " the receiver closed the connection"
+    )
