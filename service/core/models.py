@@ -340,6 +340,10 @@ class Attempt:
     outcome: str
     provider_id: str | None
     error: str | None
+    # The error read for an organiser (service/core/failures.py): a stable code and a
+    # sentence in their language; `error` keeps the technical reason.
+    error_code: str | None = None
+    error_text: str | None = None
 
 
 @dataclass(frozen=True)
@@ -374,6 +378,9 @@ class Message:
     attempt_log: tuple[Attempt, ...] = ()
     # Set for an integrator's event (kind integration): the subscription it goes to.
     subscription_id: int | None = None
+    # `last_error` read for an organiser, as Attempt's error_code and error_text.
+    last_error_code: str | None = None
+    last_error_text: str | None = None
 
 
 @dataclass(frozen=True)
