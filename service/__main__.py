@@ -56,16 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="create the demo community (idempotent)",
         description="Create the demo community: 3 buildings, 60 households, about 100 residents, "
         "the activity room and three published events. Running it again changes nothing. "
-        "Prints a demo organiser token.",
+        "Prints the console sign-in, a demo organiser token and the door tablet's link; they "
+        "are kept beside the database, named after it (var/linli.db: "
+        "var/linli.demo-organiser.token, .demo-door.token, .demo-console.password).",
     )
     _common(demo)
-    demo.add_argument(
-        "--token-file",
-        metavar="PATH",
-        default="var/demo-organiser.token",
-        help="where the demo organiser token is kept, the console password and door token"
-        " beside it (default: %(default)s)",
-    )
     demo.add_argument("--host", help="the address `make run` serves on, for the printed links")
     demo.add_argument("--port", type=int, help="the port `make run` serves on")
 
@@ -244,7 +239,7 @@ def _demo(args: argparse.Namespace) -> int:
     async def run() -> DemoAccess:
         store = await _with_store(settings)
         try:
-            return await ensure_demo(store, settings, args.token_file, now=system_clock())
+            return await ensure_demo(store, settings, now=system_clock())
         finally:
             await store.close()
 
@@ -254,6 +249,9 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"  sign in as: {access.login}   password: {access.password}")
     print(f"Demo organiser token: {access.organiser_token}")
     print(f"Demo door tablet: {base}/tablet?token={access.door_token} (activity room)")
+    files = access.files
+    print(f"Kept beside the database (the only copies): {files.console_password},")
+    print(f"  {files.organiser_token}, {files.door_token}")
     return 0
 
 

@@ -91,9 +91,9 @@ def test_cli_demo_is_idempotent(tmp_path: Path) -> None:
     assert buildings == 3
     statuses = {s for (s,) in conn.execute("SELECT status FROM events")}
     assert statuses == {"published"}
-    token = (tmp_path / "var" / "demo-organiser.token").read_text().strip()
+    token = (tmp_path / "var" / "linli.demo-organiser.token").read_text().strip()
     assert f"Demo organiser token: {token}" in first.stdout
-    door = (tmp_path / "var" / "demo-door.token").read_text().strip()
+    door = (tmp_path / "var" / "linli.demo-door.token").read_text().strip()
     assert f"/tablet?token={door}" in first.stdout
     role, room = conn.execute(
         "SELECT t.role, r.name FROM api_tokens t JOIN rooms r ON r.id = t.room_id"
@@ -105,11 +105,40 @@ def test_cli_demo_is_idempotent(tmp_path: Path) -> None:
     assert counts() == before
     assert f"Demo organiser token: {token}" in second.stdout
     assert f"/tablet?token={door}" in second.stdout
-    password = (tmp_path / "var" / "demo-console.password").read_text().strip()
+    password = (tmp_path / "var" / "linli.demo-console.password").read_text().strip()
     assert "/console" in first.stdout
     for run in (first, second):  # the same console password both times
         assert f"sign in as: demo   password: {password}" in run.stdout
     conn.close()
+
+
+def test_cli_two_demo_databases_keep_two_sets_of_credentials(tmp_path: Path) -> None:
+    var = tmp_path / "var"
+    runs = {name: linli("demo", "--db", str(var / f"{name}.db"), cwd=tmp_path)
+            for name in ("linli", "other")}  # fmt: skip
+    again = linli("demo", "--db", str(var / "linli.db"), cwd=tmp_path)
+    for done in (*runs.values(), again):
+        assert done.returncode == 0, done.stderr
+    kept: dict[str, tuple[str, ...]] = {}
+    for name, done in runs.items():
+        files = [var / f"{name}.demo-{what}" for what in
+                 ("organiser.token", "door.token", "console.password")]  # fmt: skip
+        kept[name] = tuple(path.read_text().strip() for path in files)
+        token, door, password = kept[name]
+        assert f"Demo organiser token: {token}" in done.stdout
+        assert f"/tablet?token={door}" in done.stdout
+        assert f"password: {password}" in done.stdout
+        assert all(str(path) in done.stdout for path in files)
+        conn = sqlite3.connect(var / f"{name}.db")
+        hashes = {h for (h,) in conn.execute("SELECT token_hash FROM api_tokens")}
+        conn.close()
+        assert {hash_token(token), hash_token(door)} <= hashes
+    assert set(kept["linli"]).isdisjoint(kept["other"])
+    # The first database's demo, run again after the second, still has its own credentials.
+    token, door, password = kept["linli"]
+    assert f"Demo organiser token: {token}" in again.stdout
+    assert f"password: {password}" in again.stdout
+    assert not (var / "demo-organiser.token").exists()
 
 
 @pytest.fixture
@@ -118,7 +147,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, str]]:
     db = str(tmp_path / "var" / "linli.db")
     demo = linli("demo", "--db", db, cwd=tmp_path)
     assert demo.returncode == 0, demo.stderr
-    token = (tmp_path / "var" / "demo-organiser.token").read_text().strip()
+    token = (tmp_path / "var" / "linli.demo-organiser.token").read_text().strip()
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "service", "serve", "--db", db, "--port", str(port)],
