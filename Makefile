@@ -50,16 +50,17 @@ typecheck: $(VENV)/.installed-test
 # missing, root with apt-get installs it (fonts-noto-cjk: the screenshots show Chinese, not
 # boxes); anyone else is stopped at once with one line saying what to run. The browser tests
 # are never skipped.
-CHROMIUM_APT := apt-get install -y --no-install-recommends chromium fonts-noto-cjk
+CHROMIUM_PACKAGES := chromium fonts-noto-cjk
 found_chromium = $(shell if [ -n "$$CHROMIUM_PATH" ]; then [ -x "$$CHROMIUM_PATH" ] && echo "$$CHROMIUM_PATH";\
 	else command -v chromium || command -v chromium-browser; fi)
 can_apt = $(and $(filter 0,$(shell id -u 2>/dev/null)),$(shell command -v apt-get))
 NO_CHROMIUM := make test needs Chromium for the browser tests: run `sudo apt-get update && sudo\
-	$(CHROMIUM_APT)`, or set CHROMIUM_PATH to a Chromium binary
+	apt-get install -y --no-install-recommends $(CHROMIUM_PACKAGES)`, or set CHROMIUM_PATH to a\
+	Chromium binary
 
 chromium:
-	$(if $(found_chromium),@:,$(if $(can_apt),DEBIAN_FRONTEND=noninteractive\
-	  sh -c 'apt-get update -qq && $(CHROMIUM_APT) -qq >/dev/null',$(error $(NO_CHROMIUM))))
+	$(if $(found_chromium),@:,$(if $(can_apt),DEBIAN_FRONTEND=noninteractive sh -c 'apt-get update -qq\
+	  && apt-get install -y -qq --no-install-recommends $(CHROMIUM_PACKAGES) >/dev/null',$(error $(NO_CHROMIUM))))
 
 pytest: chromium $(VENV)/.installed-test
 	$(BIN)/pytest -q
