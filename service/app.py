@@ -33,6 +33,7 @@ from .web import (
     checkin,
     delivery,
     events,
+    home,
     hooks,
     households,
     ops,
@@ -65,6 +66,7 @@ log = logging.getLogger("linli")
 # Every route table the app serves; the OpenAPI document is built from the same list.
 ROUTE_TABLES: tuple[Api, ...] = (
     ops.routes,
+    home.routes,
     households.routes,
     residents.routes,
     rooms.routes,

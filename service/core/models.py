@@ -148,12 +148,16 @@ class ImportReport:
 
 @dataclass(frozen=True)
 class Staff:
-    """A person who runs Linli: an admin or an organiser."""
+    """A person who runs Linli: an admin or an organiser. `login` is their console sign-in
+    name (None: they use API tokens only); a disabled one can neither sign in nor hold a
+    working token until given a new password."""
 
     id: int
     name: str
     role: Role
     created_at: datetime
+    login: str | None = None
+    disabled_at: datetime | None = None
 
 
 @dataclass(frozen=True)
