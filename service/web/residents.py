@@ -220,14 +220,18 @@ async def update_resident(request: web.Request, body: ResidentPatch) -> web.Resp
 @routes.route(
     "DELETE",
     r"/residents/{id:\d+}",
-    summary="Delete a resident",
+    summary="Erase a resident: contacts, answers and their messages' addresses and texts",
     tag=TAG,
     roles=STAFF,
     status=204,
 )
 async def delete_resident(request: web.Request) -> web.Response:
-    """Their tags and contacts go too; the household stays."""
-    await residents.delete_resident(request.app[store_key], _resident_id(request))
+    """Their tags, contacts, invitations and answers go; the messages that reached them
+    stay for the counts, without address or text (waiting ones are suppressed). The
+    household stays."""
+    await residents.delete_resident(
+        request.app[store_key], _resident_id(request), now=request.app[clock_key]()
+    )
     return web.Response(status=204)
 
 

@@ -327,10 +327,10 @@ async def console_resident_update(request: web.Request, c: Console) -> web.Strea
 @_page("POST", r"/residents/{id:\d+}/delete", "delete a resident (confirmed)")
 @view
 async def console_resident_delete(request: web.Request, c: Console) -> web.StreamResponse:
-    """The resident, their tags and contacts go; the household stays."""
+    """The resident is erased (see domain/residents.py delete_resident); the household stays."""
     c.require_confirm()
     resident = await residents.get_resident(c.store, _resident_id(request))
-    await residents.delete_resident(c.store, resident.id)
+    await residents.delete_resident(c.store, resident.id, now=c.now)
     raise c.redirect("/console/residents", "residents.deleted", name=resident.name)
 
 

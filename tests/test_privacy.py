@@ -1,0 +1,111 @@
+"""A resident's privacy (PIPL art. 47; GDPR art. 17 and 20): erasure leaves none of their
+addresses or texts in the database file or its WAL, the counts stay; the export gives
+everything Linli holds about one resident; retention purges what has aged out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from service.keys import settings_key
+from tests.community import EVENTS, published_event, resident, settled
+from tests.conftest import Api, PinnedClock
+from tests.fakes.sms_gateway import FakeSmsGateway
+from tests.test_sms_inbound import android, gateway, text  # noqa: F401 (fixtures)
+
+TYPED = "138 0013 8000"
+E164 = "+8613800138000"
+EMAIL = "Zhang.Wei@Example.com"
+
+
+def _nonzero(counts: dict[str, int]) -> dict[str, int]:
+    return {key: n for key, n in counts.items() if n}
+
+
+def _counts(body: dict[str, Any]) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+    """An event's counts by status, and by channel and status."""
+    by_channel = {name: _nonzero(c) for name, c in body["by_channel"].items()}
+    return _nonzero(body["by_status"]), by_channel
+
+
+async def _deliveries(api: Api, event_id: int) -> dict[str, Any]:
+    status, body = await api.get(f"{EVENTS}/{event_id}/deliveries", params={"limit": "500"})
+    assert status == 200, body
+    return dict(body)
+
+
+def _file_bytes(api: Api) -> bytes:
+    """The database file and its WAL, as a disk would show them."""
+    path = Path(api.client.app[settings_key].store.path)
+    found = b""
+    for part in (path, path.with_name(path.name + "-wal")):
+        if part.exists():
+            found += part.read_bytes()
+    return found
+
+
+async def test_erasure_leaves_no_address_or_text_and_keeps_the_counts(
+    android: Api,  # noqa: F811
+    gateway: FakeSmsGateway,  # noqa: F811
+    clock: PinnedClock,
+) -> None:
+    rid = await resident(android, "张伟", "1-1-101", ("sms", TYPED), ("email", EMAIL))
+    other = await resident(android, "李娜", "1-1-102", ("sms", "13900139000"))
+    by_sms = await published_event(android, max_party_size=4)
+    assert (await android.post(f"{EVENTS}/{by_sms}/send"))[0] == 200
+    await settled(android, by_sms, total=2)
+    assert await text(android, "1 2", sms_id="rx-1") == 204  # 张伟 answers by SMS
+    await settled(android, by_sms, total=3)  # and is confirmed
+    by_mail = await published_event(android, title="读书会", channels=["email"])
+    assert (await android.post(f"{EVENTS}/{by_mail}/send"))[0] == 200
+    await settled(android, by_mail, total=1)  # 李娜 has no email: only 张伟's
+    clock.advance(hours=12)  # 22:00 in Shanghai: SMS wait for the morning
+    later = await published_event(
+        android, title="义剪", starts_at="2026-12-06T09:00", ends_at="2026-12-06T12:00"
+    )
+    assert (await android.post(f"{EVENTS}/{later}/send"))[0] == 200
+    before = {e: _counts(await _deliveries(android, e)) for e in (by_sms, by_mail, later)}
+    assert before[later][0] == {"queued": 2}
+    assert E164.encode() in _file_bytes(android)
+
+    status, _ = await android.delete(f"/api/v1/residents/{rid}")
+    assert status == 204
+
+    raw = _file_bytes(android)
+    for trace in (E164, "13800138000", TYPED, EMAIL, EMAIL.lower(), "已为您登记参加"):
+        assert trace.encode() not in raw, trace
+    for event_id in (by_sms, by_mail):
+        after = await _deliveries(android, event_id)
+        assert _counts(after) == before[event_id]  # the statistics stay
+        for message in after["messages"]["items"]:
+            if message["resident_id"] is None:
+                assert message["address"] == "" and message["body_text"] == ""
+                assert all(a["error"] is None for a in message["attempt_log"])
+    pending = await _deliveries(android, later)
+    assert _nonzero(pending["by_status"]) == {"queued": 1, "suppressed": 1}  # 张伟's is cancelled
+    assert [m["address"] for m in pending["messages"]["items"] if m["status"] == "queued"] == [
+        "+8613900139000"
+    ]
+    assert other
+
+
+async def test_erasure_a_failed_message_of_an_erased_resident_cannot_be_retried(
+    android: Api,  # noqa: F811
+    gateway: FakeSmsGateway,  # noqa: F811
+) -> None:
+    rid = await resident(android, "张伟", "1-1-101", ("sms", TYPED))
+    event_id = await published_event(android)
+    gateway.fail_next(400, message=f"{E164} is not a mobile number")
+    assert (await android.post(f"{EVENTS}/{event_id}/send"))[0] == 200
+    body = await settled(android, event_id, total=1)
+    [failed] = body["messages"]["items"]
+    assert failed["status"] == "failed" and E164 in failed["attempt_log"][0]["error"]
+
+    assert (await android.delete(f"/api/v1/residents/{rid}"))[0] == 204
+
+    status, refused = await android.post(f"/api/v1/messages/{failed['id']}/retry")
+    assert status == 409 and refused["error"]["code"] == "message_not_retryable", refused
+    assert "no address or text" in refused["error"]["message"]
+    [after] = (await _deliveries(android, event_id))["messages"]["items"]
+    assert after["status"] == "failed" and after["attempt_log"][0]["error"] is None
+    assert E164.encode() not in _file_bytes(android)
