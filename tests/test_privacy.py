@@ -4,18 +4,31 @@ everything Linli holds about one resident; retention purges what has aged out.""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from service.keys import settings_key
-from tests.community import EVENTS, published_event, resident, settled
-from tests.conftest import Api, PinnedClock
+import pytest
+
+from service.core.errors import SettingsError
+from service.core.retention import MIN_CHECKIN_DAYS
+from service.domain import housekeeping
+from service.domain.housekeeping import Purged
+from service.keys import settings_key, store_key
+from service.settings import load_settings
+from service.store.checkin import NO_SHOW_LOOKBACK
+from tests.community import EVENTS, code_of, published_event, resident, settled
+from tests.conftest import Api, PinnedClock, base_overrides
 from tests.fakes.sms_gateway import FakeSmsGateway
 from tests.test_sms_inbound import android, gateway, text  # noqa: F401 (fixtures)
 
 TYPED = "138 0013 8000"
 E164 = "+8613800138000"
 EMAIL = "Zhang.Wei@Example.com"
+CHECKINS = "/api/v1/checkins"
+# The pinned clock is 10:00 in Shanghai: the event is today.
+TODAY = {"starts_at": "2026-11-28T14:00", "ends_at": "2026-11-28T16:00"}
 
 
 def _nonzero(counts: dict[str, int]) -> dict[str, int]:
@@ -109,3 +122,61 @@ async def test_erasure_a_failed_message_of_an_erased_resident_cannot_be_retried(
     [after] = (await _deliveries(android, event_id))["messages"]["items"]
     assert after["status"] == "failed" and after["attempt_log"][0]["error"] is None
     assert E164.encode() not in _file_bytes(android)
+
+
+async def _count(api: Api, sql: str) -> int:
+    row = await api.client.app[store_key].reader.fetchone(f"SELECT count(*) AS n FROM {sql}")
+    assert row is not None
+    return int(row["n"])
+
+
+async def test_retention_purges_each_kind_once_it_has_aged_out_in_batches(
+    android: Api,  # noqa: F811
+    clock: PinnedClock,
+) -> None:
+    store = android.client.app[store_key]
+    rid = await resident(android, "张伟", "1-1-101", ("sms", TYPED))
+    event_id = await published_event(android, **TODAY)
+    assert (await android.post(f"{EVENTS}/{event_id}/send"))[0] == 200
+    await settled(android, event_id, total=1)
+    assert await text(android, "1", sms_id="rx-1") == 204  # the answer, then its confirmation
+    before = _counts(await settled(android, event_id, total=2))
+    code = await code_of(android, event_id, rid)
+    assert (await android.post(CHECKINS, json={"code": code}))[0] == 201
+    keep = android.client.app[settings_key].retention
+    assert (keep.message_bodies_days, keep.attempts_days) == (180, 180)
+    assert (keep.inbound_days, keep.checkins_days) == (30, 365)
+    one_by_one = replace(keep, batch=1)
+
+    assert await housekeeping.purge_aged(store, one_by_one, now=clock()) == Purged()
+    clock.advance(days=31)
+    assert await housekeeping.purge_aged(store, one_by_one, now=clock()) == Purged(inbound=1)
+    clock.advance(days=150)
+    assert await housekeeping.purge_aged(store, one_by_one, now=clock()) == Purged(
+        message_bodies=2, attempts=2
+    )
+    after = await _deliveries(android, event_id)
+    assert _counts(after) == before  # the statistics stay
+    assert {m["address"] for m in after["messages"]["items"]} == {E164}
+    assert {m["body_text"] for m in after["messages"]["items"]} == {""}
+    assert [m["attempt_log"] for m in after["messages"]["items"]] == [[], []]
+    assert await _count(android, "checkins") == 1
+    clock.advance(days=185)
+    assert await housekeeping.purge_aged(store, one_by_one, now=clock()) == Purged(checkins=1)
+    assert await _count(android, "checkins") == 0
+    assert await housekeeping.purge_aged(store, one_by_one, now=clock()) == Purged()
+
+
+async def test_retention_zero_keeps_forever_and_a_short_check_in_limit_is_refused(
+    tmp_path: Path, db_path: Path
+) -> None:
+    forever = load_settings(
+        overrides={**base_overrides(tmp_path, db_path), "retention.message_bodies_days": 0}
+    )
+    assert forever.retention.message_bodies_days == 0
+    with pytest.raises(SettingsError, match=r"retention\.checkins_days: must be 0"):
+        load_settings(env={"LINLI_RETENTION_CHECKINS_DAYS": "7"})
+
+
+def test_retention_check_ins_outlive_the_no_show_lookback() -> None:
+    assert timedelta(days=MIN_CHECKIN_DAYS) > NO_SHOW_LOOKBACK
