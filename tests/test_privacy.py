@@ -4,12 +4,14 @@ everything Linli holds about one resident; retention purges what has aged out.""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient
 
 from service.core.errors import SettingsError
 from service.core.retention import MIN_CHECKIN_DAYS
@@ -18,8 +20,19 @@ from service.domain.housekeeping import Purged
 from service.keys import settings_key, store_key
 from service.settings import load_settings
 from service.store.checkin import NO_SHOW_LOOKBACK
-from tests.community import EVENTS, code_of, published_event, resident, settled
+from tests.community import (
+    EVENTS,
+    answer,
+    book,
+    code_of,
+    door,
+    published_event,
+    resident,
+    room,
+    settled,
+)
 from tests.conftest import Api, PinnedClock, base_overrides
+from tests.console import ConsoleClient
 from tests.fakes.sms_gateway import FakeSmsGateway
 from tests.test_sms_inbound import android, gateway, text  # noqa: F401 (fixtures)
 
@@ -27,6 +40,8 @@ TYPED = "138 0013 8000"
 E164 = "+8613800138000"
 EMAIL = "Zhang.Wei@Example.com"
 CHECKINS = "/api/v1/checkins"
+# An organiser's booking for a resident: its confirmation now, its reminder queued.
+KINDS_OF_BOOKING = ("booking_confirmation", "booking_reminder")
 # The pinned clock is 10:00 in Shanghai: the event is today.
 TODAY = {"starts_at": "2026-11-28T14:00", "ends_at": "2026-11-28T16:00"}
 
@@ -180,3 +195,80 @@ async def test_retention_zero_keeps_forever_and_a_short_check_in_limit_is_refuse
 
 def test_retention_check_ins_outlive_the_no_show_lookback() -> None:
     assert timedelta(days=MIN_CHECKIN_DAYS) > NO_SHOW_LOOKBACK
+
+
+async def _someone_with_a_history(api: Api) -> tuple[int, int]:
+    """A resident with contacts and a tag, an answered invitation, its messages, a
+    booking and a check-in; (resident id, event id)."""
+    rid = await resident(api, "张伟", "1-1-101", ("sms", TYPED), ("email", EMAIL), tags=["志愿者"])
+    event_id = await published_event(api, max_party_size=4, **TODAY)
+    assert (await api.post(f"{EVENTS}/{event_id}/send"))[0] == 200
+    await answer(api, event_id, rid, "maybe")
+    await answer(api, event_id, rid, "yes", 2)
+    await settled(api, event_id, total=3)  # the invitation and two confirmations
+    code = await code_of(api, event_id, rid)
+    assert (await api.post(CHECKINS, json={"code": code}))[0] == 201
+    room_id = await room(api)
+    status, booked = await book(
+        api, room_id, "2026-12-02T14:00", "2026-12-02T16:00", resident_id=rid, note="生日会"
+    )
+    assert status == 201, booked
+    return rid, event_id
+
+
+async def test_export_gives_everything_held_about_one_resident(
+    api: Api, admin: Api, client: TestClient[Any, Any]
+) -> None:
+    rid, event_id = await _someone_with_a_history(api)
+    await resident(api, "李娜", "1-1-101", ("sms", "13900139000"))  # same household, not theirs
+
+    for who in (api, admin):
+        status, body = await who.get(f"/api/v1/residents/{rid}/export")
+        assert status == 200, body
+    assert body["resident"]["name"] == "张伟" and body["resident"]["tags"] == ["志愿者"]
+    assert [c["address"] for c in body["resident"]["contacts"]] == [E164, EMAIL.lower()]
+    assert body["household"]["unit"] == "1-1-101"
+    [invitation] = body["invitations"]
+    assert invitation["event_id"] == event_id and invitation["answer"] == "yes"
+    assert [h["answer"] for h in invitation["history"]] == ["maybe", "yes"]
+    [booking] = body["bookings"]
+    assert booking["note"] == "生日会"
+    [checkin] = body["checkins"]
+    assert checkin["party_size"] == 2 and checkin["event_id"] == event_id
+    assert [m["kind"] for m in body["messages"]] == [
+        "invitation",
+        "rsvp_confirmation",
+        "rsvp_confirmation",
+        *KINDS_OF_BOOKING,
+    ]
+    assert {m["address"] for m in body["messages"]} == {E164}
+    assert all(m["body_text"] for m in body["messages"])
+    assert all(m["attempt_log"] for m in body["messages"] if m["status"] in ("sent", "delivered"))
+    assert [m["attempt_log"] for m in body["messages"][:3]] != [[], [], []]
+    assert body["exported_at"]
+
+    status, _ = await api.get("/api/v1/residents/999/export")
+    assert status == 404
+    door_token = await door(api, booking["room_id"])
+    assert (await door_token.get(f"/api/v1/residents/{rid}/export"))[0] == 403
+    status, doc = await api.get("/api/v1/openapi.json")
+    operation = doc["paths"]["/api/v1/residents/{id}/export"]["get"]
+    assert "ResidentExport" in json.dumps(operation["responses"]["200"])
+
+
+async def test_export_console_button_downloads_the_json(api: Api, console: ConsoleClient) -> None:
+    rid, _ = await _someone_with_a_history(api)
+    page = await console.get(f"/console/residents/{rid}")
+    assert f'href="/console/residents/{rid}/export"' in page.text
+    async with console.client.get(f"/console/residents/{rid}/export") as resp:
+        assert resp.status == 200
+        assert resp.content_type == "application/json"
+        assert resp.headers["Content-Disposition"] == (
+            f'attachment; filename="linli-resident-{rid}.json"'
+        )
+        body = await resp.json()
+    assert body["resident"]["id"] == rid and len(body["messages"]) == 3 + len(KINDS_OF_BOOKING)
+    _, direct = await api.get(f"/api/v1/residents/{rid}/export")
+    for part in ("resident", "household", "invitations", "bookings", "checkins"):
+        assert body[part] == direct[part], part
+    assert [m["id"] for m in body["messages"]] == [m["id"] for m in direct["messages"]]

@@ -193,7 +193,7 @@ async def delete_resident(tx: Tx, resident_id: int) -> None:
 
 # The messages that reached a resident: theirs by id or by contact, and those with no
 # resident (replies to an SMS) to one of their addresses that no other resident still has.
-_THEIR_MESSAGES: Final = """
+THEIR_MESSAGES: Final = """
 SELECT m.id FROM messages m WHERE m.resident_id = ?1
    OR m.contact_id IN (SELECT id FROM contacts WHERE resident_id = ?1)
 UNION
@@ -209,7 +209,7 @@ async def erase_resident(tx: Tx, resident_id: int, now: datetime) -> int:
     them (body, subject, extras, note, errors of the message and of its attempts); those
     still waiting are suppressed. The message rows stay with their kind, channel and
     status, so an event's counts do not change. How many messages were blanked."""
-    ids = [int(row["id"]) for row in await tx.fetchall(_THEIR_MESSAGES, (resident_id,))]
+    ids = [int(row["id"]) for row in await tx.fetchall(THEIR_MESSAGES, (resident_id,))]
     for chunk in _chunks(ids):
         marks = _marks(chunk)
         # A message being sent is let go too: its send's result then changes nothing

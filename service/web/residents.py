@@ -9,7 +9,7 @@ from pydantic import Field
 
 from ..core.errors import UnsupportedMediaError
 from ..core.models import Channel, Contact, ImportReport, Language, Page, Resident
-from ..domain import importer, residents
+from ..domain import importer, resident_export, residents
 from ..domain.residents import ContactChanges, ContactInput, ResidentChanges, ResidentInput
 from ..keys import clock_key, settings_key, store_key
 from .jsonio import Body, Id, Patch, path_id, read_body, reply
@@ -193,6 +193,24 @@ async def list_residents(request: web.Request, query: ResidentQuery) -> web.Resp
 async def get_resident(request: web.Request) -> web.Response:
     """One resident with unit, tags and contacts in preference order."""
     found = await residents.get_resident(request.app[store_key], _resident_id(request))
+    return reply(request, found)
+
+
+@routes.route(
+    "GET",
+    r"/residents/{id:\d+}/export",
+    summary="Everything held about a resident, as one JSON document",
+    tag=TAG,
+    roles=STAFF,
+    response=resident_export.ResidentExport,
+)
+async def export_resident(request: web.Request) -> web.Response:
+    """Household, contacts, tags, invitations with every change of answer, bookings,
+    check-ins, and the messages that reached them with their attempts (PIPL art. 45,
+    GDPR art. 15 and 20). The console's resident page downloads the same document."""
+    found = await resident_export.export_resident(
+        request.app[store_key], _resident_id(request), now=request.app[clock_key]()
+    )
     return reply(request, found)
 
 
