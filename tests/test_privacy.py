@@ -272,3 +272,16 @@ async def test_export_console_button_downloads_the_json(api: Api, console: Conso
     for part in ("resident", "household", "invitations", "bookings", "checkins"):
         assert body[part] == direct[part], part
     assert [m["id"] for m in body["messages"]] == [m["id"] for m in direct["messages"]]
+
+
+async def test_erasure_keeps_the_people_counted_at_the_door(api: Api) -> None:
+    rid, event_id = await _someone_with_a_history(api)
+    status, before = await api.get(f"{EVENTS}/{event_id}/attendance")
+    assert status == 200 and before["people_checked_in"] == 2, before
+
+    assert (await api.delete(f"/api/v1/residents/{rid}"))[0] == 204
+
+    status, after = await api.get(f"{EVENTS}/{event_id}/attendance")
+    assert status == 200 and after["people_checked_in"] == 2, after
+    assert after["items"] == []  # their invitation and answers went with them
+    assert EMAIL.lower().encode() not in _file_bytes(api)

@@ -343,7 +343,8 @@ async def delete_resident(store: Store, resident_id: int, *, now: datetime) -> N
     """Erase a resident (PIPL art. 47, GDPR art. 17), in one transaction: their tags,
     contacts, invitations with their answers, check-in codes and Telegram links go; the
     messages that reached them keep kind, channel and status (the counts stay) but lose
-    address and text, and those still waiting are suppressed. The household stays.
+    address and text, and those still waiting are suppressed; their check-ins stay as
+    people counted at the door, without a code. The household stays.
 
     The store zeroes what it deletes (secure_delete), and the WAL, which still holds the
     old pages, is checkpointed and truncated at once, so the number is gone from disk."""

@@ -208,7 +208,8 @@ async def erase_resident(tx: Tx, resident_id: int, now: datetime) -> int:
     """Remove a resident and blank every address and text of the messages that reached
     them (body, subject, extras, note, errors of the message and of its attempts); those
     still waiting are suppressed. The message rows stay with their kind, channel and
-    status, so an event's counts do not change. How many messages were blanked."""
+    status, and their check-ins as people counted at the door, so an event's delivery
+    counts and headcount do not change. How many messages were blanked."""
     ids = [int(row["id"]) for row in await tx.fetchall(THEIR_MESSAGES, (resident_id,))]
     for chunk in _chunks(ids):
         marks = _marks(chunk)
@@ -235,6 +236,14 @@ async def erase_resident(tx: Tx, resident_id: int, now: datetime) -> int:
             f"UPDATE attempts SET error = NULL, provider_id = NULL WHERE message_id IN ({marks})",
             chunk,
         )
+    # Their check-ins at events would go with their invitations' codes: kept as people
+    # counted at the door (walk-ins, with no code), so an event's headcount stays.
+    await tx.execute(
+        "UPDATE checkins SET walk_ins = walk_ins + party_size, party_size = 0, code = NULL"
+        " WHERE party_size + walk_ins > 0 AND code IN (SELECT c.code FROM checkin_codes c"
+        " JOIN invitations i ON i.id = c.invitation_id WHERE i.resident_id = ?)",
+        (resident_id,),
+    )
     # What they wrote on a booking request; the booking itself stays the household's.
     await tx.execute("UPDATE bookings SET note = '' WHERE resident_id = ?", (resident_id,))
     await delete_resident(tx, resident_id)
