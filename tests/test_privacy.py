@@ -22,6 +22,7 @@ from service.settings import load_settings
 from service.store.checkin import NO_SHOW_LOOKBACK
 from tests.community import (
     EVENTS,
+    android_text,
     answer,
     book,
     code_of,
@@ -31,10 +32,9 @@ from tests.community import (
     room,
     settled,
 )
-from tests.conftest import Api, PinnedClock, base_overrides
+from tests.conftest import GATEWAY_SECRET, Api, PinnedClock, base_overrides
 from tests.console import ConsoleClient
 from tests.fakes.sms_gateway import FakeSmsGateway
-from tests.test_sms_inbound import android, gateway, text  # noqa: F401 (fixtures)
 
 TYPED = "138 0013 8000"
 E164 = "+8613800138000"
@@ -44,6 +44,11 @@ CHECKINS = "/api/v1/checkins"
 KINDS_OF_BOOKING = ("booking_confirmation", "booking_reminder")
 # The pinned clock is 10:00 in Shanghai: the event is today.
 TODAY = {"starts_at": "2026-11-28T14:00", "ends_at": "2026-11-28T16:00"}
+
+
+async def text(api: Api, body: str, *, sms_id: str) -> int:
+    """The resident's phone texting `body` to Linli (the `android` app's gateway)."""
+    return await android_text(api, body, phone=E164, secret=GATEWAY_SECRET, sms_id=sms_id)
 
 
 def _nonzero(counts: dict[str, int]) -> dict[str, int]:
@@ -73,8 +78,8 @@ def _file_bytes(api: Api) -> bytes:
 
 
 async def test_erasure_leaves_no_address_or_text_and_keeps_the_counts(
-    android: Api,  # noqa: F811
-    gateway: FakeSmsGateway,  # noqa: F811
+    android: Api,
+    gateway: FakeSmsGateway,
     clock: PinnedClock,
 ) -> None:
     rid = await resident(android, "张伟", "1-1-101", ("sms", TYPED), ("email", EMAIL))
@@ -118,8 +123,8 @@ async def test_erasure_leaves_no_address_or_text_and_keeps_the_counts(
 
 
 async def test_erasure_a_failed_message_of_an_erased_resident_cannot_be_retried(
-    android: Api,  # noqa: F811
-    gateway: FakeSmsGateway,  # noqa: F811
+    android: Api,
+    gateway: FakeSmsGateway,
 ) -> None:
     rid = await resident(android, "张伟", "1-1-101", ("sms", TYPED))
     event_id = await published_event(android)
@@ -146,7 +151,7 @@ async def _count(api: Api, sql: str) -> int:
 
 
 async def test_retention_purges_each_kind_once_it_has_aged_out_in_batches(
-    android: Api,  # noqa: F811
+    android: Api,
     clock: PinnedClock,
 ) -> None:
     store = android.client.app[store_key]
