@@ -137,7 +137,9 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _housekeeping_ctx(app: web.Application) -> AsyncIterator[None]:
-    async with housekeeping.running(app[store_key], app[clock_key]):
+    async with housekeeping.running(
+        app[store_key], app[clock_key], retention=app[settings_key].retention
+    ):
         yield
 
 

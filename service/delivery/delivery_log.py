@@ -136,7 +136,9 @@ async def retry_message(store: Store, message_id: int, *, now: datetime) -> Mess
             raise NotFoundError(f"no message {message_id}", code="message_not_found")
         if not await sql.retry_failed(tx, message_id, now):
             raise ConflictError(
-                f"message {message_id} is {found.status}; only failed or expired ones retry",
+                f"message {message_id} is {found.status}; only failed or expired ones retry"
+                if found.address and found.body_text
+                else f"message {message_id} has no address or text left to send again",
                 code="message_not_retryable",
             )
         again = await sql.get_message(tx, message_id)
