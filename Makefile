@@ -8,7 +8,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8080
 DB     ?= var/linli.db
 
-.PHONY: run test lint imports typecheck pytest demo bench clean help
+.PHONY: run test lint imports typecheck pytest chromium demo bench clean help
 
 help:
 	@echo "make run   - set up, create the demo community in $(DB), serve on $(HOST):$(PORT)"
@@ -45,10 +45,27 @@ imports: $(VENV)/.installed-test
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy --strict service channels
 
-pytest: $(VENV)/.installed-test
+# The browser tests (tests/browser) drive the system's Chromium, found as their conftest.py
+# finds it: $$CHROMIUM_PATH, else `chromium` or `chromium-browser` on PATH. When it is
+# missing, root with apt-get installs it (fonts-noto-cjk: the screenshots show Chinese, not
+# boxes); anyone else is stopped at once with one line saying what to run. The browser tests
+# are never skipped.
+CHROMIUM_PACKAGES := chromium fonts-noto-cjk
+found_chromium = $(shell if [ -n "$$CHROMIUM_PATH" ]; then [ -x "$$CHROMIUM_PATH" ] && echo "$$CHROMIUM_PATH";\
+	else command -v chromium || command -v chromium-browser; fi)
+can_apt = $(and $(filter 0,$(shell id -u 2>/dev/null)),$(shell command -v apt-get))
+NO_CHROMIUM := make test needs Chromium for the browser tests: run `sudo apt-get update && sudo\
+	apt-get install -y --no-install-recommends $(CHROMIUM_PACKAGES)`, or set CHROMIUM_PATH to a\
+	Chromium binary
+
+chromium:
+	$(if $(found_chromium),@:,$(if $(can_apt),DEBIAN_FRONTEND=noninteractive sh -c 'apt-get update -qq\
+	  && apt-get install -y -qq --no-install-recommends $(CHROMIUM_PACKAGES) >/dev/null',$(error $(NO_CHROMIUM))))
+
+pytest: chromium $(VENV)/.installed-test
 	$(BIN)/pytest -q
 
-test: lint imports typecheck pytest
+test: chromium lint imports typecheck pytest
 
 # Figures, not pass/fail: see tests/bench/outbox.py, rsvp.py and checkin.py. For a quick look:
 # make bench BENCH_ARGS="--webhook 1000 --email 500 --big 0" RSVP_ARGS="--answers 1000" \

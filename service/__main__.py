@@ -7,19 +7,22 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
 
 from aiohttp import web
 
 from . import __version__
 from .core.clock import system_clock
 from .core.errors import ServiceError, SettingsError, ValidationError
-from .core.models import Role
+from .core.models import Role, Staff
 from .settings import Settings, load_settings
 from .store import Store, backup
+from .store.tokens import TokenEntry
 
 EXIT_USAGE = 2
+T = TypeVar("T")
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -56,16 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="create the demo community (idempotent)",
         description="Create the demo community: 3 buildings, 60 households, about 100 residents, "
         "the activity room and three published events. Running it again changes nothing. "
-        "Prints a demo organiser token.",
+        "Prints the console sign-in, a demo organiser token and the door tablet's link; they "
+        "are kept beside the database, named after it (var/linli.db: "
+        "var/linli.demo-organiser.token, .demo-door.token, .demo-console.password).",
     )
     _common(demo)
-    demo.add_argument(
-        "--token-file",
-        metavar="PATH",
-        default="var/demo-organiser.token",
-        help="where the demo organiser token is kept, the console password and door token"
-        " beside it (default: %(default)s)",
-    )
     demo.add_argument("--host", help="the address `make run` serves on, for the printed links")
     demo.add_argument("--port", type=int, help="the port `make run` serves on")
 
@@ -81,6 +79,23 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--role", required=True, choices=[r.value for r in Role])
     create.add_argument("--name", required=True, help="who or what holds the token")
     create.add_argument("--room", help="the room a door token is bound to (name or id)")
+    token_list = token_sub.add_parser(
+        "list",
+        help="list API tokens",
+        description="One line per token, tab-separated under a header: id, name, role, room, "
+        "created, last used, state (active, revoked or expired). Never the token or its hash.",
+    )
+    _common(token_list)
+    revoke = token_sub.add_parser(
+        "revoke",
+        help="revoke an API token by id, or every token of a name",
+        description="Revoke the token with this id (all digits), else every token issued "
+        "under this name. It stops working at once in this database (a running server "
+        "notices within a second). Revoking a revoked token changes nothing, says so, and "
+        "exits 0; no matching token exits 1 (token_not_found).",
+    )
+    revoke.add_argument("which", metavar="ID|NAME", help="a token's id, or its holder's name")
+    _common(revoke)
 
     staff = sub.add_parser(
         "staff", help="manage staff sign-in", description="Manage staff sign-in to the console."
@@ -95,10 +110,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(password)
     password.add_argument("login", metavar="LOGIN", help="the user name typed at sign-in")
-    password.add_argument("--name", default="", help="the staff member's name (default: LOGIN)")
+    password.add_argument(
+        "--name",
+        default="",
+        help="the staff member's name (default: whoever signs in as LOGIN already, else LOGIN)",
+    )
     password.add_argument(
         "--role", default="organiser", choices=[Role.ORGANISER.value, Role.ADMIN.value]
     )
+    staff_list = staff_sub.add_parser(
+        "list",
+        help="list staff members",
+        description="One line per staff member, tab-separated under a header: login (- for "
+        "token-only staff), name, role, created, disabled (no, or when). Never a password hash.",
+    )
+    _common(staff_list)
+    disable = staff_sub.add_parser(
+        "disable",
+        help="stop a staff member from signing in",
+        description="Disable the staff member who signs in as LOGIN: their console sessions "
+        "end, their API tokens are revoked, and their password no longer signs in. "
+        "`linli staff password LOGIN` enables them again (their old tokens stay revoked). "
+        "Disabling twice changes nothing, says so, and exits 0; an unknown LOGIN exits 1 "
+        "(staff_not_found).",
+    )
+    disable.add_argument("login", metavar="LOGIN", help="the user name they sign in with")
+    _common(disable)
 
     bak = sub.add_parser(
         "backup",
@@ -213,26 +250,89 @@ def _worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def _on_store(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T:
+    """Open the store, run `work` on it, close it."""
+
+    async def run() -> T:
+        store = await _with_store(settings)
+        try:
+            return await work(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
+def _when(moment: datetime | None, settings: Settings) -> str:
+    """A time as the command line shows it: local to the community, to the minute."""
+    return "-" if moment is None else moment.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M")
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
+    """Tab-separated lines under a header (names may be Chinese: no column padding)."""
+    for row in (header, *rows):
+        print("\t".join(cell.replace("\t", " ") for cell in row))
+
+
 def _token_create(args: argparse.Namespace) -> int:
     from .domain.auth import issue_token
 
     settings = _settings(args)
+    room: str | int | None = args.room
+    if isinstance(room, str) and room.isdigit():
+        room = int(room)
 
-    async def run() -> str:
-        store = await _with_store(settings)
-        try:
-            room: str | int | None = args.room
-            if isinstance(room, str) and room.isdigit():
-                room = int(room)
-            _, token = await issue_token(
-                store, role=Role(args.role), name=args.name, room=room, now=system_clock()
-            )
-            return token
-        finally:
-            await store.close()
+    async def work(store: Store) -> str:
+        _, token = await issue_token(
+            store, role=Role(args.role), name=args.name, room=room, now=system_clock()
+        )
+        return token
 
-    print(asyncio.run(run()))
+    print(_on_store(settings, work))
     return 0
+
+
+def _token_row(entry: TokenEntry, settings: Settings, now: datetime) -> tuple[str, ...]:
+    """id, name, role, room, created, last used, state: never the token or its hash."""
+    token = entry.token
+    if token.revoked_at is not None:
+        state = f"revoked {_when(token.revoked_at, settings)}"
+    elif token.expires_at is not None and token.expires_at <= now:
+        state = f"expired {_when(token.expires_at, settings)}"
+    else:
+        state = "active"
+    created, used = _when(token.created_at, settings), _when(token.last_used_at, settings)
+    return (str(token.id), token.name, token.role.value, entry.room or "-", created, used, state)
+
+
+def _token_list(args: argparse.Namespace) -> int:
+    from .domain.auth import token_entries
+
+    settings = _settings(args)
+    now = system_clock()
+    rows = [_token_row(e, settings, now) for e in _on_store(settings, token_entries)]
+    _table(("id", "name", "role", "room", "created", "last used", "state"), rows)
+    return 0
+
+
+def _token_revoke(args: argparse.Namespace) -> int:
+    from .domain.auth import revoke_tokens
+
+    settings = _settings(args)
+    now = system_clock()
+    for found in _on_store(settings, lambda store: revoke_tokens(store, args.which, now)):
+        token = found.token
+        if found.already:
+            when = _when(token.revoked_at, settings)
+            print(f"token {token.id} ({token.name}) was already revoked on {when}", file=sys.stderr)
+        else:
+            print(f"token {token.id} ({token.name}) revoked", file=sys.stderr)
+    return 0
+
+
+def _token(args: argparse.Namespace) -> int:
+    actions = {"create": _token_create, "list": _token_list, "revoke": _token_revoke}
+    return actions[args.token_command](args)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -244,7 +344,7 @@ def _demo(args: argparse.Namespace) -> int:
     async def run() -> DemoAccess:
         store = await _with_store(settings)
         try:
-            return await ensure_demo(store, settings, args.token_file, now=system_clock())
+            return await ensure_demo(store, settings, now=system_clock())
         finally:
             await store.close()
 
@@ -254,6 +354,9 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"  sign in as: {access.login}   password: {access.password}")
     print(f"Demo organiser token: {access.organiser_token}")
     print(f"Demo door tablet: {base}/tablet?token={access.door_token} (activity room)")
+    files = access.files
+    print(f"Kept beside the database (the only copies): {files.console_password},")
+    print(f"  {files.organiser_token}, {files.door_token}")
     return 0
 
 
@@ -275,23 +378,60 @@ def _staff_password(args: argparse.Namespace) -> int:
     settings = _settings(args)
     password = _read_password()
 
-    async def run() -> None:
-        store = await _with_store(settings)
-        try:
-            await set_password(
-                store,
-                login=args.login,
-                password=password,
-                name=args.name,
-                role=Role(args.role),
-                now=system_clock(),
-            )
-        finally:
-            await store.close()
+    async def work(store: Store) -> int:
+        return await set_password(
+            store,
+            login=args.login,
+            password=password,
+            name=args.name,
+            role=Role(args.role),
+            now=system_clock(),
+        )
 
-    asyncio.run(run())
+    _on_store(settings, work)
     print(f"{args.login}: password set; sign in at /console", file=sys.stderr)
     return 0
+
+
+def _staff_row(staff: Staff, settings: Settings) -> tuple[str, ...]:
+    """login, name, role, created, disabled: never a password hash."""
+    disabled = "no" if staff.disabled_at is None else _when(staff.disabled_at, settings)
+    created = _when(staff.created_at, settings)
+    return (staff.login or "-", staff.name, staff.role.value, created, disabled)
+
+
+def _staff_list(args: argparse.Namespace) -> int:
+    from .domain.console_auth import list_staff
+
+    settings = _settings(args)
+    rows = [_staff_row(member, settings) for member in _on_store(settings, list_staff)]
+    _table(("login", "name", "role", "created", "disabled"), rows)
+    return 0
+
+
+def _staff_disable(args: argparse.Namespace) -> int:
+    from .domain.console_auth import disable_staff
+
+    settings = _settings(args)
+    now = system_clock()
+    staff, already, revoked = _on_store(
+        settings, lambda store: disable_staff(store, args.login, now)
+    )
+    if already:
+        when = _when(staff.disabled_at, settings)
+        print(f"{staff.login} ({staff.name}) was already disabled on {when}", file=sys.stderr)
+    else:
+        print(
+            f"{staff.login} ({staff.name}) disabled: sessions ended, {revoked} API token(s)"
+            " revoked",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _staff(args: argparse.Namespace) -> int:
+    actions = {"password": _staff_password, "list": _staff_list, "disable": _staff_disable}
+    return actions[args.staff_command](args)
 
 
 def _backup(args: argparse.Namespace) -> int:
@@ -333,8 +473,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "serve": _serve,
         "worker": _worker,
         "demo": _demo,
-        "token": _token_create,
-        "staff": _staff_password,
+        "token": _token,
+        "staff": _staff,
         "backup": _backup,
         "secrets": _secrets_rotate,
     }

@@ -33,6 +33,7 @@ from .web import (
     checkin,
     delivery,
     events,
+    home,
     hooks,
     households,
     ops,
@@ -65,6 +66,7 @@ log = logging.getLogger("linli")
 # Every route table the app serves; the OpenAPI document is built from the same list.
 ROUTE_TABLES: tuple[Api, ...] = (
     ops.routes,
+    home.routes,
     households.routes,
     residents.routes,
     rooms.routes,
@@ -135,7 +137,9 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _housekeeping_ctx(app: web.Application) -> AsyncIterator[None]:
-    async with housekeeping.running(app[store_key], app[clock_key]):
+    async with housekeeping.running(
+        app[store_key], app[clock_key], retention=app[settings_key].retention
+    ):
         yield
 
 

@@ -50,6 +50,29 @@ class DemoAccess:
     door_token: str
     login: str
     password: str
+    files: DemoFiles
+
+
+@dataclass(frozen=True)
+class DemoFiles:
+    """Where a demo database's credentials are kept: beside it, named after it, so that a
+    second database (`make run DB=var/other.db`) never overwrites the first one's (tokens
+    are stored hashed: these files are their only copy)."""
+
+    organiser_token: Path
+    door_token: Path
+    console_password: Path
+
+    @classmethod
+    def beside(cls, db_path: str | Path) -> DemoFiles:
+        """var/linli.db -> var/linli.demo-organiser.token, .demo-door.token,
+        .demo-console.password."""
+        db = Path(db_path)
+        return cls(
+            db.with_name(f"{db.stem}.demo-organiser.token"),
+            db.with_name(f"{db.stem}.demo-door.token"),
+            db.with_name(f"{db.stem}.demo-console.password"),
+        )
 
 
 def _units() -> list[str]:
@@ -157,12 +180,10 @@ def demo_events(room_id: int, settings: Settings, now: datetime) -> list[EventIn
     ]
 
 
-async def ensure_demo(
-    store: Store, settings: Settings, token_file: str | Path, *, now: datetime
-) -> DemoAccess:
+async def ensure_demo(store: Store, settings: Settings, *, now: datetime) -> DemoAccess:
     """Create whatever of the demo community is missing; returns a working organiser token,
-    the organiser's console password and a door tablet token for the activity room (the
-    last two kept beside the first: demo-console.password, demo-door.token)."""
+    the organiser's console password and a door tablet token for the activity room, each
+    kept in a file beside the database and named after it (see DemoFiles)."""
     region = settings.community.phone_region
     default_language = Language(settings.community.default_language)
     room = await rooms.ensure_room(store, name=ROOM, capacity=40, location="3号楼一层", now=now)
@@ -186,11 +207,11 @@ async def ensure_demo(
         await events.publish_event(store, event.id, now=now)
         created += 1
     log.info("demo: %d objects created", created)
-    organiser = await _kept_token(store, Path(token_file), now, Role.ORGANISER, ORGANISER)
-    door_file = Path(token_file).with_name("demo-door.token")
-    door = await _kept_token(store, door_file, now, Role.DOOR, DOOR, room=room.id)
-    password = await _kept_password(store, Path(token_file).with_name("demo-console.password"), now)
-    return DemoAccess(organiser, door, CONSOLE_LOGIN, password)
+    files = DemoFiles.beside(settings.store.path)
+    organiser = await _kept_token(store, files.organiser_token, now, Role.ORGANISER, ORGANISER)
+    door = await _kept_token(store, files.door_token, now, Role.DOOR, DOOR, room=room.id)
+    password = await _kept_password(store, files.console_password, now)
+    return DemoAccess(organiser, door, CONSOLE_LOGIN, password, files)
 
 
 async def _kept_password(store: Store, password_file: Path, now: datetime) -> str:

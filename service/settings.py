@@ -20,6 +20,7 @@ from channels.registry import CHANNELS
 
 from .core.config import at_least, between, not_empty, one_of, setting, url_or_empty
 from .core.errors import SettingsError
+from .core.retention import RetentionSettings
 
 ENV_PREFIX: Final = "LINLI_"
 # Every channel's table name, stand-ins included, in the order listed.
@@ -156,6 +157,8 @@ class Settings:
     store: StoreSettings = field(default_factory=StoreSettings)
     community: CommunitySettings = field(default_factory=CommunitySettings)
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    # Declared in core/retention.py, shared with the chore that applies it.
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
     channels: ChannelsSettings = field(default_factory=ChannelsSettings)
     log: LogSettings = field(default_factory=LogSettings)
 

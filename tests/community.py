@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
@@ -22,7 +23,7 @@ from service.keys import clock_key, delivery_key, settings_key, store_key
 from service.store import Tx
 from service.store.checkin import ensure_code
 from tests.conftest import START, Api
-from tests.fakes.sms_gateway import FakeSmsGateway
+from tests.fakes.sms_gateway import FakeSmsGateway, android_event, android_signed
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio
 
 EVENTS = "/api/v1/events"
@@ -127,6 +128,29 @@ def sms_gateway_settings(gateway: FakeSmsGateway) -> dict[str, Any]:
         "channels.sms.username": gateway.username,
         "channels.sms.password": gateway.password,
     }
+
+
+def android_settings(gateway: FakeSmsGateway, secret: str) -> dict[str, Any]:
+    """SMS through the Android gateway stand-in, which also reports residents' texts
+    (signed with `secret`); unthrottled, since tests send a few at once."""
+    return {
+        **sms_gateway_settings(gateway),
+        "channels.sms.provider": "android_gateway",
+        "channels.sms.webhook_secret": secret,
+        "channels.sms.rate_per_s": 0.0,
+    }
+
+
+async def android_text(
+    api: Api, body: str, *, phone: str, secret: str, sms_id: str | None = None
+) -> int:
+    """The phone reporting an SMS `body` from `phone`; its event id is new unless given."""
+    event = android_event(
+        "sms:received", message_id="rx", phone_number=phone, text=body, event_id=sms_id
+    )
+    raw, headers = android_signed(event, secret, int(time.time()))
+    resp = await api.client.post("/hooks/sms/android", data=raw, headers=headers)
+    return resp.status
 
 
 def twilio_settings(twilio: FakeTwilio) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from service.domain import auth
 from service.keys import store_key
 from service.settings import Settings, load_settings
 from tests.console import ConsoleClient
+from tests.fakes.sms_gateway import FakeSmsGateway
 
 START = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
 
@@ -157,3 +158,23 @@ def make_api(
         return Api(client, await _token(client, Role.ORGANISER, "王组织"))
 
     return make
+
+
+# What the Android gateway stand-in signs residents' texts with in the `android` app.
+GATEWAY_SECRET = "gateway-webhook-signing-key"
+
+
+@pytest.fixture
+async def gateway() -> AsyncIterator[FakeSmsGateway]:
+    """The Android SMS gateway stand-in, on 127.0.0.1."""
+    async with FakeSmsGateway() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def android(make_api: MakeApi, gateway: FakeSmsGateway) -> Api:
+    """The organiser's API on an app sending SMS through the Android gateway stand-in,
+    which reports residents' texts signed with GATEWAY_SECRET."""
+    from tests.community import android_settings  # community.py imports this module
+
+    return await make_api(**android_settings(gateway, GATEWAY_SECRET))

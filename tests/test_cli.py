@@ -12,8 +12,10 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from yarl import URL
 
 from service.domain.auth import TOKEN_PREFIX, hash_token
+from tests.community import eventually
 from tests.processes import free_port, linli, wait_healthy
 
 
@@ -24,6 +26,10 @@ def test_cli_help_for_each_command(tmp_path: Path) -> None:
         ["demo"],
         ["token", "create"],
         ["staff", "password"],
+        ["staff", "list"],
+        ["staff", "disable"],
+        ["token", "list"],
+        ["token", "revoke"],
         ["backup"],
         ["secrets", "rotate"],
     ):
@@ -91,9 +97,9 @@ def test_cli_demo_is_idempotent(tmp_path: Path) -> None:
     assert buildings == 3
     statuses = {s for (s,) in conn.execute("SELECT status FROM events")}
     assert statuses == {"published"}
-    token = (tmp_path / "var" / "demo-organiser.token").read_text().strip()
+    token = (tmp_path / "var" / "linli.demo-organiser.token").read_text().strip()
     assert f"Demo organiser token: {token}" in first.stdout
-    door = (tmp_path / "var" / "demo-door.token").read_text().strip()
+    door = (tmp_path / "var" / "linli.demo-door.token").read_text().strip()
     assert f"/tablet?token={door}" in first.stdout
     role, room = conn.execute(
         "SELECT t.role, r.name FROM api_tokens t JOIN rooms r ON r.id = t.room_id"
@@ -105,11 +111,40 @@ def test_cli_demo_is_idempotent(tmp_path: Path) -> None:
     assert counts() == before
     assert f"Demo organiser token: {token}" in second.stdout
     assert f"/tablet?token={door}" in second.stdout
-    password = (tmp_path / "var" / "demo-console.password").read_text().strip()
+    password = (tmp_path / "var" / "linli.demo-console.password").read_text().strip()
     assert "/console" in first.stdout
     for run in (first, second):  # the same console password both times
         assert f"sign in as: demo   password: {password}" in run.stdout
     conn.close()
+
+
+def test_cli_two_demo_databases_keep_two_sets_of_credentials(tmp_path: Path) -> None:
+    var = tmp_path / "var"
+    runs = {name: linli("demo", "--db", str(var / f"{name}.db"), cwd=tmp_path)
+            for name in ("linli", "other")}  # fmt: skip
+    again = linli("demo", "--db", str(var / "linli.db"), cwd=tmp_path)
+    for done in (*runs.values(), again):
+        assert done.returncode == 0, done.stderr
+    kept: dict[str, tuple[str, ...]] = {}
+    for name, done in runs.items():
+        files = [var / f"{name}.demo-{what}" for what in
+                 ("organiser.token", "door.token", "console.password")]  # fmt: skip
+        kept[name] = tuple(path.read_text().strip() for path in files)
+        token, door, password = kept[name]
+        assert f"Demo organiser token: {token}" in done.stdout
+        assert f"/tablet?token={door}" in done.stdout
+        assert f"password: {password}" in done.stdout
+        assert all(str(path) in done.stdout for path in files)
+        conn = sqlite3.connect(var / f"{name}.db")
+        hashes = {h for (h,) in conn.execute("SELECT token_hash FROM api_tokens")}
+        conn.close()
+        assert {hash_token(token), hash_token(door)} <= hashes
+    assert set(kept["linli"]).isdisjoint(kept["other"])
+    # The first database's demo, run again after the second, still has its own credentials.
+    token, door, password = kept["linli"]
+    assert f"Demo organiser token: {token}" in again.stdout
+    assert f"password: {password}" in again.stdout
+    assert not (var / "demo-organiser.token").exists()
 
 
 @pytest.fixture
@@ -118,7 +153,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, str]]:
     db = str(tmp_path / "var" / "linli.db")
     demo = linli("demo", "--db", db, cwd=tmp_path)
     assert demo.returncode == 0, demo.stderr
-    token = (tmp_path / "var" / "demo-organiser.token").read_text().strip()
+    token = (tmp_path / "var" / "linli.demo-organiser.token").read_text().strip()
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "service", "serve", "--db", db, "--port", str(port)],
@@ -235,3 +270,127 @@ def test_cli_backup_that_fails_leaves_no_file_behind(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "Traceback" not in done.stderr and "backup" in done.stderr
     assert list(target.parent.iterdir()) == []
+
+
+def _rows(done: subprocess.CompletedProcess[str]) -> list[dict[str, str]]:
+    """A list command's tab-separated lines, by its header."""
+    assert done.returncode == 0, done.stderr
+    header, *lines = done.stdout.splitlines()
+    return [dict(zip(header.split("\t"), line.split("\t"), strict=True)) for line in lines]
+
+
+def test_cli_token_list_shows_each_token_but_never_its_secret(tmp_path: Path) -> None:
+    db = str(tmp_path / "var" / "linli.db")
+    assert linli("demo", "--db", db, cwd=tmp_path).returncode == 0
+    made = linli("token", "create", "--role", "admin", "--name", "管理员", "--db", db,
+                 cwd=tmp_path)  # fmt: skip
+    admin = made.stdout.strip()
+    organiser = (tmp_path / "var" / "linli.demo-organiser.token").read_text().strip()
+    door = (tmp_path / "var" / "linli.demo-door.token").read_text().strip()
+    listed = linli("token", "list", "--db", db, cwd=tmp_path)
+    rows = _rows(listed)
+    by_name = {row["name"]: row for row in rows}
+    assert set(by_name) == {"演示组织者", "活动室门口平板", "管理员"}
+    assert by_name["活动室门口平板"]["role"] == "door"
+    assert by_name["活动室门口平板"]["room"] == "活动室"
+    assert by_name["管理员"]["room"] == "-" and by_name["管理员"]["state"] == "active"
+    assert by_name["管理员"]["last used"] == "-"
+    assert all(row["created"][:2] == "20" for row in rows)
+    for secret in (admin, organiser, door):
+        assert secret not in listed.stdout
+        assert secret[4:12] not in listed.stdout  # not even a piece of it
+        assert hash_token(secret) not in listed.stdout
+
+
+def test_cli_token_revoke_by_id_or_name_and_twice(tmp_path: Path) -> None:
+    db = str(tmp_path / "linli.db")
+    tokens = [
+        linli("token", "create", "--role", "organiser", "--name", name, "--db", db,
+              cwd=tmp_path).stdout.strip()
+        for name in ("王组织", "王组织", "李组织")
+    ]  # fmt: skip
+    ids = {row["name"] + row["id"]: row["id"] for row in _rows(linli("token", "list", "--db", db,
+                                                                     cwd=tmp_path))}  # fmt: skip
+    li_id = next(value for key, value in ids.items() if key.startswith("李"))
+    by_id = linli("token", "revoke", li_id, "--db", db, cwd=tmp_path)
+    assert by_id.returncode == 0, by_id.stderr
+    assert f"token {li_id} (李组织) revoked" in by_id.stderr
+    by_name = linli("token", "revoke", "王组织", "--db", db, cwd=tmp_path)
+    assert by_name.returncode == 0 and by_name.stderr.count("revoked") == 2
+    states = {row["name"]: row["state"] for row in _rows(linli("token", "list", "--db", db,
+                                                               cwd=tmp_path))}  # fmt: skip
+    assert all(state.startswith("revoked 20") for state in states.values())
+    twice = linli("token", "revoke", li_id, "--db", db, cwd=tmp_path)
+    assert twice.returncode == 0 and "already revoked" in twice.stderr
+    unknown = linli("token", "revoke", "没有这人", "--db", db, cwd=tmp_path)
+    assert unknown.returncode == 1 and "token_not_found" in unknown.stderr
+    conn = sqlite3.connect(db)
+    working = conn.execute("SELECT count(*) FROM api_tokens WHERE revoked_at IS NULL").fetchone()
+    conn.close()
+    assert working == (0,) and len(set(tokens)) == 3
+
+
+async def test_cli_revoked_token_and_disabled_staff_are_refused_by_the_running_server(
+    server: tuple[str, str], tmp_path: Path
+) -> None:
+    base, token = server
+    db = str(tmp_path / "var" / "linli.db")
+    await wait_healthy(base)
+    password = "a long enough password"
+    made = linli("staff", "password", "wang", "--name", "王组织", "--db", db, cwd=tmp_path,
+                 stdin=password + "\n")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    wang_token = linli("token", "create", "--role", "organiser", "--name", "王组织", "--db", db,
+                       cwd=tmp_path).stdout.strip()  # fmt: skip
+    # unsafe: keep cookies of an IP address (127.0.0.1), as a browser does.
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+
+        async def status(bearer: str) -> int:
+            headers = {"Authorization": f"Bearer {bearer}"}
+            async with http.get(f"{base}/api/v1/events", headers=headers) as resp:
+                return resp.status
+
+        async def sign_in() -> int:
+            async with http.get(f"{base}/console/sign-in") as resp:
+                assert resp.status == 200
+            signin = http.cookie_jar.filter_cookies(URL(f"{base}/console/sign-in"))
+            csrf = signin["linli_signin"].value
+            form = {"login": "wang", "password": password, "csrf": csrf, "next": "/console"}
+            async with http.post(f"{base}/console/sign-in", data=form,
+                                 allow_redirects=False) as resp:  # fmt: skip
+                return resp.status
+
+        assert await status(token) == 200 and await status(wang_token) == 200
+        assert await sign_in() == 303
+        async with http.get(f"{base}/console", allow_redirects=False) as resp:
+            assert resp.status == 200  # signed in
+
+        ids = _rows(linli("token", "list", "--db", db, cwd=tmp_path))
+        demo_id = next(row["id"] for row in ids if row["name"] == "演示组织者")
+        assert linli("token", "revoke", demo_id, "--db", db, cwd=tmp_path).returncode == 0
+        # The server's token cache forgets a token revoked by another process within 1 s.
+        await eventually(lambda: status(token), lambda s: s == 401, "refused the revoked token")
+
+        disabled = linli("staff", "disable", "wang", "--db", db, cwd=tmp_path)
+        assert disabled.returncode == 0, disabled.stderr
+        assert "1 API token(s) revoked" in disabled.stderr
+        async with http.get(f"{base}/console", allow_redirects=False) as resp:
+            assert resp.status == 303  # the session ended: back to sign-in
+        await eventually(lambda: status(wang_token), lambda s: s == 401, "refused wang's token")
+        assert await sign_in() == 401
+
+        twice = linli("staff", "disable", "wang", "--db", db, cwd=tmp_path)
+        assert twice.returncode == 0 and "already disabled" in twice.stderr
+        rows = {row["login"]: row for row in _rows(linli("staff", "list", "--db", db,
+                                                         cwd=tmp_path))}  # fmt: skip
+        assert rows["wang"]["name"] == "王组织" and rows["wang"]["disabled"].startswith("20")
+        assert rows["demo"]["disabled"] == "no" and rows["demo"]["role"] == "organiser"
+        assert "argon2" not in str(rows)
+        unknown = linli("staff", "disable", "nobody", "--db", db, cwd=tmp_path)
+        assert unknown.returncode == 1 and "staff_not_found" in unknown.stderr
+
+        again = linli("staff", "password", "wang", "--db", db, cwd=tmp_path,
+                      stdin="another long password\n")  # fmt: skip
+        assert again.returncode == 0, again.stderr
+        password = "another long password"
+        assert await sign_in() == 303  # a new password enables them again

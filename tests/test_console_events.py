@@ -3,6 +3,7 @@ publish, update and cancel, and the message preview."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from tests.community import EVENTS, outbox_files, published_event, resident, settled
@@ -189,3 +190,44 @@ async def test_console_events_channels_are_chosen_on_the_form(
     edit = await console.get(f"/console/events/{event['id']}/edit")
     assert 'id="channel-sms" type="checkbox" name="channels" value="sms" checked' in edit.text
     assert 'value="telegram" checked' not in edit.text
+
+
+def _cancel_form(page_html: str) -> list[tuple[str, str]]:
+    """The cancel form's fields as a browser posts them untouched: hidden inputs, ticked
+    boxes, and the confirmation button."""
+    form = page_html.split('action="/console/events/')[-1]
+    assert "/cancel" in form.split('"')[0], "the last form is the cancel form"
+    form = form.split("</form>")[0]
+    pairs = re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', form)
+    pairs += re.findall(r'<input type="checkbox" name="(\w+)" value="([^"]*)" checked', form)
+    return [p for p in pairs if p[0] != "csrf"] + [("confirm", "yes")]
+
+
+async def test_console_cancel_notifies_the_invited_unless_unticked(
+    api: Api, console: ConsoleClient
+) -> None:
+    await resident(api, "张伟", "3-2-1501", ("sms", "13800138000"))
+    await resident(api, "李娜", "3-2-1502", ("sms", "13800138002"))
+    told, untold = await published_event(api), await published_event(api, title="合唱排练")
+    for event_id in (told, untold):
+        status, _ = await api.post(f"{EVENTS}/{event_id}/send")
+        assert status == 200
+        await settled(api, event_id, total=2)
+
+    page = await console.get(f"/console/events/{told}?lang=en")
+    assert page.has("Notify the invited")
+    form = _cancel_form(page.text)
+    assert ("notify", "yes") in form  # ticked by default
+    page = await console.post(f"/console/events/{told}/cancel", form)
+    assert page.status == 200 and page.flash == (
+        "The event is cancelled; 2 cancellation messages queued."
+    )
+    body = await settled(api, told, total=4)
+    assert sorted(m["kind"] for m in body["messages"]["items"]).count("cancellation") == 2
+
+    page = await console.get(f"/console/events/{untold}")
+    unticked = [p for p in _cancel_form(page.text) if p != ("notify", "yes")]
+    page = await console.post(f"/console/events/{untold}/cancel", unticked)
+    assert page.status == 200 and page.by_id("event-status") in ("已取消", "Cancelled")
+    status, body = await api.get(f"{EVENTS}/{untold}/deliveries")
+    assert [m["kind"] for m in body["messages"]["items"]] == ["invitation", "invitation"]

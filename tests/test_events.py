@@ -7,9 +7,8 @@ from typing import Any
 
 from service.domain import events, housekeeping
 from service.keys import store_key
+from tests.community import EVENTS, published_event, resident, settled
 from tests.conftest import Api, PinnedClock
-
-EVENTS = "/api/v1/events"
 
 
 def _event(**fields: Any) -> dict[str, Any]:
@@ -310,3 +309,41 @@ async def test_events_housekeeping_finishes_ended_events_in_the_background(
                 break
             await asyncio.sleep(0.01)
     assert got["status"] == "finished"
+
+
+async def _sent_to_two(api: Api) -> int:
+    for n in range(2):
+        await resident(api, f"居民{n}", f"1-1-{n}01", ("sms", f"+8613800138{n:03d}"))
+    event_id = await published_event(api)
+    status, report = await api.post(f"{EVENTS}/{event_id}/send")
+    assert status == 200 and report["queued"] == 2, report
+    await settled(api, event_id, total=2)
+    return event_id
+
+
+def _kinds(deliveries: dict[str, Any]) -> list[str]:
+    return sorted(m["kind"] for m in deliveries["messages"]["items"])
+
+
+async def test_events_cancel_with_notify_tells_every_invited_once(api: Api) -> None:
+    event_id = await _sent_to_two(api)
+    status, cancelled = await api.post(f"{EVENTS}/{event_id}/cancel", json={"notify": True})
+    assert status == 200 and cancelled["status"] == "cancelled"
+    body = await settled(api, event_id, total=4)
+    assert _kinds(body) == ["cancellation", "cancellation", "invitation", "invitation"]
+    assert body["by_status"]["failed"] == 0
+    # A retried request cancels nothing new and tells no one twice.
+    status, _ = await api.post(f"{EVENTS}/{event_id}/cancel", json={"notify": True})
+    assert status == 200
+    status, body = await api.get(f"{EVENTS}/{event_id}/deliveries")
+    assert _kinds(body).count("cancellation") == 2
+
+
+async def test_events_cancel_notifies_nobody_by_default(api: Api) -> None:
+    event_id = await _sent_to_two(api)
+    status, bad = await api.post(f"{EVENTS}/{event_id}/cancel", json={"notify": "perhaps"})
+    assert status == 400 and "notify" in bad["error"]["fields"]
+    status, cancelled = await api.post(f"{EVENTS}/{event_id}/cancel")
+    assert status == 200 and cancelled["status"] == "cancelled"
+    status, body = await api.get(f"{EVENTS}/{event_id}/deliveries")
+    assert _kinds(body) == ["invitation", "invitation"]

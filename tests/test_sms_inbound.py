@@ -5,7 +5,6 @@ with sizes and event codes, STOP and START, help, refusals, and each message onc
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,15 +15,15 @@ from service.keys import store_key
 from service.store import Row
 from tests.community import (
     EVENTS,
+    android_text,
     eventually,
     published_event,
     resident,
     settled,
-    sms_gateway_settings,
     twilio_settings,
 )
-from tests.conftest import Api, MakeApi, PinnedClock
-from tests.fakes.sms_gateway import FakeSmsGateway, android_event, android_signed
+from tests.conftest import GATEWAY_SECRET, Api, MakeApi, PinnedClock
+from tests.fakes.sms_gateway import FakeSmsGateway, android_event
 from tests.fakes.twilio import (
     AUTH_TOKEN,
     FakeTwilio,
@@ -33,7 +32,7 @@ from tests.fakes.twilio import (
     twilio_status_callback_params,
 )
 
-SECRET = "gateway-webhook-signing-key"
+SECRET = GATEWAY_SECRET
 # A real number sends about one SMS a second; these tests send a few each, unthrottled.
 UNTHROTTLED = {"channels.sms.rate_per_s": 0.0}
 PHONE = "+8613800138000"
@@ -41,32 +40,11 @@ ANDROID = "/hooks/sms/android"
 TWILIO_INBOUND = "/hooks/sms/twilio/inbound"
 
 
-@pytest.fixture
-async def gateway() -> AsyncIterator[FakeSmsGateway]:
-    async with FakeSmsGateway() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def android(make_api: MakeApi, gateway: FakeSmsGateway) -> Api:
-    """The organiser's API on an app sending SMS through the Android gateway stand-in."""
-    return await make_api(
-        **sms_gateway_settings(gateway),
-        **{"channels.sms.provider": "android_gateway", "channels.sms.webhook_secret": SECRET},
-        **UNTHROTTLED,
-    )
-
-
 async def text(
     api: Api, body: str, *, sms_id: str | None = None, phone: str = PHONE, secret: str = SECRET
 ) -> int:
     """The phone reporting an SMS `body` from `phone`; its event id is new unless given."""
-    event = android_event(
-        "sms:received", message_id="rx", phone_number=phone, text=body, event_id=sms_id
-    )
-    raw, headers = android_signed(event, secret, int(time.time()))
-    resp = await api.client.post(ANDROID, data=raw, headers=headers)
-    return resp.status
+    return await android_text(api, body, phone=phone, secret=secret, sms_id=sms_id)
 
 
 async def invite(api: Api, rid: int | None = None, **event: Any) -> tuple[int, int]:

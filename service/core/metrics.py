@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -43,6 +46,39 @@ class Metrics:
             ["channel"],
             registry=self.registry,
         )
+
+        # Set from the database at each scrape (web/ops.py), so they hold for any worker
+        # process on this database, not only one running inside this server.
+        self.worker_beat_age = Gauge(
+            "linli_worker_heartbeat_age_seconds",
+            "Seconds since the newest delivery worker heartbeat (+Inf: none ever beat).",
+            registry=self.registry,
+        )
+        self.outbox_waiting = Gauge(
+            "linli_outbox_messages",
+            "Messages waiting in the outbox, by channel and status (queued, sending).",
+            ["channel", "status"],
+            registry=self.registry,
+        )
+        self.oldest_due_age = Gauge(
+            "linli_outbox_oldest_due_age_seconds",
+            "Seconds the oldest due, unclaimed message has waited, by channel (0: none due).",
+            ["channel"],
+            registry=self.registry,
+        )
+
+    def set_outbox(
+        self,
+        beat_age_s: float | None,
+        waiting: Mapping[tuple[str, str], int],
+        oldest_due_age_s: Mapping[str, float],
+    ) -> None:
+        """The delivery figures as read at this scrape."""
+        self.worker_beat_age.set(math.inf if beat_age_s is None else beat_age_s)
+        for (channel, status), n in waiting.items():
+            self.outbox_waiting.labels(channel=channel, status=status).set(n)
+        for channel, age in oldest_due_age_s.items():
+            self.oldest_due_age.labels(channel=channel).set(age)
 
     def render(self) -> bytes:
         """Everything in Prometheus text exposition format."""

@@ -160,12 +160,16 @@ class ImportReport:
 
 @dataclass(frozen=True)
 class Staff:
-    """A person who runs Linli: an admin or an organiser."""
+    """A person who runs Linli: an admin or an organiser. `login` is their console sign-in
+    name (None: they use API tokens only); a disabled one can neither sign in nor hold a
+    working token until given a new password."""
 
     id: int
     name: str
     role: Role
     created_at: datetime
+    login: str | None = None
+    disabled_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -352,6 +356,10 @@ class Attempt:
     outcome: str
     provider_id: str | None
     error: str | None
+    # The error read for an organiser (service/core/failures.py): a stable code and a
+    # sentence in their language; `error` keeps the technical reason.
+    error_code: str | None = None
+    error_text: str | None = None
 
 
 @dataclass(frozen=True)
@@ -386,6 +394,9 @@ class Message:
     attempt_log: tuple[Attempt, ...] = ()
     # Set for an integrator's event (kind integration): the subscription it goes to.
     subscription_id: int | None = None
+    # `last_error` read for an organiser, as Attempt's error_code and error_text.
+    last_error_code: str | None = None
+    last_error_text: str | None = None
 
 
 @dataclass(frozen=True)

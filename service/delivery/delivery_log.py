@@ -1,13 +1,15 @@
 """The delivery log: an event's messages counted and listed, a send's progress, the
-console's message log, one message with its attempts, and the organiser's retry."""
+console's message log, one message with its attempts, and the organiser's retry. Errors
+are shown in the organiser's words beside the technical reason (core/failures.py)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from ..core.errors import ConflictError, EventNotFoundError, NotFoundError
-from ..core.models import Message, MessageKind, MessageStatus, Page
+from ..core.failures import explain
+from ..core.models import Attempt, Message, MessageKind, MessageStatus, Page
 from ..store import Db, Store, Tx
 from ..store import events as event_sql
 from ..store import message_log as log_sql
@@ -32,8 +34,10 @@ async def deliveries(
     channel: str | None,
     limit: int,
     offset: int,
+    lang: str,
 ) -> Deliveries:
-    """Counts and a page of an event's messages, newest first, with their attempts."""
+    """Counts and a page of an event's messages, newest first, with their attempts (their
+    errors explained in `lang`)."""
     await _existing(store, event_id)
     by_status, by_channel = await _tally(store.reader, event_id)
     items, total = await log_sql.list_messages(
@@ -43,8 +47,31 @@ async def deliveries(
         event_id=event_id,
         by_status=by_status,
         by_channel=by_channel,
-        messages=Page(items=tuple(items), total=total, limit=limit, offset=offset),
+        messages=Page(items=_explained(items, lang), total=total, limit=limit, offset=offset),
     )
+
+
+def _attempt_explained(attempt: Attempt, lang: str) -> Attempt:
+    said = explain(attempt.error, lang)
+    if said is None:
+        return attempt
+    return replace(attempt, error_code=said.code, error_text=said.text)
+
+
+def explained(message: Message, lang: str) -> Message:
+    """The message with its last error and its attempts' errors read for an organiser in
+    `lang`: a code and a plain sentence beside the technical reason."""
+    said = explain(message.last_error, lang)
+    return replace(
+        message,
+        last_error_code=None if said is None else said.code,
+        last_error_text=None if said is None else said.text,
+        attempt_log=tuple(_attempt_explained(a, lang) for a in message.attempt_log),
+    )
+
+
+def _explained(messages: list[Message], lang: str) -> tuple[Message, ...]:
+    return tuple(explained(m, lang) for m in messages)
 
 
 @dataclass(frozen=True)
@@ -109,7 +136,9 @@ async def retry_message(store: Store, message_id: int, *, now: datetime) -> Mess
             raise NotFoundError(f"no message {message_id}", code="message_not_found")
         if not await sql.retry_failed(tx, message_id, now):
             raise ConflictError(
-                f"message {message_id} is {found.status}; only failed or expired ones retry",
+                f"message {message_id} is {found.status}; only failed or expired ones retry"
+                if found.address and found.body_text
+                else f"message {message_id} has no address or text left to send again",
                 code="message_not_retryable",
             )
         again = await sql.get_message(tx, message_id)
@@ -127,17 +156,19 @@ async def message_log(
     channel: str | None,
     limit: int,
     offset: int,
+    lang: str,
 ) -> Page[Message]:
-    """Every message (or one event's), newest first, with their attempts (the console's log)."""
+    """Every message (or one event's), newest first, with their attempts (the console's
+    log), their errors explained in `lang`."""
     items, total = await log_sql.list_messages(
         store.reader, event_id=event_id, status=status, channel=channel, limit=limit, offset=offset
     )
-    return Page(tuple(items), total, limit, offset)
+    return Page(_explained(items, lang), total, limit, offset)
 
 
-async def get_message(store: Store, message_id: int) -> Message:
-    """One message with its attempts; 404 message_not_found."""
+async def get_message(store: Store, message_id: int, lang: str) -> Message:
+    """One message with its attempts, errors explained in `lang`; 404 message_not_found."""
     found = await log_sql.message_with_attempts(store.reader, message_id)
     if found is None:
         raise NotFoundError(f"no message {message_id}", code="message_not_found")
-    return found
+    return explained(found, lang)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Final
 
@@ -103,6 +103,11 @@ async def issue_token(
             room_id = found.id
         else:
             staff = await sql.find_staff(tx, name) or await sql.insert_staff(tx, name, role, now)
+            if staff.disabled_at is not None:
+                raise ConflictError(
+                    f"{name!r} is disabled; `linli staff password` enables them again",
+                    code="staff_disabled",
+                )
             if staff.role is not role:
                 raise ConflictError(
                     f"{name!r} is already staff with role {staff.role}", code="staff_role_mismatch"
@@ -169,5 +174,41 @@ async def revoke_token(store: Store, token_id: int, now: datetime) -> ApiToken:
         record = await sql.get_token(tx, token_id)
         assert record is not None
         return record
+
+    return await store.write(txn)
+
+
+async def token_entries(store: Store) -> list[sql.TokenEntry]:
+    """Every token's record with its room's name, oldest first (never the tokens)."""
+    return await sql.list_token_entries(store.reader)
+
+
+@dataclass(frozen=True)
+class Revoked:
+    """A token `revoke_tokens` matched, and whether it had been revoked before."""
+
+    token: ApiToken
+    already: bool
+
+
+async def revoke_tokens(store: Store, which: str, now: datetime) -> list[Revoked]:
+    """Revoke the token with id `which` (all digits), else every token named `which`;
+    revoking twice is harmless and says so. NotFoundError when none matches."""
+    which = which.strip()
+
+    async def txn(tx: Tx) -> list[Revoked]:
+        if which.isdigit():
+            found = await sql.get_token(tx, int(which))
+            matched = [found] if found is not None else []
+        else:
+            matched = await sql.find_tokens_by_name(tx, which)
+        if not matched:
+            raise NotFoundError(f"no API token with id or name {which!r}", code="token_not_found")
+        for record in matched:
+            await sql.revoke_token(tx, record.id, now)
+        return [
+            Revoked(replace(r, revoked_at=r.revoked_at or now), r.revoked_at is not None)
+            for r in matched
+        ]
 
     return await store.write(txn)

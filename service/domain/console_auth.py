@@ -9,7 +9,7 @@ import math
 import re
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Final
@@ -18,11 +18,12 @@ import argon2
 
 from ..core.errors import (
     AuthenticationError,
+    NotFoundError,
     PermissionDeniedError,
     TooManyRequestsError,
     ValidationError,
 )
-from ..core.models import Role
+from ..core.models import Role, Staff
 from ..delivery.ratelimit import FailureLimit, address_key
 from ..store import Store, Tx
 from ..store import console as sql
@@ -186,8 +187,9 @@ def normalise_login(login: str) -> str:
 async def set_password(
     store: Store, *, login: str, password: str, name: str, role: Role, now: datetime
 ) -> int:
-    """Create or update the staff member `name` with this sign-in name and password; their
-    other sessions end. Returns the staff id."""
+    """Create or update the staff member `name` (empty: the one holding `login`) with this
+    sign-in name and password; their other sessions end, and a disabled one is enabled
+    again. Returns the staff id."""
     login = normalise_login(login)
     if not LOGIN_PATTERN.fullmatch(login):
         raise ValidationError.field(
@@ -199,13 +201,17 @@ async def set_password(
         )
     if role is Role.DOOR:
         raise ValidationError.field("role", "door tablets sign in with their door link")
-    name = name.strip() or login
+    name = name.strip()
     hashed = await asyncio.to_thread(_hasher().hash, password)
 
     async def txn(tx: Tx) -> int:
-        staff = await token_sql.find_staff(tx, name) or await token_sql.insert_staff(
-            tx, name, role, now
-        )
+        # No name given: whoever holds the login already (a new password for them, which
+        # enables them again if disabled), else a new member named after the login.
+        staff = (
+            await token_sql.find_staff(tx, name)
+            if name
+            else await token_sql.find_staff_by_login(tx, login)
+        ) or await token_sql.insert_staff(tx, name or login, role, now)
         holder = await sql.login_owner(tx, login)
         if holder is not None and holder != staff.id:
             raise ValidationError.field("login", "is taken by someone else", code="login_taken")
@@ -340,3 +346,28 @@ async def purge_sessions(store: Store, *, now: datetime) -> None:
     """Forget sessions that ended or expired over a day ago (kept a day for the record)."""
     cutoff = now - timedelta(days=1)
     await store.write(lambda tx: sql.purge_sessions(tx, cutoff))
+
+
+async def list_staff(store: Store) -> list[Staff]:
+    """Every staff member, oldest first (no password hashes)."""
+    return await token_sql.list_staff(store.reader)
+
+
+async def disable_staff(store: Store, login: str, now: datetime) -> tuple[Staff, bool, int]:
+    """Disable the staff member who signs in as `login`: their sessions end, their API
+    tokens are revoked, and their password no longer signs in (`set_password` enables them
+    again). Returns them, whether they were disabled already, and how many tokens stopped.
+    Disabling twice is harmless."""
+    login = normalise_login(login)
+
+    async def txn(tx: Tx) -> tuple[Staff, bool, int]:
+        staff = await token_sql.find_staff_by_login(tx, login)
+        if staff is None:
+            raise NotFoundError(f"no staff member signs in as {login!r}", code="staff_not_found")
+        await token_sql.disable_staff(tx, staff.id, now)
+        await sql.end_sessions_of(tx, staff.id, now)
+        revoked = await token_sql.revoke_tokens_of(tx, staff.id, now)
+        already = staff.disabled_at is not None
+        return replace(staff, disabled_at=staff.disabled_at or now), already, revoked
+
+    return await store.write(txn)

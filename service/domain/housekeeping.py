@@ -1,5 +1,6 @@
 """Periodic chores of a running server: events that have ended become finished,
-confirmed parties that never came are marked no-show, and spent console sessions go."""
+confirmed parties that never came are marked no-show, spent console sessions go, and,
+once an hour, what is past its retention ([retention] settings) is purged."""
 
 from __future__ import annotations
 
@@ -7,14 +8,69 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Final
 
 from ..core.clock import Clock
-from ..store import Store
+from ..core.retention import FOREVER, RetentionSettings
+from ..store import Store, Tx
+from ..store import retention as sql
 from . import checkin, console_auth, events
 
 log = logging.getLogger("linli.housekeeping")
 
 Chore = Callable[[], Awaitable[object]]
+# Retention's walk reads the old messages' index each time (store/retention.py): hourly
+# is soon enough for limits counted in days.
+PURGE_EVERY_S: Final = 3600.0
+
+
+@dataclass(frozen=True)
+class Purged:
+    """How many of each were purged."""
+
+    message_bodies: int = 0
+    attempts: int = 0
+    inbound: int = 0
+    checkins: int = 0
+
+
+PurgeStep = Callable[[Tx, datetime, int], Awaitable[int]]
+
+
+async def _in_batches(store: Store, step: PurgeStep, days: int, now: datetime, batch: int) -> int:
+    """Run `step` a batch per transaction until a batch comes back short; how many."""
+    if days == FOREVER:
+        return 0
+    before, total = now - timedelta(days=days), 0
+    while True:
+        done = await store.write(lambda tx: step(tx, before, batch), memo_safe=True)
+        total += done
+        if done < batch:
+            return total
+
+
+async def purge_aged(store: Store, retention: RetentionSettings, *, now: datetime) -> Purged:
+    """Forget what is older than its retention: message texts (rows, addresses and
+    statuses stay for the counts), attempt logs, the log of inbound requests, check-ins."""
+    purged = Purged(
+        message_bodies=await _in_batches(
+            store, sql.blank_bodies, retention.message_bodies_days, now, retention.batch
+        ),
+        attempts=await _in_batches(
+            store, sql.delete_attempts, retention.attempts_days, now, retention.batch
+        ),
+        inbound=await _in_batches(
+            store, sql.delete_seen, retention.inbound_days, now, retention.batch
+        ),
+        checkins=await _in_batches(
+            store, sql.delete_checkins, retention.checkins_days, now, retention.batch
+        ),
+    )
+    if purged != Purged():
+        log.info("retention purged %s", purged)
+    return purged
 
 
 async def every(interval_s: float, name: str, chore: Chore) -> None:
@@ -52,7 +108,19 @@ async def in_background(interval_s: float, name: str, chore: Chore) -> AsyncIter
 
 
 @contextlib.asynccontextmanager
-async def running(store: Store, clock: Clock, interval_s: float = 60.0) -> AsyncIterator[None]:
-    """Chores in the background for as long as the context is open."""
-    async with in_background(interval_s, "housekeeping", lambda: tidy(store, clock)):
+async def running(
+    store: Store,
+    clock: Clock,
+    interval_s: float = 60.0,
+    *,
+    retention: RetentionSettings | None = None,
+    purge_every_s: float = PURGE_EVERY_S,
+) -> AsyncIterator[None]:
+    """Chores in the background for as long as the context is open, and retention's
+    purge every `purge_every_s` seconds."""
+    keep = retention or RetentionSettings()
+    async with (
+        in_background(interval_s, "housekeeping", lambda: tidy(store, clock)),
+        in_background(purge_every_s, "retention", lambda: purge_aged(store, keep, now=clock())),
+    ):
         yield

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -19,6 +20,8 @@ from ..store import recipients as recipients_sql
 from ..store import residents as sql
 from .contacts import canonical_address, phone_or_none
 from .households import clean_unit, ensure_household
+
+log = logging.getLogger("linli.residents")
 
 MAX_NAME: Final = 100
 MAX_TAG: Final = 64
@@ -338,14 +341,23 @@ async def update_resident(
     return await store.write(txn)
 
 
-async def delete_resident(store: Store, resident_id: int) -> None:
-    """Remove a resident with their tags and contacts; the household stays."""
+async def delete_resident(store: Store, resident_id: int, *, now: datetime) -> None:
+    """Erase a resident (PIPL art. 47, GDPR art. 17), in one transaction: their tags,
+    contacts, invitations with their answers, check-in codes and Telegram links go; the
+    messages that reached them keep kind, channel and status (the counts stay) but lose
+    address and text, and those still waiting are suppressed; their check-ins stay as
+    people counted at the door, without a code. The household stays.
 
-    async def txn(tx: Tx) -> None:
+    The store zeroes what it deletes (secure_delete), and the WAL, which still holds the
+    old pages, is checkpointed and truncated at once, so the number is gone from disk."""
+
+    async def txn(tx: Tx) -> int:
         await _existing(tx, resident_id)
-        await sql.delete_resident(tx, resident_id)
+        return await sql.erase_resident(tx, resident_id, now)
 
-    await store.write(txn)
+    blanked = await store.write(txn)
+    await store.checkpoint()
+    log.info("resident %d erased; %d message(s) blanked", resident_id, blanked)
 
 
 def _contact_exists(contact: Contact) -> ConflictError:

@@ -22,7 +22,8 @@ from ..store import recipients as recipients_sql
 from ..store import templates as templates_sql
 from ..store.outbox import NewMessage
 from ..store.recipients import Recipient
-from .events import get_event
+from . import events
+from .events import AfterChange, get_event
 
 CHANNELS: Final = tuple(channel.value for channel in Channel)
 # Kinds an organiser sends with /notify; invitations go out with /send.
@@ -188,6 +189,37 @@ async def notify_event(
             counter.count(message)
         await store.write(partial(sql.insert_messages, messages=rows, now=now))
     return counter.report()
+
+
+async def cancel_event(
+    store: Store,
+    composer: Composer,
+    event_id: int,
+    *,
+    notify: bool,
+    now: datetime,
+    after_change: AfterChange | None = None,
+    batch: int = 500,
+) -> tuple[Event, SendReport | None]:
+    """Cancel the event and, with `notify`, send everyone invited the cancellation message
+    through the outbox. Only the call that cancels it notifies: cancelling again (a retried
+    request) returns the event unchanged and tells no one twice."""
+    before = await get_event(store, event_id)
+    cancelled = await events.cancel_event(store, event_id, now=now, after_change=after_change)
+    if not notify or before.status is EventStatus.CANCELLED:
+        return cancelled, None
+    report = await notify_event(
+        store,
+        composer,
+        event_id,
+        kind=MessageKind.CANCELLATION,
+        audience="invited",
+        note="",
+        urgent=False,
+        now=now,
+        batch=batch,
+    )
+    return cancelled, report
 
 
 async def messages_to_invitees(

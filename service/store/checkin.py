@@ -189,6 +189,15 @@ async def event_checkins(db: Db, event_id: int) -> list[CheckinRow]:
     return [_checkin(row) for row in rows]
 
 
+async def resident_checkins(db: Db, resident_id: int) -> list[CheckinRow]:
+    """The check-ins by one resident's codes (their invitations' and bookings'), in order."""
+    rows = await db.fetchall(
+        _CHECKINS + "WHERE COALESCE(i.resident_id, b.resident_id) = ? ORDER BY k.at, k.id",
+        (resident_id,),
+    )
+    return [_checkin(row) for row in rows]
+
+
 @dataclass(frozen=True)
 class DoorCounts:
     """An event's door in numbers, for its attendance."""

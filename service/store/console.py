@@ -38,10 +38,10 @@ class SessionRow:
 
 
 async def find_login(db: Db, login: str) -> StaffLogin | None:
-    """The staff member who signs in as `login` with a password."""
+    """The staff member who signs in as `login` with a password (not a disabled one)."""
     row = await db.fetchone(
         "SELECT id, name, role, login, password_hash FROM staff"
-        " WHERE login = ? AND password_hash IS NOT NULL",
+        " WHERE login = ? AND password_hash IS NOT NULL AND disabled_at IS NULL",
         (login,),
     )
     if row is None:
@@ -56,9 +56,9 @@ async def login_owner(db: Db, login: str) -> int | None:
 
 
 async def set_login(tx: Tx, staff_id: int, login: str, password_hash: str) -> None:
-    """Give a staff member a sign-in name and password."""
+    """Give a staff member a sign-in name and password (enabling a disabled one again)."""
     await tx.execute(
-        "UPDATE staff SET login = ?, password_hash = ? WHERE id = ?",
+        "UPDATE staff SET login = ?, password_hash = ?, disabled_at = NULL WHERE id = ?",
         (login, password_hash, staff_id),
     )
 

@@ -105,6 +105,9 @@ class Store:
             f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}",
             "PRAGMA foreign_keys = ON",
             f"PRAGMA synchronous = {self.synchronous}",
+            # Deleted and overwritten content is zeroed, not left in free space or in a
+            # page's free blocks: an erased resident's number must not survive in the file.
+            "PRAGMA secure_delete = ON",
         ]
 
     async def _connect(self) -> aiosqlite.Connection:
@@ -349,6 +352,25 @@ class Store:
         one transaction; how many. The store must be reopened with the new secret file."""
         new = SecretBox(new_secret)
         return await self.write(lambda tx: sealed.reseal(tx, new))
+
+    async def checkpoint(self) -> bool:
+        """Copy the WAL into the database file and truncate the WAL to nothing; False when
+        a reader kept it from finishing (a later checkpoint will). After an erasure: the
+        WAL still holds the erased values' old page images until it is truncated."""
+
+        def run() -> bool:
+            conn = sqlite3.connect(self.path, isolation_level=None)
+            try:
+                conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+                row = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                return row is not None and int(row[0]) == 0
+            finally:
+                conn.close()
+
+        done = await asyncio.to_thread(run)
+        if not done:
+            log.warning("%s: the WAL checkpoint was kept from finishing by a reader", self.path)
+        return done
 
     async def integrity_check(self) -> str:
         """SQLite's own quick check of the file: 'ok' when sound."""

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Final
 
 from ..core.clock import from_db
 from ..core.models import Attempt, Message
 from .core import Db, marks
 from .outbox import MESSAGE_COLUMNS, MESSAGE_FROM, message_of
+from .residents import THEIR_MESSAGES
+
+# Attempts are read for this many messages at a time, well under SQLite's bound parameters.
+_CHUNK: Final = 500
 
 
 async def counts(db: Db, event_id: int, kind: str | None = None) -> list[tuple[str, str, int]]:
@@ -54,6 +59,20 @@ async def message_with_attempts(db: Db, message_id: int) -> Message | None:
         return None
     attempts = await _attempts_of(db, [message_id])
     return message_of(row, attempts.get(message_id, ()))
+
+
+async def resident_messages(db: Db, resident_id: int) -> list[Message]:
+    """Every message that reached one resident (see residents.THEIR_MESSAGES), oldest
+    first, each with its attempts."""
+    rows = await db.fetchall(
+        f"SELECT {MESSAGE_COLUMNS}{MESSAGE_FROM} WHERE m.id IN ({THEIR_MESSAGES}) ORDER BY m.id",
+        (resident_id,),
+    )
+    attempts: dict[int, list[Attempt]] = {}
+    ids = [int(row["id"]) for row in rows]
+    for start in range(0, len(ids), _CHUNK):
+        attempts.update(await _attempts_of(db, ids[start : start + _CHUNK]))
+    return [message_of(row, attempts.get(row["id"], ())) for row in rows]
 
 
 async def _attempts_of(db: Db, message_ids: Sequence[int]) -> dict[int, list[Attempt]]:

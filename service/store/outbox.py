@@ -389,10 +389,13 @@ async def release(tx: Tx, message: Message, send_after: datetime, now: datetime)
 
 
 async def retry_failed(tx: Tx, message_id: int, now: datetime) -> bool:
-    """Queue a failed or expired message again, now; False if it is in another state."""
+    """Queue a failed or expired message again, now; False if it is in another state, or
+    its address or text is gone (its resident erased, its body past retention)."""
     await tx.execute(
         "UPDATE messages SET status = ?, send_after = ?, updated_at = ?, expires_at = NULL"
-        " WHERE id = ? AND status IN (SELECT value FROM json_each(?))",
+        " WHERE id = ? AND status IN (SELECT value FROM json_each(?)) AND address != ''"
+        " AND EXISTS (SELECT 1 FROM message_bodies b"
+        " WHERE b.message_id = messages.id AND b.body_text != '')",
         (_QUEUED, to_db(now), to_db(now), message_id, _RETRYABLE),
     )
     if await tx.changes() != 1:

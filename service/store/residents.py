@@ -202,6 +202,65 @@ async def delete_resident(tx: Tx, resident_id: int) -> None:
     await tx.execute("DELETE FROM residents WHERE id = ?", (resident_id,))
 
 
+# The messages that reached a resident: theirs by id or by contact, and those with no
+# resident (replies to an SMS) to one of their addresses that no other resident still has.
+THEIR_MESSAGES: Final = """
+SELECT m.id FROM messages m WHERE m.resident_id = ?1
+   OR m.contact_id IN (SELECT id FROM contacts WHERE resident_id = ?1)
+UNION
+SELECT m.id FROM messages m JOIN contacts c ON c.channel = m.channel AND c.address = m.address
+ WHERE c.resident_id = ?1 AND m.resident_id IS NULL
+   AND NOT EXISTS (SELECT 1 FROM contacts o WHERE o.channel = c.channel
+                   AND o.address = c.address AND o.resident_id != ?1)
+"""
+
+
+async def erase_resident(tx: Tx, resident_id: int, now: datetime) -> int:
+    """Remove a resident and blank every address and text of the messages that reached
+    them (body, subject, extras, note, errors of the message and of its attempts); those
+    still waiting are suppressed. The message rows stay with their kind, channel and
+    status, and their check-ins as people counted at the door, so an event's delivery
+    counts and headcount do not change. How many messages were blanked."""
+    ids = [int(row["id"]) for row in await tx.fetchall(THEIR_MESSAGES, (resident_id,))]
+    for chunk in _chunks(ids):
+        marks = _marks(chunk)
+        # A message being sent is let go too: its send's result then changes nothing
+        # (settle only moves queued or sending messages).
+        await tx.execute(
+            "UPDATE messages SET status = 'suppressed', lease_until = NULL,"
+            f" last_error = 'erased', updated_at = ? WHERE id IN ({marks})"
+            " AND status IN ('queued', 'sending')",
+            [to_db(now), *chunk],
+        )
+        await tx.execute(
+            "UPDATE messages SET address = '', note = '', provider_id = NULL,"
+            " last_error = CASE WHEN last_error = 'erased' THEN last_error END"
+            f" WHERE id IN ({marks})",
+            chunk,
+        )
+        await tx.execute(
+            "UPDATE message_bodies SET subject = '', body_text = '', body_html = NULL,"
+            f" extra = '{{}}' WHERE message_id IN ({marks})",
+            chunk,
+        )
+        await tx.execute(
+            f"UPDATE attempts SET error = NULL, provider_id = NULL WHERE message_id IN ({marks})",
+            chunk,
+        )
+    # Their check-ins at events would go with their invitations' codes: kept as people
+    # counted at the door (walk-ins, with no code), so an event's headcount stays.
+    await tx.execute(
+        "UPDATE checkins SET walk_ins = walk_ins + party_size, party_size = 0, code = NULL"
+        " WHERE party_size + walk_ins > 0 AND code IN (SELECT c.code FROM checkin_codes c"
+        " JOIN invitations i ON i.id = c.invitation_id WHERE i.resident_id = ?)",
+        (resident_id,),
+    )
+    # What they wrote on a booking request; the booking itself stays the household's.
+    await tx.execute("UPDATE bookings SET note = '' WHERE resident_id = ?", (resident_id,))
+    await delete_resident(tx, resident_id)
+    return len(ids)
+
+
 async def add_tags(tx: Tx, resident_id: int, tags: Iterable[str]) -> int:
     """Give a resident these tags (those they have stay); returns how many were new."""
     added = 0

@@ -53,6 +53,16 @@ async def invitation_by_id(db: Db, invitation_id: int) -> Invitation | None:
     return None if row is None else _invitation(row)
 
 
+async def invitations_of_resident(db: Db, resident_id: int) -> list[Invitation]:
+    """Every invitation of one resident, oldest first, each with its answer changes."""
+    rows = await db.fetchall(
+        f"SELECT {_COLUMNS}{_FROM} WHERE i.resident_id = ? ORDER BY i.id", (resident_id,)
+    )
+    found = [_invitation(row) for row in rows]
+    changes = await history(db, [i.id for i in found])
+    return [i.with_history(tuple(changes[i.id])) for i in found]
+
+
 async def create_invitation(tx: Tx, event_id: int, resident_id: int, now: datetime) -> None:
     """Invite one resident (an organiser recording an answer for someone not yet invited);
     nothing happens when there is no such resident."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from ..core.clock import from_db, opt_from_db, to_db
@@ -28,19 +29,52 @@ def _token(row: Row) -> ApiToken:
     )
 
 
+@dataclass(frozen=True)
+class TokenEntry:
+    """A token's record as `linli token list` shows it, with its room's name."""
+
+    token: ApiToken
+    room: str | None
+
+
 def _staff(row: Row) -> Staff:
     return Staff(
         id=row["id"],
         name=row["name"],
         role=Role(row["role"]),
         created_at=from_db(row["created_at"]),
+        login=row["login"],
+        disabled_at=opt_from_db(row["disabled_at"]),
     )
+
+
+_STAFF_COLUMNS = "id, name, role, created_at, login, disabled_at"
 
 
 async def find_staff(db: Db, name: str) -> Staff | None:
     """The staff member with this name."""
-    row = await db.fetchone("SELECT * FROM staff WHERE name = ?", (name,))
+    row = await db.fetchone(f"SELECT {_STAFF_COLUMNS} FROM staff WHERE name = ?", (name,))
     return _staff(row) if row else None
+
+
+async def find_staff_by_login(db: Db, login: str) -> Staff | None:
+    """The staff member who signs in as `login` (disabled or not)."""
+    row = await db.fetchone(f"SELECT {_STAFF_COLUMNS} FROM staff WHERE login = ?", (login,))
+    return _staff(row) if row else None
+
+
+async def list_staff(db: Db) -> list[Staff]:
+    """Every staff member, oldest first."""
+    rows = await db.fetchall(f"SELECT {_STAFF_COLUMNS} FROM staff ORDER BY id")
+    return [_staff(r) for r in rows]
+
+
+async def disable_staff(tx: Tx, staff_id: int, now: datetime) -> None:
+    """Mark a staff member disabled (the first date stays)."""
+    await tx.execute(
+        "UPDATE staff SET disabled_at = COALESCE(disabled_at, ?) WHERE id = ?",
+        (to_db(now), staff_id),
+    )
 
 
 async def insert_staff(tx: Tx, name: str, role: Role, now: datetime) -> Staff:
@@ -101,6 +135,32 @@ async def list_tokens(db: Db) -> list[ApiToken]:
     """Every token, newest first."""
     rows = await db.fetchall(f"SELECT {_TOKEN_COLUMNS} FROM api_tokens ORDER BY id DESC")
     return [_token(r) for r in rows]
+
+
+async def list_token_entries(db: Db) -> list[TokenEntry]:
+    """Every token with its room's name, oldest first."""
+    columns = ", ".join(f"t.{c.strip()}" for c in _TOKEN_COLUMNS.split(","))
+    rows = await db.fetchall(
+        f"SELECT {columns}, r.name AS room_name FROM api_tokens t"
+        " LEFT JOIN rooms r ON r.id = t.room_id ORDER BY t.id"
+    )
+    return [TokenEntry(_token(r), r["room_name"]) for r in rows]
+
+
+async def find_tokens_by_name(db: Db, name: str) -> list[ApiToken]:
+    """Every token issued under this name, oldest first."""
+    rows = await db.fetchall(
+        f"SELECT {_TOKEN_COLUMNS} FROM api_tokens WHERE name = ? ORDER BY id", (name,)
+    )
+    return [_token(r) for r in rows]
+
+
+async def revoke_tokens_of(tx: Tx, staff_id: int, now: datetime) -> int:
+    """Revoke every working token of a staff member; how many were working."""
+    return await tx.execute_count(
+        "UPDATE api_tokens SET revoked_at = ? WHERE staff_id = ? AND revoked_at IS NULL",
+        (to_db(now), staff_id),
+    )
 
 
 async def touch_token(tx: Tx, token_id: int, now: datetime) -> None:

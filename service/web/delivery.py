@@ -14,7 +14,7 @@ from ..delivery import delivery_log
 from ..delivery.delivery_log import Deliveries
 from ..domain import sending
 from ..domain.sending import Preview
-from ..keys import clock_key, delivery_key, sandbox_key, store_key
+from ..keys import clock_key, delivery_key, sandbox_key, settings_key, store_key
 from ..messages import overrides
 from ..messages.catalog import KINDS, LANGUAGES
 from .jsonio import Body, Id, Query, path_id, reply
@@ -145,6 +145,11 @@ class DeliveryQuery(PageQuery):
 
     status: MessageStatus | None = None
     channel: Channel | None = None
+    lang: Literal["zh-CN", "en"] | None = Field(
+        None,
+        description="The language of each error's plain sentence (last_error_text, "
+        "error_text); default the community's. last_error and error keep the technical reason.",
+    )
 
 
 @routes.route(
@@ -168,6 +173,7 @@ async def deliveries(request: web.Request, query: DeliveryQuery) -> web.Response
             channel=query.channel,
             limit=query.limit,
             offset=query.offset,
+            lang=query.lang or request.app[settings_key].community.default_language,
         ),
     )
 

@@ -12,7 +12,7 @@ from pydantic import AfterValidator, BeforeValidator, Field
 from ..core.clock import YEARS_TEXT, in_years, localize
 from ..core.errors import ValidationError
 from ..core.models import Channel, Event, EventKind, EventStatus
-from ..domain import events, subscriptions
+from ..domain import events, sending, subscriptions
 from ..domain.events import (
     CAPACITY_MAX,
     PARTY_MAX,
@@ -288,22 +288,38 @@ async def publish_event(request: web.Request) -> web.Response:
     return reply(request, published)
 
 
+class CancelIn(Body):
+    """Cancelling an event; the body may be left out (no one is notified then)."""
+
+    notify: bool = Field(
+        False,
+        description="Send the cancellation message to everyone invited, through the outbox "
+        "(as POST /events/{id}/notify with kind cancellation). Default false, as before this "
+        "field existed: the event is only marked cancelled. Cancelling again notifies no one.",
+    )
+
+
 @routes.route(
     "POST",
     r"/events/{id:\d+}/cancel",
-    summary="Cancel an event",
+    summary="Cancel an event, and tell the invited if notify is true",
     tag=TAG,
     roles=STAFF,
+    body=CancelIn,
     response=Event,
     errors=(409,),
 )
-async def cancel_event(request: web.Request) -> web.Response:
+async def cancel_event(request: web.Request, body: CancelIn) -> web.Response:
     """Cancelling again returns the event unchanged; a finished event is 409
     illegal_transition."""
-    cancelled = await events.cancel_event(
+    delivery = request.app[delivery_key]
+    cancelled, _ = await sending.cancel_event(
         request.app[store_key],
+        delivery.ready(),
         _event_id(request),
+        notify=body.notify,
         now=request.app[clock_key](),
         after_change=subscriptions.event_changed,
+        batch=delivery.settings.delivery.enqueue_batch,
     )
     return reply(request, cancelled)

@@ -9,7 +9,7 @@ from pydantic import Field
 
 from ..core.errors import UnsupportedMediaError
 from ..core.models import Channel, Contact, ImportReport, Language, Page, Resident
-from ..domain import importer, residents
+from ..domain import importer, resident_export, residents
 from ..domain.residents import ContactChanges, ContactInput, ResidentChanges, ResidentInput
 from ..keys import clock_key, settings_key, store_key
 from .jsonio import Body, Id, Patch, path_id, read_body, reply
@@ -207,6 +207,24 @@ async def get_resident(request: web.Request) -> web.Response:
 
 
 @routes.route(
+    "GET",
+    r"/residents/{id:\d+}/export",
+    summary="Everything held about a resident, as one JSON document",
+    tag=TAG,
+    roles=STAFF,
+    response=resident_export.ResidentExport,
+)
+async def export_resident(request: web.Request) -> web.Response:
+    """Household, contacts, tags, invitations with every change of answer, bookings,
+    check-ins, and the messages that reached them with their attempts (PIPL art. 45,
+    GDPR art. 15 and 20). The console's resident page downloads the same document."""
+    found = await resident_export.export_resident(
+        request.app[store_key], _resident_id(request), now=request.app[clock_key]()
+    )
+    return reply(request, found)
+
+
+@routes.route(
     "PATCH",
     r"/residents/{id:\d+}",
     summary="Update a resident",
@@ -230,14 +248,18 @@ async def update_resident(request: web.Request, body: ResidentPatch) -> web.Resp
 @routes.route(
     "DELETE",
     r"/residents/{id:\d+}",
-    summary="Delete a resident",
+    summary="Erase a resident: contacts, answers and their messages' addresses and texts",
     tag=TAG,
     roles=STAFF,
     status=204,
 )
 async def delete_resident(request: web.Request) -> web.Response:
-    """Their tags and contacts go too; the household stays."""
-    await residents.delete_resident(request.app[store_key], _resident_id(request))
+    """Their tags, contacts, invitations and answers go; the messages that reached them
+    stay for the counts, without address or text (waiting ones are suppressed). The
+    household stays."""
+    await residents.delete_resident(
+        request.app[store_key], _resident_id(request), now=request.app[clock_key]()
+    )
     return web.Response(status=204)
 
 

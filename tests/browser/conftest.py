@@ -2,7 +2,7 @@
 AppRunner, a SQLite file in tmp_path, the file channel) and Debian's Chromium driven by
 Playwright. Playwright's own browser download cannot be reached here, so the tests take
 the system's Chromium: $CHROMIUM_PATH, else `chromium` or `chromium-browser` on PATH.
-Without one they fail, never skip: `.ci/run` installs it with apt-get."""
+Without one they fail, never skip: `make test` installs it with apt-get (see the Makefile)."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def chromium_path() -> str:
     if not found or not Path(found).exists():
         pytest.fail(
             "browser tests need Chromium: `apt-get install -y --no-install-recommends chromium`"
-            " (as .ci/run does), or set CHROMIUM_PATH to a Chromium binary",
+            " (as `make test` does as root), or set CHROMIUM_PATH to a Chromium binary",
             pytrace=False,
         )
     return found

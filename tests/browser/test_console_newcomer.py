@@ -29,8 +29,7 @@ def _setup(tmp: Path, port: int) -> tuple[list[str], str]:
     )
     common = ["--config", str(config), "--db", str(tmp / "var" / "linli.db")]
     demo = subprocess.run(
-        [LINLI, "demo", *common, "--token-file", str(tmp / "var" / "demo-organiser.token"),
-         "--host", "127.0.0.1", "--port", str(port)],
+        [LINLI, "demo", *common, "--host", "127.0.0.1", "--port", str(port)],
         cwd=tmp, check=True, capture_output=True, text=True,
     )  # fmt: skip
     return common, demo.stdout

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ...core.failures import explain
 from ...domain import dashboard
 from .base import TAG, Console, console_routes, view
 
@@ -20,9 +21,13 @@ routes = console_routes()
 )
 @view
 async def dashboard_page(request: web.Request, c: Console) -> web.StreamResponse:
-    """Reads only."""
+    """Reads only. A failing channel's last error reads as a plain sentence."""
     found = await dashboard.overview(c.store, c.now, c.tz)
-    return c.render("dashboard.html", o=found)
+    errors: dict[str, str] = {}
+    for failing in found.failing:
+        said = explain(failing.last_error, c.lang)
+        errors[failing.channel] = failing.last_error if said is None else said.text
+    return c.render("dashboard.html", o=found, errors=errors)
 
 
 @routes.route(

@@ -253,12 +253,27 @@ async def event_publish(request: web.Request, c: Console) -> web.StreamResponse:
 @_page("POST", r"/events/{id:\d+}/cancel", "cancel an event (asks for confirmation)")
 @view
 async def event_cancel(request: web.Request, c: Console) -> web.StreamResponse:
-    """As POST /api/v1/events/{id}/cancel, once confirmed."""
+    """As POST /api/v1/events/{id}/cancel, once confirmed. Unlike the API, the form
+    notifies the invited unless the organiser unticks "notify": its hidden `notify=no`
+    comes before the checkbox's `yes`, so the last value is the box's state, and a post
+    without the field at all keeps the form's default."""
     event_id = _event_id(request)
     c.require_confirm()
-    cancelled = await events.cancel_event(
-        c.store, event_id, now=c.now, after_change=subscriptions.event_changed
+    notify = (c.form.getall("notify", None) or ["yes"])[-1] == "yes"
+    delivery = request.app[delivery_key]
+    cancelled, report = await sending.cancel_event(
+        c.store,
+        delivery.ready(),
+        event_id,
+        notify=notify,
+        now=c.now,
+        after_change=subscriptions.event_changed,
+        batch=delivery.settings.delivery.enqueue_batch,
     )
+    if report is not None:
+        return c.redirect(
+            f"/console/events/{cancelled.id}", "events.cancelled_notified", n=report.queued
+        )
     return c.redirect(f"/console/events/{cancelled.id}", "events.cancelled")
 
 

@@ -60,6 +60,7 @@ async def message_log(request: web.Request, c: Console) -> web.StreamResponse:
             channel=None if query.channel is None else str(query.channel),
             limit=PAGE_SIZE,
             offset=query.offset,
+            lang=c.lang,
         )
     choices = await events.list_events(
         c.store, status=[], starts_from=None, starts_before=None, limit=EVENT_CHOICES, offset=0
@@ -89,7 +90,7 @@ async def message_log(request: web.Request, c: Console) -> web.StreamResponse:
 @view
 async def message_detail(request: web.Request, c: Console) -> web.StreamResponse:
     """What was sent, to whom, and every attempt; a retry button when it failed."""
-    message = await delivery_log.get_message(c.store, _message_id(request))
+    message = await delivery_log.get_message(c.store, _message_id(request), c.lang)
     event = None
     if message.event_id is not None:
         event = await events.get_event(c.store, message.event_id)

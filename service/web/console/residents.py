@@ -11,10 +11,10 @@ from aiohttp import web
 
 from ...core.errors import NotFoundError, ServiceError, ValidationError
 from ...core.models import Channel, Contact, ImportReport, Language, Page, Resident
-from ...domain import households, importer, residents
+from ...domain import households, importer, resident_export, residents
 from ...domain.contacts import phone_or_none
 from ...domain.residents import ContactChanges
-from ..jsonio import path_id
+from ..jsonio import path_id, reply
 from ..residents import (
     ContactEnable,
     ContactIn,
@@ -298,6 +298,25 @@ async def console_resident(request: web.Request, c: Console) -> web.StreamRespon
     return await _edit_page(c, await residents.get_resident(c.store, _resident_id(request)))
 
 
+@routes.route(
+    "GET",
+    r"/residents/{id:\d+}/export",
+    summary="Residents: download everything held about the resident (the API's export)",
+    tag=TAG,
+    roles=None,
+    response=resident_export.ResidentExport,
+)
+@view
+async def console_resident_export(request: web.Request, c: Console) -> web.StreamResponse:
+    """GET /api/v1/residents/{id}/export's document, as a file to save."""
+    found = await resident_export.export_resident(c.store, _resident_id(request), now=c.now)
+    response = reply(request, found)
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="linli-resident-{found.resident.id}.json"'
+    )
+    return response
+
+
 @_page("POST", r"/residents/{id:\d+}", "change a resident's details")
 @view
 async def console_resident_update(request: web.Request, c: Console) -> web.StreamResponse:
@@ -328,10 +347,10 @@ async def console_resident_update(request: web.Request, c: Console) -> web.Strea
 @_page("POST", r"/residents/{id:\d+}/delete", "delete a resident (confirmed)")
 @view
 async def console_resident_delete(request: web.Request, c: Console) -> web.StreamResponse:
-    """The resident, their tags and contacts go; the household stays."""
+    """The resident is erased (see domain/residents.py delete_resident); the household stays."""
     c.require_confirm()
     resident = await residents.get_resident(c.store, _resident_id(request))
-    await residents.delete_resident(c.store, resident.id)
+    await residents.delete_resident(c.store, resident.id, now=c.now)
     raise c.redirect("/console/residents", "residents.deleted", name=resident.name)
 
 
