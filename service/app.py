@@ -118,7 +118,7 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> web.Applic
     for table in ROUTE_TABLES:
         table.add_to(app)
     console_base.install(app)
-    operations = [op for table in ROUTE_TABLES for op in table.operations]
+    operations = [op for table in ROUTE_TABLES if table.documented for op in table.operations]
     app[openapi_key] = build_document(operations, f"Linli API — {settings.community.name}")
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_housekeeping_ctx)

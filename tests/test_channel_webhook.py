@@ -16,6 +16,8 @@ from channels.webhook import WebhookChannel, WebhookChannelSettings
 from service.core.errors import SettingsError
 from service.core.ssrf import DestinationRefusedError, parse_networks, refusal
 from service.core.webhook_rules import is_valid_secret, new_secret, sign, signature_header, verify
+from tests.community import EVENTS, PATIENCE_S, hooks_on, published_event
+from tests.conftest import MakeApi
 from tests.fakes.webhook_receiver import WebhookReceiver
 
 NOW = 1_800_000_000.0
@@ -290,3 +292,32 @@ def test_webhook_refusal_judges_embedded_ipv4() -> None:
 def test_webhook_bad_allow_list_is_a_settings_error() -> None:
     with pytest.raises(SettingsError, match=r"channels\.webhook\.allow_private"):
         WebhookChannel(_settings(allow=("10.0.0.0/8", "intranet")))
+
+
+async def test_a_residents_webhook_payload_is_a_standard_webhooks_envelope(
+    make_api: MakeApi,
+) -> None:
+    async with WebhookReceiver(SECRET) as receiver:
+        api = await make_api(**hooks_on())
+        status, created = await api.post(
+            "/api/v1/residents",
+            json={
+                "name": "李娜",
+                "unit": "1-1-102",
+                "contacts": [
+                    {"channel": "webhook", "address": receiver.url, "signing_secret": SECRET}
+                ],
+            },
+        )
+        assert status == 201, created
+        event_id = await published_event(api)
+        status, _ = await api.post(f"{EVENTS}/{event_id}/send")
+        assert status in (200, 202)
+        await receiver.wait_for(1, within_s=PATIENCE_S)
+    [delivery] = receiver.deliveries
+    assert delivery.valid
+    # Like the subscriptions' payloads: type, when it happened (UTC), and the data.
+    assert list(delivery.body) == ["type", "timestamp", "data"]
+    assert delivery.body["type"] == "invitation.created"
+    assert delivery.body["timestamp"] == "2026-11-28T02:00:00Z"
+    assert delivery.body["data"]["event"]["id"] == event_id

@@ -32,6 +32,12 @@ def to_db(moment: datetime) -> str:
     return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
+def utc_text(moment: datetime) -> str:
+    """An aware datetime as webhook payloads write it: ISO 8601 in UTC with a `Z`."""
+    # Integrators get UTC, as Standard Webhooks' own examples write it.
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 def from_db(text: str) -> datetime:
     """The store's UTC text back as an aware datetime."""
     # fromisoformat reads the trailing Z (Python 3.11+) and is far faster than strptime.

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Final
 from urllib.parse import urlsplit
 
+from ..core.clock import utc_text
 from ..core.errors import NotFoundError, ValidationError
 from ..core.models import (
     AnswerVia,
@@ -228,11 +229,6 @@ class Occurrence:
     data: dict[str, object]
 
 
-def _utc(moment: datetime) -> str:
-    # Integrators get UTC, as Standard Webhooks' own examples write it.
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def rsvp_changed(
     invitation: Invitation, *, previous: RsvpState, previous_party: int, via: str
 ) -> Occurrence:
@@ -276,8 +272,8 @@ def event_updated(event: Event) -> Occurrence:
             "event_id": event.id,
             "status": str(event.status),
             "sequence": event.sequence,
-            "starts_at": _utc(event.starts_at),
-            "ends_at": _utc(event.ends_at),
+            "starts_at": utc_text(event.starts_at),
+            "ends_at": utc_text(event.ends_at),
             "capacity": event.capacity,
         },
     )
@@ -298,7 +294,7 @@ def checkin_created(row: CheckinRow) -> Occurrence:
             "party_size": row.party_size,
             "walk_ins": row.walk_ins,
             "via": row.via,
-            "at": _utc(row.at),
+            "at": utc_text(row.at),
         },
     )
 
@@ -310,7 +306,7 @@ def _message(listener: Listener, occurrence: Occurrence, now: datetime) -> NewMe
         str(occurrence.type),
         occurrence.event_id,
         occurrence.data,
-        timestamp=_utc(now),
+        timestamp=utc_text(now),
         now=now,
     )
 

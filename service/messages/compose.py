@@ -29,7 +29,7 @@ from ..store.recipients import Reach, Recipient
 from . import calendar
 from .event_code import event_code
 from .links import Links, button_data
-from .render import Rendered, Renderer
+from .render import Rendered, Renderer, stamped
 from .sandbox import TemplateSandbox
 
 # Kinds whose Telegram message carries the answer buttons.
@@ -401,7 +401,8 @@ class Composer:
             address=contact.address,
             language=person.language,
             subject=rendered.subject,
-            body_text=rendered.text,
+            # A webhook's payload says when it was queued, as integrators' payloads do.
+            body_text=stamped(rendered.text, send_at) if rendered.is_json else rendered.text,
             body_html=rendered.html,
             extra=extras,
             note=note,

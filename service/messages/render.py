@@ -72,12 +72,14 @@ import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
 from jinja2 import Template
 from jinja2.exceptions import SecurityError, TemplateSyntaxError, UndefinedError
 
+from ..core.clock import utc_text
 from ..core.errors import ValidationError
 from ..core.text import is_unicode
 from .catalog import BLOCKS, CHANNELS, KINDS, LANGUAGES
@@ -309,11 +311,37 @@ class Renderer:
         return template
 
 
+# What a webhook payload's JSON text starts with: `stamped` inserts the timestamp after it.
+_TYPE_KEY: Final = '{"type":'
+
+
 def _payload(text: str) -> dict[str, Any]:
+    """The template's payload as the envelope Standard Webhooks recommends: `type` (a
+    string) first, then `data` (an object), then anything else the template adds; the
+    `timestamp` is Linli's to set when the message is queued (`stamped`)."""
     try:
         payload = json.loads(text)
     except ValueError as exc:
         raise _problem("template_payload", f"payload is not JSON ({exc})") from None
     if not isinstance(payload, dict):
         raise _problem("template_payload", "payload must be a JSON object")
-    return payload
+    if not isinstance(payload.get("type"), str) or not isinstance(payload.get("data"), dict):
+        raise _problem(
+            "template_payload", 'payload must be {"type": "…", "data": {…}} (type a string)'
+        )
+    if "timestamp" in payload:
+        raise _problem("template_payload", "payload must not set timestamp: Linli sets it")
+    return {"type": payload.pop("type"), "data": payload.pop("data"), **payload}
+
+
+def stamped(text: str, moment: datetime) -> str:
+    """A rendered webhook payload with its `timestamp` (UTC) after its `type`: the
+    `{type, timestamp, data}` envelope integrators' payloads carry too."""
+    if not text.startswith(_TYPE_KEY):  # not a payload this module rendered
+        raise ValueError("not a rendered webhook payload")
+    # Only the type's JSON string is read, not the whole payload: this runs per message.
+    _, end = _DECODER.raw_decode(text, len(_TYPE_KEY))
+    return f'{text[:end]},"timestamp":"{utc_text(moment)}"{text[end:]}'
+
+
+_DECODER: Final = json.JSONDecoder()

@@ -32,7 +32,8 @@ from .jsonio import read_form, read_int
 from .pages import not_found_page, page
 from .routing import Api, RawBody
 
-routes = Api()
+# A resident's page in a browser, not part of the API document.
+routes = Api(documented=False)
 _MAX_NONCE: Final = 100
 
 

@@ -19,7 +19,7 @@ from ..domain.bookings import WEEKS_MAX, BookingRequest, BookingResult
 from ..domain.room_week import Week, week_view
 from ..keys import clock_key, delivery_key, settings_key, store_key
 from ..store.bookings import Booking
-from .jsonio import MAX_ID, Body, Query, path_id, reply
+from .jsonio import LINE, MAX_ID, Body, Query, path_id, reply
 from .paging import PageQuery
 from .routing import STAFF, Api, ListOf, principal
 
@@ -39,9 +39,9 @@ class BookingIn(Body):
     resident_id: int | None = Field(
         None, ge=1, le=MAX_ID, description="Whose booking (counts for their household)"
     )
-    title: str = Field("", max_length=bookings.TITLE_MAX)
+    title: str = Field("", max_length=bookings.TITLE_MAX, json_schema_extra=LINE)
     party_size: int = Field(1, ge=1, le=bookings.PARTY_MAX)
-    note: str = Field("", max_length=bookings.NOTE_MAX)
+    note: str = Field("", max_length=bookings.NOTE_MAX, json_schema_extra=LINE)
     weeks: int = Field(1, ge=1, le=WEEKS_MAX, description="Repeat weekly this many times")
     override_rules: bool = Field(
         False,
@@ -59,7 +59,9 @@ class BookingIn(Body):
 class DecisionIn(Body):
     """An optional word to the resident with a decision (a reason for declining)."""
 
-    reason: str = Field("", max_length=bookings.NOTE_MAX, description="Shown in the message")
+    reason: str = Field(
+        "", max_length=bookings.NOTE_MAX, json_schema_extra=LINE, description="Shown in the message"
+    )
 
 
 class BookingQuery(PageQuery):

@@ -17,7 +17,7 @@ from ..domain.sending import Preview
 from ..keys import clock_key, delivery_key, sandbox_key, settings_key, store_key
 from ..messages import overrides
 from ..messages.catalog import KINDS, LANGUAGES
-from .jsonio import Body, Id, Query, path_id, reply
+from .jsonio import NO_NUL, Body, Id, Query, path_id, reply
 from .paging import PageQuery
 from .routing import STAFF, Api, ListOf
 
@@ -61,7 +61,12 @@ class NotifyIn(Body):
         description="invited: everyone invited; yes: those who said yes; attending: yes, "
         "maybe and waitlisted",
     )
-    note: str = Field("", max_length=1000, description="The organiser's words, in the message")
+    note: str = Field(
+        "",
+        max_length=1000,
+        pattern=NO_NUL,
+        description="The organiser's words, in the message (no NUL characters)",
+    )
     urgent: bool = Field(False, description="Send even in quiet hours (a same-day change)")
 
 
@@ -109,7 +114,9 @@ class PreviewQuery(Query):
         "booking_confirmation",
     ] = "invitation"
     channel: Channel = Channel.SMS
-    note: str = Field("", max_length=1000)
+    # The note travels in the URL: 500 characters fit an 8 KB request line (aiohttp's
+    # limit) even when each is four bytes of UTF-8, percent-encoded to twelve.
+    note: str = Field("", max_length=500, pattern=NO_NUL)
     urgent: bool = False
 
 

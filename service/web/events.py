@@ -22,7 +22,7 @@ from ..domain.events import (
     TAGS_MAX,
 )
 from ..keys import clock_key, delivery_key, settings_key, store_key
-from .jsonio import MAX_ID, Body, Patch, path_id, reply
+from .jsonio import LINE, MAX_ID, TEXT, Body, Patch, path_id, reply
 from .paging import PageQuery
 from .routing import STAFF, Api, ListOf
 
@@ -72,7 +72,7 @@ Moment = Annotated[datetime, AfterValidator(_plausible_time)]
 DayOrMoment = Annotated[
     datetime | date, BeforeValidator(_day_or_time), AfterValidator(_plausible_year)
 ]
-Tag = Annotated[str, Field(max_length=TAG_MAX)]
+Tag = Annotated[str, Field(max_length=TAG_MAX, json_schema_extra=LINE)]
 # Hours before an event's start (reminders, the nudge).
 Hours = Annotated[int, Field(ge=1, le=REMINDER_HOURS_MAX)]
 _REMINDER_HELP: Final = (
@@ -89,11 +89,11 @@ class EventIn(Body):
     """A new event (created as a draft)."""
 
     kind: EventKind
-    title: str = Field(min_length=1, max_length=200)
+    title: str = Field(min_length=1, max_length=200, json_schema_extra=LINE)
     starts_at: Moment = Field(description=_TIME_HELP)
     ends_at: Moment = Field(description=f"{_TIME_HELP}; after starts_at")
-    description: str = Field("", max_length=5000)
-    location: str = Field("", max_length=200)
+    description: str = Field("", max_length=5000, json_schema_extra=TEXT)
+    location: str = Field("", max_length=200, json_schema_extra=LINE)
     room_id: int | None = Field(None, ge=1, le=MAX_ID, description="The room it takes place in")
     capacity: int | None = Field(
         None,
@@ -122,11 +122,11 @@ class EventPatch(Patch):
     nullable = frozenset({"room_id", "capacity", "rsvp_deadline", "nudge_hours"})
 
     kind: EventKind | None = None
-    title: str | None = Field(None, min_length=1, max_length=200)
+    title: str | None = Field(None, min_length=1, max_length=200, json_schema_extra=LINE)
     starts_at: Moment | None = Field(None, description=_TIME_HELP)
     ends_at: Moment | None = Field(None, description=_TIME_HELP)
-    description: str | None = Field(None, max_length=5000)
-    location: str | None = Field(None, max_length=200)
+    description: str | None = Field(None, max_length=5000, json_schema_extra=TEXT)
+    location: str | None = Field(None, max_length=200, json_schema_extra=LINE)
     room_id: int | None = Field(None, ge=1, le=MAX_ID)
     capacity: int | None = Field(None, ge=0, le=CAPACITY_MAX)
     max_party_size: int | None = Field(None, ge=1, le=PARTY_MAX)

@@ -8,7 +8,7 @@ from pydantic import Field
 from ..core.models import Household
 from ..domain import households
 from ..keys import clock_key, store_key
-from .jsonio import Body, Patch, path_id, reply
+from .jsonio import LINE, TEXT, Body, Patch, path_id, reply
 from .paging import PageQuery
 from .routing import STAFF, Api, ListOf
 
@@ -19,19 +19,24 @@ TAG = "households"
 class HouseholdIn(Body):
     """A new household."""
 
-    unit: str = Field(min_length=1, max_length=64, description="Unit label, e.g. 3-2-1501")
-    building: str | None = Field(
-        None, max_length=64, description="Defaults to the unit label's first part"
+    unit: str = Field(
+        min_length=1, max_length=64, json_schema_extra=LINE, description="Unit label, e.g. 3-2-1501"
     )
-    notes: str = Field("", max_length=2000)
+    building: str | None = Field(
+        None,
+        max_length=64,
+        json_schema_extra=LINE,
+        description="Defaults to the unit label's first part",
+    )
+    notes: str = Field("", max_length=2000, json_schema_extra=TEXT)
 
 
 class HouseholdPatch(Patch):
     """Fields of a household to change."""
 
-    unit: str | None = Field(None, min_length=1, max_length=64)
-    building: str | None = Field(None, max_length=64)
-    notes: str | None = Field(None, max_length=2000)
+    unit: str | None = Field(None, min_length=1, max_length=64, json_schema_extra=LINE)
+    building: str | None = Field(None, max_length=64, json_schema_extra=LINE)
+    notes: str | None = Field(None, max_length=2000, json_schema_extra=TEXT)
 
 
 class HouseholdQuery(PageQuery):

@@ -31,6 +31,19 @@ M = TypeVar("M", bound=pydantic.BaseModel)
 # even convert to a query parameter).
 MAX_ID: Final = 2**63 - 1
 Id = Annotated[int, pydantic.Field(ge=1, le=MAX_ID)]
+# What the domain's check_text and check_name refuse, in the document: control characters
+# (in one line also line breaks), after the whitespace str.strip() trims at either end
+# (_Input trims it first; ECMA's \s is not quite Python's, hence the list).
+_TRIMMED: Final = (
+    "[\\t\\n\\x0b\\x0c\\r\\x1c-\\x1f \\x85\\xa0\\u1680\\u2000-\\u200a"
+    "\\u2028\\u2029\\u202f\\u205f\\u3000]*"
+)
+LINE: Final[dict[str, Any]] = {"pattern": f"^{_TRIMMED}[^\\x00-\\x1f\\x7f]*{_TRIMMED}$"}
+TEXT: Final[dict[str, Any]] = {
+    "pattern": f"^{_TRIMMED}[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f]*{_TRIMMED}$"
+}
+# A text without NUL characters (SQLite and the channels would cut it there).
+NO_NUL: Final = r"^[^\x00]*$"
 
 
 def path_id(request: web.Request, code: str, what: str, name: str = "id") -> int:
@@ -97,8 +110,42 @@ class _Input(pydantic.BaseModel):
         return value
 
 
+def _takes(annotation: Any, kinds: tuple[type, ...]) -> bool:
+    if annotation in kinds:
+        return True
+    return any(_takes(arg, kinds) for arg in get_args(annotation))
+
+
+_JSON_TYPES: dict[type, dict[str, str]] = {}
+
+
 class Body(_Input):
-    """Base of request bodies."""
+    """Base of request bodies: a value has the JSON type the document gives it (pydantic
+    would take "5" for an integer and 1 or "yes" for a boolean; a query string's or a
+    console form's values are all text, so only JSON bodies are held to this)."""
+
+    @pydantic.field_validator("*", mode="before")
+    @classmethod
+    def _json_type(cls, value: Any, info: pydantic.ValidationInfo) -> Any:
+        if not (info.context or {}).get("json"):
+            return value  # a console form: every value is text, as in a query
+        kinds = _JSON_TYPES.get(cls)
+        if kinds is None:
+            kinds = _JSON_TYPES[cls] = {
+                name: ("integer" if _takes(field.annotation, (int,)) else "boolean")
+                for name, field in cls.model_fields.items()
+                if _takes(field.annotation, (int, bool))
+                and not _takes(field.annotation, (str, float))
+            }
+        kind = kinds.get(info.field_name or "")
+        # JSON Schema's integer is any whole number, 5.0 too; text and booleans are not.
+        if kind == "integer" and (
+            isinstance(value, str | bool) or (isinstance(value, float) and not value.is_integer())
+        ):
+            raise ValueError("must be a whole number (a JSON integer)")
+        if kind == "boolean" and isinstance(value, str | int | float) and type(value) is not bool:
+            raise ValueError("must be true or false")
+        return value
 
 
 class Query(_Input):
@@ -124,9 +171,12 @@ class Patch(Body):
         cls, core_schema: Any, handler: pydantic.GetJsonSchemaHandler
     ) -> dict[str, Any]:
         schema = handler(core_schema)
-        for name, prop in handler.resolve_ref_schema(schema).get("properties", {}).items():
+        resolved = handler.resolve_ref_schema(schema)
+        for name, prop in resolved.get("properties", {}).items():
             if name not in cls.nullable:
                 _not_nullable(prop)
+        # A body naming no field is refused (empty_patch): documented as such.
+        resolved["minProperties"] = 1
         return schema
 
 
@@ -194,10 +244,11 @@ def _field_errors(exc: pydantic.ValidationError) -> dict[str, str]:
     return fields
 
 
-def validate(model: type[M], data: Any, what: str) -> M:
-    """`model` from parsed data, or a 400 naming every bad field."""
+def validate(model: type[M], data: Any, what: str, *, json_body: bool = False) -> M:
+    """`model` from parsed data, or a 400 naming every bad field; `json_body`: the data is a
+    JSON body, whose values must have their documented JSON types (Body)."""
     try:
-        found = model.model_validate(data)
+        found = model.model_validate(data, context={"json": json_body})
     except pydantic.ValidationError as exc:
         fields = _field_errors(exc)
         summary = "; ".join(f"{k}: {v}" for k, v in fields.items())
@@ -250,7 +301,7 @@ async def parse_json(request: web.Request, model: type[M]) -> M:
         raise ValidationError(f"request body {exc}", code="invalid_json") from None
     if not isinstance(data, dict):
         raise ValidationError("request body must be a JSON object", code="invalid_json")
-    return validate(model, data, "request body")
+    return validate(model, data, "request body", json_body=True)
 
 
 def parse_query(request: web.Request, model: type[M]) -> M:
@@ -264,7 +315,10 @@ def parse_query(request: web.Request, model: type[M]) -> M:
         info = fields.get(name)
         values = request.query.getall(name)
         is_list = info is not None and _is_list(info.annotation)
-        data[name] = values if is_list else values[-1]
+        if not is_list and len(values) > 1:
+            # One value is documented; which of several was meant is not ours to guess.
+            raise ValidationError.field(name, "give this parameter once")
+        data[name] = values if is_list else values[0]
     return validate(model, data, "query")
 
 

@@ -47,7 +47,9 @@ class _Schemas:
         self.components: dict[str, Any] = {"Error": _ERROR_SCHEMA}
 
     def ref(self, tp: type, mode: str = "serialization") -> dict[str, Any]:
-        schema = pydantic.TypeAdapter(tp).json_schema(ref_template=REF, mode=mode)  # type: ignore[arg-type]
+        schema = _plain_tuples(
+            pydantic.TypeAdapter(tp).json_schema(ref_template=REF, mode=mode)  # type: ignore[arg-type]
+        )
         self.components.update(schema.pop("$defs", {}))
         name = tp.__name__
         self.components[name] = schema
@@ -66,6 +68,24 @@ class _Schemas:
                 },
             }
         return self.ref(response)
+
+
+def _plain_tuples(schema: Any) -> Any:
+    """`schema` with each tuple of one type (pydantic's prefixItems of equal items, as for
+    a (start, end) pair) written as an array of that type with its length: the same values,
+    in the form every OpenAPI tool reads (some still take `items` for a list of schemas)."""
+    if isinstance(schema, list):
+        return [_plain_tuples(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {key: _plain_tuples(value) for key, value in schema.items()}
+    prefix = out.get("prefixItems")
+    if prefix and all(item == prefix[0] for item in prefix) and "items" not in out:
+        del out["prefixItems"]
+        out["items"] = prefix[0]
+        out.setdefault("minItems", len(prefix))
+        out.setdefault("maxItems", len(prefix))
+    return out
 
 
 # A path parameter's pattern in the router: `\d+` is an id, `a|b|c` a choice of words.

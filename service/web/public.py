@@ -11,7 +11,8 @@ from .jsonio import read_body
 from .pages import not_found_page, page
 from .routing import Api
 
-routes = Api()
+# A resident's page in a browser, not part of the API document.
+routes = Api(documented=False)
 TAG = "public"
 
 

@@ -12,13 +12,13 @@ from ..core.models import Channel, Contact, ImportReport, Language, Page, Reside
 from ..domain import importer, resident_export, residents
 from ..domain.residents import ContactChanges, ContactInput, ResidentChanges, ResidentInput
 from ..keys import clock_key, settings_key, store_key
-from .jsonio import Body, Id, Patch, path_id, read_body, reply
+from .jsonio import LINE, TEXT, Body, Id, Patch, path_id, read_body, reply
 from .paging import PageQuery
 from .routing import STAFF, Api, ListOf, RawBody
 
 routes = Api()
 TAG = "residents"
-Tag = Annotated[str, Field(max_length=64)]
+Tag = Annotated[str, Field(max_length=64, json_schema_extra=LINE)]
 
 
 class ContactIn(Body):
@@ -28,6 +28,7 @@ class ContactIn(Body):
     address: str = Field(
         min_length=1,
         max_length=2048,
+        json_schema_extra=LINE,
         description="Phone number in any common format, email, Telegram chat id or URL",
     )
     opted_out: bool = False
@@ -42,12 +43,14 @@ class ContactIn(Body):
 class ResidentIn(Body):
     """A new resident: household_id or unit (the household is created if missing)."""
 
-    name: str = Field(min_length=1, max_length=100)
+    name: str = Field(min_length=1, max_length=100, json_schema_extra=LINE)
     household_id: Id | None = None
-    unit: str | None = Field(None, min_length=1, max_length=64, description="e.g. 3-2-1501")
+    unit: str | None = Field(
+        None, min_length=1, max_length=64, json_schema_extra=LINE, description="e.g. 3-2-1501"
+    )
     language: Language | None = Field(None, description="Defaults to the community's")
     tags: list[Tag] = Field(default_factory=list, max_length=50)
-    notes: str = Field("", max_length=2000)
+    notes: str = Field("", max_length=2000, json_schema_extra=TEXT)
     contacts: list[ContactIn] = Field(
         default_factory=list, max_length=20, description="In preference order"
     )
@@ -56,18 +59,18 @@ class ResidentIn(Body):
 class ResidentPatch(Patch):
     """Fields of a resident to change; `tags` replaces the whole set."""
 
-    name: str | None = Field(None, min_length=1, max_length=100)
+    name: str | None = Field(None, min_length=1, max_length=100, json_schema_extra=LINE)
     household_id: Id | None = None
-    unit: str | None = Field(None, min_length=1, max_length=64)
+    unit: str | None = Field(None, min_length=1, max_length=64, json_schema_extra=LINE)
     language: Language | None = None
     tags: list[Tag] | None = Field(None, max_length=50)
-    notes: str | None = Field(None, max_length=2000)
+    notes: str | None = Field(None, max_length=2000, json_schema_extra=TEXT)
 
 
 class ContactPatch(Patch):
     """A contact's fields to change: a new address, or opting out (or back in)."""
 
-    address: str | None = Field(None, min_length=1, max_length=2048)
+    address: str | None = Field(None, min_length=1, max_length=2048, json_schema_extra=LINE)
     opted_out: bool | None = None
 
 
@@ -90,10 +93,18 @@ class ContactOrder(Body):
 class ResidentQuery(PageQuery):
     """Search residents; every filter given must match."""
 
-    q: str | None = Field(None, max_length=200, description="Text in the name or unit label")
-    unit: str | None = Field(None, max_length=64, description="Unit label prefix, e.g. 3-2")
+    q: str | None = Field(
+        None, max_length=200, json_schema_extra=LINE, description="Text in the name or unit label"
+    )
+    unit: str | None = Field(
+        None, max_length=64, json_schema_extra=LINE, description="Unit label prefix, e.g. 3-2"
+    )
     phone: str | None = Field(
-        None, max_length=64, description="A phone number in any format, or some of its digits"
+        None,
+        max_length=64,
+        # residents.search_residents reads full-width digits (１３８) as ASCII ones.
+        pattern="[0-9０-９]",
+        description="A phone number in any format, or some of its digits",
     )
     tag: list[Tag] = Field(default_factory=list, description="Any of these tags (repeatable)")
     household_id: Id | None = None

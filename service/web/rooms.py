@@ -2,22 +2,65 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Final
 
 from aiohttp import web
 from pydantic import Field
 
 from ..core.models import Room
 from ..domain import rooms
-from ..domain.rooms import CAPACITY_MAX, LOCATION_MAX, NAME_MAX
+from ..domain.rooms import (
+    CAPACITY_MAX,
+    CLOSED_DATES_MAX,
+    LOCATION_MAX,
+    NAME_MAX,
+    RULE_BOUNDS,
+    WEEKDAYS,
+)
 from ..keys import clock_key, store_key
 from ..store.rooms import RULE_COLUMNS
-from .jsonio import Body, Patch, path_id, reply
+from .jsonio import LINE, Body, Patch, path_id, reply
 from .paging import PageQuery
 from .routing import STAFF, Api, ListOf
 
 routes = Api()
 TAG = "rooms"
+
+
+# What rooms.check_opening_hours and check_closed_dates take, said in the document; those
+# checks still judge (naming the day or the field, as residents' words) and also refuse
+# what a schema cannot state: 2026-02-30, backwards or overlapping ranges.
+_HHMM_SCHEMA: Final = {"type": "string", "pattern": r"^(?:[01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$"}
+Hours = Annotated[
+    dict[str, list[list[str]]],
+    Field(
+        json_schema_extra={
+            "propertyNames": {"enum": list(WEEKDAYS)},
+            "additionalProperties": {
+                "type": "array",
+                "items": {"type": "array", "items": _HHMM_SCHEMA, "minItems": 2, "maxItems": 2},
+            },
+        }
+    ),
+]
+Days = Annotated[
+    list[str],
+    Field(
+        json_schema_extra={
+            "maxItems": CLOSED_DATES_MAX,
+            "items": {
+                "type": "string",
+                "format": "date",
+                "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+            },
+        }
+    ),
+]
+
+
+def _rule(name: str) -> Any:
+    least, most = RULE_BOUNDS[name]
+    return Field(ge=least, le=most)
 
 
 _HOURS_DOC = (
@@ -29,22 +72,24 @@ _HOURS_DOC = (
 class RulesIn(Body):
     """The room's rules, written by its residents and kept by organisers."""
 
-    max_booking_minutes: int | None = Field(
+    max_booking_minutes: Annotated[int, _rule("max_booking_minutes")] | None = Field(
         None, description="Longest booking in minutes; null: no limit"
     )
-    min_notice_minutes: int = Field(0, description="How long before its start a booking is made")
-    max_days_ahead: int | None = Field(
+    min_notice_minutes: Annotated[int, _rule("min_notice_minutes")] = Field(
+        0, description="How long before its start a booking is made"
+    )
+    max_days_ahead: Annotated[int, _rule("max_days_ahead")] | None = Field(
         None, description="How many days ahead a booking may be made; null: no limit"
     )
-    max_per_household_week: int | None = Field(
+    max_per_household_week: Annotated[int, _rule("max_per_household_week")] | None = Field(
         None, description="Bookings per household per week (Mon-Sun); null: no limit"
     )
-    buffer_minutes: int = Field(0, description="Free minutes kept after each booking")
-    needs_approval: bool = Field(False, description="Residents' requests wait for an organiser")
-    opening_hours: dict[str, list[tuple[str, str]]] = Field(
-        default_factory=dict, description=_HOURS_DOC
+    buffer_minutes: Annotated[int, _rule("buffer_minutes")] = Field(
+        0, description="Free minutes kept after each booking"
     )
-    closed_dates: list[str] = Field(
+    needs_approval: bool = Field(False, description="Residents' requests wait for an organiser")
+    opening_hours: Hours = Field(default_factory=dict, description=_HOURS_DOC)
+    closed_dates: Days = Field(
         default_factory=list, description="Local dates YYYY-MM-DD the room is shut"
     )
 
@@ -52,9 +97,13 @@ class RulesIn(Body):
 class RoomIn(RulesIn):
     """A new room."""
 
-    name: str = Field(min_length=1, max_length=NAME_MAX, description="Unique, e.g. 活动室")
+    name: str = Field(
+        min_length=1, max_length=NAME_MAX, json_schema_extra=LINE, description="Unique, e.g. 活动室"
+    )
     capacity: int = Field(ge=0, le=CAPACITY_MAX, description="People it holds")
-    location: str = Field("", max_length=LOCATION_MAX, description="e.g. 3号楼一层")
+    location: str = Field(
+        "", max_length=LOCATION_MAX, json_schema_extra=LINE, description="e.g. 3号楼一层"
+    )
 
 
 class RoomPatch(Patch):
@@ -62,17 +111,17 @@ class RoomPatch(Patch):
 
     nullable = frozenset({"max_booking_minutes", "max_days_ahead", "max_per_household_week"})
 
-    name: str | None = Field(None, min_length=1, max_length=NAME_MAX)
+    name: str | None = Field(None, min_length=1, max_length=NAME_MAX, json_schema_extra=LINE)
     capacity: int | None = Field(None, ge=0, le=CAPACITY_MAX)
-    location: str | None = Field(None, max_length=LOCATION_MAX)
-    max_booking_minutes: int | None = None
-    min_notice_minutes: int | None = None
-    max_days_ahead: int | None = None
-    max_per_household_week: int | None = None
-    buffer_minutes: int | None = None
+    location: str | None = Field(None, max_length=LOCATION_MAX, json_schema_extra=LINE)
+    max_booking_minutes: Annotated[int, _rule("max_booking_minutes")] | None = None
+    min_notice_minutes: Annotated[int, _rule("min_notice_minutes")] | None = None
+    max_days_ahead: Annotated[int, _rule("max_days_ahead")] | None = None
+    max_per_household_week: Annotated[int, _rule("max_per_household_week")] | None = None
+    buffer_minutes: Annotated[int, _rule("buffer_minutes")] | None = None
     needs_approval: bool | None = None
-    opening_hours: dict[str, list[tuple[str, str]]] | None = Field(None, description=_HOURS_DOC)
-    closed_dates: list[str] | None = None
+    opening_hours: Hours | None = Field(None, description=_HOURS_DOC)
+    closed_dates: Days | None = None
 
 
 _PLAIN = frozenset({"name", "capacity", "location", "opening_hours", "closed_dates"})

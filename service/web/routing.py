@@ -90,10 +90,15 @@ def bearer_token(request: web.Request) -> str:
 class Api:
     """A set of API routes under one prefix."""
 
-    def __init__(self, prefix: str = "/api/v1", name_prefix: str = "") -> None:
+    def __init__(
+        self, prefix: str = "/api/v1", name_prefix: str = "", *, documented: bool = True
+    ) -> None:
         self.prefix = prefix
         # Route names are the handlers' names; a prefix keeps another table's apart.
         self.name_prefix = name_prefix
+        # In the OpenAPI document: the JSON API and the hooks are; the HTML pages people
+        # open in a browser (the console, residents' pages, the door tablet) are not.
+        self.documented = documented
         self.operations: list[Operation] = []
 
     def route(

@@ -34,7 +34,8 @@ from .jsonio import Body, parse_json, read_body, read_form, reply
 from .pages import not_found_page, page
 from .routing import Api, RawBody
 
-routes = Api()
+# A resident's page in a browser, not part of the API document.
+routes = Api(documented=False)
 TAG = "rsvp page"
 # Longer than any nonce the page makes (token_urlsafe(16) is 22 characters).
 _MAX_NONCE: Final = 100

@@ -64,7 +64,7 @@ class TabletApi(Api):
 
 
 streams_stop_key: Final = web.AppKey("tablet_streams_stop", asyncio.Event)
-routes = TabletApi(prefix="")
+routes = TabletApi(prefix="", documented=False)
 
 
 async def _stop_streams(app: web.Application) -> None:

@@ -6,7 +6,7 @@ import dataclasses
 from typing import Annotated
 
 from aiohttp import web
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, ConfigDict, Field
 
 from ..core.clock import localize
 from ..core.models import ApiToken, IssuedToken, Page, Principal, Role
@@ -14,7 +14,7 @@ from ..core.text import text_problem
 from ..domain import auth
 from ..keys import clock_key, settings_key, store_key, token_cache_key
 from .events import Moment
-from .jsonio import MAX_ID, Body, path_id, reply
+from .jsonio import LINE, MAX_ID, Body, path_id, reply
 from .paging import PageQuery
 from .routing import ADMIN, Api, ListOf, principal
 
@@ -37,10 +37,20 @@ Text = Annotated[str, AfterValidator(_storable)]
 class TokenIn(Body):
     """A new API token."""
 
+    # auth.issue_token's rule, in the document: a door token names its room, no other does.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"properties": {"role": {"const": "door"}}, "required": ["role"]},
+            "then": {"required": ["room"], "properties": {"room": {"not": {"type": "null"}}}},
+            "else": {"properties": {"room": {"type": "null"}}},
+        }
+    )
+
     role: Role
     name: Text = Field(
         min_length=1,
         max_length=100,
+        json_schema_extra=LINE,
         description="Whose token: a staff member's name, or a label for a door tablet",
     )
     room: (

@@ -86,7 +86,7 @@ class ConsoleApi(Api):
 
 def console_routes() -> Api:
     """A route table under /console (each console module has one)."""
-    return ConsoleApi(prefix="/console", name_prefix="console.")
+    return ConsoleApi(prefix="/console", name_prefix="console.", documented=False)
 
 
 Route = Callable[[str, str, str], Callable[[RouteHandler], RouteHandler]]
