@@ -80,6 +80,7 @@ class ContactEnable(Body):
     reason: str = Field(
         min_length=1,
         max_length=500,
+        json_schema_extra=LINE,
         description="e.g. the resident unblocked the bot, or the receiver is back",
     )
 
