@@ -22,8 +22,10 @@ from service.settings import load_settings
 from service.store.checkin import NO_SHOW_LOOKBACK
 from tests.community import (
     EVENTS,
+    ROOMS,
     android_text,
     answer,
+    attendance,
     book,
     code_of,
     door,
@@ -116,6 +118,8 @@ async def test_erasure_leaves_no_address_or_text_and_keeps_the_counts(
                 assert all(a["error"] is None for a in message["attempt_log"])
     pending = await _deliveries(android, later)
     assert _nonzero(pending["by_status"]) == {"queued": 1, "suppressed": 1}  # 张伟's is cancelled
+    [cancelled] = [m for m in pending["messages"]["items"] if m["status"] == "suppressed"]
+    assert cancelled["last_error_code"] == "erased", cancelled
     assert [m["address"] for m in pending["messages"]["items"] if m["status"] == "queued"] == [
         "+8613900139000"
     ]
@@ -290,3 +294,73 @@ async def test_erasure_keeps_the_people_counted_at_the_door(api: Api) -> None:
     assert status == 200 and after["people_checked_in"] == 2, after
     assert after["items"] == []  # their invitation and answers went with them
     assert EMAIL.lower().encode() not in _file_bytes(api)
+
+
+async def test_erasure_keeps_their_answers_in_the_counts_of_an_event_under_way(
+    api: Api, clock: PinnedClock
+) -> None:
+    zhang = await resident(api, "张伟", "1-1-101", ("sms", TYPED))
+    li = await resident(api, "李娜", "1-1-102", ("sms", "13900139000"))
+    wang = await resident(api, "王芳", "1-1-103", ("sms", "13700137000"))
+    event_id = await published_event(api, max_party_size=4, **TODAY)
+    assert (await api.post(f"{EVENTS}/{event_id}/send"))[0] == 200
+    await answer(api, event_id, zhang, "yes", 2)
+    await answer(api, event_id, li, "no")
+    await answer(api, event_id, wang, "maybe")
+    clock.advance(hours=5)  # 15:00: the event has started
+    counted = ("yes", "no", "maybe", "invited", "people_yes")
+    before = {key: (await attendance(api, event_id))[key] for key in counted}
+    assert before == {"yes": 1, "no": 1, "maybe": 1, "invited": 3, "people_yes": 2}
+
+    for rid in (zhang, wang):
+        assert (await api.delete(f"/api/v1/residents/{rid}"))[0] == 204
+
+    after = await attendance(api, event_id)
+    assert {key: after[key] for key in counted} == before  # the statistics stay
+    assert [item["resident_id"] for item in after["items"]] == [li]  # nobody behind the rest
+    assert TYPED.replace(" ", "").encode() not in _file_bytes(api)
+
+
+async def test_erasure_frees_their_seats_at_an_event_still_to_come(api: Api) -> None:
+    zhang = await resident(api, "张伟", "1-1-101", ("sms", TYPED))
+    li = await resident(api, "李娜", "1-1-102", ("sms", "13900139000"))
+    event_id = await published_event(api, capacity=2, max_party_size=2)
+    assert (await api.post(f"{EVENTS}/{event_id}/send"))[0] == 200
+    await answer(api, event_id, zhang, "yes", 2)
+    await answer(api, event_id, li, "yes")
+    waiting = await attendance(api, event_id)
+    assert (waiting["yes"], waiting["waitlisted"]) == (1, 1)
+
+    assert (await api.delete(f"/api/v1/residents/{zhang}"))[0] == 204
+
+    after = await attendance(api, event_id)
+    assert (after["yes"], after["waitlisted"], after["invited"]) == (1, 0, 1)
+    [moved_up] = after["items"]
+    assert moved_up["resident_id"] == li and moved_up["answer"] == "yes"
+    body = await _deliveries(api, event_id)
+    told = [m for m in body["messages"]["items"] if m["resident_id"] == li]
+    assert "waitlist_offer" in {m["kind"] for m in told}, told
+
+
+async def test_erasure_cancels_their_bookings_still_to_come(api: Api, clock: PinnedClock) -> None:
+    zhang = await resident(api, "张伟", "1-1-101", ("sms", TYPED))
+    li = await resident(api, "李娜", "1-1-102", ("sms", "13900139000"))
+    room_id = await room(api)
+    status, past = await book(
+        api, room_id, "2026-11-29T14:00", "2026-11-29T16:00", resident_id=zhang
+    )
+    assert status == 201, past
+    status, coming = await book(
+        api, room_id, "2026-12-03T14:00", "2026-12-03T16:00", resident_id=zhang
+    )
+    assert status == 201, coming
+    clock.advance(days=2)  # the 29th is over, the 3rd still to come
+
+    assert (await api.delete(f"/api/v1/residents/{zhang}"))[0] == 204
+
+    _, kept = await api.get(f"{ROOMS}/{room_id}/bookings/{past['bookings'][0]['id']}")
+    assert kept["status"] == "confirmed" and kept["resident_id"] is None, kept
+    _, freed = await api.get(f"{ROOMS}/{room_id}/bookings/{coming['bookings'][0]['id']}")
+    assert freed["status"] == "cancelled", freed
+    status, taken = await book(api, room_id, "2026-12-03T14:00", "2026-12-03T16:00", resident_id=li)
+    assert status == 201, taken  # the room is free again

@@ -196,6 +196,56 @@ async def test_migrations_8_and_9_move_queued_bodies(tmp_path: Path) -> None:
     }
 
 
+async def test_a_table_rebuild_keeps_every_row_and_reference(tmp_path: Path) -> None:
+    # The migration that lets an invitation outlive its resident rebuilds the table with
+    # foreign keys off: the answers, the check-in and the message that refer to it must
+    # all still be there and still refer to it, and foreign keys must be on again.
+    path = tmp_path / "old.db"
+    scripts = migrations()
+    rebuild = next(i for i, (_, _, sql) in enumerate(scripts) if "invitations_new" in sql)
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA foreign_keys = ON")
+    for version, _, sql in scripts[:rebuild]:
+        conn.executescript(f"BEGIN;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;")
+    t, end = "2026-11-28T02:00:00.000000Z", "2026-11-28T04:00:00.000000Z"
+    with conn:
+        conn.execute(f"INSERT INTO households VALUES (1, '1-1-101', '1', '', '{t}', '{t}')")
+        conn.execute(f"INSERT INTO residents VALUES (1, 1, '张伟', 'zh-CN', '', '{t}', '{t}')")
+        conn.execute(
+            "INSERT INTO events (id, kind, title, starts_at, ends_at, status, created_at,"
+            f" updated_at) VALUES (1, 'meeting', '院会', '{t}', '{end}', 'published', '{t}', '{t}')"
+        )
+        conn.execute(
+            "INSERT INTO invitations (id, event_id, resident_id, answer, party_size,"
+            f" created_at, updated_at) VALUES (7, 1, 1, 'yes', 2, '{t}', '{t}')"
+        )
+        conn.execute(f"INSERT INTO answers VALUES (1, 7, 'yes', 2, 'link', 'resident', '{t}')")
+        conn.execute(f"INSERT INTO checkin_codes VALUES ('ABC234', 7, NULL, '{t}')")
+        conn.execute(
+            "INSERT INTO checkins (code, event_id, party_size, via, at)"
+            f" VALUES ('ABC234', 1, 2, 'tablet', '{t}')"
+        )
+        conn.execute(
+            "INSERT INTO messages (uid, group_uid, invitation_id, kind, channel, address,"
+            " language, send_after, created_at, updated_at)"
+            f" VALUES ('m', 'm', 7, 'invitation', 'sms', '+1', 'en', '{t}', '{t}', '{t}')"
+        )
+    conn.close()
+    async with Store(path) as store:
+        assert store.schema_version == len(scripts)
+        assert (await store.fetchall("PRAGMA foreign_keys"))[0][0] == 1
+        joined = await store.fetchall(
+            "SELECT i.id, a.answer, k.party_size, m.uid FROM invitations i"
+            " JOIN answers a ON a.invitation_id = i.id"
+            " JOIN checkin_codes c ON c.invitation_id = i.id JOIN checkins k ON k.code = c.code"
+            " JOIN messages m ON m.invitation_id = i.id"
+        )
+        assert [tuple(row) for row in joined] == [(7, "yes", 2, "m")]
+        await store.write(lambda tx: tx.execute("DELETE FROM residents WHERE id = 1"))
+        kept = await store.fetchall("SELECT resident_id, answer FROM invitations")
+    assert [tuple(row) for row in kept] == [(None, "yes")]
+
+
 def _modes(path: Path) -> dict[str, int]:
     """The permission bits of the database file and its -wal and -shm beside it."""
     return {

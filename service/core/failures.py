@@ -24,6 +24,7 @@ _PROVIDER_STATUS: Final = r"(?:\bHTTP|\bTelegram \w+|\btwilio error) (?P<status>
 _RULES: Final[tuple[tuple[str, re.Pattern[str]], ...]] = tuple(
     (code, re.compile(pattern, re.I))
     for code, pattern in (
+        ("erased", r"^cancelled: resident erased"),
         ("opted_out", r"^address opted out"),
         ("address_unusable", r"^address unusable"),
         ("expired", r"^expired before sending"),

@@ -15,11 +15,13 @@ from ..core.models import Channel, Contact, Household, Language, Page, Resident
 from ..core.text import check_name, check_text, normal
 from ..core.webhook_rules import is_valid_secret, new_secret
 from ..store import Store, Tx
+from ..store import events as event_sql
 from ..store import households as household_sql
 from ..store import recipients as recipients_sql
 from ..store import residents as sql
 from .contacts import canonical_address, phone_or_none
 from .households import clean_unit, ensure_household
+from .rsvp import AfterPromotion, promote
 
 log = logging.getLogger("linli.residents")
 
@@ -341,23 +343,48 @@ async def update_resident(
     return await store.write(txn)
 
 
-async def delete_resident(store: Store, resident_id: int, *, now: datetime) -> None:
-    """Erase a resident (PIPL art. 47, GDPR art. 17), in one transaction: their tags,
-    contacts, invitations with their answers, check-in codes and Telegram links go; the
-    messages that reached them keep kind, channel and status (the counts stay) but lose
-    address and text, and those still waiting are suppressed; their check-ins stay as
-    people counted at the door, without a code. The household stays.
+async def delete_resident(
+    store: Store,
+    resident_id: int,
+    *,
+    now: datetime,
+    after_promotion: AfterPromotion | None = None,
+) -> sql.Erasure:
+    """Erase a resident (PIPL art. 47, GDPR art. 17) in one transaction, keeping the
+    counts that statistics need (see store/residents.py erase_resident for each table).
+
+    Their tags, contacts, check-in codes and Telegram links go; their answers to events
+    already started stay in the counts with nobody behind them; their invitations to
+    events not yet started go, and the waitlist of such an event moves up into the seats
+    they held (`after_promotion` queues the notices in the same transaction); their
+    bookings still to come are cancelled; the messages that reached them keep kind,
+    channel and status but lose address and text, and those still waiting are cancelled.
+    The household stays.
 
     The store zeroes what it deletes (secure_delete), and the WAL, which still holds the
     old pages, is checkpointed and truncated at once, so the number is gone from disk."""
 
-    async def txn(tx: Tx) -> int:
+    async def txn(tx: Tx) -> sql.Erasure:
         await _existing(tx, resident_id)
-        return await sql.erase_resident(tx, resident_id, now)
+        erased = await sql.erase_resident(tx, resident_id, now)
+        for event_id in erased.freed_events:
+            event = await event_sql.get_event(tx, event_id)
+            if event is None:
+                continue
+            promoted = await promote(tx, event, now)
+            if promoted and after_promotion is not None:
+                await after_promotion(tx, event, promoted, now)
+        return erased
 
-    blanked = await store.write(txn)
+    erased = await store.write(txn)
     await store.checkpoint()
-    log.info("resident %d erased; %d message(s) blanked", resident_id, blanked)
+    log.info(
+        "resident %d erased; %d message(s) blanked, %d booking(s) cancelled",
+        resident_id,
+        erased.blanked,
+        erased.cancelled_bookings,
+    )
+    return erased
 
 
 def _contact_exists(contact: Contact) -> ConflictError:

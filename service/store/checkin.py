@@ -268,7 +268,10 @@ async def mark_no_shows(tx: Tx, now: datetime) -> tuple[int, int]:
     nothing, since only unmarked rows are touched."""
     stamp, since = to_db(now), to_db(now - NO_SHOW_LOOKBACK)
     await tx.execute(
+        # An erased resident's invitation (resident_id NULL) lost its code and check-in
+        # with them: whether they came is no longer known, so it is never a no-show.
         "UPDATE invitations SET no_show_at = ? WHERE no_show_at IS NULL AND answer = 'yes'"
+        " AND resident_id IS NOT NULL"
         " AND event_id IN (SELECT id FROM events WHERE starts_at >= ? AND ends_at <= ?"
         "                  AND status != 'cancelled')"
         " AND NOT EXISTS (SELECT 1 FROM checkin_codes c JOIN checkins k ON k.code = c.code"

@@ -38,6 +38,8 @@ T = TypeVar("T")
 log = logging.getLogger("linli.store")
 
 MIGRATIONS_PACKAGE: Final = "service.migrations"
+# A migration that begins with this line rebuilds a table: it runs with foreign keys off.
+REBUILD_MARK: Final = "-- linli: rebuild"
 
 
 def migrations() -> list[tuple[int, str, str]]:
@@ -201,15 +203,30 @@ class Store:
             )
         for version, name, sql in scripts[current:]:
             log.info("applying migration %s", name)
+            rebuild = sql.startswith(REBUILD_MARK)
+            # A table rebuild drops the old table: with foreign keys on, that would cascade
+            # into every table referring to it. SQLite ignores this pragma inside a
+            # transaction, so it is set around it, and foreign_key_check proves the rebuilt
+            # table still satisfies every reference before the commit.
+            if rebuild:
+                conn.execute("PRAGMA foreign_keys = OFF")
             # One transaction per script, so a failed migration leaves the previous version.
             try:
-                conn.executescript(
-                    f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;"
-                )
-            except sqlite3.Error:
+                conn.executescript(f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {version};")
+                broken = conn.execute("PRAGMA foreign_key_check").fetchone() if rebuild else None
+                if broken is not None:
+                    raise RuntimeError(
+                        f"migration {name} breaks a reference: {tuple(broken)}"
+                        " (table, rowid, parent, constraint)"
+                    )
+                conn.execute("COMMIT")
+            except (sqlite3.Error, RuntimeError):
                 if conn.in_transaction:
                     conn.rollback()
                 raise
+            finally:
+                if rebuild:
+                    conn.execute("PRAGMA foreign_keys = ON")
             current = version
         return current
 

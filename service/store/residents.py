@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
@@ -215,12 +216,33 @@ SELECT m.id FROM messages m JOIN contacts c ON c.channel = m.channel AND c.addre
 """
 
 
-async def erase_resident(tx: Tx, resident_id: int, now: datetime) -> int:
-    """Remove a resident and blank every address and text of the messages that reached
-    them (body, subject, extras, note, errors of the message and of its attempts); those
-    still waiting are suppressed. The message rows stay with their kind, channel and
-    status, and their check-ins as people counted at the door, so an event's delivery
-    counts and headcount do not change. How many messages were blanked."""
+# Why a waiting message to an erased resident was let go (read by core/failures.py).
+ERASED_REASON: Final = "cancelled: resident erased"
+
+
+@dataclass(frozen=True)
+class Erasure:
+    """What erasing a resident changed besides the resident row."""
+
+    # Messages whose address and text were blanked (those still waiting were cancelled).
+    blanked: int
+    # Events not yet started whose seats the resident held: their waitlists may move up.
+    freed_events: tuple[int, ...]
+    # Their bookings still to come, now cancelled (the room is free again).
+    cancelled_bookings: int
+
+
+async def erase_resident(tx: Tx, resident_id: int, now: datetime) -> Erasure:
+    """Remove a resident and every address and text of theirs, keeping the counts.
+
+    Messages that reached them keep kind, channel and status but lose address, text,
+    extras, note and errors (of the message and of its attempts); those still waiting are
+    cancelled. Their answers to events already started stay (the invitation outlives its
+    resident, whose id becomes NULL), so yes/no/maybe counts and headcounts do not change;
+    their invitations to events not yet started go, freeing the seats. Their check-ins
+    become people counted at the door, without a code. Their bookings still to come are
+    cancelled; past ones stay the household's, without their note."""
+    stamp = to_db(now)
     ids = [int(row["id"]) for row in await tx.fetchall(THEIR_MESSAGES, (resident_id,))]
     for chunk in _chunks(ids):
         marks = _marks(chunk)
@@ -228,15 +250,15 @@ async def erase_resident(tx: Tx, resident_id: int, now: datetime) -> int:
         # (settle only moves queued or sending messages).
         await tx.execute(
             "UPDATE messages SET status = 'suppressed', lease_until = NULL,"
-            f" last_error = 'erased', updated_at = ? WHERE id IN ({marks})"
+            f" last_error = ?, updated_at = ? WHERE id IN ({marks})"
             " AND status IN ('queued', 'sending')",
-            [to_db(now), *chunk],
+            [ERASED_REASON, stamp, *chunk],
         )
         await tx.execute(
             "UPDATE messages SET address = '', note = '', provider_id = NULL,"
-            " last_error = CASE WHEN last_error = 'erased' THEN last_error END"
+            " last_error = CASE WHEN last_error = ? THEN last_error END"
             f" WHERE id IN ({marks})",
-            chunk,
+            [ERASED_REASON, *chunk],
         )
         await tx.execute(
             "UPDATE message_bodies SET subject = '', body_text = '', body_html = NULL,"
@@ -247,18 +269,42 @@ async def erase_resident(tx: Tx, resident_id: int, now: datetime) -> int:
             f"UPDATE attempts SET error = NULL, provider_id = NULL WHERE message_id IN ({marks})",
             chunk,
         )
-    # Their check-ins at events would go with their invitations' codes: kept as people
-    # counted at the door (walk-ins, with no code), so an event's headcount stays.
+    # Events not yet started are not statistics yet: the invitation goes with its seats,
+    # unless they already checked in for it (early, at the door), which is a count.
+    upcoming = await tx.fetchall(
+        "SELECT i.id, i.event_id, i.answer FROM invitations i JOIN events e ON e.id = i.event_id"
+        " WHERE i.resident_id = ? AND e.starts_at > ? AND NOT EXISTS (SELECT 1"
+        " FROM checkin_codes c JOIN checkins k ON k.code = c.code WHERE c.invitation_id = i.id)",
+        (resident_id, stamp),
+    )
+    # Their check-ins at events, kept as people counted at the door (walk-ins, with no
+    # code), so an event's headcount stays; then their codes go.
     await tx.execute(
         "UPDATE checkins SET walk_ins = walk_ins + party_size, party_size = 0, code = NULL"
         " WHERE party_size + walk_ins > 0 AND code IN (SELECT c.code FROM checkin_codes c"
         " JOIN invitations i ON i.id = c.invitation_id WHERE i.resident_id = ?)",
         (resident_id,),
     )
+    await tx.execute(
+        "DELETE FROM checkin_codes WHERE invitation_id IN"
+        " (SELECT id FROM invitations WHERE resident_id = ?)",
+        (resident_id,),
+    )
+    for chunk in _chunks([int(row["id"]) for row in upcoming]):
+        await tx.execute(f"DELETE FROM invitations WHERE id IN ({_marks(chunk)})", chunk)
+    freed = tuple(sorted({int(row["event_id"]) for row in upcoming if row["answer"] == "yes"}))
+    # Their bookings still to come would hold the room for someone who is gone.
+    await tx.execute(
+        "UPDATE bookings SET status = 'cancelled', cancelled_at = ?1, updated_at = ?1"
+        " WHERE resident_id = ?2 AND event_id IS NULL AND starts_at > ?1"
+        " AND status IN ('pending', 'confirmed')",
+        (stamp, resident_id),
+    )
+    cancelled = await tx.changes()
     # What they wrote on a booking request; the booking itself stays the household's.
     await tx.execute("UPDATE bookings SET note = '' WHERE resident_id = ?", (resident_id,))
     await delete_resident(tx, resident_id)
-    return len(ids)
+    return Erasure(len(ids), freed, cancelled)
 
 
 async def add_tags(tx: Tx, resident_id: int, tags: Iterable[str]) -> int:

@@ -11,7 +11,7 @@ from ..core.errors import UnsupportedMediaError
 from ..core.models import Channel, Contact, ImportReport, Language, Page, Resident
 from ..domain import importer, resident_export, residents
 from ..domain.residents import ContactChanges, ContactInput, ResidentChanges, ResidentInput
-from ..keys import clock_key, settings_key, store_key
+from ..keys import clock_key, delivery_key, settings_key, store_key
 from .jsonio import LINE, TEXT, Body, Id, Patch, path_id, read_body, reply
 from .paging import PageQuery
 from .routing import STAFF, Api, ListOf, RawBody
@@ -266,11 +266,16 @@ async def update_resident(request: web.Request, body: ResidentPatch) -> web.Resp
     status=204,
 )
 async def delete_resident(request: web.Request) -> web.Response:
-    """Their tags, contacts, invitations and answers go; the messages that reached them
-    stay for the counts, without address or text (waiting ones are suppressed). The
-    household stays."""
+    """Their tags, contacts and codes go; their answers to events already started stay in
+    the counts with nobody behind them, their invitations to events still to come go (the
+    waitlist moves up) and their bookings still to come are cancelled; the messages that
+    reached them stay for the counts, without address or text (waiting ones are
+    cancelled). The household stays."""
     await residents.delete_resident(
-        request.app[store_key], _resident_id(request), now=request.app[clock_key]()
+        request.app[store_key],
+        _resident_id(request),
+        now=request.app[clock_key](),
+        after_promotion=request.app[delivery_key].followups().after_promotion,
     )
     return web.Response(status=204)
 

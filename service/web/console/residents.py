@@ -14,6 +14,7 @@ from ...core.models import Channel, Contact, ImportReport, Language, Page, Resid
 from ...domain import households, importer, resident_export, residents
 from ...domain.contacts import phone_or_none
 from ...domain.residents import ContactChanges
+from ...keys import delivery_key
 from ..jsonio import path_id, reply
 from ..residents import (
     ContactEnable,
@@ -350,7 +351,10 @@ async def console_resident_delete(request: web.Request, c: Console) -> web.Strea
     """The resident is erased (see domain/residents.py delete_resident); the household stays."""
     c.require_confirm()
     resident = await residents.get_resident(c.store, _resident_id(request))
-    await residents.delete_resident(c.store, resident.id, now=c.now)
+    followups = c.request.app[delivery_key].followups()
+    await residents.delete_resident(
+        c.store, resident.id, now=c.now, after_promotion=followups.after_promotion
+    )
     raise c.redirect("/console/residents", "residents.deleted", name=resident.name)
 
 
