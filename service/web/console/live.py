@@ -177,7 +177,8 @@ def _row(c: Console, item: Invitation, came: Mapping[int, Arrival]) -> dict[str,
         "unit": item.unit,
         "answer": item.answer.value,
         "answer_text": answer,
-        "party": item.party_size,
+        # A no (or no answer yet) brings nobody: its cell stays empty.
+        "party": "" if item.answer in (RsvpState.NO, RsvpState.PENDING) else item.party_size,
         "via": c.t(f"live.via_{via}") if via in VIAS else via,
         "at": _local(c, item.answered_at),
         "checked_in": _local(c, arrival.at) if arrival is not None else "",
@@ -300,8 +301,8 @@ async def record_answer(request: web.Request, c: Console) -> web.StreamResponse:
 @_page("GET", "/attendance.csv", "The attendance list as CSV (UTF-8 with BOM)", "text/csv")
 @view
 async def attendance_csv(request: web.Request, c: Console) -> web.StreamResponse:
-    """The very CSV of GET /api/v1/events/{id}/attendance.csv, for a signed-in session."""
-    return await rsvp_api.attendance_csv(request)
+    """The CSV of GET /api/v1/events/{id}/attendance.csv, in the console's language."""
+    return await rsvp_api.write_attendance_csv(request, _event_id(request), c.lang)
 
 
 # Check-ins
