@@ -326,7 +326,7 @@ async def _checkins(c: Console, event: Event, redo: Redo = FRESH) -> web.Respons
 def refusal_text(c: Console, exc: CheckinRefused) -> str:
     """Why the door said no, in the page's language."""
     if exc.code not in REFUSALS:
-        return exc.message
+        return c.error_text(exc)
     at = exc.checked_in_at.astimezone(c.tz).strftime("%H:%M") if exc.checked_in_at else ""
     return c.t(f"live.refused_{exc.code}", at=at)
 
