@@ -30,7 +30,7 @@ from ...core.phrases import LANGUAGES, Text, catalogue, phrase
 from ...core.secret import same_text
 from ...core.text import text_problem
 from ...domain.console_auth import ConsoleUser, session_user
-from ...keys import clock_key, settings_key, store_key
+from ...keys import clock_key, delivery_key, settings_key, store_key
 from ...settings import Settings
 from ...store import Store
 from ..jsonio import read_form, validate
@@ -322,6 +322,9 @@ def render_page(
         "flash": _flash_text(flash),
         "nav": [(key, href, _active(request.path, href)) for key, href in NAV],
         "path": request.path,
+        # Channels the file channel carries: their messages are only written to files
+        # (a demo), and the pages say so rather than "delivered".
+        "stood_in": request.app[delivery_key].stand_ins(),
     }
     base.update(context)
     _CSRF.set(base["csrf"])

@@ -129,13 +129,21 @@ async def send_page(request: web.Request, c: Console) -> web.StreamResponse:
     """The counts at load time; live.js keeps them moving from the stream."""
     event = await get_event(c.store, _event_id(request))
     found = await delivery_log.send_progress(c.store, event.id)
-    labels = {ch: c.t(f"live.channel_{ch}") for ch in sending.CHANNELS}
+    stood_in = request.app[delivery_key].stand_ins()
+    labels = {
+        ch: c.t("live.channel_stood_in", channel=c.t(f"live.channel_{ch}"))
+        if ch in stood_in
+        else c.t(f"live.channel_{ch}")
+        for ch in sending.CHANNELS
+    }
+    demo = [c.t(f"live.channel_{ch}") for ch in sorted(found.by_channel) if ch in stood_in]
     return c.render(
         "events/send.html",
         event=event,
         p=progress_data(found),
         extras=EXTRA_STATUSES,
         labels=labels,
+        demo=c.t("common.list_sep").join(demo),
     )
 
 
