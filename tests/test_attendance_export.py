@@ -59,8 +59,8 @@ async def test_attendance_csv_has_the_door_the_path_and_the_no_shows(
     # While the event runs nobody is a no-show yet.
     before = _by_name(await _api_csv(api, event_id))
     assert before["张伟"]["签到时间"] == "2026-11-28 14:05"
-    assert before["张伟"]["回复途径"] == "链接"
-    assert before["王芳"]["回复途径"] == "组织者代录"
+    assert before["张伟"]["回复渠道"] == "链接"
+    assert before["王芳"]["回复渠道"] == "组织者代录"
     assert all(row["爽约"] == "" for row in before.values())
 
     clock.advance(hours=3)  # 17:05: the event is over
@@ -114,7 +114,7 @@ async def test_attendance_a_no_after_a_yes_for_two_has_no_party(
 
     # The organiser's table: 不参加 with an empty party cell.
     seen = await console.get(f"/console/events/{event_id}/attendance")
-    row = re.search(r'<tr data-answer="no">(.*?)</tr>', seen.text, re.S)
+    row = re.search(r'<tr data-answer="no"[^>]*>(.*?)</tr>', seen.text, re.S)
     assert row and "不参加" in row.group(1)
     assert '<td class="num"></td>' in row.group(1)
     csv_row = _by_name(await _api_csv(api, event_id))["张伟"]

@@ -29,6 +29,7 @@ async def test_console_demo_file_channel_says_written_to_a_file(
     send, log, one = await _pages(console, event_id, "zh-CN")
     assert "演示：短信消息没有真正发出，只写入了服务器上的文件" in send
     assert "短信（写入文件·演示）" in send
+    assert "其中写入文件（演示）" in send and "已送达" not in send
     assert log.count("已写入文件（演示）") == 2 and "已送达" not in log.split("<tbody")[1]
     assert 'id="demo-note"' in one and "已送达" not in one.split('id="status"')[1]
 

@@ -194,7 +194,7 @@ async def test_attendance_counts_and_csv_open_in_excel(api: Api) -> None:
         "人数",
         "候补序号",
         "回复时间",
-        "回复途径",
+        "回复渠道",
         "签到时间",
         "爽约",
     ]

@@ -285,6 +285,11 @@ async def answer_counts(store: Store, event_ids: Sequence[int]) -> dict[int, Ans
     }
 
 
+async def latest_answers(store: Store, event_id: int, limit: int = 5) -> list[sql.RecentAnswer]:
+    """The event's most recent answers, newest first (the attendance page's strip)."""
+    return await sql.latest_answers(store.reader, event_id, limit)
+
+
 async def attendance_mark(store: Store, event_id: int) -> tuple[int, int, int]:
     """A value that changes whenever the event's attendance does (answers, check-ins)."""
     return await sql.change_mark(store.reader, event_id)

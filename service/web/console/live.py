@@ -43,6 +43,8 @@ REFUSALS: Final = frozenset(
     {"unknown_code", "wrong_room", "not_today", "cancelled", "already_checked_in"}
 )
 ROWS: Final = 500
+# Answers in the attendance page's "latest answers" strip.
+LATEST: Final = 5
 
 
 def _page(method: str, path: str, summary: str, media: str = HTML) -> Callable[[Handler], Handler]:
@@ -137,6 +139,11 @@ async def send_page(request: web.Request, c: Console) -> web.StreamResponse:
         for ch in sending.CHANNELS
     }
     demo = [c.t(f"live.channel_{ch}") for ch in sorted(found.by_channel) if ch in stood_in]
+    # Only files were written: "delivered" would claim what did not happen.
+    all_files = bool(found.by_channel) and set(found.by_channel) <= stood_in
+    statuses = {s: c.t(f"live.status_{s}") for s in (*MAIN_STATUSES, *EXTRA_STATUSES)}
+    if all_files:
+        statuses[str(MessageStatus.DELIVERED)] = c.t("live.status_written")
     return c.render(
         "events/send.html",
         event=event,
@@ -144,6 +151,7 @@ async def send_page(request: web.Request, c: Console) -> web.StreamResponse:
         extras=EXTRA_STATUSES,
         labels=labels,
         demo=c.t("common.list_sep").join(demo),
+        statuses=statuses,
     )
 
 
@@ -219,6 +227,17 @@ async def attendance_data(
         },
         "rows": [_row(c, item, came) for item in found.items],
         "next_after": found.next_after,
+        # The strip of latest answers: who, what, when, newest first.
+        "latest": [
+            {
+                "id": recent.invitation_id,
+                "name": recent.resident_name,
+                "answer": recent.change.answer.value,
+                "answer_text": c.t(f"live.answer_{recent.change.answer.value}"),
+                "at": _local(c, recent.change.at),
+            }
+            for recent in await rsvp.latest_answers(c.store, event_id, LATEST)
+        ],
     }
 
 
