@@ -89,6 +89,12 @@ async def test_attendance_csv_has_the_door_the_path_and_the_no_shows(
         "",
     )
 
+    # The attendance page says so too, beside the check-in time it shows for the others.
+    page = await console.get(f"/console/events/{event_id}/attendance?lang=zh-CN")
+    rows = re.findall(r"<tr data-answer[^>]*>(.*?)</tr>", page.text, re.S)
+    assert any("王芳" in r and "<td>未到</td>" in r for r in rows), rows
+    assert any("张伟" in r and "<td>11-28 14:05</td>" in r for r in rows), rows
+
     # The console's CSV follows the console's language, not the community's.
     assert (await console.get("/console?lang=en")).status == 200
     english = await _console_csv(console, event_id)

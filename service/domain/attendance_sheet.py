@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..core.models import EventStatus, Invitation, RsvpState
+from ..core.models import Event, EventStatus, Invitation, RsvpState
 from ..store import Store
 from . import checkin, rsvp
 from .events import get_event
@@ -31,6 +31,12 @@ class SheetRow:
         return self.invitation.answer not in (RsvpState.NO, RsvpState.PENDING)
 
 
+def has_ended(event: Event, now: datetime) -> bool:
+    """Whether a yes that never checked in is a no-show by now: the event is over and was
+    not cancelled (the rule of checkin.mark_no_shows, read at once, not after housekeeping)."""
+    return event.ends_at <= now and event.status is not EventStatus.CANCELLED
+
+
 async def attendance_sheet(
     store: Store, event_id: int, *, now: datetime, page: int = 500
 ) -> AsyncIterator[list[SheetRow]]:
@@ -41,8 +47,7 @@ async def attendance_sheet(
         for a in await checkin.event_arrivals(store, event_id)
         if a.invitation_id is not None
     }
-    # The same rule as checkin.mark_no_shows, read at once rather than after housekeeping.
-    ended = event.ends_at <= now and event.status is not EventStatus.CANCELLED
+    ended = has_ended(event, now)
     after = 0
     while True:
         found = await rsvp.attendance(store, event_id, after_id=after, limit=page)

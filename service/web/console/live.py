@@ -15,7 +15,7 @@ from ...core.errors import ServiceError
 from ...core.models import AnswerVia, Event, Invitation, MessageStatus, RsvpState
 from ...delivery import delivery_log
 from ...delivery.delivery_log import SendProgress
-from ...domain import checkin, rsvp, sending
+from ...domain import attendance_sheet, checkin, rsvp, sending
 from ...domain.checkin import Arrival, CheckinRefused
 from ...domain.events import get_event
 from ...keys import delivery_key
@@ -179,7 +179,9 @@ def _after(c: Console) -> int:
     return read_int(c.request.query.get("after")) or 0
 
 
-def _row(c: Console, item: Invitation, came: Mapping[int, Arrival]) -> dict[str, Any]:
+def _row(
+    c: Console, item: Invitation, came: Mapping[int, Arrival], *, ended: bool
+) -> dict[str, Any]:
     """One line of the attendance table, in words of the page's language."""
     last = item.history[-1] if item.history else None
     via = last.via if last is not None and item.answer is not RsvpState.PENDING else ""
@@ -197,7 +199,11 @@ def _row(c: Console, item: Invitation, came: Mapping[int, Arrival]) -> dict[str,
         "party": "" if item.answer in (RsvpState.NO, RsvpState.PENDING) else item.party_size,
         "via": c.t(f"live.via_{via}") if via in VIAS else via,
         "at": _local(c, item.answered_at),
-        "checked_in": _local(c, arrival.at) if arrival is not None else "",
+        "checked_in": _local(c, arrival.at)
+        if arrival is not None
+        else c.t("live.no_show")
+        if ended and item.answer is RsvpState.YES
+        else "",
     }
 
 
@@ -210,6 +216,7 @@ async def attendance_data(
 ) -> dict[str, Any]:
     """Counts and rows of the attendance table, as rendered and as streamed."""
     found = await rsvp.attendance(c.store, event_id, answer=answer, after_id=after, limit=ROWS)
+    ended = attendance_sheet.has_ended(await get_event(c.store, event_id), c.now)
     came = {
         a.invitation_id: a
         for a in await checkin.event_arrivals(c.store, event_id)
@@ -225,7 +232,7 @@ async def attendance_data(
             "people": found.people_yes,
             "checked_in": found.people_checked_in,
         },
-        "rows": [_row(c, item, came) for item in found.items],
+        "rows": [_row(c, item, came, ended=ended) for item in found.items],
         "next_after": found.next_after,
         # The strip of latest answers: who, what, when, newest first.
         "latest": [
