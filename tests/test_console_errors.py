@@ -3,7 +3,7 @@ page's language, the console's HTML 404 for an unknown address, and a favicon.""
 
 from __future__ import annotations
 
-from tests.community import EVENTS, published_event
+from tests.community import EVENTS, invited, published_event
 from tests.conftest import Api
 from tests.console import ConsoleClient
 
@@ -76,3 +76,22 @@ async def test_console_errors_the_favicon_is_served(api: Api) -> None:
         assert resp.content_type == "image/x-icon"
         icon = await resp.read()
     assert icon[:4] == b"\x00\x00\x01\x00" and b"PNG" in icon[:40]
+
+
+async def test_console_errors_a_refused_field_is_said_in_the_pages_language(
+    api: Api, console: ConsoleClient
+) -> None:
+    event_id, [rid], _ = await invited(api)
+    path = f"/console/events/{event_id}/attendance"
+    form = {"resident_id": str(rid), "answer": "yes", "party_size": "0"}
+    page = await console.post(path, form)
+    assert page.status == 400 and page.error_for("party_size") == "不能小于 1。"
+    page = await console.post(f"{path}?lang=en", {**form, "party_size": "abc"})
+    assert page.error_for("party_size") == "Enter a whole number."
+    page = await console.post(f"{path}?lang=en", {**form, "answer": "perhaps"})
+    assert page.error_for("answer") == "Choose one of the options."
+    # The API keeps its own words.
+    status, body = await api.post(
+        f"{EVENTS}/{event_id}/answers", json={"resident_id": rid, "answer": "yes", "party_size": 0}
+    )
+    assert status == 400 and "greater than or equal to 1" in body["error"]["fields"]["party_size"]

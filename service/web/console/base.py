@@ -248,7 +248,7 @@ class Console:
 
     def errors(self, exc: ServiceError) -> dict[str, str]:
         """Field -> problem for the form macros; a problem of no field goes under "_form"."""
-        found = dict(exc.fields)
+        found = field_problems(self.lang, exc)
         if not found:
             found["_form"] = error_text(self.lang, exc)
         return found
@@ -350,10 +350,34 @@ def error_text(lang: str, exc: ServiceError) -> str:
     return phrase(key, lang) if key in catalogue()[lang] else exc.message
 
 
+def field_problems(lang: str, exc: ServiceError) -> dict[str, str]:
+    """Each refused field's problem in `lang`: a kind of refusal the catalog words
+    (errors.field_<kind>: pydantic's types, and the `required` code) with its values,
+    else the words the error came with (the domain's own, often already in `lang`)."""
+    words = catalogue()[lang]
+    found: dict[str, str] = {}
+    for name, problem in exc.fields.items():
+        kind, values = exc.reasons.get(name, (exc.code, {}))
+        said = words.get(f"errors.field_{kind}")
+        try:
+            found[name] = problem if said is None else said.format(**values)
+        except (KeyError, IndexError, ValueError):  # a phrase wanting a value not given
+            found[name] = problem
+    return found
+
+
 def error_page(request: web.Request, exc: ServiceError, me: ConsoleUser | None) -> web.Response:
     """A coded error as a console page with the error's own 4xx status."""
-    message = error_text(language(request), exc)
-    return render_page(request, "error.html", exc.status, me=me, error=exc, message=message)
+    lang = language(request)
+    return render_page(
+        request,
+        "error.html",
+        exc.status,
+        me=me,
+        error=exc,
+        message=error_text(lang, exc),
+        problems=field_problems(lang, exc),
+    )
 
 
 async def signed_in(request: web.Request) -> ConsoleUser | None:
