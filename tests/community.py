@@ -324,3 +324,66 @@ async def subscribe(api: Api, url: str, *types: str, secret: str = SECRET) -> in
     status, created = await api.post(SUBSCRIPTIONS, json=body)
     assert status == 201, created
     return int(created["id"])
+
+
+async def console_community(api: Api) -> tuple[dict[str, int], tuple[str, ...]]:
+    """A small community with something on every console page: residents, a sent event
+    with answers, a room with a booking. Returns the ids the pages need and the data it
+    typed (names, titles, places), which a page shows as it was typed, in any language."""
+    people = [
+        await resident(api, f"居民{n:02d}", f"{1 + n % 3}-1-{n:02d}01",
+                       ("sms", f"+86138001{n:05d}"), tags=["building-1"] if n % 2 else [])
+        for n in range(8)
+    ]  # fmt: skip
+    title = "跳蚤市场：旧物换新家"
+    event_id = await published_event(api, title=title, max_party_size=4)
+    status, _ = await api.post(f"{EVENTS}/{event_id}/send")
+    assert status in (200, 202)
+    await settled(api, event_id, total=len(people))
+    await answer(api, event_id, people[0], "yes", 2)
+    await answer(api, event_id, people[2], "no")
+    room_id = await room(api)
+    status, made = await book(
+        api, room_id, "2026-12-01T14:00", "2026-12-01T16:00", title="合唱排练",
+        resident_id=people[1], override_rules=True,
+    )  # fmt: skip
+    assert status == 201, made
+    _, deliveries = await api.get(f"{EVENTS}/{event_id}/deliveries")
+    message_id = int(deliveries["messages"]["items"][0]["id"])
+    community = api.client.app[settings_key].community.name
+    zone = api.client.app[settings_key].community.timezone
+    # The language menu names each language in its own script; the organiser is 王组织.
+    data = (
+        title, "中心广场", "活动室", "合唱排练", community, "building-1", "中文", "English",
+        "王组织", zone,
+        *(f"居民{n:02d}" for n in range(8)),
+    )  # fmt: skip
+    ids = {"event": event_id, "resident": people[0], "room": room_id, "message": message_id}
+    return ids, data
+
+
+def console_pages(ids: dict[str, int]) -> dict[str, str]:
+    """The console's main pages (name -> path) for the ids of console_community."""
+    e, r, room_id = ids["event"], ids["resident"], ids["room"]
+    return {
+        "dashboard": "/console",
+        "events": "/console/events",
+        "event-new": "/console/events/new",
+        "event": f"/console/events/{e}",
+        "event-edit": f"/console/events/{e}/edit",
+        "event-preview": f"/console/events/{e}/preview?resident={r}",
+        "event-send": f"/console/events/{e}/send",
+        "attendance": f"/console/events/{e}/attendance",
+        "checkins": f"/console/events/{e}/checkins",
+        "residents": "/console/residents",
+        "resident": f"/console/residents/{r}",
+        "resident-new": "/console/residents/new",
+        "residents-import": "/console/residents/import",
+        "rooms": "/console/rooms",
+        "room": f"/console/rooms/{room_id}",
+        "room-week": f"/console/rooms/{room_id}/week?start=2026-11-30",
+        "bookings-pending": "/console/bookings/pending",
+        "messages": "/console/messages",
+        "message": f"/console/messages/{ids['message']}",
+        "settings": "/console/settings",
+    }

@@ -300,7 +300,7 @@ async def test_checkin_the_rsvp_page_shows_the_code_and_qr_only_for_yes(api: Api
     code = await code_of(api, event_id, rid)
     assert code is not None
     assert f'<p class="code" id="checkin-code">{code}</p>' in yes_page
-    assert "<svg" in yes_page and "入场码" in yes_page
+    assert "<svg" in yes_page and "签到码" in yes_page
 
     status, no_page = await submit(api, path, answer="no")
     assert status == 200

@@ -96,7 +96,7 @@ async def test_console_live_attendance_shows_a_yes_from_the_link(
         "2",
         "0",
     )
-    row = re.search(r'<tr data-answer="yes">(.*?)</tr>', page.text, re.S)
+    row = re.search(r'<tr data-answer="yes"[^>]*>(.*?)</tr>', page.text, re.S)
     assert row and "张伟" in row.group(1) and "参加" in row.group(1) and "链接" in row.group(1)
 
     # The stream carries the same rows, in the page's language.

@@ -96,7 +96,7 @@ async def test_console_rooms_bad_rules_come_back_beside_their_fields(
 
 async def test_console_rooms_new_room_and_list(console: ConsoleClient, api: Api) -> None:
     page = await console.post("/console/rooms", rules_form(name="多功能厅", capacity="50"))
-    assert page.status == 200 and page.flash == "已创建房间 多功能厅。", page.text
+    assert page.status == 200 and page.flash == "已创建活动室 多功能厅。", page.text
     page = await console.get("/console/rooms")
     assert page.has("多功能厅")
     page = await console.post("/console/rooms", rules_form(name="多功能厅", capacity="50"))

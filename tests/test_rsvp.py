@@ -150,7 +150,7 @@ async def test_answers_keep_their_history_with_path_and_actor(api: Api) -> None:
     assert [(h["answer"], h["party_size"], h["via"], h["actor"]) for h in item["history"]] == [
         ("maybe", 1, "sms", "resident"),
         ("yes", 3, "link", "resident"),
-        ("no", 3, "organiser", "organiser:王组织"),
+        ("no", 1, "organiser", "organiser:王组织"),  # a no brings nobody
     ]
 
 
@@ -187,7 +187,17 @@ async def test_attendance_counts_and_csv_open_in_excel(api: Api) -> None:
     assert resp.status == 200 and resp.content_type == "text/csv"
     assert raw.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
-    assert rows[0] == ["姓名", "房号", "回复", "人数", "候补序号", "回复时间"]
+    assert rows[0] == [
+        "姓名",
+        "房号",
+        "回复",
+        "人数",
+        "候补序号",
+        "回复时间",
+        "回复渠道",
+        "签到时间",
+        "爽约",
+    ]
     assert sorted(r[2] for r in rows[1:]) == ["不参加", "候补", "参加"]
     assert next(r for r in rows[1:] if r[2] == "候补")[4] == "1"
 

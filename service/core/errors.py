@@ -19,6 +19,10 @@ One code means one cause: clients and tests branch on `code`, people read `messa
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
+
+# A field's refusal as a kind and its values: ("less_than_equal", {"le": 100}).
+Reason = tuple[str, Mapping[str, Any]]
 
 
 class ServiceError(Exception):
@@ -33,12 +37,17 @@ class ServiceError(Exception):
         *,
         code: str | None = None,
         fields: Mapping[str, str] | None = None,
+        reasons: Mapping[str, Reason] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         if code is not None:
             self.code = code
         self.fields: dict[str, str] = dict(fields or {})
+        # Why each field was refused, as a kind and its values (pydantic's error type and
+        # context, e.g. ("greater_than_equal", {"ge": 1})), so a page can say it in its
+        # own language; `fields` keeps the API's English words.
+        self.reasons: dict[str, Reason] = dict(reasons or {})
 
     def as_json(self) -> dict[str, object]:
         """The `{"error": {...}}` body every API error uses."""

@@ -78,3 +78,24 @@ def area(name: str, lang: str) -> Mapping[str, str]:
     if not found:
         raise KeyError(f"no texts of area {name!r} in {lang}")
     return MappingProxyType(found)
+
+
+def language_from_header(header: str | None) -> str | None:
+    """The catalog language a browser's Accept-Language prefers most ("zh-TW,zh;q=0.9,
+    en;q=0.8" → zh-CN), or None when it names none of ours. Any zh is zh-CN, any en is en:
+    the catalogs have one of each. (A dozen lines; no library is worth adding for it.)"""
+    ranked: list[tuple[float, int, str]] = []
+    for index, part in enumerate((header or "").split(",")):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        name, _, value = params.strip().partition("=")
+        if name.strip() == "q":
+            try:
+                quality = float(value)
+            except ValueError:
+                continue
+        base = tag.strip().lower().split("-")[0]
+        found = {"zh": "zh-CN", "en": "en"}.get(base)
+        if found is not None and quality > 0:
+            ranked.append((-quality, index, found))
+    return min(ranked)[2] if ranked else None

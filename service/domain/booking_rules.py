@@ -48,7 +48,7 @@ def local_day_bounds(day: date, tz: tzinfo) -> tuple[datetime, datetime]:
 def _hours_text(ranges: Sequence[tuple[str, str]], language: str) -> str:
     if not ranges:
         return phrase("booking_rules.closed_all_day", language)
-    return ", ".join(f"{a}-{b}" for a, b in ranges)
+    return phrase("hours.list_sep", language).join(f"{a}–{b}" for a, b in ranges)
 
 
 def check_slot(

@@ -152,12 +152,18 @@ async def apply_answer(
                 f"resident {request.resident_id} is not invited to event {event.id}",
                 code="invitation_not_found",
             )
-        size = _checked_size(
-            event,
-            (current.party_size if request.party_size is None else request.party_size)
-            + request.party_more,
-        )
         state = request.answer
+        # A no brings nobody: the party is not kept for it (the page, the CSV and the
+        # resident's selector would show it), and a later yes starts from the resident.
+        size = (
+            1
+            if state is RsvpState.NO
+            else _checked_size(
+                event,
+                (current.party_size if request.party_size is None else request.party_size)
+                + request.party_more,
+            )
+        )
         keep_place = False
         if state is RsvpState.YES and event.capacity is not None:
             taken = await sql.seats_taken(tx, event.id, besides=current.id)
@@ -277,6 +283,11 @@ async def answer_counts(store: Store, event_ids: Sequence[int]) -> dict[int, Ans
         )
         for event_id, counts in found.items()
     }
+
+
+async def latest_answers(store: Store, event_id: int, limit: int = 5) -> list[sql.RecentAnswer]:
+    """The event's most recent answers, newest first (the attendance page's strip)."""
+    return await sql.latest_answers(store.reader, event_id, limit)
 
 
 async def attendance_mark(store: Store, event_id: int) -> tuple[int, int, int]:

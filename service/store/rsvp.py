@@ -4,6 +4,7 @@ of requests already applied."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from ..core.clock import from_db, opt_from_db, to_db
@@ -161,16 +162,39 @@ async def history(db: Db, invitation_ids: Sequence[int]) -> dict[int, list[Answe
         list(invitation_ids),
     )
     for row in rows:
-        found[row["invitation_id"]].append(
-            AnswerChange(
-                answer=RsvpState(row["answer"]),
-                party_size=row["party_size"],
-                via=row["via"],
-                actor=row["actor"],
-                at=from_db(row["at"]),
-            )
-        )
+        found[row["invitation_id"]].append(_change(row))
     return found
+
+
+def _change(row: Row) -> AnswerChange:
+    return AnswerChange(
+        answer=RsvpState(row["answer"]),
+        party_size=row["party_size"],
+        via=row["via"],
+        actor=row["actor"],
+        at=from_db(row["at"]),
+    )
+
+
+@dataclass(frozen=True)
+class RecentAnswer:
+    """One answer as it arrived, with whose invitation it was."""
+
+    invitation_id: int
+    resident_name: str
+    change: AnswerChange
+
+
+async def latest_answers(db: Db, event_id: int, limit: int) -> list[RecentAnswer]:
+    """The event's last `limit` answer changes, newest first."""
+    rows = await db.fetchall(
+        "SELECT a.invitation_id, a.answer, a.party_size, a.via, a.actor, a.at, r.name"
+        " FROM answers a JOIN invitations i ON i.id = a.invitation_id"
+        " JOIN residents r ON r.id = i.resident_id"
+        " WHERE i.event_id = ? ORDER BY a.id DESC LIMIT ?",
+        (event_id, limit),
+    )
+    return [RecentAnswer(row["invitation_id"], row["name"], _change(row)) for row in rows]
 
 
 async def counts(db: Db, event_id: int) -> dict[str, tuple[int, int]]:

@@ -20,6 +20,7 @@ from ..core import jsontext
 from ..core.errors import (
     NotFoundError,
     PayloadTooLargeError,
+    Reason,
     UnsupportedMediaError,
     ValidationError,
 )
@@ -236,12 +237,14 @@ def reply(request: web.Request, value: Any, status: int = 200) -> web.Response:
     )
 
 
-def _field_errors(exc: pydantic.ValidationError) -> dict[str, str]:
+def _field_errors(exc: pydantic.ValidationError) -> tuple[dict[str, str], dict[str, Reason]]:
     fields: dict[str, str] = {}
+    reasons: dict[str, Reason] = {}
     for err in exc.errors(include_url=False):
         name = ".".join(str(part) for part in err["loc"]) or "body"
         fields.setdefault(name, str(err["msg"]))
-    return fields
+        reasons.setdefault(name, (str(err["type"]), dict(err.get("ctx") or {})))
+    return fields, reasons
 
 
 def validate(model: type[M], data: Any, what: str, *, json_body: bool = False) -> M:
@@ -250,9 +253,11 @@ def validate(model: type[M], data: Any, what: str, *, json_body: bool = False) -
     try:
         found = model.model_validate(data, context={"json": json_body})
     except pydantic.ValidationError as exc:
-        fields = _field_errors(exc)
+        fields, reasons = _field_errors(exc)
         summary = "; ".join(f"{k}: {v}" for k, v in fields.items())
-        raise ValidationError(f"invalid {what}: {summary}", fields=fields) from None
+        raise ValidationError(
+            f"invalid {what}: {summary}", fields=fields, reasons=reasons
+        ) from None
     if isinstance(found, Patch) and not found.model_fields_set:
         # Most likely a client that lost its body on the way: say so, change nothing.
         raise ValidationError(

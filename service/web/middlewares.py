@@ -12,6 +12,7 @@ from aiohttp.typedefs import Handler
 
 from ..core.errors import ServiceError
 from ..keys import metrics_key, settings_key
+from .console import base as console_base
 
 access_log = logging.getLogger("linli.access")
 log = logging.getLogger("linli.web")
@@ -26,6 +27,13 @@ def route_template(request: web.Request) -> str:
     if resource is None:
         return "unmatched"
     return str(resource.canonical)
+
+
+def _is_console(request: web.Request) -> bool:
+    """A browser's request for a console page (its pages are HTML, whatever the address)."""
+    return request.method in ("GET", "HEAD") and (
+        request.path == "/console" or request.path.startswith("/console/")
+    )
 
 
 def _error_response(status: int, code: str, message: str) -> web.Response:
@@ -89,6 +97,8 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         code = phrase.lower().replace(" ", "_").replace("-", "_")
         if exc.status == 413:
             return _too_large(request.app[settings_key].server.max_body_bytes)
+        if exc.status == 404 and _is_console(request):
+            return await console_base.not_found_page(request)
         if exc.status == 404:
             message = f"no route for {request.method} {request.path}"
         elif exc.status == 405:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Final, Literal
 
 from aiohttp import web
@@ -13,7 +14,7 @@ from pydantic import Field
 
 from ..core.models import AnswerVia, Invitation, RsvpState
 from ..core.phrases import area
-from ..domain import rsvp
+from ..domain import attendance_sheet, rsvp
 from ..keys import clock_key, delivery_key, settings_key, store_key
 from .jsonio import MAX_ID, Body, Id, Query, path_id, reply
 from .routing import STAFF, Api, principal
@@ -111,7 +112,26 @@ async def attendance(request: web.Request, query: AttendanceQuery) -> web.Respon
 
 
 # The CSV's columns, each heading `attendance_csv.heading_<column>` in the catalogs.
-_CSV_COLUMNS: Final = ("name", "unit", "answer", "party", "place", "answered_at")
+_CSV_COLUMNS: Final = (
+    "name",
+    "unit",
+    "answer",
+    "party",
+    "place",
+    "answered_at",
+    "via",
+    "checked_in_at",
+    "no_show",
+)
+_VIAS: Final = frozenset(via.value for via in AnswerVia)
+
+
+class AttendanceCsvQuery(Query):
+    """The language of the CSV's headings and words."""
+
+    lang: Literal["zh-CN", "en"] | None = Field(
+        None, description="Headings and answers in this language (default: the community's)"
+    )
 
 
 @routes.route(
@@ -120,17 +140,25 @@ _CSV_COLUMNS: Final = ("name", "unit", "answer", "party", "place", "answered_at"
     summary="The attendance list as CSV (UTF-8 with BOM, for Excel and WPS)",
     tag=TAG,
     roles=STAFF,
+    query=AttendanceCsvQuery,
     errors=(404,),
     response_media="text/csv",
 )
-async def attendance_csv(request: web.Request) -> web.StreamResponse:
-    """One row per invitation; headings in the community's language."""
+async def attendance_csv(request: web.Request, query: AttendanceCsvQuery) -> web.StreamResponse:
+    """One row per invitation: the answer, its path, the check-in time and no-shows."""
+    language = query.lang or request.app[settings_key].community.default_language
+    return await write_attendance_csv(request, _event_id(request), language)
+
+
+async def write_attendance_csv(
+    request: web.Request, event_id: int, language: str
+) -> web.StreamResponse:
+    """The attendance CSV of one event, streamed, with headings and words in `language`."""
     settings = request.app[settings_key]
-    language = settings.community.default_language
-    event_id = _event_id(request)
-    store = request.app[store_key]
-    first = await rsvp.attendance(store, event_id, limit=1, with_history=False)
-    del first  # 404 before the headers go out
+    sheet = attendance_sheet.attendance_sheet(
+        request.app[store_key], event_id, now=request.app[clock_key]()
+    )
+    first = await anext(sheet)  # 404 before the headers go out
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/csv; charset=utf-8",
@@ -144,28 +172,31 @@ async def attendance_csv(request: web.Request) -> web.StreamResponse:
     words = area("attendance_csv", language)
     writer.writerow(words[f"heading_{column}"] for column in _CSV_COLUMNS)
     tz = settings.tz
-    after = 0
-    while True:
-        page = await rsvp.attendance(store, event_id, after_id=after, with_history=False)
-        for item in page.items:
+
+    def when(moment: datetime | None) -> str:
+        return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M") if moment else ""
+
+    found: list[attendance_sheet.SheetRow] | None = first
+    while found is not None:
+        for row in found:
+            item = row.invitation
             writer.writerow(
                 (
                     _safe(item.resident_name),
                     _safe(item.unit),
                     words[str(item.answer)],
-                    item.party_size,
+                    item.party_size if row.has_party else "",
                     item.waitlist_position or "",
-                    item.answered_at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
-                    if item.answered_at
-                    else "",
+                    when(item.answered_at),
+                    words[f"via_{row.via}" if row.via in _VIAS else "via_other"] if row.via else "",
+                    when(row.checked_in_at),
+                    words["no_show"] if row.no_show else "",
                 )
             )
         await response.write(buffer.getvalue().encode("utf-8"))
         buffer.seek(0)
         buffer.truncate()
-        if page.next_after is None:
-            break
-        after = page.next_after
+        found = await anext(sheet, None)
     await response.write_eof()
     return response
 

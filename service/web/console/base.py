@@ -25,12 +25,12 @@ from aiohttp import web
 from multidict import MultiDict, MultiDictProxy
 
 from ...core.clock import YEARS_TEXT, in_years
-from ...core.errors import PermissionDeniedError, ServiceError, ValidationError
-from ...core.phrases import LANGUAGES, Text
+from ...core.errors import NotFoundError, PermissionDeniedError, ServiceError, ValidationError
+from ...core.phrases import LANGUAGES, Text, catalogue, phrase
 from ...core.secret import same_text
 from ...core.text import text_problem
 from ...domain.console_auth import ConsoleUser, session_user
-from ...keys import clock_key, settings_key, store_key
+from ...keys import clock_key, delivery_key, settings_key, store_key
 from ...settings import Settings
 from ...store import Store
 from ..jsonio import read_form, validate
@@ -248,10 +248,14 @@ class Console:
 
     def errors(self, exc: ServiceError) -> dict[str, str]:
         """Field -> problem for the form macros; a problem of no field goes under "_form"."""
-        found = dict(exc.fields)
+        found = field_problems(self.lang, exc)
         if not found:
-            found["_form"] = exc.message
+            found["_form"] = error_text(self.lang, exc)
         return found
+
+    def error_text(self, exc: ServiceError) -> str:
+        """A coded error in the page's language."""
+        return error_text(self.lang, exc)
 
     def require_confirm(self) -> None:
         """A destructive action must come from its confirmation button."""
@@ -318,6 +322,9 @@ def render_page(
         "flash": _flash_text(flash),
         "nav": [(key, href, _active(request.path, href)) for key, href in NAV],
         "path": request.path,
+        # Channels the file channel carries: their messages are only written to files
+        # (a demo), and the pages say so rather than "delivered".
+        "stood_in": request.app[delivery_key].stand_ins(),
     }
     base.update(context)
     _CSRF.set(base["csrf"])
@@ -336,9 +343,57 @@ def _active(path: str, href: str) -> bool:
     return path == href or path.startswith(href + "/")
 
 
+def error_text(lang: str, exc: ServiceError) -> str:
+    """A coded error as the console says it in `lang`: the catalog's errors.<code> when
+    there is one, else the error's own message."""
+    key = f"errors.{exc.code}"
+    return phrase(key, lang) if key in catalogue()[lang] else exc.message
+
+
+def field_problems(lang: str, exc: ServiceError) -> dict[str, str]:
+    """Each refused field's problem in `lang`: a kind of refusal the catalog words
+    (errors.field_<kind>: pydantic's types, and the `required` code) with its values,
+    else the words the error came with (the domain's own, often already in `lang`)."""
+    words = catalogue()[lang]
+    found: dict[str, str] = {}
+    for name, problem in exc.fields.items():
+        kind, values = exc.reasons.get(name, (exc.code, {}))
+        said = words.get(f"errors.field_{kind}")
+        try:
+            found[name] = problem if said is None else said.format(**values)
+        except (KeyError, IndexError, ValueError):  # a phrase wanting a value not given
+            found[name] = problem
+    return found
+
+
 def error_page(request: web.Request, exc: ServiceError, me: ConsoleUser | None) -> web.Response:
     """A coded error as a console page with the error's own 4xx status."""
-    return render_page(request, "error.html", exc.status, me=me, error=exc)
+    lang = language(request)
+    return render_page(
+        request,
+        "error.html",
+        exc.status,
+        me=me,
+        error=exc,
+        message=error_text(lang, exc),
+        problems=field_problems(lang, exc),
+    )
+
+
+async def signed_in(request: web.Request) -> ConsoleUser | None:
+    """Who the request's session cookie signs in, or None."""
+    cookie = request.cookies.get(SESSION_COOKIE, "")
+    if not cookie:
+        return None
+    return await session_user(request.app[store_key], cookie, request.app[clock_key]())
+
+
+async def not_found_page(request: web.Request) -> web.Response:
+    """The console's own 404 page for a /console address that no page has (in the
+    console's look and language, never the API's JSON)."""
+    me = await signed_in(request)
+    missing = NotFoundError(f"no page at {request.path}", code="page_not_found")
+    return error_page(request, missing, me)
 
 
 Handler = Callable[[web.Request, Console], Awaitable[web.StreamResponse]]
@@ -351,8 +406,7 @@ def view(handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamRespon
     @functools.wraps(handler)
     async def handle(request: web.Request) -> web.StreamResponse:
         now = request.app[clock_key]()
-        cookie = request.cookies.get(SESSION_COOKIE, "")
-        me = await session_user(request.app[store_key], cookie, now) if cookie else None
+        me = await signed_in(request)
         if me is None:
             # A form posted after the session ended cannot be replayed: back to the start.
             back = request.path_qs if request.method == "GET" else "/console"

@@ -353,7 +353,7 @@ async def event_preview(request: web.Request, c: Console) -> web.StreamResponse:
                 channel=channel,
             )
         except ServiceError as exc:
-            errors = {"resident": exc.message}
+            errors = {"resident": c.error_text(exc)}
             status = exc.status
     return c.render(
         "events/preview.html",

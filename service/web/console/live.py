@@ -15,7 +15,7 @@ from ...core.errors import ServiceError
 from ...core.models import AnswerVia, Event, Invitation, MessageStatus, RsvpState
 from ...delivery import delivery_log
 from ...delivery.delivery_log import SendProgress
-from ...domain import checkin, rsvp, sending
+from ...domain import attendance_sheet, checkin, rsvp, sending
 from ...domain.checkin import Arrival, CheckinRefused
 from ...domain.events import get_event
 from ...keys import delivery_key
@@ -43,6 +43,8 @@ REFUSALS: Final = frozenset(
     {"unknown_code", "wrong_room", "not_today", "cancelled", "already_checked_in"}
 )
 ROWS: Final = 500
+# Answers in the attendance page's "latest answers" strip.
+LATEST: Final = 5
 
 
 def _page(method: str, path: str, summary: str, media: str = HTML) -> Callable[[Handler], Handler]:
@@ -129,13 +131,27 @@ async def send_page(request: web.Request, c: Console) -> web.StreamResponse:
     """The counts at load time; live.js keeps them moving from the stream."""
     event = await get_event(c.store, _event_id(request))
     found = await delivery_log.send_progress(c.store, event.id)
-    labels = {ch: c.t(f"live.channel_{ch}") for ch in sending.CHANNELS}
+    stood_in = request.app[delivery_key].stand_ins()
+    labels = {
+        ch: c.t("live.channel_stood_in", channel=c.t(f"live.channel_{ch}"))
+        if ch in stood_in
+        else c.t(f"live.channel_{ch}")
+        for ch in sending.CHANNELS
+    }
+    demo = [c.t(f"live.channel_{ch}") for ch in sorted(found.by_channel) if ch in stood_in]
+    # Only files were written: "delivered" would claim what did not happen.
+    all_files = bool(found.by_channel) and set(found.by_channel) <= stood_in
+    statuses = {s: c.t(f"live.status_{s}") for s in (*MAIN_STATUSES, *EXTRA_STATUSES)}
+    if all_files:
+        statuses[str(MessageStatus.DELIVERED)] = c.t("live.status_written")
     return c.render(
         "events/send.html",
         event=event,
         p=progress_data(found),
         extras=EXTRA_STATUSES,
         labels=labels,
+        demo=c.t("common.list_sep").join(demo),
+        statuses=statuses,
     )
 
 
@@ -163,7 +179,9 @@ def _after(c: Console) -> int:
     return read_int(c.request.query.get("after")) or 0
 
 
-def _row(c: Console, item: Invitation, came: Mapping[int, Arrival]) -> dict[str, Any]:
+def _row(
+    c: Console, item: Invitation, came: Mapping[int, Arrival], *, ended: bool
+) -> dict[str, Any]:
     """One line of the attendance table, in words of the page's language."""
     last = item.history[-1] if item.history else None
     via = last.via if last is not None and item.answer is not RsvpState.PENDING else ""
@@ -177,10 +195,15 @@ def _row(c: Console, item: Invitation, came: Mapping[int, Arrival]) -> dict[str,
         "unit": item.unit,
         "answer": item.answer.value,
         "answer_text": answer,
-        "party": item.party_size,
+        # A no (or no answer yet) brings nobody: its cell stays empty.
+        "party": "" if item.answer in (RsvpState.NO, RsvpState.PENDING) else item.party_size,
         "via": c.t(f"live.via_{via}") if via in VIAS else via,
         "at": _local(c, item.answered_at),
-        "checked_in": _local(c, arrival.at) if arrival is not None else "",
+        "checked_in": _local(c, arrival.at)
+        if arrival is not None
+        else c.t("live.no_show")
+        if ended and item.answer is RsvpState.YES
+        else "",
     }
 
 
@@ -193,6 +216,7 @@ async def attendance_data(
 ) -> dict[str, Any]:
     """Counts and rows of the attendance table, as rendered and as streamed."""
     found = await rsvp.attendance(c.store, event_id, answer=answer, after_id=after, limit=ROWS)
+    ended = attendance_sheet.has_ended(await get_event(c.store, event_id), c.now)
     came = {
         a.invitation_id: a
         for a in await checkin.event_arrivals(c.store, event_id)
@@ -208,8 +232,19 @@ async def attendance_data(
             "people": found.people_yes,
             "checked_in": found.people_checked_in,
         },
-        "rows": [_row(c, item, came) for item in found.items],
+        "rows": [_row(c, item, came, ended=ended) for item in found.items],
         "next_after": found.next_after,
+        # The strip of latest answers: who, what, when, newest first.
+        "latest": [
+            {
+                "id": recent.invitation_id,
+                "name": recent.resident_name,
+                "answer": recent.change.answer.value,
+                "answer_text": c.t(f"live.answer_{recent.change.answer.value}"),
+                "at": _local(c, recent.change.at),
+            }
+            for recent in await rsvp.latest_answers(c.store, event_id, LATEST)
+        ],
     }
 
 
@@ -300,8 +335,8 @@ async def record_answer(request: web.Request, c: Console) -> web.StreamResponse:
 @_page("GET", "/attendance.csv", "The attendance list as CSV (UTF-8 with BOM)", "text/csv")
 @view
 async def attendance_csv(request: web.Request, c: Console) -> web.StreamResponse:
-    """The very CSV of GET /api/v1/events/{id}/attendance.csv, for a signed-in session."""
-    return await rsvp_api.attendance_csv(request)
+    """The CSV of GET /api/v1/events/{id}/attendance.csv, in the console's language."""
+    return await rsvp_api.write_attendance_csv(request, _event_id(request), c.lang)
 
 
 # Check-ins
@@ -325,7 +360,7 @@ async def _checkins(c: Console, event: Event, redo: Redo = FRESH) -> web.Respons
 def refusal_text(c: Console, exc: CheckinRefused) -> str:
     """Why the door said no, in the page's language."""
     if exc.code not in REFUSALS:
-        return exc.message
+        return c.error_text(exc)
     at = exc.checked_in_at.astimezone(c.tz).strftime("%H:%M") if exc.checked_in_at else ""
     return c.t(f"live.refused_{exc.code}", at=at)
 

@@ -100,7 +100,14 @@ def _render(
         "settings/view.html",
         status,
         community_settings=c.settings.community,
-        quiet=(delivery.quiet_start, delivery.quiet_end, ", ".join(delivery.quiet_channels)),
+        # The channels quiet hours hold back, named as the page names them ("短信、邮件").
+        quiet=(
+            delivery.quiet_start,
+            delivery.quiet_end,
+            c.t("common.list_sep").join(
+                c.t(f"settings.channel_{ch}") for ch in delivery.quiet_channels
+            ),
+        ),
         channels=channel_views(c, request),
         testable=[ch.value for ch in Channel if ch.value in request.app[delivery_key].routes],
         may_test=c.me.role == Role.ADMIN,

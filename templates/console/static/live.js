@@ -57,13 +57,42 @@
     body.replaceChildren(...rows);
   }
 
+  // What each row showed last, by invitation id: a row that differs (or is new) after a
+  // live update is highlighted for a few seconds (the "changed" class; CSS fades it).
+  let shown = null;
+
+  function rowKey(r) {
+    return [r.answer_text, r.party, r.via, r.at, r.checked_in].join("\u0001");
+  }
+
+  function updateLatest(latest) {
+    const list = document.getElementById("latest-answers");
+    if (!list || !latest) return;
+    list.replaceChildren(...latest.map((a) => {
+      const li = document.createElement("li");
+      li.dataset.answer = a.answer;
+      li.appendChild(cell("strong", a.name));
+      li.appendChild(document.createTextNode(" " + a.answer_text + " "));
+      li.appendChild(cell("span", a.at, "muted"));
+      return li;
+    }));
+    const none = document.getElementById("latest-empty");
+    if (none) none.hidden = latest.length > 0;
+  }
+
   function updateAttendance(data) {
+    const section = document.getElementById("attendance");
+    if (section) section.dataset.live = "on"; // the stream is flowing (tests wait on it)
     for (const key of Object.keys(data.counts)) setText("att-" + key, data.counts[key]);
+    updateLatest(data.latest);
     const body = document.getElementById("attendance-rows");
     if (!body) return;
+    const before = shown;
+    shown = new Map(data.rows.map((r) => [r.id, rowKey(r)]));
     const rows = data.rows.map((r) => {
       const tr = document.createElement("tr");
       tr.dataset.answer = r.answer;
+      tr.dataset.id = r.id;
       tr.appendChild(cell("td", r.name));
       tr.appendChild(cell("td", r.unit));
       tr.appendChild(cell("td", r.answer_text));
@@ -71,6 +100,11 @@
       tr.appendChild(cell("td", r.via));
       tr.appendChild(cell("td", r.at));
       tr.appendChild(cell("td", r.checked_in));
+      // The first message only repeats what the page was rendered with.
+      if (before && before.get(r.id) !== shown.get(r.id)) {
+        tr.classList.add("changed");
+        setTimeout(() => tr.classList.remove("changed"), 6000);
+      }
       return tr;
     });
     body.replaceChildren(...rows);
