@@ -80,7 +80,13 @@ async def test_checkin_yes_gets_a_code_and_a_promotion_too(api: Api) -> None:
 
     await answer(api, event_id, first, "no")  # frees the seat: the second moves up
 
-    assert await code_of(api, event_id, second) is not None
+    promoted = await code_of(api, event_id, second)
+    assert promoted is not None
+    # The notice that they moved up is their confirmation: it carries the code.
+    await settled(api, event_id, total=4)
+    texts = [path.read_text(encoding="utf-8") for path in outbox_files(api, "sms")]
+    [offer] = [text for text in texts if "Kind: waitlist_offer" in text]
+    assert f"签到码{promoted}" in offer
     # The first keeps the same code should they come back to yes.
     await answer(api, event_id, first, "yes")
     assert await code_of(api, event_id, first) == code
