@@ -276,6 +276,7 @@ async def test_tablet_browser_a_stalled_connection_shows_the_offline_banner_by_i
         for page in pages.values():
             await expect(page.locator("#timeline .slot")).to_have_count(0)
             await expect(page.locator("#offline")).to_be_hidden()
+        await _kept_by_service_worker(pages["zh-CN"])
 
         # The link dies without a word: the server is up, no connection is closed.
         relay.stall()
@@ -287,6 +288,12 @@ async def test_tablet_browser_a_stalled_connection_shows_the_offline_banner_by_i
             await expect(page.locator("#offline")).to_be_visible(timeout=30000)
             await expect(page.locator("#offline")).to_have_text(banners[lang])
             await shoot(page, f"stalled-{lang}")
+        # Reloaded on the dead link, the page comes from the service worker's copy once the
+        # request's deadline passes, and says again that it is offline.
+        kept = pages["zh-CN"]
+        await kept.reload(timeout=30000)
+        await expect(kept.locator("#room")).to_have_text("活动室")
+        await expect(kept.locator("#offline")).to_be_visible(timeout=30000)
 
         relay.resume()
         for page in pages.values():
