@@ -233,14 +233,19 @@ async def test_the_residents_page_shows_rules_week_and_books(api: Api) -> None:
     async with api.client.get(location) as resp:
         html = await resp.text()
     assert "Booked!" in html and mine["checkin_code"] in html and "<svg" in html
+    # Cancelling asks once: the form's first post without the confirming button is refused.
+    cancel = {"booking_id": str(mine["id"]), "nonce": "x"}
+    status, asked = await api.post(f"{page}/cancel", data=cancel, allow_redirects=False)
+    assert status == 400 and "Please confirm the cancellation first." in asked
     status, _ = await api.post(
-        f"{page}/cancel", data={"booking_id": str(mine["id"]), "nonce": "x"}, allow_redirects=False
+        f"{page}/cancel", data={**cancel, "confirm": "yes"}, allow_redirects=False
     )
     assert status == 303
     # Someone else's booking is not the link's to cancel.
     other_booking = next(b for b in listed["items"] if b["resident_id"] == other)
     status, _ = await api.post(
-        f"{page}/cancel", data={"booking_id": str(other_booking["id"]), "nonce": "y"}
+        f"{page}/cancel",
+        data={"booking_id": str(other_booking["id"]), "nonce": "y", "confirm": "yes"},
     )
     assert status == 404
     _, listed = await api.get(f"{ROOMS}/{room_id}/bookings", params={"status": "confirmed"})

@@ -80,7 +80,13 @@ async def test_checkin_yes_gets_a_code_and_a_promotion_too(api: Api) -> None:
 
     await answer(api, event_id, first, "no")  # frees the seat: the second moves up
 
-    assert await code_of(api, event_id, second) is not None
+    promoted = await code_of(api, event_id, second)
+    assert promoted is not None
+    # The notice that they moved up is their confirmation: it carries the code.
+    await settled(api, event_id, total=4)
+    texts = [path.read_text(encoding="utf-8") for path in outbox_files(api, "sms")]
+    [offer] = [text for text in texts if "Kind: waitlist_offer" in text]
+    assert f"签到码{promoted}" in offer
     # The first keeps the same code should they come back to yes.
     await answer(api, event_id, first, "yes")
     assert await code_of(api, event_id, first) == code
@@ -317,6 +323,42 @@ async def test_checkin_the_confirmation_of_a_yes_carries_the_code(api: Api) -> N
     texts = [path.read_text(encoding="utf-8") for path in outbox_files(api, "sms")]
     [confirmation] = [text for text in texts if "Kind: rsvp_confirmation" in text]
     assert f"签到码{code}" in confirmation
+
+
+async def test_checkin_a_link_answer_sends_the_code_on_the_residents_channel(api: Api) -> None:
+    event_id, [rid], [path] = await invited(api)  # invited by SMS
+
+    status, _ = await submit(api, path, answer="yes", party_size="2")
+    assert status == 200
+
+    # The page is not the only place the code lives: the resident's SMS carries it too.
+    await settled(api, event_id, total=2)
+    code = await code_of(api, event_id, rid)
+    texts = [path.read_text(encoding="utf-8") for path in outbox_files(api, "sms")]
+    [confirmation] = [text for text in texts if "Kind: rsvp_confirmation" in text]
+    assert f"签到码{code}" in confirmation and "共2人" in confirmation
+
+    # A no on the page is confirmed as well, with no code.
+    await submit(api, path, answer="no")
+    await settled(api, event_id, total=3)
+    texts = [path.read_text(encoding="utf-8") for path in outbox_files(api, "sms")]
+    confirmations = [text for text in texts if "Kind: rsvp_confirmation" in text]
+    assert len(confirmations) == 2
+    assert any("您这次不参加" in text and "签到码" not in text for text in confirmations)
+
+
+async def test_checkin_a_link_answer_by_an_email_resident_is_confirmed_by_email(
+    api: Api,
+) -> None:
+    event_id, [rid], [path] = await invited(api, contact=("email", "li.na@example.org"))
+
+    await submit(api, path, answer="yes", party_size="1")
+
+    await settled(api, event_id, total=2)
+    code = await code_of(api, event_id, rid)
+    emails = [path.read_text(encoding="utf-8") for path in outbox_files(api, "email")]
+    [confirmation] = [text for text in emails if "Kind: rsvp_confirmation" in text]
+    assert f"签到码：{code}" in confirmation
 
 
 async def test_checkin_a_residents_webhook_confirmation_carries_the_code(api: Api) -> None:

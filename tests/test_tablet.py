@@ -197,6 +197,7 @@ async def test_tablet_check_in_refusals_are_reasons_and_a_nonce_replays(api: Api
     twice = await refused(here)
     assert twice["code"] == "already_checked_in"
     assert twice["message"] == "already checked in at 10:00" and twice["checked_in_at"]
+    assert twice["name"] == "李*"  # the door can say whose code came twice
 
 
 async def test_tablet_a_door_sees_its_room_from_today_to_7_days_on_only(api: Api) -> None:

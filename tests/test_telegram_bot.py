@@ -15,7 +15,7 @@ from service.domain.telegram_bot import STATUS_MARK
 from service.domain.telegram_links import deep_link
 from service.keys import delivery_key, store_key
 from service.web.telegram import SECRET_HEADER
-from tests.community import EVENTS, invited, resident
+from tests.community import EVENTS, code_of, invited, resident
 from tests.conftest import Api, MakeApi, PinnedClock
 from tests.fakes.telegram import TOKEN, FakeTelegram
 
@@ -74,6 +74,12 @@ async def invitation(api: Api, event_id: int) -> dict[str, Any]:
     assert status == 200, body
     [item] = body["items"]
     return dict(item)
+
+
+async def kinds_queued(api: Api) -> list[str]:
+    """The kinds of the messages in the outbox, oldest first."""
+    rows = await api.client.app[store_key].reader.fetchall("SELECT kind FROM messages ORDER BY id")
+    return [str(row["kind"]) for row in rows]
 
 
 async def test_telegram_start_with_a_token_links_the_chat_and_replies(
@@ -168,17 +174,22 @@ async def test_telegram_links_only_private_chats(
 async def test_telegram_going_answers_and_shows_it_on_the_message(
     tg: Api, bot: FakeTelegram
 ) -> None:
-    event_id, _, _ = await invited(tg, **ON_TELEGRAM)
+    event_id, [rid], _ = await invited(tg, **ON_TELEGRAM)
     status, _ = await deliver(tg, bot.tap(CHAT, "Going"))
     assert status == 200
     item = await invitation(tg, event_id)
     assert (item["answer"], item["party_size"]) == ("yes", 1)
     assert item["history"][-1]["via"] == "telegram"
+    # The edit is the confirmation: it carries the door code, and no message follows.
+    code = await code_of(tg, event_id, rid)
     [answered] = bot.callback_answers()
-    assert answered["text"] == "Noted: going, 1 person"
+    assert answered["text"] == f"Noted: going, 1 person · check-in code {code}"
     [edit] = bot.edits(CHAT)
     invitation_text = bot.sent(CHAT)[0].params["text"]
-    assert edit.params["text"] == f"{invitation_text}\n\n{STATUS_MARK}Your answer: going, 1 person"
+    assert edit.params["text"] == (
+        f"{invitation_text}\n\n{STATUS_MARK}Your answer: going, 1 person · check-in code {code}"
+    )
+    assert await kinds_queued(tg) == ["invitation"]
     # The buttons stay, so the answer can still change.
     assert edit.params["reply_markup"] == bot.sent(CHAT)[0].params["reply_markup"]
 
@@ -193,7 +204,7 @@ async def test_telegram_plus_one_adds_a_person_up_to_the_limit(tg: Api, bot: Fak
     await deliver(tg, bot.tap(CHAT, "+1"))
     item = await invitation(tg, event_id)
     assert (item["answer"], item["party_size"]) == ("yes", 2)
-    assert bot.callback_answers()[-1]["text"] == "Noted: going, 2 people"
+    assert bot.callback_answers()[-1]["text"].startswith("Noted: going, 2 people · check-in")
     await deliver(tg, bot.tap(CHAT, "+1"))
     assert (await invitation(tg, event_id))["party_size"] == 2
     assert bot.callback_answers()[-1]["text"] == "At most 2 people per answer, you included."
@@ -211,7 +222,7 @@ async def test_telegram_plus_ones_pressed_at_once_each_count(tg: Api, bot: FakeT
 
 
 async def test_telegram_a_repeated_update_is_applied_once(tg: Api, bot: FakeTelegram) -> None:
-    event_id, _, _ = await invited(tg, **ON_TELEGRAM)
+    event_id, [rid], _ = await invited(tg, **ON_TELEGRAM)
     update = bot.tap(CHAT, "+1")
     for _ in range(2):
         status, _ = await deliver(tg, update)
@@ -220,7 +231,8 @@ async def test_telegram_a_repeated_update_is_applied_once(tg: Api, bot: FakeTele
     assert (item["answer"], item["party_size"]) == ("yes", 2)
     assert len(item["history"]) == 1
     # Both deliveries stop the spinner and show the same answer.
-    assert [a["text"] for a in bot.callback_answers()] == ["Noted: going, 2 people"] * 2
+    said = f"Noted: going, 2 people · check-in code {await code_of(tg, event_id, rid)}"
+    assert [a["text"] for a in bot.callback_answers()] == [said] * 2
 
 
 async def test_telegram_tampered_button_data_is_refused(tg: Api, bot: FakeTelegram) -> None:

@@ -39,6 +39,23 @@ def refusal(code: str, language: str, **values: object) -> ConflictError:
     return ConflictError(text, code=code, fields={RULE_FIELD[code]: text})
 
 
+def refusal_text(room: Room, code: str, day: date, language: str) -> str | None:
+    """What the refusal `code` said of a request for `day` in `room`, said again from the
+    room's rules (a skipped week of a series, shown after the redirect); None for a code
+    that is no rule's."""
+    if code not in RULE_FIELD:
+        return None
+    values: dict[str, object] = {"day": day.isoformat()}
+    if code == "outside_hours":
+        hours = room.opening_hours.get(WEEKDAYS[day.weekday()], ()) if room.opening_hours else ()
+        values["hours"] = _hours_text(hours, language_of(language))
+    elif code == "slot_taken":
+        values["n"] = room.buffer_minutes
+    else:
+        values["n"] = getattr(room, RULE_FIELD[code], "")
+    return phrase(f"booking_rules.{code}", language_of(language), **values)
+
+
 def local_day_bounds(day: date, tz: tzinfo) -> tuple[datetime, datetime]:
     """The local day's first moment and the next day's."""
     start = datetime.combine(day, time(0), tz)

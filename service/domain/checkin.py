@@ -35,18 +35,28 @@ class CheckinRefused(ServiceError):
     status = 409
     code = "cancelled"
 
-    def __init__(self, reason: str, message: str, *, checked_in_at: datetime | None = None):
+    def __init__(
+        self,
+        reason: str,
+        message: str,
+        *,
+        checked_in_at: datetime | None = None,
+        name: str | None = None,
+    ):
         super().__init__(message, code=reason)
         self.status = 404 if reason == "unknown_code" else 409
         self.checked_in_at = checked_in_at
+        self.name = name
 
     def as_json(self) -> dict[str, object]:
-        """The usual error body; already_checked_in also carries `checked_in_at` (ISO UTC)."""
+        """The usual error body; already_checked_in also carries `checked_in_at` (ISO UTC)
+        and `name`, the code's holder masked (张*), so the door can say who came."""
         body = super().as_json()
         if self.checked_in_at is not None:
             error = body["error"]
             assert isinstance(error, dict)
             error["checked_in_at"] = self.checked_in_at.astimezone(UTC).isoformat()
+            error["name"] = self.name or ""
         return body
 
 
@@ -174,6 +184,7 @@ def refusal(
             "already_checked_in",
             f"already checked in at {at}",
             checked_in_at=owner.checked_in_at,
+            name=mask_name(owner.resident_name),
         )
     problem = _not_confirmed(owner)
     if problem is not None:

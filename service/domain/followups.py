@@ -22,9 +22,11 @@ from ..store.recipients import Reach, Recipient
 from . import subscriptions
 from .rsvp import AnswerOutcome
 
-# Answers whose path has no message of its own to confirm them: a link answer is
-# confirmed on the page itself, a Telegram answer by editing the message it came from.
-_CONFIRMED_IN_PLACE = frozenset({AnswerVia.LINK, AnswerVia.TELEGRAM, AnswerVia.SYSTEM})
+# Answers confirmed where they were given, so no message follows them: a Telegram answer
+# by editing the message it came from (door code included: see telegram_bot.press_button),
+# a promotion by its own waitlist offer. A link answer is confirmed by a message too: the
+# page is gone once closed, and the door code must stay with the resident (issue 23, 8).
+_CONFIRMED_IN_PLACE = frozenset({AnswerVia.TELEGRAM, AnswerVia.SYSTEM})
 log = logging.getLogger("linli.followups")
 # A reply that could not go out within a day answers nothing any more.
 REPLY_LIFETIME = timedelta(days=1)
@@ -121,7 +123,8 @@ def _answering_first(
     contacts: list[Reach], via: AnswerVia | None, address: str | None
 ) -> list[Reach]:
     """The resident's contacts with the one the answer came from first, then the others
-    on that channel, then the rest in their own order."""
+    on that channel, then the rest in their own order (a link or an organiser's answer
+    names no channel: their own order, so the first usable one)."""
     if via is None:
         return contacts
     return sorted(

@@ -1,10 +1,15 @@
-"""A room's week view: each local day's opening hours, taken slots and free ranges."""
+"""A room's week view: each local day's opening hours, taken slots and free ranges.
+
+For residents "this week" is today and the six days after it, and the weeks before and
+after it keep that rhythm (today + 7n): the page opens on it, a booking leads back to the
+week of its date, and no day or hour already past is offered as free."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
+from typing import Final
 
 from ..core.clock import YEARS_TEXT, in_years
 from ..core.errors import ValidationError
@@ -14,6 +19,9 @@ from ..store import Store
 from ..store import bookings as sql
 from .booking_rules import local_day_bounds
 from .rooms import WEEKDAYS, get_room, minutes_of
+
+# Free time today is offered from the next quarter hour on, the step people book in.
+STEP_MINUTES: Final = 15
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,22 @@ class Week:
     days: tuple[Day, ...]
 
 
+def resident_week_start(asked: date | None, today: date) -> date:
+    """The first day of the week that holds `asked` (today's when None), weeks counted
+    from today; never a day before today."""
+    if asked is None or asked <= today:
+        return today
+    return today + timedelta(days=7 * ((asked - today).days // 7))
+
+
+def in_time_order(day: Day) -> list[tuple[str, str, Taken | None]]:
+    """The day's taken slots and free ranges as one list by start time: (from, to, the
+    taken slot or None for a free range)."""
+    slots: list[tuple[str, str, Taken | None]] = [(t.starts, t.ends, t) for t in day.taken]
+    slots.extend((a, b, None) for a, b in day.free)
+    return sorted(slots, key=lambda slot: (slot[0], slot[2] is None))
+
+
 def _hhmm(moment: datetime, day_start: datetime, tz: tzinfo) -> str:
     """Minutes into the day as HH:MM, clipped to the day (24:00 at its end)."""
     minutes = int((moment - day_start) / timedelta(minutes=1))
@@ -63,12 +87,12 @@ def _clock(minutes: int) -> str:
 
 
 def _free(
-    hours: Sequence[tuple[str, str]], taken: Sequence[tuple[int, int]]
+    hours: Sequence[tuple[str, str]], taken: Sequence[tuple[int, int]], from_minute: int = 0
 ) -> tuple[tuple[str, str], ...]:
-    """The opening hours less the taken minutes (buffers included)."""
+    """The opening hours less the taken minutes (buffers included), from `from_minute` on."""
     free: list[tuple[int, int]] = []
     for a, b in hours:
-        cursor, end = minutes_of(a), minutes_of(b)
+        cursor, end = max(minutes_of(a), from_minute), minutes_of(b)
         for t0, t1 in sorted(taken):
             if t1 <= cursor or t0 >= end:
                 continue
@@ -88,9 +112,11 @@ async def week_view(
     tz: tzinfo,
     masked: bool,
     resident_id: int | None = None,
+    now: datetime | None = None,
 ) -> Week:
     """Seven days from `start`: each day's hours, taken slots and free ranges. `masked`
-    (a resident's view) shows names as 张* and no notes."""
+    (a resident's view) shows names as 张* and no notes; with `now`, nothing before it
+    (from the next quarter hour) is free."""
     if not in_years(start):
         raise ValidationError.field("start", YEARS_TEXT)
     room = await get_room(store, room_id)
@@ -141,7 +167,18 @@ async def week_view(
                 closed=closed,
                 hours=hours,
                 taken=tuple(taken),
-                free=_free(hours, spans),
+                free=_free(hours, spans, _first_free_minute(now, day_start, day_end)),
             )
         )
     return Week(room, start.isoformat(), tuple(days))
+
+
+def _first_free_minute(now: datetime | None, day_start: datetime, day_end: datetime) -> int:
+    """The first minute of the day that may be offered: 0 for a day to come, past its
+    end for a day gone, the next STEP_MINUTES after `now` today."""
+    if now is None or now <= day_start:
+        return 0
+    if now >= day_end:
+        return 24 * 60 + 1
+    minutes = -(-(now - day_start) // timedelta(minutes=1))  # a started minute is gone
+    return -(-minutes // STEP_MINUTES) * STEP_MINUTES

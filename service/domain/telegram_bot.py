@@ -21,6 +21,7 @@ from ..store import events as event_sql
 from ..store import recipients as recipients_sql
 from ..store import residents as resident_sql
 from ..store import rsvp as rsvp_sql
+from ..store.checkin import invitation_code
 from .followups import Followups
 from .residents import MAX_CONTACTS
 from .rsvp import AnswerRequest, apply_answer
@@ -315,6 +316,12 @@ async def press_button(
     except NotFoundError:
         return ButtonAnswer(said["no_invitation"])
     answer = _answer_text(outcome.invitation, said)
+    if outcome.invitation.answer is RsvpState.YES:
+        # The edited message is this answer's confirmation (no other follows it), so it
+        # keeps the door code where the resident will look for it.
+        code = await invitation_code(store.reader, outcome.invitation.id)
+        if code is not None:
+            answer += said["and"] + said["checkin_code"].format(code=code)
     return ButtonAnswer(
         said["noted"].format(answer=answer),
         edited_text(press.message_text, said["status"].format(answer=answer)),

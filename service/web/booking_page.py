@@ -20,7 +20,7 @@ from ..core.i18n import date_text
 from ..core.phrases import area, language_for
 from ..domain import booking_rules, bookings
 from ..domain.bookings import WEEKS_MAX, BookingRequest
-from ..domain.room_week import week_view
+from ..domain.room_week import in_time_order, resident_week_start, week_view
 from ..domain.rooms import WEEKDAYS
 from ..keys import clock_key, delivery_key, settings_key, store_key
 from ..messages.compose import when_text
@@ -71,14 +71,31 @@ def _int(raw: object, default: int | None = None) -> int | None:
 
 
 def _week_start(raw: object, today: date) -> date:
-    """The week the link asks for; today's for a date that is not one, or is out of range."""
+    """The first day of the week holding the date the link asks for (see
+    room_week.resident_week_start); today's for a date that is not one, or is out of range."""
+    asked = None
     if isinstance(raw, str):
         try:
             asked = date.fromisoformat(raw)
         except ValueError:
-            return today
-        return asked if in_years(asked) else today
-    return today
+            asked = None
+    return resident_week_start(asked if asked is not None and in_years(asked) else None, today)
+
+
+# A skipped week of a series, as the redirect after a request carries it: date:code.
+_SKIPPED_MAX = 20
+
+
+def _skipped(raw: str) -> list[tuple[date, str]]:
+    """The (date, refusal code) pairs of ?skipped=, well-formed ones only."""
+    found: list[tuple[date, str]] = []
+    for item in raw.split(",")[:_SKIPPED_MAX]:
+        day, _, code = item.strip().partition(":")
+        try:
+            found.append((date.fromisoformat(day), code))
+        except ValueError:
+            continue
+    return found
 
 
 async def _render(
@@ -91,6 +108,7 @@ async def _render(
     saved: str = "",
     problem: str = "",
     form: Mapping[str, str] | None = None,
+    skipped: str = "",
 ) -> web.Response:
     """The resident's page: rules, the week, their bookings and the request form."""
     resident_id, name, lang = who
@@ -102,8 +120,18 @@ async def _render(
     rooms = await room_sql.list_rooms(store.reader)
     room = next((r for r in rooms if r.id == room_id), rooms[0] if rooms else None)
     week = None
+    days = []
     if room is not None:
-        week = await week_view(store, room.id, start, tz=tz, masked=True, resident_id=resident_id)
+        week = await week_view(
+            store, room.id, start, tz=tz, masked=True, resident_id=resident_id, now=now
+        )
+        days = [(day, in_time_order(day)) for day in week.days]
+        # Each week the series skipped, with the rule that refused it.
+        for day, code in _skipped(skipped):
+            reason = booking_rules.refusal_text(room, code, day, lang) or text["form"]
+            saved = " ".join(
+                filter(None, (saved, text["skipped_why"].format(date=day, reason=reason)))
+            )
     mine, _ = await booking_sql.list_bookings(
         store.reader, resident_id=resident_id, after=now, limit=50
     )
@@ -122,13 +150,16 @@ async def _render(
     ]
     token = request.match_info["token"]
     base = f"/b/{token}"
+    today = now.astimezone(tz).date()
     nav = {}
     if room is not None:
-        for label, days in (("prev", -7), ("next", 7)):
-            nav[label] = f"{base}?" + urlencode(
-                {"room": room.id, "start": (start + timedelta(days=days)).isoformat()}
-            )
-    default_day = max(start, now.astimezone(tz).date())
+        # No week before this one: the past is not offered.
+        for label, step in (("prev", -7), ("next", 7)):
+            if label == "next" or start > today:
+                nav[label] = f"{base}?" + urlencode(
+                    {"room": room.id, "start": (start + timedelta(days=step)).isoformat()}
+                )
+    default_day = max(start, today)
     values = {"date": default_day.isoformat(), "start": "", "end": "", "weeks": "1", "title": ""}
     values.update(form or {})
     return page(
@@ -141,6 +172,9 @@ async def _render(
         rooms=rooms,
         room=room,
         week=week,
+        days=days,
+        this_week=start == today,
+        first_day=today.isoformat(),
         weekdays=WEEKDAYS,
         own=own,
         action=base,
@@ -176,15 +210,13 @@ async def booking_page(request: web.Request) -> web.Response:
         saved = text[f"saved_{request.query['saved']}"]
     elif request.query.get("saved") == "cancelled":
         saved = text["cancelled"]
-    skipped = request.query.get("skipped", "")
-    if skipped:
-        saved = f"{saved} {text['skipped'].format(dates=skipped[:400])}"
     return await _render(
         request,
         who,
         room_id=_int(request.query.get("room")),
         start=_week_start(request.query.get("start"), local_today(request)),
         saved=saved,
+        skipped=request.query.get("skipped", ""),
     )
 
 
@@ -260,7 +292,6 @@ async def booking_submit(request: web.Request) -> web.Response:
     tz = request.app[settings_key].tz
     room_id = _int(form.get("room_id"))
     start = _week_start(form.get("date"), local_today(request))
-    start -= timedelta(days=start.weekday())
     try:
         booking_request, _ = _form_request(form, who[0], tz)
         delivery = request.app[delivery_key]
@@ -290,7 +321,7 @@ async def booking_submit(request: web.Request) -> web.Response:
         "saved": result.bookings[0].status,
     }
     if result.conflicts:
-        query["skipped"] = ", ".join(c.date for c in result.conflicts)
+        query["skipped"] = ",".join(f"{c.date}:{c.code}" for c in result.conflicts)
     return web.Response(
         status=303, headers={"Location": f"/b/{request.match_info['token']}?{urlencode(query)}"}
     )
@@ -319,6 +350,16 @@ async def booking_cancel(request: web.Request) -> web.Response:
     booking_id = _int(form.get("booking_id"))
     if booking_id is None:
         return not_found_page(request)
+    if form.get("confirm") != "yes":
+        # Only the form's second button cancels: the page asks once first.
+        return await _render(
+            request,
+            who,
+            room_id=None,
+            start=local_today(request),
+            status=400,
+            problem=area("booking_page", who[2])["confirm_first"],
+        )
     tz = request.app[settings_key].tz
     delivery = request.app[delivery_key]
     try:

@@ -34,6 +34,15 @@ _ERROR_SCHEMA: dict[str, Any] = {
                 "code": {"type": "string", "description": "Stable snake_case cause"},
                 "message": {"type": "string"},
                 "fields": {"type": "object", "additionalProperties": {"type": "string"}},
+                "checked_in_at": {
+                    "type": "string",
+                    "format": "date-time",
+                    "description": "already_checked_in: when the code was checked in",
+                },
+                "name": {
+                    "type": "string",
+                    "description": "already_checked_in: whose code it is, masked (张*)",
+                },
             },
         }
     },

@@ -49,6 +49,11 @@ CSP: Final = (
 POLL_S: Final = 0.5  # how often the live feed looks at the room's version
 HEARTBEAT_S: Final = 10.0  # a comment line that keeps proxies from closing an idle feed
 REFRESH_S: Final = 30.0  # re-read even without a change: the current slot moves with time
+# The page's heartbeat (GET /tablet/timeline) every PING_S; a request (heartbeat or
+# check-in) unanswered after DEADLINE_S counts the server unreachable, so a half-open
+# connection shows the offline banner within about PING_S + DEADLINE_S.
+PING_S: Final = 5.0
+DEADLINE_S: Final = 5.0
 TAG = "door tablet"
 
 
@@ -152,6 +157,8 @@ async def tablet_page(request: web.Request) -> web.StreamResponse:
         "lang": lang,
         "tz": settings.community.timezone,
         "text": dict(area("tablet", lang)),
+        "heartbeat_ms": int(PING_S * 1000),
+        "deadline_ms": int(DEADLINE_S * 1000),
         "timeline": jsonable(found, settings.tz),
     }
     other = "/tablet" + _lang_query(request, "zh-CN" if lang == "en" else "en")

@@ -6,6 +6,9 @@
 
 const CACHE = "linli-tablet-v1";
 const KEPT = ["/tablet", "/tablet/tablet.js", "/tablet/tablet.css"];
+// A network that swallows the request (a half-open link) gets this long before the kept
+// copy is served, as tablet.js gives up on its own requests.
+const DEADLINE_MS = 5000;
 
 function kept(url) {
   return url.origin === self.location.origin && KEPT.includes(url.pathname);
@@ -13,8 +16,10 @@ function kept(url) {
 
 async function fresh(request) {
   const cache = await caches.open(CACHE);
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), DEADLINE_MS);
   try {
-    const response = await fetch(request);
+    const response = await fetch(request, { signal: abort.signal });
     if (response.ok && response.type === "basic") {
       await cache.put(request, response.clone());
     } else if (response.status === 401 || response.status === 403) {
@@ -26,6 +31,8 @@ async function fresh(request) {
     const copy = await cache.match(request);
     if (copy) return copy;
     throw error;
+  } finally {
+    clearTimeout(timer);
   }
 }
 

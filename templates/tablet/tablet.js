@@ -1,7 +1,8 @@
 // The door tablet: renders the room's day, follows it live (server-sent events), checks
 // people in by typed or scanned code, and keeps working when the network drops: the day's
 // list stays in localStorage and check-ins wait there, each with its nonce, until the
-// server answers again.
+// server answers again. A heartbeat with a deadline notices a dead connection (a half-open
+// Wi-Fi link looks alive to the live feed for ever) and shows the offline banner by itself.
 "use strict";
 
 (function () {
@@ -10,6 +11,10 @@
   const roomKey = "linli.tablet." + data.timeline.room_id + ".";
   const KEYS = { day: roomKey + "day", queue: roomKey + "queue", conflicts: roomKey + "conflicts" };
   const RETRY_MS = 3000;
+  // How often the heartbeat asks, and how long any request may take before the tablet
+  // calls the server unreachable (the server sets both: see service/web/tablet.py).
+  const HEARTBEAT_MS = data.heartbeat_ms;
+  const DEADLINE_MS = data.deadline_ms;
   const REASONS = ["unknown_code", "wrong_room", "not_today", "cancelled", "already_checked_in"];
   const $ = (id) => document.getElementById(id);
 
@@ -58,7 +63,15 @@
 
   // ---- the day's timeline ----
 
+  // What the list on screen was drawn from.
+  let shown = "";
+
+  function drawn(timeline) {
+    return JSON.stringify([timeline.room_name, timeline.day, timeline.entries]);
+  }
+
   function render(timeline) {
+    shown = drawn(timeline);
     $("room").textContent = timeline.room_name;
     $("day").textContent = timeline.day;
     const list = $("timeline");
@@ -73,7 +86,9 @@
       }
       if (entry.status === "pending") time.append(el("span", "badge", T.pending));
       item.append(time, el("div", "title", entry.title));
-      const meta = [entry.who, fill(T.arrived, entry)].filter(Boolean).join(" · ");
+      // More people than booked is allowed at the door, but the door should see it.
+      const over = entry.arrived > entry.expected ? fill(T.over, { n: entry.arrived - entry.expected }) : "";
+      const meta = [entry.who, fill(T.arrived, entry), over].filter(Boolean).join(" · ");
       item.append(el("div", "meta", meta));
       list.append(item);
     }
@@ -81,7 +96,8 @@
   }
 
   function show(timeline) {
-    render(timeline);
+    // The heartbeat brings the day every few seconds: redraw only what changed.
+    if (drawn(timeline) !== shown) render(timeline);
     store(KEYS.day, timeline);
   }
 
@@ -89,8 +105,27 @@
     $("offline").hidden = online;
   }
 
+  function showSaved() {
+    const saved = load(KEYS.day, null);
+    if (saved && saved.day === data.timeline.day) render(saved);
+  }
+
+  // fetch with a deadline: a request the network swallows fails after DEADLINE_MS rather
+  // than hanging, so a stalled link is told from a slow server.
+  async function fetchWithin(url, options) {
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), DEADLINE_MS);
+    try {
+      return await fetch(url, { ...options, credentials: "same-origin", signal: abort.signal });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  let source = null;
+
   function follow() {
-    const source = new EventSource("/tablet/stream");
+    source = new EventSource("/tablet/stream");
     source.addEventListener("timeline", (event) => {
       show(JSON.parse(event.data));
       setOnline(true);
@@ -102,9 +137,42 @@
     source.addEventListener("error", () => {
       // EventSource reconnects by itself; meanwhile the saved list stays on screen.
       setOnline(false);
-      const saved = load(KEYS.day, null);
-      if (saved && saved.day === data.timeline.day) render(saved);
+      showSaved();
     });
+  }
+
+  // The live feed only hears of a dead link when the operating system gives up on it,
+  // which on a half-open connection can be never: ask the server every HEARTBEAT_MS.
+  let beating = false;
+
+  async function heartbeat() {
+    if (beating) return;
+    beating = true;
+    let reached = false;
+    try {
+      const response = await fetchWithin("/tablet/timeline", { cache: "no-store" });
+      reached = response.status < 500;
+      // The day as it is now, even if the live feed missed a change on a dying link.
+      if (response.ok) show(await response.json());
+    } catch (e) {
+      reached = false;
+    } finally {
+      beating = false;
+    }
+    if (reached) {
+      setOnline(true);
+      // A feed dropped while the link was dead starts again on the working link.
+      if (source === null) follow();
+      return;
+    }
+    setOnline(false);
+    showSaved();
+    // The feed may hang on the dead connection: drop it, and open it again once the
+    // server answers the heartbeat.
+    if (source !== null) {
+      source.close();
+      source = null;
+    }
   }
 
   // ---- check-in ----
@@ -113,10 +181,11 @@
   async function send(item) {
     let response;
     try {
-      response = await fetch("/tablet/checkins", {
+      // Past the deadline the check-in waits in the queue; its nonce makes a resend
+      // harmless if the server did get it.
+      response = await fetchWithin("/tablet/checkins", {
         method: "POST",
         headers: { "Content-Type": "application/json" },
-        credentials: "same-origin",
         body: JSON.stringify(item),
       });
     } catch (e) {
@@ -136,12 +205,20 @@
     const error = (body && body.error) || {};
     if (error.code === "already_checked_in") {
       const at = clock(error.checked_in_at) || ((error.message || "").match(/\d\d:\d\d/) || [""])[0];
-      return fill(T.already_checked_in, { time: at });
+      // Who it was, so the door can tell a second scan from someone else's code.
+      return fill(error.name ? T.already_checked_in_by : T.already_checked_in, {
+        time: at,
+        name: error.name,
+      });
     }
     return REASONS.includes(error.code) ? T[error.code] : T.refused;
   }
 
-  function result(kind, headline, detail) {
+  // The nonce of the waiting check-in the card shows, so its sync can update the card.
+  let onCard = null;
+
+  function result(kind, headline, detail, nonce) {
+    onCard = nonce || null;
     const box = $("result");
     box.className = "result " + kind;
     $("result-headline").textContent = headline;
@@ -149,10 +226,11 @@
     box.hidden = false;
   }
 
-  function admitted(outcome) {
-    const people = fill(T.people, { n: outcome.party_size + outcome.walk_ins });
+  function admitted(outcome, note) {
+    const n = outcome.party_size + outcome.walk_ins;
+    const people = fill(n === 1 ? T.person : T.people, { n: n });
     const headline = [T.ok, outcome.name].filter(Boolean).join(" · ");
-    result("ok", headline, [people, outcome.title].filter(Boolean).join(" · "));
+    result("ok", headline, [people, outcome.title, note].filter(Boolean).join(" · "));
   }
 
   function queue() {
@@ -199,9 +277,14 @@
           break;
         }
         store(KEYS.queue, queue().filter((other) => other.nonce !== item.nonce));
+        const shown = onCard === item.nonce;
         if (answer.ok) {
-          showQueue(fill(T.synced, { code: item.code }));
+          // The card still says "saved offline": it now says whose check-in went through.
+          if (shown) admitted(answer.body, T.synced_card);
+          const who = [item.code, answer.body.name].filter(Boolean).join(" · ");
+          showQueue(fill(T.synced, { code: who }));
         } else {
+          if (shown) result("refused", reason(answer.body), item.code);
           // Refused on arrival (say the booking was cancelled meanwhile): the person at
           // the door must see it, so it stays listed until someone taps it away.
           const conflicts = load(KEYS.conflicts, []);
@@ -231,7 +314,7 @@
       const waiting = queue();
       waiting.push(item);
       store(KEYS.queue, waiting);
-      result("queued", code, T.queued);
+      result("queued", code, T.queued, item.nonce);
       showQueue("");
       sync();
     } else if (answer.ok) {
@@ -315,5 +398,6 @@
   follow();
   window.addEventListener("online", sync);
   setInterval(sync, RETRY_MS);
+  setInterval(heartbeat, HEARTBEAT_MS);
   $("code").focus();
 })();

@@ -1,5 +1,7 @@
-"""The door tablet in Chromium: a booking shows up live, a resident checks in by code, and
-check-ins made while the server is down reach it once it is back."""
+"""The door tablet in Chromium: a booking shows up live, a resident checks in by code,
+check-ins made while the server is down reach it once it is back, a stalled link shows
+the offline banner by itself, a synced check-in updates the card with whose it was, and
+the door says who came twice and who brought more than booked."""
 
 from __future__ import annotations
 
@@ -20,8 +22,9 @@ from service.core.models import Role
 from service.domain import auth
 from service.keys import store_key
 from tests.browser.conftest import Live
-from tests.community import invited, rsvp_link
+from tests.community import invited, published_event, rsvp_link, yes_code
 from tests.conftest import START
+from tests.fakes.stall import StallingRelay
 from tests.processes import free_port, wait_healthy
 
 TABLET = {"width": 1024, "height": 768}
@@ -241,3 +244,144 @@ async def test_tablet_browser_check_ins_made_while_the_server_is_down_reach_it(
         assert rows[0][2]  # the nonce the page made while offline
     finally:
         await asyncio.to_thread(_stop, server)
+
+
+ARTIFACTS = ROOT / "tests" / "artifacts" / "tablet"
+LANGUAGES = ("zh-CN", "en")
+
+
+async def door_page(browser: Browser, base: str, token: str, lang: str) -> Page:
+    """The tablet signed in at `base` in `lang`, in a context of its own (a tablet of
+    its own: its own cookie and its own offline queue)."""
+    made = await browser.new_context(viewport=TABLET, locale=lang)
+    page = await made.new_page()
+    suffix = "" if lang == "zh-CN" else f"&lang={lang}"
+    await page.goto(f"{base}/tablet?token={token}{suffix}")
+    await expect(page.locator("#room")).to_have_text("活动室")
+    return page
+
+
+async def shoot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+async def test_tablet_browser_a_stalled_connection_shows_the_offline_banner_by_itself(
+    live: Live, browser: Browser
+) -> None:
+    room_id, token = await room_and_door(live)
+    async with StallingRelay(int(live.url.rsplit(":", 1)[1])) as relay:
+        base = f"http://127.0.0.1:{relay.port}"
+        pages = {lang: await door_page(browser, base, token, lang) for lang in LANGUAGES}
+        for page in pages.values():
+            await expect(page.locator("#timeline .slot")).to_have_count(0)
+            await expect(page.locator("#offline")).to_be_hidden()
+        await _kept_by_service_worker(pages["zh-CN"])
+
+        # The link dies without a word: the server is up, no connection is closed.
+        relay.stall()
+        banners = {
+            "zh-CN": "网络已断开，显示的是保存的列表。",
+            "en": "The network is down; this is the saved list.",
+        }
+        for lang, page in pages.items():
+            await expect(page.locator("#offline")).to_be_visible(timeout=30000)
+            await expect(page.locator("#offline")).to_have_text(banners[lang])
+            await shoot(page, f"stalled-{lang}")
+        # Reloaded on the dead link, the page comes from the service worker's copy once the
+        # request's deadline passes, and says again that it is offline.
+        kept = pages["zh-CN"]
+        await kept.reload(timeout=30000)
+        await expect(kept.locator("#room")).to_have_text("活动室")
+        await expect(kept.locator("#offline")).to_be_visible(timeout=30000)
+
+        relay.resume()
+        for page in pages.values():
+            await expect(page.locator("#offline")).to_be_hidden(timeout=30000)
+        # The live feed works again on the revived link.
+        body = {"starts_at": "2026-11-28T14:00:00+08:00", "ends_at": "2026-11-28T15:00:00+08:00"}
+        status, booked = await live.api.post(
+            f"/api/v1/rooms/{room_id}/bookings", json={**body, "title": "合唱排练"}
+        )
+        assert status == 201, booked
+        for page in pages.values():
+            await expect(page.locator("#timeline .slot")).to_contain_text("合唱排练", timeout=30000)
+            await page.context.close()
+
+
+async def test_tablet_browser_an_offline_check_in_updates_the_card_when_it_syncs(
+    live: Live, browser: Browser
+) -> None:
+    room_id, token = await room_and_door(live)
+    event_id = await published_event(live.api, room_id=room_id, **TODAY)
+    codes = {
+        "zh-CN": await yes_code(live.api, event_id, "张伟"),
+        "en": await yes_code(live.api, event_id, "李娜"),
+    }
+    async with StallingRelay(int(live.url.rsplit(":", 1)[1])) as relay:
+        base = f"http://127.0.0.1:{relay.port}"
+        pages = {lang: await door_page(browser, base, token, lang) for lang in LANGUAGES}
+        relay.stall()
+        for lang, page in pages.items():
+            await page.locator("#code").fill(codes[lang])
+            await page.locator("#submit").click()
+        for page in pages.values():
+            # The check-in gives up on the dead link after its deadline and waits.
+            await expect(page.locator("#result")).to_have_class("result queued", timeout=30000)
+
+        relay.resume()
+        said = {
+            "zh-CN": ("签到成功 · 张*", "1 人 · 跳蚤市场 · 离线签到已提交", "已到 2 / 2 人"),
+            "en": (
+                "Checked in · 李*",
+                "1 person · 跳蚤市场 · sent once back online",
+                "2 of 2 here",
+            ),
+        }
+        for lang, page in pages.items():
+            card = page.locator("#result")
+            await expect(card).to_have_class("result ok", timeout=30000)
+            await expect(card.locator("#result-headline")).to_have_text(said[lang][0])
+            await expect(card.locator("#result-detail")).to_have_text(said[lang][1])
+            await expect(page.locator("#timeline .slot")).to_contain_text(said[lang][2])
+            await shoot(page, f"synced-{lang}")
+            await page.context.close()
+    status, came = await live.api.get(f"/api/v1/events/{event_id}/checkins")
+    assert status == 200 and came["total"] == 2, came
+
+
+async def test_tablet_browser_says_who_came_twice_and_who_brought_more(
+    live: Live, browser: Browser
+) -> None:
+    room_id, token = await room_and_door(live)
+    event_id = await published_event(live.api, room_id=room_id, **TODAY)
+    code = await yes_code(live.api, event_id, "张伟", size=1)
+    said = {
+        "zh-CN": ("已到 3 / 1 人 · 比预约多 2 人", "张* 已于 10:00 签到过"),
+        "en": ("3 of 1 here · 2 more than booked", "张* already checked in at 10:00"),
+    }
+    for n, lang in enumerate(LANGUAGES):
+        page = await door_page(browser, live.url, token, lang)
+        if n == 0:  # a party of 3 on a 1-person answer
+            await page.locator("#code").fill(code)
+            await page.locator("#party").fill("3")
+            await page.locator("#submit").click()
+            await expect(page.locator("#result")).to_have_class("result ok")
+        await expect(page.locator("#timeline .slot")).to_contain_text(said[lang][0])
+
+        await page.locator("#code").fill(code)
+        await page.locator("#submit").click()
+        await expect(page.locator("#result")).to_have_class("result refused")
+        await expect(page.locator("#result-headline")).to_have_text(said[lang][1])
+
+        # One <main>, and nothing a person sees outside the page's landmarks.
+        await expect(page.locator("main")).to_have_count(1)
+        stray = await page.evaluate(
+            """() => [...document.body.children]
+                .filter((el) => !["HEADER", "MAIN", "SCRIPT", "NOSCRIPT"].includes(el.tagName))
+                .filter((el) => el.getClientRects().length > 0)
+                .map((el) => el.outerHTML.slice(0, 80))"""
+        )
+        assert stray == []
+        await shoot(page, f"checked-in-twice-{lang}")
+        await page.context.close()
