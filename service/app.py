@@ -37,6 +37,8 @@ from .web import (
     hooks,
     households,
     ops,
+    passbook,
+    points_store,
     public,
     residents,
     rooms,
@@ -83,6 +85,8 @@ ROUTE_TABLES: tuple[Api, ...] = (
     booking_page.routes,
     checkin.routes,
     tablet.routes,
+    passbook.routes,
+    points_store.routes,
     console_sign_in.routes,
     console_dashboard.routes,
     console_events.routes,
@@ -138,7 +142,10 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def _housekeeping_ctx(app: web.Application) -> AsyncIterator[None]:
     async with housekeeping.running(
-        app[store_key], app[clock_key], retention=app[settings_key].retention
+        app[store_key],
+        app[clock_key],
+        retention=app[settings_key].retention,
+        passbook=app[settings_key].passbook,
     ):
         yield
 

@@ -17,7 +17,7 @@ from service.domain.passbook import Credit
 from service.store import Store, Tx
 from service.store.errors import LedgerRefused
 from service.store.households import insert_household
-from service.store.ledger import ISSUING, Line, NewPosting, insert_posting
+from service.store.ledger import ISSUING, LedgerLine, NewPosting, insert_posting
 from tests.processes import linli
 
 NOW = datetime(2026, 12, 5, 2, 0, tzinfo=UTC)
@@ -43,7 +43,7 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
         yield opened
 
 
-async def credit(store: Store, household: int, points: int, key: str) -> passbook.Posted:
+async def credit(store: Store, household: int, points: int, key: str) -> passbook.PointsPosted:
     return await passbook.post_credits(
         store,
         [Credit(household, points)],
@@ -114,7 +114,7 @@ async def test_passbook_the_store_refuses_an_unbalanced_posting(store: Store) ->
         return await insert_posting(
             tx,
             NewPosting("bonus", "bad", "x", "", NOW),
-            [Line(accounts, a, 10), Line(ISSUING, None, -9)],
+            [LedgerLine(accounts, a, 10), LedgerLine(ISSUING, None, -9)],
         )
 
     with pytest.raises(LedgerRefused, match="ledger_unbalanced"):

@@ -492,6 +492,8 @@ class IntegrationEvent(StrEnum):
     WAITLIST_PROMOTED = "waitlist.promoted"
     EVENT_UPDATED = "event.updated"
     CHECKIN_CREATED = "checkin.created"
+    POINTS_POSTED = "points.posted"
+    POINTS_REDEEMED = "points.redeemed"
 
 
 @dataclass(frozen=True)

@@ -19,12 +19,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
+from ..core.clock import utc_text
 from ..core.errors import ConflictError, NotFoundError, ValidationError
+from ..core.models import IntegrationEvent
 from ..core.points import PassbookSettings
 from ..store import Db, Store, Tx
 from ..store import ledger as sql
 from ..store import points_store as shelf
-from ..store.ledger import ISSUING, Drift, Line, NewPosting, Posting, PostingFilter
+from ..store.ledger import (
+    ISSUING,
+    LedgerDrift,
+    LedgerLine,
+    LedgerPosting,
+    NewPosting,
+    PostingFilter,
+)
+from . import subscriptions
 
 KINDS: Final = ("earn", "redeem", "adjust", "bonus", "expire", "reversal")
 # What an organiser may post by hand: credits (and, for adjust, debits) of households.
@@ -34,7 +44,7 @@ KEY_MAX: Final = 200
 REASON_MAX: Final = 500
 BULK_MAX: Final = 10_000
 
-__all__ = ["Credit", "Drift", "Posted", "Posting", "PostingFilter"]
+__all__ = ["Credit", "LedgerDrift", "LedgerPosting", "PointsPosted", "PostingFilter"]
 
 
 @dataclass(frozen=True)
@@ -46,10 +56,10 @@ class Credit:
 
 
 @dataclass(frozen=True)
-class Posted:
+class PointsPosted:
     """A posting as made, or as first made under the same key (`repeated`)."""
 
-    posting: Posting
+    posting: LedgerPosting
     repeated: bool
 
 
@@ -61,15 +71,42 @@ def check_key(key: str) -> str:
     return key
 
 
-async def _first(tx: Tx, key: str) -> Posted | None:
+async def _first(tx: Tx, key: str) -> PointsPosted | None:
     found = await sql.posting_by_key(tx, key)
-    return None if found is None else Posted(found, repeated=True)
+    return None if found is None else PointsPosted(found, repeated=True)
 
 
-async def _sealed(tx: Tx, posting_id: int) -> Posted:
+# A webhook names each household's points up to this many lines; a bulk credit of
+# thousands says how many households and how many points in all.
+HOOK_LINES_MAX: Final = 100
+
+
+def posted_occurrence(posting: LedgerPosting) -> subscriptions.Occurrence:
+    """points.posted: a posting's kind, ids and households' points; no names."""
+    households = [ln for ln in posting.lines if ln.household_id is not None]
+    data: dict[str, object] = {
+        "posting_id": posting.id,
+        "kind": posting.kind,
+        "event_id": posting.event_id,
+        "redemption_id": posting.redemption_id,
+        "reverses_id": posting.reverses_id,
+        "households": len(households),
+        "points": sum(ln.amount for ln in households),
+        "at": utc_text(posting.at),
+    }
+    if len(households) <= HOOK_LINES_MAX:
+        data["lines"] = [
+            {"household_id": ln.household_id, "points": ln.amount} for ln in households
+        ]
+    return subscriptions.Occurrence(IntegrationEvent.POINTS_POSTED, posting.event_id, data)
+
+
+async def _sealed(tx: Tx, posting_id: int) -> PointsPosted:
     made = await sql.posting(tx, posting_id)
     assert made is not None
-    return Posted(made, repeated=False)
+    now = made.at
+    await subscriptions.emit(tx, [posted_occurrence(made)], now)
+    return PointsPosted(made, repeated=False)
 
 
 def _insufficient(household_id: int, balance: int, wanted: int) -> ConflictError:
@@ -91,7 +128,7 @@ async def credit_in(
     event_id: int | None = None,
     checkin_id: int | None = None,
     expires_at: datetime | None = None,
-) -> Posted:
+) -> PointsPosted:
     """Inside a write job: one posting of these households' credits (and debits) against
     the issuing account; the first posting when `key` was used before."""
     earlier = await _first(tx, key)
@@ -110,7 +147,7 @@ async def credit_in(
             if have.get(household_id, 0) < wanted:
                 raise _insufficient(household_id, have.get(household_id, 0), wanted)
     lines = [
-        Line(
+        LedgerLine(
             accounts[c.household_id],
             c.household_id,
             c.points,
@@ -118,7 +155,7 @@ async def credit_in(
         )
         for c in credits
     ]
-    lines.append(Line(ISSUING, None, -sum(c.points for c in credits)))
+    lines.append(LedgerLine(ISSUING, None, -sum(c.points for c in credits)))
     if lines[-1].amount == 0:
         raise ValidationError.field("credits", "the credits and debits sum to zero")
     posting_id = await sql.insert_posting(
@@ -180,12 +217,12 @@ async def post_credits(
     settings: PassbookSettings,
     now: datetime,
     event_id: int | None = None,
-) -> Posted:
+) -> PointsPosted:
     """An organiser's posting crediting (or adjusting) many households in one step."""
     reason = _check_manual(kind, credits, reason)
     key = check_key(key)
 
-    async def txn(tx: Tx) -> Posted:
+    async def txn(tx: Tx) -> PointsPosted:
         if event_id is not None and await sql.event_points(tx, event_id) is None:
             raise NotFoundError(f"no event {event_id}", code="event_not_found")
         return await credit_in(
@@ -217,7 +254,7 @@ def points_for(event: sql.EventPoints, people: int, settings: PassbookSettings) 
 
 async def earn_at_checkin(
     tx: Tx, checkin_id: int, *, operator: str, settings: PassbookSettings, now: datetime
-) -> Posted | None:
+) -> PointsPosted | None:
     """Inside the check-in's write job: credit the household for the people who came, once
     per check-in (the key and the journal's unique checkin_id both say so)."""
     found = await sql.checkin_household(tx, checkin_id)
@@ -254,7 +291,7 @@ async def credit_checked_in(
     reason: str,
     settings: PassbookSettings,
     now: datetime,
-) -> Posted:
+) -> PointsPosted:
     """Credit every household checked in at an event `points` per person, in one posting.
 
     Refused (409 event_earns_at_checkin) for an event that already credits at the door,
@@ -262,7 +299,7 @@ async def credit_checked_in(
     reason = _check_manual("bonus", [Credit(0, points)], reason)
     key = check_key(key)
 
-    async def txn(tx: Tx) -> Posted:
+    async def txn(tx: Tx) -> PointsPosted:
         earlier = await _first(tx, key)
         if earlier is not None:
             return earlier
@@ -297,13 +334,13 @@ async def credit_checked_in(
 
 async def reverse(
     store: Store, posting_id: int, *, key: str, operator: str, reason: str, now: datetime
-) -> Posted:
+) -> PointsPosted:
     """A reversal posting: the same lines with their signs turned. A redemption's reversal
     puts its goods back in stock. Reversing twice is refused (409 already_reversed)."""
     key = check_key(key)
     reason = check_reason(reason)
 
-    async def txn(tx: Tx) -> Posted:
+    async def txn(tx: Tx) -> PointsPosted:
         earlier = await _first(tx, key)
         if earlier is not None:
             return earlier
@@ -314,7 +351,7 @@ async def reverse(
 
 async def reverse_in(
     tx: Tx, posting_id: int, *, key: str, operator: str, reason: str, now: datetime
-) -> Posted:
+) -> PointsPosted:
     """Inside a write job: reverse one posting (see `reverse`)."""
     original = await sql.posting(tx, posting_id)
     if original is None:
@@ -348,13 +385,13 @@ async def reverse_in(
             event_id=original.event_id,
             reverses_id=original.id,
         ),
-        [Line(ln.account_id, ln.household_id, -ln.amount) for ln in original.lines],
+        [LedgerLine(ln.account_id, ln.household_id, -ln.amount) for ln in original.lines],
     )
     return await _sealed(tx, new_id)
 
 
 @dataclass(frozen=True)
-class Balance:
+class PassbookBalance:
     """A household's balance as the sum of its lines, and its passbook code."""
 
     household_id: int
@@ -362,17 +399,22 @@ class Balance:
     code: str | None
 
 
-async def balance(db: Db, household_id: int) -> Balance:
+async def balance(db: Db, household_id: int) -> PassbookBalance:
     """A household's balance, summed from its lines (the cache is not trusted here)."""
     account = await sql.account_of(db, household_id)
     if account is None:
         if not await sql.existing_households(db, [household_id]):
             raise NotFoundError(f"no household {household_id}", code="household_not_found")
-        return Balance(household_id, 0, None)
-    return Balance(household_id, await sql.line_sum(db, account.id), account.code)
+        return PassbookBalance(household_id, 0, None)
+    return PassbookBalance(household_id, await sql.line_sum(db, account.id), account.code)
 
 
-async def verify(db: Db) -> tuple[Drift | None, tuple[int, int, int]]:
+async def verify(db: Db) -> tuple[LedgerDrift | None, tuple[int, int, int]]:
     """The first drift in the books (None: every posting sums to zero and every cached
     balance is its lines' sum), and the (postings, lines, accounts) checked."""
     return await sql.first_drift(db), await sql.counts(db)
+
+
+async def totals(db: Db) -> tuple[int, int]:
+    """(points issued, points redeemed), net of reversals and expiry, for /metrics."""
+    return await sql.totals(db)

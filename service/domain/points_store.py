@@ -20,14 +20,17 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from ..core.checkin_codes import normalise
+from ..core.clock import utc_text
 from ..core.errors import ConflictError, NotFoundError, ValidationError
+from ..core.models import IntegrationEvent, Page
 from ..core.text import check_name
 from ..store import Db, Store, Tx, ledger
 from ..store import households as household_sql
 from ..store import points_store as sql
 from ..store.errors import DuplicateKey
-from ..store.ledger import STORE, Line, NewPosting, Posting
-from ..store.points_store import Item, Redemption
+from ..store.ledger import STORE, LedgerLine, LedgerPosting, NewPosting
+from ..store.points_store import StoreItem, StoreRedemption
+from . import subscriptions
 from .passbook import check_key
 
 NAME_MAX: Final = 60
@@ -35,7 +38,7 @@ PRICE_MAX: Final = 1_000_000
 STOCK_MAX: Final = 1_000_000
 LINES_MAX: Final = 50
 
-__all__ = ["Item", "Redemption"]
+__all__ = ["StoreItem", "StoreRedemption"]
 
 
 @dataclass(frozen=True)
@@ -47,13 +50,34 @@ class Wanted:
 
 
 @dataclass(frozen=True)
-class Redeemed:
+class PointsRedeemed:
     """A redemption as made (or as first made under the same key), with the balance left."""
 
-    redemption: Redemption
-    posting: Posting
+    redemption: StoreRedemption
+    posting: LedgerPosting
     balance: int
     repeated: bool
+
+
+def redeemed_occurrence(made: PointsRedeemed) -> subscriptions.Occurrence:
+    """points.redeemed: who (a household id), which goods, how many points, what is left."""
+    redemption = made.redemption
+    return subscriptions.Occurrence(
+        IntegrationEvent.POINTS_REDEEMED,
+        None,
+        {
+            "redemption_id": redemption.id,
+            "posting_id": made.posting.id,
+            "household_id": redemption.household_id,
+            "points": redemption.total,
+            "balance": made.balance,
+            "items": [
+                {"item_id": g.item_id, "quantity": g.quantity, "price": g.price}
+                for g in redemption.items
+            ],
+            "at": utc_text(redemption.at),
+        },
+    )
 
 
 def _item_exists(name: str) -> ConflictError:
@@ -62,11 +86,11 @@ def _item_exists(name: str) -> ConflictError:
 
 async def create_item(
     store: Store, *, name: str, price: int, stock: int, monthly_limit: int | None, now: datetime
-) -> Item:
+) -> StoreItem:
     """A new item in the catalogue (409 item_exists when its name is taken)."""
     name = check_name("name", name, NAME_MAX)
 
-    async def txn(tx: Tx) -> Item:
+    async def txn(tx: Tx) -> StoreItem:
         try:
             item_id = await sql.insert_item(tx, name, price, stock, monthly_limit, now)
         except DuplicateKey as exc:
@@ -81,13 +105,15 @@ async def create_item(
 _COLUMNS: Final = frozenset({"name", "price", "stock", "monthly_limit", "active"})
 
 
-async def update_item(store: Store, item_id: int, changes: dict[str, Any], now: datetime) -> Item:
+async def update_item(
+    store: Store, item_id: int, changes: dict[str, Any], now: datetime
+) -> StoreItem:
     """Change an item's name, price, stock, monthly limit or whether it is offered."""
     fields = {k: v for k, v in changes.items() if k in _COLUMNS}
     if "name" in fields:
         fields["name"] = check_name("name", str(fields["name"]), NAME_MAX)
 
-    async def txn(tx: Tx) -> Item:
+    async def txn(tx: Tx) -> StoreItem:
         if await sql.get_item(tx, item_id) is None:
             raise NotFoundError(f"no item {item_id}", code="item_not_found")
         if fields:
@@ -102,7 +128,7 @@ async def update_item(store: Store, item_id: int, changes: dict[str, Any], now: 
     return await store.write(txn)
 
 
-async def get_item(db: Db, item_id: int) -> Item:
+async def get_item(db: Db, item_id: int) -> StoreItem:
     """One item, or 404 item_not_found."""
     found = await sql.get_item(db, item_id)
     if found is None:
@@ -159,12 +185,12 @@ async def redeem(
     household_id: int | None = None,
     code: str | None = None,
     unit: str | None = None,
-) -> Redeemed:
+) -> PointsRedeemed:
     """Goods for points at the counter, found by household id, passbook code or unit."""
     _check_wanted(wanted)
     key = check_key(key)
 
-    async def txn(tx: Tx) -> Redeemed:
+    async def txn(tx: Tx) -> PointsRedeemed:
         earlier_id = await ledger.posting_id_by_key(tx, key)
         if earlier_id is not None:
             return await _outcome(tx, earlier_id, repeated=True)
@@ -200,9 +226,11 @@ async def redeem(
         posting_id = await ledger.insert_posting(
             tx,
             NewPosting("redeem", key, operator, "", now, redemption_id=redemption_id),
-            [Line(accounts[household], household, -total), Line(STORE, None, total)],
+            [LedgerLine(accounts[household], household, -total), LedgerLine(STORE, None, total)],
         )
-        return await _outcome(tx, posting_id, repeated=False)
+        made = await _outcome(tx, posting_id, repeated=False)
+        await subscriptions.emit(tx, [redeemed_occurrence(made)], now)
+        return made
 
     return await store.write(txn)
 
@@ -211,7 +239,7 @@ async def _check_limits(
     tx: Tx,
     household: int,
     wanted: Sequence[Wanted],
-    items: dict[int, Item],
+    items: dict[int, StoreItem],
     now: datetime,
     tz: ZoneInfo,
 ) -> None:
@@ -230,7 +258,7 @@ async def _check_limits(
             )
 
 
-async def _outcome(tx: Tx, posting_id: int, *, repeated: bool) -> Redeemed:
+async def _outcome(tx: Tx, posting_id: int, *, repeated: bool) -> PointsRedeemed:
     posting = await ledger.posting(tx, posting_id)
     if posting is None or posting.redemption_id is None:
         # The key was used by a posting of another kind.
@@ -238,4 +266,20 @@ async def _outcome(tx: Tx, posting_id: int, *, repeated: bool) -> Redeemed:
     redemption = await sql.get_redemption(tx, posting.redemption_id)
     assert redemption is not None
     have = (await ledger.balances(tx, [redemption.household_id])).get(redemption.household_id, 0)
-    return Redeemed(redemption, posting, have, repeated)
+    return PointsRedeemed(redemption, posting, have, repeated)
+
+
+async def list_items(db: Db, *, active_only: bool, limit: int, offset: int) -> Page[StoreItem]:
+    """The catalogue by name (only the goods offered now, if asked)."""
+    items, total = await sql.list_items(db, active_only=active_only, limit=limit, offset=offset)
+    return Page(items=tuple(items), total=total, limit=limit, offset=offset)
+
+
+async def list_redemptions(
+    db: Db, *, household_id: int | None, limit: int, offset: int
+) -> Page[StoreRedemption]:
+    """Redemptions, newest first."""
+    items, total = await sql.list_redemptions(
+        db, household_id=household_id, limit=limit, offset=offset
+    )
+    return Page(items=tuple(items), total=total, limit=limit, offset=offset)

@@ -104,11 +104,13 @@ CREATE INDEX ledger_lines_by_posting ON ledger_lines(posting_id);
 CREATE INDEX ledger_lines_by_account ON ledger_lines(account_id, id);
 CREATE INDEX ledger_lines_expiring ON ledger_lines(expires_at) WHERE expires_at IS NOT NULL;
 
--- Which lot an `expire` posting took points from, and how many: each lot lapses once.
+-- Which lot an `expire` posting took points from, and how many: each lot lapses once. A
+-- lot spent before its time lapses nothing (no posting, amount 0) and is done with too.
 CREATE TABLE ledger_lot_expiries (
     line_id     INTEGER PRIMARY KEY REFERENCES ledger_lines(id),
-    posting_id  INTEGER NOT NULL REFERENCES ledger_postings(id) DEFERRABLE INITIALLY DEFERRED,
-    amount      INTEGER NOT NULL CHECK (amount > 0)
+    posting_id  INTEGER REFERENCES ledger_postings(id) DEFERRABLE INITIALLY DEFERRED,
+    amount      INTEGER NOT NULL CHECK (amount >= 0),
+    CHECK ((posting_id IS NULL) = (amount = 0))
 ) WITHOUT ROWID;
 
 CREATE TRIGGER ledger_lines_sealed BEFORE INSERT ON ledger_lines

@@ -19,7 +19,7 @@ _ATTEMPTS: Final = 10
 
 
 @dataclass(frozen=True)
-class Line:
+class LedgerLine:
     """One line of a posting: points into (plus) or out of (minus) an account."""
 
     account_id: int
@@ -29,7 +29,7 @@ class Line:
 
 
 @dataclass(frozen=True)
-class Posting:
+class LedgerPosting:
     """A sealed posting with its lines."""
 
     id: int
@@ -43,7 +43,7 @@ class Posting:
     reverses_id: int | None
     reversed_by: int | None
     at: datetime
-    lines: tuple[Line, ...]
+    lines: tuple[LedgerLine, ...]
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ class NewPosting:
 
 
 @dataclass(frozen=True)
-class Account:
+class PassbookAccount:
     """A household's passbook account: its code and cached balance."""
 
     id: int
@@ -72,7 +72,7 @@ class Account:
 
 
 @dataclass(frozen=True)
-class Drift:
+class LedgerDrift:
     """Something `verify` found wrong: a posting that does not balance, or a cached
     balance that is not the sum of its lines."""
 
@@ -122,17 +122,17 @@ async def _account_ids(db: Db, household_ids: Sequence[int]) -> dict[int, int]:
     )
 
 
-def _account(row: Row) -> Account:
-    return Account(row["id"], row["household_id"], row["code"], row["balance"])
+def _account(row: Row) -> PassbookAccount:
+    return PassbookAccount(row["id"], row["household_id"], row["code"], row["balance"])
 
 
-async def account_of(db: Db, household_id: int) -> Account | None:
+async def account_of(db: Db, household_id: int) -> PassbookAccount | None:
     """A household's account, if it has one."""
     row = await db.fetchone("SELECT * FROM ledger_accounts WHERE household_id = ?", (household_id,))
     return _account(row) if row else None
 
 
-async def account_by_code(db: Db, code: str) -> Account | None:
+async def account_by_code(db: Db, code: str) -> PassbookAccount | None:
     """The account a passbook code belongs to."""
     row = await db.fetchone("SELECT * FROM ledger_accounts WHERE code = ?", (code,))
     return _account(row) if row else None
@@ -155,12 +155,10 @@ async def line_sum(db: Db, account_id: int) -> int:
     return int(row[0]) if row else 0
 
 
-async def insert_posting(tx: Tx, new: NewPosting, lines: Sequence[Line]) -> int:
+async def insert_posting(tx: Tx, new: NewPosting, lines: Sequence[LedgerLine]) -> int:
     """Write a posting's lines, then the posting row that seals them (the schema refuses
     it unless they balance); its id."""
-    row = await tx.fetchone("SELECT coalesce(max(id), 0) + 1 FROM ledger_postings")
-    assert row is not None
-    posting_id = int(row[0])
+    posting_id = await next_posting_id(tx)
     await tx.execute_rows(
         "INSERT INTO ledger_lines (posting_id, account_id, amount, expires_at) VALUES {rows}",
         [
@@ -198,8 +196,8 @@ _POSTING = (
 )
 
 
-async def _lines(db: Db, posting_ids: Sequence[int]) -> dict[int, list[Line]]:
-    found: dict[int, list[Line]] = {}
+async def _lines(db: Db, posting_ids: Sequence[int]) -> dict[int, list[LedgerLine]]:
+    found: dict[int, list[LedgerLine]] = {}
     for start in range(0, len(posting_ids), 500):
         chunk = list(posting_ids[start : start + 500])
         rows = await db.fetchall(
@@ -210,15 +208,17 @@ async def _lines(db: Db, posting_ids: Sequence[int]) -> dict[int, list[Line]]:
         )
         for r in rows:
             found.setdefault(int(r["posting_id"]), []).append(
-                Line(r["account_id"], r["household_id"], r["amount"], opt_from_db(r["expires_at"]))
+                LedgerLine(
+                    r["account_id"], r["household_id"], r["amount"], opt_from_db(r["expires_at"])
+                )
             )
     return found
 
 
-async def _postings(db: Db, rows: list[Row]) -> list[Posting]:
+async def _postings(db: Db, rows: list[Row]) -> list[LedgerPosting]:
     lines = await _lines(db, [int(r["id"]) for r in rows])
     return [
-        Posting(
+        LedgerPosting(
             id=r["id"],
             kind=r["kind"],
             idem_key=r["idem_key"],
@@ -236,14 +236,14 @@ async def _postings(db: Db, rows: list[Row]) -> list[Posting]:
     ]
 
 
-async def posting(db: Db, posting_id: int) -> Posting | None:
+async def posting(db: Db, posting_id: int) -> LedgerPosting | None:
     """One posting with its lines."""
     rows = await db.fetchall(f"{_POSTING} WHERE p.id = ?", (posting_id,))
     found = await _postings(db, rows)
     return found[0] if found else None
 
 
-async def posting_by_key(db: Db, idem_key: str) -> Posting | None:
+async def posting_by_key(db: Db, idem_key: str) -> LedgerPosting | None:
     """The posting made under an idempotency key."""
     rows = await db.fetchall(f"{_POSTING} WHERE p.idem_key = ?", (idem_key,))
     found = await _postings(db, rows)
@@ -293,7 +293,7 @@ def _where(f: PostingFilter) -> tuple[str, list[object]]:
 
 async def list_postings(
     db: Db, f: PostingFilter, *, limit: int, offset: int
-) -> tuple[list[Posting], int]:
+) -> tuple[list[LedgerPosting], int]:
     """Postings matching `f`, newest first; a page and the total."""
     clause, params = _where(f)
     total = await db.fetchone(f"SELECT count(*) FROM ledger_postings p WHERE {clause}", params)
@@ -304,7 +304,7 @@ async def list_postings(
     return await _postings(db, rows), int(total[0]) if total else 0
 
 
-async def list_accounts(db: Db, *, limit: int, offset: int) -> tuple[list[Account], int]:
+async def list_accounts(db: Db, *, limit: int, offset: int) -> tuple[list[PassbookAccount], int]:
     """Household accounts by household id; a page and the total."""
     total = await db.fetchone("SELECT count(*) FROM ledger_accounts WHERE kind = 'household'")
     rows = await db.fetchall(
@@ -329,7 +329,7 @@ async def totals(db: Db) -> tuple[int, int]:
     return -by_id.get(ISSUING, 0), by_id.get(STORE, 0)
 
 
-async def first_drift(db: Db) -> Drift | None:
+async def first_drift(db: Db) -> LedgerDrift | None:
     """The first posting that does not balance (or has fewer than two lines), else the
     first account whose cached balance is not the sum of its lines; None when all hold."""
     row = await db.fetchone(
@@ -338,13 +338,13 @@ async def first_drift(db: Db) -> Drift | None:
         " GROUP BY p.id HAVING n < 2 OR total != 0 ORDER BY p.id LIMIT 1"
     )
     if row is not None:
-        return Drift("posting", row["id"], f"{row['n']} lines summing to {row['total']}")
+        return LedgerDrift("posting", row["id"], f"{row['n']} lines summing to {row['total']}")
     row = await db.fetchone(
         "SELECT l.posting_id FROM ledger_lines l"
         " LEFT JOIN ledger_postings p ON p.id = l.posting_id WHERE p.id IS NULL LIMIT 1"
     )
     if row is not None:
-        return Drift("posting", row[0], "lines without their posting")
+        return LedgerDrift("posting", row[0], "lines without their posting")
     row = await db.fetchone(
         "SELECT a.id, a.household_id, a.balance, coalesce(s.total, 0) AS total"
         " FROM ledger_accounts a LEFT JOIN"
@@ -353,7 +353,7 @@ async def first_drift(db: Db) -> Drift | None:
     )
     if row is not None:
         who = f"household {row['household_id']}" if row["household_id"] else "community"
-        return Drift(
+        return LedgerDrift(
             "account",
             row["id"],
             f"{who}: cached balance {row['balance']}, lines sum to {row['total']}",
@@ -447,3 +447,43 @@ async def existing_households(db: Db, household_ids: Sequence[int]) -> set[int]:
         db, "SELECT id, id FROM households WHERE id IN ({marks})", household_ids
     )
     return set(found)
+
+
+async def next_posting_id(tx: Tx) -> int:
+    """The id the next posting will take (the writer is alone, so it holds until then)."""
+    row = await tx.fetchone("SELECT coalesce(max(id), 0) + 1 FROM ledger_postings")
+    assert row is not None
+    return int(row[0])
+
+
+@dataclass(frozen=True)
+class ExportLine:
+    """One household line of the journal, as the CSV export writes it."""
+
+    line_id: int
+    posting_id: int
+    at: datetime
+    kind: str
+    unit: str
+    household_id: int
+    amount: int
+    reason: str
+    operator: str
+    event_id: int | None
+
+
+async def export_lines(db: Db, after_id: int, limit: int) -> list[ExportLine]:
+    """Household lines after line `after_id`, in order, at most `limit`."""
+    rows = await db.fetchall(
+        "SELECT l.id, l.posting_id, p.at, p.kind, coalesce(h.unit, '') AS unit,"
+        " a.household_id, l.amount, p.reason, p.operator, p.event_id"
+        " FROM ledger_lines l JOIN ledger_accounts a ON a.id = l.account_id"
+        " JOIN ledger_postings p ON p.id = l.posting_id"
+        " LEFT JOIN households h ON h.id = a.household_id"
+        " WHERE a.kind = 'household' AND l.id > ? ORDER BY l.id LIMIT ?",
+        (after_id, limit),
+    )
+    return [
+        ExportLine(r[0], r[1], from_db(r[2]), r[3], r[4], r[5], r[6], r[7], r[8], r[9])
+        for r in rows
+    ]

@@ -12,7 +12,7 @@ from .core import Db, Row, Tx, marks
 
 
 @dataclass(frozen=True)
-class Item:
+class StoreItem:
     """Goods in the catalogue: points price, stock, and a per-household monthly limit."""
 
     id: int
@@ -26,7 +26,7 @@ class Item:
 
 
 @dataclass(frozen=True)
-class RedeemedItem:
+class RedeemedGoods:
     """One line of a redemption: which goods, how many, at what price each."""
 
     item_id: int
@@ -36,7 +36,7 @@ class RedeemedItem:
 
 
 @dataclass(frozen=True)
-class Redemption:
+class StoreRedemption:
     """Goods a household took at the counter, and what they cost."""
 
     id: int
@@ -45,11 +45,11 @@ class Redemption:
     operator: str
     at: datetime
     posting_id: int | None
-    items: tuple[RedeemedItem, ...]
+    items: tuple[RedeemedGoods, ...]
 
 
-def _item(row: Row) -> Item:
-    return Item(
+def _item(row: Row) -> StoreItem:
+    return StoreItem(
         id=row["id"],
         name=row["name"],
         price=row["price"],
@@ -61,13 +61,13 @@ def _item(row: Row) -> Item:
     )
 
 
-async def get_item(db: Db, item_id: int) -> Item | None:
+async def get_item(db: Db, item_id: int) -> StoreItem | None:
     """One item of the catalogue."""
     row = await db.fetchone("SELECT * FROM store_items WHERE id = ?", (item_id,))
     return _item(row) if row else None
 
 
-async def items_by_id(db: Db, item_ids: Sequence[int]) -> dict[int, Item]:
+async def items_by_id(db: Db, item_ids: Sequence[int]) -> dict[int, StoreItem]:
     """Items of the catalogue by id (missing ones left out)."""
     ids = list(dict.fromkeys(item_ids))
     if not ids:
@@ -78,7 +78,7 @@ async def items_by_id(db: Db, item_ids: Sequence[int]) -> dict[int, Item]:
 
 async def list_items(
     db: Db, *, active_only: bool, limit: int, offset: int
-) -> tuple[list[Item], int]:
+) -> tuple[list[StoreItem], int]:
     """The catalogue by name; a page and the total."""
     where = "WHERE active = 1" if active_only else ""
     total = await db.fetchone(f"SELECT count(*) FROM store_items {where}")
@@ -174,9 +174,9 @@ _REDEMPTION = (
 )
 
 
-async def _redemptions(db: Db, rows: list[Row]) -> list[Redemption]:
+async def _redemptions(db: Db, rows: list[Row]) -> list[StoreRedemption]:
     ids = [int(r["id"]) for r in rows]
-    lines: dict[int, list[RedeemedItem]] = {}
+    lines: dict[int, list[RedeemedGoods]] = {}
     if ids:
         found = await db.fetchall(
             "SELECT ri.redemption_id, ri.item_id, s.name, ri.quantity, ri.price"
@@ -185,9 +185,9 @@ async def _redemptions(db: Db, rows: list[Row]) -> list[Redemption]:
             ids,
         )
         for r in found:
-            lines.setdefault(int(r[0]), []).append(RedeemedItem(r[1], r[2], r[3], r[4]))
+            lines.setdefault(int(r[0]), []).append(RedeemedGoods(r[1], r[2], r[3], r[4]))
     return [
-        Redemption(
+        StoreRedemption(
             id=r["id"],
             household_id=r["household_id"],
             total=r["total"],
@@ -200,7 +200,7 @@ async def _redemptions(db: Db, rows: list[Row]) -> list[Redemption]:
     ]
 
 
-async def get_redemption(db: Db, redemption_id: int) -> Redemption | None:
+async def get_redemption(db: Db, redemption_id: int) -> StoreRedemption | None:
     """One redemption with its goods."""
     rows = await db.fetchall(f"{_REDEMPTION} WHERE r.id = ?", (redemption_id,))
     found = await _redemptions(db, rows)
@@ -209,7 +209,7 @@ async def get_redemption(db: Db, redemption_id: int) -> Redemption | None:
 
 async def list_redemptions(
     db: Db, *, household_id: int | None, limit: int, offset: int
-) -> tuple[list[Redemption], int]:
+) -> tuple[list[StoreRedemption], int]:
     """Redemptions, newest first, optionally one household's; a page and the total."""
     where, params = ("WHERE r.household_id = ?", [household_id]) if household_id else ("", [])
     total = await db.fetchone(f"SELECT count(*) FROM redemptions r {where}", params)

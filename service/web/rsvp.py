@@ -15,7 +15,7 @@ from ..core.models import AnswerVia, Invitation, RsvpState
 from ..core.phrases import area
 from ..domain import rsvp
 from ..keys import clock_key, delivery_key, settings_key, store_key
-from .jsonio import MAX_ID, Body, Id, Query, path_id, reply
+from .jsonio import MAX_ID, Body, Id, Query, csv_cell, path_id, reply
 from .routing import STAFF, Api, principal
 
 routes = Api()
@@ -150,8 +150,8 @@ async def attendance_csv(request: web.Request) -> web.StreamResponse:
         for item in page.items:
             writer.writerow(
                 (
-                    _safe(item.resident_name),
-                    _safe(item.unit),
+                    csv_cell(item.resident_name),
+                    csv_cell(item.unit),
                     words[str(item.answer)],
                     item.party_size,
                     item.waitlist_position or "",
@@ -168,8 +168,3 @@ async def attendance_csv(request: web.Request) -> web.StreamResponse:
         after = page.next_after
     await response.write_eof()
     return response
-
-
-def _safe(text: str) -> str:
-    """A cell that a spreadsheet will not run as a formula (CSV injection)."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

@@ -1,0 +1,82 @@
+"""What the console and the API read of the passbook: accounts, postings (filtered),
+one posting, an event's points, and the journal's lines for the CSV export."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Final
+
+from ..core.errors import NotFoundError, ValidationError
+from ..core.models import Page
+from ..store import Db, Store, Tx
+from ..store import ledger as sql
+from ..store.ledger import ExportLine, LedgerPosting, PassbookAccount, PostingFilter
+from .passbook import KINDS, POINTS_MAX
+
+EXPORT_PAGE: Final = 1000
+
+
+async def list_accounts(db: Db, *, limit: int, offset: int) -> Page[PassbookAccount]:
+    """Households' passbook accounts by household id."""
+    items, total = await sql.list_accounts(db, limit=limit, offset=offset)
+    return Page(items=tuple(items), total=total, limit=limit, offset=offset)
+
+
+async def list_postings(
+    db: Db, f: PostingFilter, *, limit: int, offset: int
+) -> Page[LedgerPosting]:
+    """Postings matching the filter, newest first."""
+    if f.kind is not None and f.kind not in KINDS:
+        raise ValidationError.field("kind", f"must be one of {', '.join(KINDS)}")
+    if f.since is not None and f.until is not None and f.until <= f.since:
+        raise ValidationError.field("until", "must be after since")
+    items, total = await sql.list_postings(db, f, limit=limit, offset=offset)
+    return Page(items=tuple(items), total=total, limit=limit, offset=offset)
+
+
+async def get_posting(db: Db, posting_id: int) -> LedgerPosting:
+    """One posting with its lines, or 404 posting_not_found."""
+    found = await sql.posting(db, posting_id)
+    if found is None:
+        raise NotFoundError(f"no posting {posting_id}", code="posting_not_found")
+    return found
+
+
+@dataclass(frozen=True)
+class EventPointsSetting:
+    """What an event gives at check-in: per person who came, or per person and hour."""
+
+    event_id: int
+    per_person: int | None
+    per_hour: int | None
+
+
+async def set_event_points(
+    store: Store, event_id: int, *, per_person: int | None, per_hour: int | None
+) -> EventPointsSetting:
+    """Set an event's points (both None: it gives none, or a volunteer event's default)."""
+    if per_person is not None and per_hour is not None:
+        raise ValidationError.field("per_hour", "give per_person or per_hour, not both")
+    for name, value in (("per_person", per_person), ("per_hour", per_hour)):
+        if value is not None and not 1 <= value <= POINTS_MAX:
+            raise ValidationError.field(name, f"must be 1 to {POINTS_MAX}")
+
+    async def txn(tx: Tx) -> EventPointsSetting:
+        if await sql.event_points(tx, event_id) is None:
+            raise NotFoundError(f"no event {event_id}", code="event_not_found")
+        await sql.set_event_points(tx, event_id, per_person, per_hour)
+        return EventPointsSetting(event_id, per_person, per_hour)
+
+    return await store.write(txn)
+
+
+async def export_lines(db: Db) -> AsyncIterator[list[ExportLine]]:
+    """Every household line of the journal, a page at a time, in order."""
+    after = 0
+    while True:
+        page = await sql.export_lines(db, after, EXPORT_PAGE)
+        if not page:
+            return
+        yield page
+        after = page[-1].line_id
