@@ -5,13 +5,19 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Final
 
 from ..core.errors import NotFoundError, ValidationError
 from ..core.models import Page
 from ..store import Db, Store, Tx
+from ..store import households as household_sql
 from ..store import ledger as sql
-from ..store.ledger import ExportLine, LedgerPosting, PassbookAccount, PostingFilter
+from ..store import passbook_reads as reads
+from ..store import points_store as shelf
+from ..store.ledger import LedgerPosting, PassbookAccount, PostingFilter
+from ..store.passbook_reads import ExportLine
+from ..store.points_store import StoreItem
 from .passbook import KINDS, POINTS_MAX
 
 EXPORT_PAGE: Final = 1000
@@ -75,8 +81,67 @@ async def export_lines(db: Db) -> AsyncIterator[list[ExportLine]]:
     """Every household line of the journal, a page at a time, in order."""
     after = 0
     while True:
-        page = await sql.export_lines(db, after, EXPORT_PAGE)
+        page = await reads.export_lines(db, after, EXPORT_PAGE)
         if not page:
             return
         yield page
         after = page[-1].line_id
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One line of a resident's passbook page: earned where, spent on what."""
+
+    at: datetime
+    kind: str
+    points: int
+    what: str  # the event's title, the goods taken, or the organiser's reason
+
+
+@dataclass(frozen=True)
+class PassbookView:
+    """What a household's passbook page shows."""
+
+    household_id: int
+    unit: str
+    balance: int
+    code: str
+    history: tuple[HistoryEntry, ...]
+    catalogue: tuple[StoreItem, ...]
+
+
+HISTORY_MAX: Final = 50
+
+
+async def passbook_view(store: Store, household_id: int, *, now: datetime) -> PassbookView | None:
+    """A household's balance (its lines' sum), code, latest history and the store's goods;
+    None when no such household. Opens the account on first sight, so the code exists."""
+    household = await household_sql.get_household(store.reader, household_id)
+    if household is None:
+        return None
+    account = await sql.account_of(store.reader, household_id)
+    if account is None:
+
+        async def txn(tx: Tx) -> None:
+            await sql.ensure_accounts(tx, [household_id], now)
+
+        await store.write(txn)
+        account = await sql.account_of(store.reader, household_id)
+        assert account is not None
+    entries = []
+    for line in await reads.household_history(store.reader, household_id, HISTORY_MAX):
+        what = line.event_title or line.reason
+        if line.redemption_id is not None:
+            taken = await shelf.get_redemption(store.reader, line.redemption_id)
+            if taken is not None:
+                what = "、".join(f"{g.name}×{g.quantity}" for g in taken.items)
+        entries.append(HistoryEntry(line.at, line.kind, line.points, what))
+    goods, _ = await shelf.list_items(store.reader, active_only=True, limit=200, offset=0)
+    return PassbookView(
+        household_id=household_id,
+        unit=household.unit,
+        balance=await sql.line_sum(store.reader, account.id),
+        code=account.code,
+        history=tuple(entries),
+        catalogue=tuple(goods),
+    )

@@ -454,36 +454,3 @@ async def next_posting_id(tx: Tx) -> int:
     row = await tx.fetchone("SELECT coalesce(max(id), 0) + 1 FROM ledger_postings")
     assert row is not None
     return int(row[0])
-
-
-@dataclass(frozen=True)
-class ExportLine:
-    """One household line of the journal, as the CSV export writes it."""
-
-    line_id: int
-    posting_id: int
-    at: datetime
-    kind: str
-    unit: str
-    household_id: int
-    amount: int
-    reason: str
-    operator: str
-    event_id: int | None
-
-
-async def export_lines(db: Db, after_id: int, limit: int) -> list[ExportLine]:
-    """Household lines after line `after_id`, in order, at most `limit`."""
-    rows = await db.fetchall(
-        "SELECT l.id, l.posting_id, p.at, p.kind, coalesce(h.unit, '') AS unit,"
-        " a.household_id, l.amount, p.reason, p.operator, p.event_id"
-        " FROM ledger_lines l JOIN ledger_accounts a ON a.id = l.account_id"
-        " JOIN ledger_postings p ON p.id = l.posting_id"
-        " LEFT JOIN households h ON h.id = a.household_id"
-        " WHERE a.kind = 'household' AND l.id > ? ORDER BY l.id LIMIT ?",
-        (after_id, limit),
-    )
-    return [
-        ExportLine(r[0], r[1], from_db(r[2]), r[3], r[4], r[5], r[6], r[7], r[8], r[9])
-        for r in rows
-    ]

@@ -1,0 +1,60 @@
+"""The household's passbook page (/p/{token}): balance, history, code and QR, the store's
+goods, in both languages; linked from the RSVP and booking pages; forged links 404."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from service.keys import delivery_key
+from tests.community import answer, code_of, open_page, page_path, published_event, resident
+from tests.conftest import Api
+from tests.test_passbook_api import CHECKINS, TODAY, balance, household_of, item
+
+REDEEM = "/api/v1/store/redemptions"
+
+
+def passbook_path(api: Api, household: int) -> str:
+    return urlsplit(api.client.app[delivery_key].ready().links.passbook(household)).path
+
+
+async def test_passbook_page_shows_what_was_earned_and_spent(api: Api) -> None:
+    event_id = await published_event(api, kind="volunteer", title="志愿者日·扫雪", **TODAY)
+    person = await resident(api, "张伟", "3-2-1501", ("sms", "+8613812345678"))
+    await answer(api, event_id, person, "yes")
+    status, _ = await api.post(CHECKINS, json={"code": await code_of(api, event_id, person)})
+    assert status == 201
+    home = await household_of(api, person)
+    rice = await item(api, "米", 4, 10)
+    await item(api, "抽纸", 2, 30, monthly_limit=3)
+    status, _ = await api.post(
+        REDEEM,
+        json={
+            "idempotency_key": "c1",
+            "household_id": home,
+            "items": [{"item_id": rice, "quantity": 1}],
+        },
+    )
+    assert status == 201
+    assert await balance(api, home) == 6
+
+    status, html, headers = await open_page(api, passbook_path(api, home))
+    assert status == 200 and headers["Cache-Control"] == "no-store"
+    assert '<p class="balance" id="balance">6 ' in html
+    assert "志愿者日·扫雪" in html and "+10" in html  # earned where
+    assert "米×1" in html and "-4" in html  # spent on what
+    assert "抽纸" in html and "每户每月限 3 件" in html  # the store's goods
+    assert "<svg" in html and 'id="passbook-code"' in html
+    assert "张伟" not in html and "13812345678" not in html
+
+    status, english, _ = await open_page(api, passbook_path(api, home) + "?lang=en")
+    assert status == 200 and "Points passbook" in english and "积分存折" not in english
+
+    status, _, _ = await open_page(api, passbook_path(api, home)[:-2] + "xx")
+    assert status == 404
+
+    _, rsvp, _ = await open_page(api, page_path(api, event_id, person))
+    assert f'href="{passbook_path(api, home)}" id="passbook-link"' in rsvp
+
+    booking_page = urlsplit(api.client.app[delivery_key].ready().links.booking(person)).path
+    _, booking, _ = await open_page(api, booking_page)
+    assert f'href="{passbook_path(api, home)}" id="passbook-link"' in booking
