@@ -6,7 +6,15 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from service.keys import delivery_key
-from tests.community import answer, code_of, open_page, page_path, published_event, resident
+from tests.community import (
+    answer,
+    code_of,
+    nonce_of,
+    open_page,
+    page_path,
+    published_event,
+    resident,
+)
 from tests.conftest import Api
 from tests.test_passbook_api import CHECKINS, TODAY, balance, household_of, item
 
@@ -58,3 +66,33 @@ async def test_passbook_page_shows_what_was_earned_and_spent(api: Api) -> None:
     booking_page = urlsplit(api.client.app[delivery_key].ready().links.booking(person)).path
     _, booking, _ = await open_page(api, booking_page)
     assert f'href="{passbook_path(api, home)}" id="passbook-link"' in booking
+
+
+async def test_passbook_counter_a_resent_form_spends_once(api: Api) -> None:
+    home = await household_of(api, await resident(api, "李娜", "1-1-103"))
+    await api.post(
+        "/api/v1/passbook/postings",
+        json={
+            "kind": "bonus",
+            "idempotency_key": "k",
+            "reason": "r",
+            "credits": [{"household_id": home, "points": 10}],
+        },
+    )
+    soap = await item(api, "洗衣液", 6, 5)
+    status, issued = await api.post("/api/v1/store/counter-tokens", json={"name": "柜台"})
+    assert status == 201 and issued["url"].endswith(issued["token"])
+    status, _, _ = await open_page(api, "/counter?unit=1-1-103")
+    assert status == 401  # not signed in yet
+    async with api.client.get(f"/counter?token={issued['token']}", allow_redirects=False) as r:
+        assert r.status == 303 and "HttpOnly" in r.headers["Set-Cookie"]
+    status, html, _ = await open_page(api, "/counter?unit=1-1-103")
+    assert status == 200 and "李*" in html and "李娜" not in html
+    form = {"household_id": str(home), "nonce": nonce_of(html), f"qty_{soap}": "1"}
+    for _ in range(2):
+        async with api.client.post("/counter/redeem", data=form) as resp:
+            assert resp.status == 200
+            assert "兑换成功：共 6 分，剩余 4 分。" in await resp.text()
+    assert await balance(api, home) == 4
+    status, bad = await api.post("/api/v1/store/counter-tokens", json={"name": " "})
+    assert status == 400 and "name" in bad["error"]["fields"]

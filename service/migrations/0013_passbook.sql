@@ -170,3 +170,16 @@ CREATE TRIGGER redemptions_no_delete BEFORE DELETE ON redemptions
 BEGIN
     SELECT RAISE(ABORT, 'ledger_append_only');
 END;
+
+-- The points store's counter mode: a tablet or phone at the store desk signs in with one
+-- of these, scoped to finding a household and redeeming (it reads no phone numbers, and
+-- names only masked). Kept apart from api_tokens, whose role CHECK cannot grow in place.
+CREATE TABLE counter_tokens (
+    id          INTEGER PRIMARY KEY,
+    name        TEXT    NOT NULL CHECK (length(trim(name)) > 0),
+    token_hash  TEXT    NOT NULL UNIQUE,  -- SHA-256 of the token; the token is never stored
+    created_by  TEXT    NOT NULL,
+    created_at  TEXT    NOT NULL,
+    expires_at  TEXT,
+    revoked_at  TEXT
+);

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from aiohttp import web
-from pydantic import Field
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlencode
 
-from ..domain import points_store
+from aiohttp import web
+from pydantic import AwareDatetime, Field
+
+from ..domain import counter, points_store
 from ..domain.passbook import KEY_MAX
 from ..domain.points_store import (
     LINES_MAX,
@@ -208,3 +212,53 @@ async def list_redemptions(request: web.Request, query: RedemptionQuery) -> web.
         offset=query.offset,
     )
     return reply(request, page)
+
+
+class CounterTokenIn(Body):
+    """A counter token for the store desk's tablet or phone."""
+
+    name: str = Field(
+        min_length=1, max_length=60, json_schema_extra=LINE, description="e.g. 超市柜台"
+    )
+    expires_at: AwareDatetime | None = Field(None, description="null: until revoked")
+
+
+@dataclass(frozen=True)
+class CounterLink:
+    """A new counter token, shown once, and the link that signs a device in with it."""
+
+    id: int
+    name: str
+    token: str
+    url: str
+    expires_at: datetime | None
+
+
+@routes.route(
+    "POST",
+    "/store/counter-tokens",
+    summary="Issue a counter token for the points store's desk",
+    tag=TAG,
+    roles=STAFF,
+    body=CounterTokenIn,
+    response=CounterLink,
+    status=201,
+)
+async def issue_counter_token(request: web.Request, body: CounterTokenIn) -> web.Response:
+    """The token can only find households (names masked, no phone numbers) and redeem."""
+    issued = await counter.issue_counter_token(
+        request.app[store_key],
+        name=body.name,
+        created_by=f"{principal(request).role}:{principal(request).name}",
+        now=request.app[clock_key](),
+        expires_at=body.expires_at,
+    )
+    base = request.app[settings_key].public_url
+    link = CounterLink(
+        issued.id,
+        issued.name,
+        issued.token,
+        f"{base}/counter?{urlencode({'token': issued.token})}",
+        issued.expires_at,
+    )
+    return reply(request, link, 201)
