@@ -56,6 +56,7 @@ from .web.console import dashboard as console_dashboard
 from .web.console import events as console_events
 from .web.console import live as console_live
 from .web.console import messages as console_messages
+from .web.console import passbook as console_passbook
 from .web.console import residents as console_residents
 from .web.console import rooms as console_rooms
 from .web.console import settings_view as console_settings
@@ -98,6 +99,7 @@ ROUTE_TABLES: tuple[Api, ...] = (
     console_residents.routes,
     console_rooms.routes,
     console_messages.routes,
+    console_passbook.routes,
     console_settings.routes,
 )
 
