@@ -368,9 +368,10 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"  sign in as: {access.login}   password: {access.password}")
     print(f"Demo organiser token: {access.organiser_token}")
     print(f"Demo door tablet: {base}/tablet?token={access.door_token} (activity room)")
+    print(f"Points store counter: {base}/counter?token={access.counter_token}")
     files = access.files
     print(f"Kept beside the database (the only copies): {files.console_password},")
-    print(f"  {files.organiser_token}, {files.door_token}")
+    print(f"  {files.organiser_token}, {files.door_token}, {files.counter_token}")
     return 0
 
 
