@@ -29,7 +29,7 @@ from ..store import households as household_sql
 from ..store import points_store as sql
 from ..store.errors import DuplicateKey
 from ..store.ledger import STORE, LedgerLine, LedgerPosting, NewPosting
-from ..store.points_store import StoreItem, StoreRedemption
+from ..store.points_store import RedeemedGoods, StoreItem, StoreRedemption
 from . import subscriptions
 from .passbook import check_key
 
@@ -203,8 +203,11 @@ async def redeem(
             if not item.active:
                 raise ConflictError(f"{item.name} is not offered now", code="item_unavailable")
         total = sum(items[w.item_id].price * w.quantity for w in wanted)
-        accounts = await ledger.ensure_accounts(tx, [household], now)
-        have = (await ledger.balances(tx, [household])).get(household, 0)
+        account = await ledger.account_of(tx, household)
+        if account is None:  # a household's first visit: no points yet, but an account
+            account_id, have = (await ledger.ensure_accounts(tx, [household], now))[household], 0
+        else:
+            account_id, have = account.id, account.balance
         if have < total:
             raise ConflictError(
                 f"household {household} has {have} points, not {total}",
@@ -223,16 +226,38 @@ async def redeem(
             [(w.item_id, w.quantity, items[w.item_id].price) for w in wanted],
             now,
         )
-        posting_id = await ledger.insert_posting(
-            tx,
-            NewPosting("redeem", key, operator, "", now, redemption_id=redemption_id),
-            [LedgerLine(accounts[household], household, -total), LedgerLine(STORE, None, total)],
+        lines = (LedgerLine(account_id, household, -total), LedgerLine(STORE, None, total))
+        new = NewPosting("redeem", key, operator, "", now, redemption_id=redemption_id)
+        posting_id = await ledger.insert_posting(tx, new, lines)
+        # Built from what was just written, not read back: this is the counter's hot path.
+        goods = tuple(
+            RedeemedGoods(w.item_id, items[w.item_id].name, w.quantity, items[w.item_id].price)
+            for w in sorted(wanted, key=lambda w: items[w.item_id].name)
         )
-        made = await _outcome(tx, posting_id, repeated=False)
+        posting = LedgerPosting(
+            id=posting_id,
+            kind="redeem",
+            idem_key=key,
+            operator=operator,
+            reason="",
+            event_id=None,
+            checkin_id=None,
+            redemption_id=redemption_id,
+            reverses_id=None,
+            reversed_by=None,
+            at=now,
+            lines=lines,
+        )
+        redemption = StoreRedemption(
+            redemption_id, household, total, operator, now, posting_id, goods
+        )
+        made = PointsRedeemed(redemption, posting, have - total, repeated=False)
         await subscriptions.emit(tx, [redeemed_occurrence(made)], now)
         return made
 
-    return await store.write(txn)
+    # A function of its transaction alone, and it changes no memoised rows (events,
+    # subscriptions): neighbouring redemptions share a SAVEPOINT and the listeners' read.
+    return await store.write(txn, rerunnable=True, memo_safe=True)
 
 
 async def _check_limits(

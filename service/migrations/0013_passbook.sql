@@ -120,8 +120,8 @@ BEGIN
 END;
 
 CREATE TRIGGER ledger_postings_balanced BEFORE INSERT ON ledger_postings
-WHEN (SELECT count(*) FROM ledger_lines WHERE posting_id = NEW.id) < 2
-  OR (SELECT sum(amount) FROM ledger_lines WHERE posting_id = NEW.id) != 0
+WHEN (SELECT count(*) < 2 OR coalesce(sum(amount), 0) != 0 FROM ledger_lines
+      WHERE posting_id = NEW.id)
 BEGIN
     SELECT RAISE(ABORT, 'ledger_unbalanced');
 END;
