@@ -15,7 +15,7 @@ from tests.community import (
     published_event,
     resident,
 )
-from tests.conftest import Api
+from tests.conftest import Api, MakeApi
 from tests.test_passbook_api import CHECKINS, TODAY, balance, household_of, item
 
 REDEEM = "/api/v1/store/redemptions"
@@ -96,3 +96,28 @@ async def test_passbook_counter_a_resent_form_spends_once(api: Api) -> None:
     assert await balance(api, home) == 4
     status, bad = await api.post("/api/v1/store/counter-tokens", json={"name": " "})
     assert status == 400 and "name" in bad["error"]["fields"]
+
+
+async def test_passbook_leaderboard_masks_names_and_can_be_off(make_api: MakeApi) -> None:
+    api = await make_api()
+    homes = [
+        await household_of(api, await resident(api, name, unit))
+        for name, unit in (("张伟", "3-2-1501"), ("李娜", "1-1-103"))
+    ]
+    for n, (home, points) in enumerate(zip(homes, (5, 12), strict=True)):
+        await api.post(
+            "/api/v1/passbook/postings",
+            json={
+                "kind": "earn",
+                "idempotency_key": f"k{n}",
+                "reason": "扫雪",
+                "credits": [{"household_id": home, "points": points}],
+            },
+        )
+    status, html, _ = await open_page(api, "/points/leaderboard")
+    assert status == 200 and "积分榜" in html
+    assert html.index("李*") < html.index("张*") and "12 分" in html
+    assert "张伟" not in html and "李娜" not in html and "1501" not in html
+    off = await make_api(**{"passbook.leaderboard": False})
+    status, _, _ = await open_page(off, "/points/leaderboard")
+    assert status == 404

@@ -4,19 +4,20 @@ one posting, an event's points, and the journal's lines for the CSV export."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Final
 
 from ..core.errors import NotFoundError, ValidationError
 from ..core.models import Page
+from ..core.privacy import mask_name
 from ..store import Db, Store, Tx
 from ..store import households as household_sql
 from ..store import ledger as sql
 from ..store import passbook_reads as reads
 from ..store import points_store as shelf
 from ..store.ledger import LedgerPosting, PassbookAccount, PostingFilter
-from ..store.passbook_reads import ExportLine
+from ..store.passbook_reads import ExportLine, Standing
 from ..store.points_store import StoreItem
 from .passbook import KINDS, POINTS_MAX
 
@@ -145,3 +146,13 @@ async def passbook_view(store: Store, household_id: int, *, now: datetime) -> Pa
         history=tuple(entries),
         catalogue=tuple(goods),
     )
+
+
+LEADERBOARD_MAX: Final = 20
+
+
+async def leaderboard(db: Db) -> list[Standing]:
+    """The public leaderboard (积分榜): households by points earned, names masked (张*)."""
+    return [
+        replace(s, name=mask_name(s.name)) for s in await reads.leaderboard(db, LEADERBOARD_MAX)
+    ]

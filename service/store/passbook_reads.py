@@ -67,3 +67,32 @@ async def household_history(db: Db, household_id: int, limit: int) -> list[Histo
         (household_id, limit),
     )
     return [HistoryLine(r[0], from_db(r[1]), r[2], r[3], r[4], r[5], r[6]) for r in rows]
+
+
+@dataclass(frozen=True)
+class Standing:
+    """A household on the leaderboard: its building, first resident's name, points earned."""
+
+    household_id: int
+    building: str
+    name: str
+    points: int
+
+
+async def leaderboard(db: Db, limit: int) -> list[Standing]:
+    """Households by points earned (earn and bonus, net of their reversals), most first."""
+    rows = await db.fetchall(
+        "SELECT a.household_id, coalesce(h.building, ''),"
+        " coalesce((SELECT r.name FROM residents r WHERE r.household_id = a.household_id"
+        " ORDER BY r.id LIMIT 1), ''), sum(l.amount) AS earned"
+        " FROM ledger_lines l JOIN ledger_accounts a ON a.id = l.account_id"
+        " JOIN ledger_postings p ON p.id = l.posting_id"
+        " LEFT JOIN ledger_postings o ON o.id = p.reverses_id"
+        " LEFT JOIN households h ON h.id = a.household_id"
+        " WHERE a.kind = 'household' AND (p.kind IN ('earn', 'bonus')"
+        " OR (p.kind = 'reversal' AND o.kind IN ('earn', 'bonus')))"
+        " GROUP BY a.household_id HAVING earned > 0 ORDER BY earned DESC, a.household_id"
+        " LIMIT ?",
+        (limit,),
+    )
+    return [Standing(r[0], r[1], r[2], r[3]) for r in rows]

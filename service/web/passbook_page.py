@@ -62,3 +62,29 @@ async def passbook_page(request: web.Request) -> web.Response:
             for entry in view.history
         ],
     )
+
+
+@routes.route(
+    "GET",
+    "/points/leaderboard",
+    summary="The public points leaderboard (积分榜) for the notice board, names masked",
+    tag="passbook",
+    roles=None,
+    response_media="text/html",
+    errors=(404,),
+    prefixed=False,
+)
+async def leaderboard_page(request: web.Request) -> web.Response:
+    """404 when the community turned it off ([passbook] leaderboard = false)."""
+    settings = request.app[settings_key]
+    if not settings.passbook.leaderboard:
+        return not_found_page(request)
+    lang = language_for(request.query.get("lang"), settings.community.default_language)
+    standings = await passbook_reads.leaderboard(request.app[store_key].reader)
+    return page(
+        "leaderboard.html",
+        lang=lang,
+        t=area("leaderboard", lang),
+        community=settings.community.name,
+        standings=standings,
+    )
