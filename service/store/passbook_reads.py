@@ -96,3 +96,13 @@ async def leaderboard(db: Db, limit: int) -> list[Standing]:
         (limit,),
     )
     return [Standing(r[0], r[1], r[2], r[3]) for r in rows]
+
+
+async def household_of_chat(db: Db, chat_id: str) -> int | None:
+    """The household of the resident whose Telegram contact is this chat."""
+    row = await db.fetchone(
+        "SELECT r.household_id FROM contacts c JOIN residents r ON r.id = c.resident_id"
+        " WHERE c.channel = 'telegram' AND c.address = ? ORDER BY c.id LIMIT 1",
+        (chat_id,),
+    )
+    return None if row is None else int(row[0])
