@@ -230,3 +230,45 @@ async def test_passbook_verify_passes_and_then_names_the_first_drift(
     assert drift.returncode == 1
     assert f"household {b}: cached balance 99, lines sum to 7" in drift.stderr
     await store.open()
+
+
+async def test_passbook_points_expire_oldest_first_once(store: Store) -> None:
+    from datetime import timedelta
+
+    from service.domain import points_expiry
+
+    expiring = PassbookSettings(expiry_months=1)
+    a, b = await households(store, 2)
+    for key, who, points, when in (("old", a, 10, NOW), ("new", a, 5, NOW + timedelta(days=20))):
+        await passbook.post_credits(
+            store, [Credit(who, points)], kind="earn", key=key, operator="t", reason="r",
+            settings=expiring, now=when,
+        )  # fmt: skip
+    await passbook.post_credits(
+        store, [Credit(b, 3)], kind="earn", key="b", operator="t", reason="r",
+        settings=expiring, now=NOW,
+    )  # fmt: skip
+    # a spends 4: the oldest lot (10) is what is used, so 6 of it lapse, the newer 5 stay.
+    await passbook.post_credits(
+        store, [Credit(a, -4)], kind="adjust", key="spend", operator="t", reason="r",
+        settings=expiring, now=NOW,
+    )  # fmt: skip
+    # b spends everything before its lot lapses: nothing lapses.
+    await passbook.post_credits(
+        store, [Credit(b, -3)], kind="adjust", key="spend-b", operator="t", reason="r",
+        settings=expiring, now=NOW,
+    )  # fmt: skip
+    before = NOW + timedelta(days=30)
+    assert await points_expiry.lapse_due(store, now=before) == 0  # not yet (31 days)
+    later = NOW + timedelta(days=40)
+    assert await points_expiry.lapse_due(store, now=later) == 6
+    assert await points_expiry.lapse_due(store, now=later) == 0  # once per lot
+    assert (await passbook.balance(store.reader, a)).balance == 5
+    assert (await passbook.balance(store.reader, b)).balance == 0
+    much_later = NOW + timedelta(days=60)
+    assert await points_expiry.lapse_due(store, now=much_later) == 5
+    expired = await store.reader.fetchall(
+        "SELECT idem_key FROM ledger_postings WHERE kind = 'expire' ORDER BY id"
+    )
+    assert len(expired) == 2
+    assert (await passbook.verify(store.reader))[0] is None
