@@ -262,6 +262,8 @@ class MessageKind(StrEnum):
     BOOKING_DECLINED = "booking_declined"
     BOOKING_REMINDER = "booking_reminder"
     BOOKING_CANCELLATION = "booking_cancellation"
+    # A household's monthly points passbook statement (积分存折月结单).
+    POINTS_STATEMENT = "points_statement"
     # A short answer in a conversation (an SMS help text, an opt-out confirmation, the
     # bot's reply to /start): its text is given, not rendered from a template.
     REPLY = "reply"

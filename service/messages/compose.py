@@ -449,6 +449,42 @@ class Composer:
             booking_id=booking.id,
         )
 
+    def statement_message(
+        self,
+        person: Recipient,
+        contact: Reach,
+        household_id: int,
+        statement: Mapping[str, Any],
+        *,
+        suppressed: bool,
+        send_at: datetime,
+    ) -> NewMessage:
+        """A household's monthly passbook statement (month, earned, spent, balance) to one
+        of its residents; the link is the household's passbook page."""
+        kind = MessageKind.POINTS_STATEMENT
+        links = {
+            "rsvp": self.links.passbook(household_id),
+            "unsubscribe": self.links.unsubscribe(contact.id),
+        }
+        context = self.base_context(person, person.language, kind, links, note="", urgent=False)
+        context["statement"] = dict(statement)
+        rendered = self.renderer.render(str(kind), contact.channel, person.language, context)
+        return self.row(
+            person,
+            kind,
+            contact,
+            rendered,
+            self.extras(contact.channel, context),
+            event_id=None,
+            group_uid=None,
+            invitation_id=None,
+            note="",
+            urgent=False,
+            suppressed=suppressed,
+            send_at=send_at,
+            expires_at=None,
+        )
+
 
 def reply_message(
     contact: Reach, text: str, language: str, *, now: datetime, expires_at: datetime

@@ -183,3 +183,12 @@ CREATE TABLE counter_tokens (
     expires_at  TEXT,
     revoked_at  TEXT
 );
+
+-- Which households were sent their statement for a month ('YYYY-MM'): once each, however
+-- often the statements are asked for.
+CREATE TABLE ledger_statements (
+    household_id  INTEGER NOT NULL,
+    month         TEXT    NOT NULL CHECK (length(month) = 7),
+    sent_at       TEXT    NOT NULL,
+    PRIMARY KEY (household_id, month)
+) WITHOUT ROWID;

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import dataclass
 from typing import Final, Literal
 
 from aiohttp import web
@@ -12,7 +13,7 @@ from pydantic import AwareDatetime, Field
 
 from ..core.models import Page
 from ..core.phrases import area
-from ..domain import passbook, passbook_reads
+from ..domain import passbook, passbook_reads, statements
 from ..domain.passbook import (
     BULK_MAX,
     KEY_MAX,
@@ -23,7 +24,7 @@ from ..domain.passbook import (
     PointsPosted,
 )
 from ..domain.passbook_reads import EventPointsSetting
-from ..keys import clock_key, settings_key, store_key
+from ..keys import clock_key, delivery_key, settings_key, store_key
 from ..store.ledger import LedgerPosting, PassbookAccount, PostingFilter
 from .jsonio import TEXT, Body, Id, csv_cell, path_id, reply
 from .paging import PageQuery
@@ -331,3 +332,38 @@ async def export_csv(request: web.Request) -> web.StreamResponse:
         await response.write(buffer.getvalue().encode("utf-8"))
     await response.write_eof()
     return response
+
+
+class StatementsIn(Body):
+    """Which month's statements to send."""
+
+    month: str = Field(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$", description="YYYY-MM, e.g. 2026-11")
+
+
+@dataclass(frozen=True)
+class StatementsQueued:
+    """How many households' statements were queued (0 when all had theirs)."""
+
+    month: str
+    queued: int
+
+
+@routes.route(
+    "POST",
+    "/passbook/statements",
+    summary="Send each household its monthly passbook statement (once per month)",
+    tag=TAG,
+    roles=STAFF,
+    body=StatementsIn,
+    response=StatementsQueued,
+)
+async def send_statements(request: web.Request, body: StatementsIn) -> web.Response:
+    """On each household's first reachable resident's channel and language."""
+    queued = await statements.send_statements(
+        request.app[store_key],
+        request.app[delivery_key].ready(),
+        body.month,
+        tz=request.app[settings_key].tz,
+        now=request.app[clock_key](),
+    )
+    return reply(request, StatementsQueued(body.month, queued))
