@@ -152,6 +152,8 @@ async def _housekeeping_ctx(app: web.Application) -> AsyncIterator[None]:
         app[clock_key],
         retention=app[settings_key].retention,
         passbook=app[settings_key].passbook,
+        composer=app[delivery_key].ready,
+        tz=app[settings_key].tz,
     ):
         yield
 

@@ -1,10 +1,13 @@
 """The monthly passbook statement: one message per household on its resident's channel and
-language, through the outbox, once per month however often it is asked for."""
+language, through the outbox, once per month however often it is asked for; and the
+notice of points about to expire, once per lot."""
 
 from __future__ import annotations
 
+from service.domain import points_expiry
+from service.keys import delivery_key, settings_key, store_key
 from tests.community import eventually, outbox_files, resident
-from tests.conftest import Api
+from tests.conftest import Api, MakeApi, PinnedClock
 from tests.test_passbook_api import credit, household_of
 
 STATEMENTS = "/api/v1/passbook/statements"
@@ -37,3 +40,24 @@ async def test_passbook_statement_goes_out_once_in_each_language(api: Api) -> No
 
 async def _texts(api: Api) -> list[str]:
     return [path.read_text(encoding="utf-8") for path in outbox_files(api, "sms")]
+
+
+async def test_passbook_expiry_notice_goes_out_once_before_points_lapse(
+    make_api: MakeApi, clock: PinnedClock
+) -> None:
+    api = await make_api(**{"passbook.expiry_months": 1})
+    person = await resident(api, "张伟", "3-2-1501", ("sms", "+8613812345678"))
+    await credit(api, await household_of(api, person), 9, "k-1")  # lapses on 12月28日
+    app = api.client.app
+    store, composer, tz = app[store_key], app[delivery_key].ready(), app[settings_key].tz
+
+    async def notify() -> int:
+        return await points_expiry.notify_expiring(store, composer, now=clock.now, days=14, tz=tz)
+
+    clock.advance(days=10)
+    assert await notify() == 0  # 20 days before: not yet
+    clock.advance(days=10)
+    assert await notify() == 1
+    assert await notify() == 0  # once
+    texts = await eventually(lambda: _texts(api), lambda found: len(found) == 1, "one notice")
+    assert "您家积分存折中有9分将于12月28日" in texts[0]

@@ -264,6 +264,8 @@ class MessageKind(StrEnum):
     BOOKING_CANCELLATION = "booking_cancellation"
     # A household's monthly points passbook statement (积分存折月结单).
     POINTS_STATEMENT = "points_statement"
+    # Points of a household that lapse soon ([passbook] expiry_notice_days before).
+    POINTS_EXPIRY = "points_expiry"
     # A short answer in a conversation (an SMS help text, an opt-out confirmation, the
     # bot's reply to /start): its text is given, not rendered from a template.
     REPLY = "reply"

@@ -10,12 +10,13 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Final
 
 from ..core.clock import Clock
 from ..core.points import PassbookSettings
 from ..core.retention import FOREVER, RetentionSettings
+from ..messages.compose import Composer
 from ..store import Store, Tx
 from ..store import retention as sql
 from . import checkin, console_auth, events, points_expiry
@@ -118,6 +119,8 @@ async def running(
     retention: RetentionSettings | None = None,
     purge_every_s: float = PURGE_EVERY_S,
     passbook: PassbookSettings | None = None,
+    composer: Callable[[], Composer] | None = None,
+    tz: tzinfo = UTC,
 ) -> AsyncIterator[None]:
     """Chores in the background for as long as the context is open, and retention's
     purge (and points' expiry, when on) every `purge_every_s` seconds."""
@@ -131,11 +134,20 @@ async def running(
             in_background(purge_every_s, "retention", lambda: purge_aged(store, keep, now=clock()))
         )
         if expiring:
-            await chores.enter_async_context(
-                in_background(
-                    purge_every_s,
-                    "points-expiry",
-                    lambda: points_expiry.lapse_due(store, now=clock()),
-                )
-            )
+            assert passbook is not None
+
+            async def expire() -> None:
+                await points_expiry.lapse_due(store, now=clock())
+                if composer is not None:
+                    # The notices wait for the delivery side to be up (NotReadyError
+                    # before then is logged, and the next round tries again).
+                    await points_expiry.notify_expiring(
+                        store,
+                        composer(),
+                        now=clock(),
+                        days=passbook.expiry_notice_days,
+                        tz=tz,
+                    )
+
+            await chores.enter_async_context(in_background(purge_every_s, "points-expiry", expire))
         yield

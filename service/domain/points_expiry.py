@@ -9,12 +9,18 @@ restart or a second process cannot lapse it twice.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Final
+from datetime import datetime, timedelta, tzinfo
+from typing import Any, Final
 
+from ..core.i18n import date_text
+from ..core.models import MessageKind
+from ..messages.compose import Composer
 from ..store import Store, Tx, ledger
+from ..store import outbox as outbox_sql
 from ..store import points_expiry as sql
 from ..store.ledger import ISSUING, LedgerLine, NewPosting
+from ..store.outbox import NewMessage
+from .statements import household_message
 
 BATCH: Final = 200
 
@@ -68,3 +74,58 @@ async def lapse_due(store: Store, *, now: datetime) -> int:
 
         # Every due lot of these households is recorded, so the next batch is new ones.
         total += await store.write(txn)
+
+
+async def notify_expiring(
+    store: Store, composer: Composer, *, now: datetime, days: int, tz: tzinfo
+) -> int:
+    """Tell each household whose lots lapse within `days` how many points and when, once
+    per lot (ledger_lot_notices); how many households were told."""
+    told = 0
+    end = now + timedelta(days=days)
+    while True:
+        due = await sql.households_with_lots_expiring(store.reader, now, end, BATCH)
+        if not due:
+            return told
+
+        async def txn(tx: Tx, due: list[int] = due) -> int:
+            rows = []
+            for household_id in due:
+                message = await _notice(tx, composer, household_id, now, end, tz)
+                if message is not None:
+                    rows.append(message)
+            await outbox_sql.insert_messages(tx, rows, now)
+            return len(rows)
+
+        told += await store.write(txn)
+
+
+async def _notice(
+    tx: Tx, composer: Composer, household_id: int, now: datetime, end: datetime, tz: tzinfo
+) -> NewMessage | None:
+    account = await ledger.account_of(tx, household_id)
+    assert account is not None
+    lots, taken = await sql.lots(tx, account.id)
+    left = left_of_lots(lots, taken)
+    soon = [
+        lot
+        for lot in lots
+        if not lot.expired and lot.expires_at is not None and now < lot.expires_at <= end
+    ]
+    for lot in soon:
+        await sql.mark_noticed(tx, lot.line_id, now)
+    points = sum(left[lot.line_id] for lot in soon)
+    if points <= 0:
+        return None  # spent in time: nothing to tell
+    first = min(lot.expires_at for lot in soon if lot.expires_at is not None)
+
+    def values(language: str) -> dict[str, Any]:
+        return {
+            "points": points,
+            "date_text": date_text(first.astimezone(tz), language),
+            "balance": account.balance,
+        }
+
+    return await household_message(
+        tx, composer, household_id, values, now, kind=MessageKind.POINTS_EXPIRY
+    )

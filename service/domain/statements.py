@@ -6,12 +6,14 @@ month (ledger_statements), however often it is asked for."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from ..core.errors import ValidationError
+from ..core.models import MessageKind
 from ..messages.compose import Composer, pick_contact
 from ..store import Store, Tx
 from ..store import outbox as outbox_sql
@@ -46,31 +48,45 @@ def month_name(month: str, language: str) -> str:
     return f"{year}年{number}月" if language == "zh-CN" else f"{_EN_MONTHS[number - 1]} {year}"
 
 
-async def _message(
-    tx: Tx, composer: Composer, month: str, figures: MonthFigures, now: datetime
+async def household_message(
+    tx: Tx,
+    composer: Composer,
+    household_id: int,
+    values: Callable[[str], dict[str, Any]],
+    now: datetime,
+    kind: MessageKind = MessageKind.POINTS_STATEMENT,
 ) -> NewMessage | None:
-    for resident_id in await sql.resident_ids(tx, figures.household_id):
+    """A passbook message to a household's first resident with a usable contact, in their
+    language (`values(language)` fills the template's part); None when none is reachable."""
+    for resident_id in await sql.resident_ids(tx, household_id):
         person = await recipients_sql.recipient(tx, resident_id)
         contacts = (await recipients_sql.contacts_of(tx, [resident_id])).get(resident_id, [])
         contact, suppressed = pick_contact(contacts, composer.usable)
         if person is None or contact is None:
             continue
         language = language_of(person.language)
-        statement = {
+        return composer.statement_message(
+            replace(person, language=language),
+            contact,
+            household_id,
+            values(language),
+            suppressed=suppressed,
+            send_at=now,
+            kind=kind,
+        )
+    return None
+
+
+def _statement(month: str, figures: MonthFigures) -> Callable[[str], dict[str, Any]]:
+    def values(language: str) -> dict[str, Any]:
+        return {
             "month": month_name(month, language),
             "earned": figures.earned,
             "spent": figures.spent,
             "balance": figures.balance,
         }
-        return composer.statement_message(
-            replace(person, language=language),
-            contact,
-            figures.household_id,
-            statement,
-            suppressed=suppressed,
-            send_at=now,
-        )
-    return None
+
+    return values
 
 
 async def send_statements(
@@ -95,7 +111,9 @@ async def send_statements(
                     continue
                 if not await sql.mark_sent(tx, figures.household_id, month, now):
                     continue
-                message = await _message(tx, composer, month, figures, now)
+                message = await household_message(
+                    tx, composer, figures.household_id, _statement(month, figures), now
+                )
                 if message is not None:
                     rows.append(message)
             await outbox_sql.insert_messages(tx, rows, now)

@@ -458,16 +458,18 @@ class Composer:
         *,
         suppressed: bool,
         send_at: datetime,
+        kind: MessageKind = MessageKind.POINTS_STATEMENT,
     ) -> NewMessage:
-        """A household's monthly passbook statement (month, earned, spent, balance) to one
-        of its residents; the link is the household's passbook page."""
-        kind = MessageKind.POINTS_STATEMENT
+        """A household's passbook message to one of its residents: the monthly statement
+        (context part `statement`) or, with kind POINTS_EXPIRY, points lapsing soon
+        (`expiry`); the link is the household's passbook page."""
+        part = "expiry" if kind is MessageKind.POINTS_EXPIRY else "statement"
         links = {
             "rsvp": self.links.passbook(household_id),
             "unsubscribe": self.links.unsubscribe(contact.id),
         }
         context = self.base_context(person, person.language, kind, links, note="", urgent=False)
-        context["statement"] = dict(statement)
+        context[part] = dict(statement)
         rendered = self.renderer.render(str(kind), contact.channel, person.language, context)
         return self.row(
             person,

@@ -192,3 +192,9 @@ CREATE TABLE ledger_statements (
     sent_at       TEXT    NOT NULL,
     PRIMARY KEY (household_id, month)
 ) WITHOUT ROWID;
+
+-- Lots whose household was told they expire soon ([passbook] expiry_notice_days): once.
+CREATE TABLE ledger_lot_notices (
+    line_id  INTEGER PRIMARY KEY REFERENCES ledger_lines(id),
+    sent_at  TEXT    NOT NULL
+) WITHOUT ROWID;

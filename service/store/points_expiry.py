@@ -56,3 +56,29 @@ async def record_lapse(tx: Tx, line_id: int, posting_id: int | None, amount: int
         "INSERT INTO ledger_lot_expiries (line_id, posting_id, amount) VALUES (?, ?, ?)",
         (line_id, posting_id, amount),
     )
+
+
+async def households_with_lots_expiring(
+    db: Db, start: datetime, end: datetime, limit: int
+) -> list[int]:
+    """Households having a lot that lapses in (start, end] and whose household was not
+    told of it yet."""
+    rows = await db.fetchall(
+        "SELECT DISTINCT a.household_id FROM ledger_lines l"
+        " JOIN ledger_accounts a ON a.id = l.account_id"
+        " WHERE l.expires_at > ? AND l.expires_at <= ? AND l.amount > 0"
+        " AND a.kind = 'household'"
+        " AND NOT EXISTS (SELECT 1 FROM ledger_lot_notices n WHERE n.line_id = l.id)"
+        " LIMIT ?",
+        (to_db(start), to_db(end), limit),
+    )
+    return [int(r[0]) for r in rows]
+
+
+async def mark_noticed(tx: Tx, line_id: int, now: datetime) -> bool:
+    """Record that a lot's household was told it lapses soon; False if it had been."""
+    changed = await tx.execute_count(
+        "INSERT INTO ledger_lot_notices (line_id, sent_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+        (line_id, to_db(now)),
+    )
+    return changed == 1
