@@ -8,7 +8,7 @@ import re
 from tests.community import resident
 from tests.conftest import Api
 from tests.console import ConsoleClient
-from tests.test_passbook_api import balance, household_of
+from tests.passbook import balance, household_of
 
 
 def _nonce(text: str) -> str:

@@ -16,25 +16,12 @@ from service.domain import passbook
 from service.domain.passbook import Credit
 from service.store import Store, Tx
 from service.store.errors import LedgerRefused
-from service.store.households import insert_household
 from service.store.ledger import ISSUING, LedgerLine, NewPosting, insert_posting
+from tests.passbook import households
 from tests.processes import linli
 
 NOW = datetime(2026, 12, 5, 2, 0, tzinfo=UTC)
 POINTS = PassbookSettings()
-
-
-async def households(store: Store, count: int) -> list[int]:
-    """`count` new households, their ids."""
-
-    async def txn(tx: Tx) -> list[int]:
-        made = []
-        for n in range(count):
-            found = await insert_household(tx, f"1-{n + 1:04d}", "1", "", NOW)
-            made.append(found.id)
-        return made
-
-    return await store.write(txn)
 
 
 @pytest.fixture

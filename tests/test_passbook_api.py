@@ -18,47 +18,19 @@ from tests.community import (
 )
 from tests.conftest import Api, MakeApi
 from tests.fakes.webhook_receiver import WebhookReceiver
-from tests.test_passbook import households
+from tests.passbook import (
+    CHECKINS,
+    ITEMS,
+    POSTINGS,
+    TODAY,
+    balance,
+    credit,
+    household_of,
+    households,
+    item,
+)
 
-CHECKINS = "/api/v1/checkins"
-POSTINGS = "/api/v1/passbook/postings"
-ITEMS = "/api/v1/store/items"
 REDEEM = "/api/v1/store/redemptions"
-TODAY = {"starts_at": "2026-11-28T14:00", "ends_at": "2026-11-28T16:00"}
-
-
-async def household_of(api: Api, resident_id: int) -> int:
-    status, body = await api.get(f"/api/v1/residents/{resident_id}")
-    assert status == 200, body
-    return int(body["household_id"])
-
-
-async def balance(api: Api, household: int) -> int:
-    status, body = await api.get(f"/api/v1/passbook/households/{household}")
-    assert status == 200, body
-    return int(body["balance"])
-
-
-async def credit(api: Api, household: int, points: int, key: str) -> dict[str, Any]:
-    status, body = await api.post(
-        POSTINGS,
-        json={
-            "kind": "bonus",
-            "idempotency_key": key,
-            "reason": "扫雪",
-            "credits": [{"household_id": household, "points": points}],
-        },
-    )
-    assert status in (200, 201), body
-    return dict(body)
-
-
-async def item(api: Api, name: str, price: int, stock: int, **more: Any) -> int:
-    status, body = await api.post(
-        ITEMS, json={"name": name, "price": price, "stock": stock, **more}
-    )
-    assert status == 201, body
-    return int(body["id"])
 
 
 async def test_passbook_api_a_volunteer_checked_in_earns_once(api: Api) -> None:

@@ -15,9 +15,8 @@ import aiohttp
 
 from service.store import Store
 from tests.community import eventually
+from tests.passbook import households, organiser_token, serve
 from tests.processes import free_port, linli, wait_healthy
-from tests.test_crash import _config, _serve, _token
-from tests.test_passbook import households
 
 HOUSEHOLDS = 5000
 POINTS = 5
@@ -51,12 +50,17 @@ async def test_sigkill_during_a_bulk_credit_then_a_retry_credits_each_once(
     db = tmp_path / "crash.db"
     async with Store(db) as store:
         homes = await households(store, HOUSEHOLDS)
-    config = _config(tmp_path)
-    token = await asyncio.to_thread(_token, config, db)
+    config = tmp_path / "crash.toml"
+    config.write_text(
+        f'[server]\nsecret_file = "{tmp_path / "secret"}"\naccess_log = false\n'
+        "[channels.file]\nenabled = false\n",
+        encoding="utf-8",
+    )
+    token = await asyncio.to_thread(organiser_token, config, db)
     body = _body(homes)
     port = free_port()
 
-    server = _serve(config, db, port)
+    server = serve(config, db, port)
     try:
         await wait_healthy(f"http://127.0.0.1:{port}")
         before = _wal_size(db)
@@ -75,7 +79,7 @@ async def test_sigkill_during_a_bulk_credit_then_a_retry_credits_each_once(
     with contextlib.suppress(aiohttp.ClientError):  # the connection died with the server
         await request
 
-    server = _serve(config, db, port)
+    server = serve(config, db, port)
     try:
         await wait_healthy(f"http://127.0.0.1:{port}")
         status, posted = await _post(port, token, body)

@@ -16,7 +16,7 @@ from tests.community import (
     resident,
 )
 from tests.conftest import Api, MakeApi
-from tests.test_passbook_api import CHECKINS, TODAY, balance, household_of, item
+from tests.passbook import CHECKINS, TODAY, balance, household_of, item
 
 REDEEM = "/api/v1/store/redemptions"
 

@@ -19,7 +19,7 @@ from service.domain import passbook, points_expiry, points_store
 from service.domain.passbook import Credit
 from service.domain.points_store import Wanted
 from service.store import Store
-from tests.test_passbook import households
+from tests.passbook import households
 
 START = datetime(2026, 1, 10, 2, 0, tzinfo=UTC)
 TZ = ZoneInfo("Asia/Shanghai")

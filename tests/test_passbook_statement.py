@@ -8,7 +8,7 @@ from service.domain import points_expiry
 from service.keys import delivery_key, settings_key, store_key
 from tests.community import eventually, outbox_files, resident
 from tests.conftest import Api, MakeApi, PinnedClock
-from tests.test_passbook_api import credit, household_of
+from tests.passbook import credit, household_of
 
 STATEMENTS = "/api/v1/passbook/statements"
 

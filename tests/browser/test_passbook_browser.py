@@ -12,7 +12,7 @@ from playwright.async_api import Browser, expect
 from service.keys import delivery_key
 from tests.browser.conftest import Live
 from tests.community import answer, code_of, published_event, resident
-from tests.test_passbook_api import CHECKINS, TODAY, balance, household_of, item
+from tests.passbook import CHECKINS, TODAY, balance, household_of, item
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "passbook"
 PHONE = {"width": 390, "height": 844}
