@@ -13,7 +13,7 @@ DB     ?= var/linli.db
 help:
 	@echo "make run   - set up, create the demo community in $(DB), serve on $(HOST):$(PORT)"
 	@echo "make test  - set up with the test extras, run ruff, lint-imports, mypy --strict and pytest"
-	@echo "make bench - outbox, RSVP answers and check-in lookups beside bare baselines, and peak RSS"
+	@echo "make bench - outbox, RSVP answers, check-in lookups and redemptions beside bare baselines, and peak RSS"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -69,11 +69,12 @@ test: chromium lint imports typecheck pytest
 
 # Figures, not pass/fail: see tests/bench/outbox.py, rsvp.py and checkin.py. For a quick look:
 # make bench BENCH_ARGS="--webhook 1000 --email 500 --big 0" RSVP_ARGS="--answers 1000" \
-#   CHECKIN_ARGS="--bookings 10000 --lookups 2000"
+#   CHECKIN_ARGS="--bookings 10000 --lookups 2000" REDEEM_ARGS="--redemptions 2000"
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m tests.bench.outbox $(BENCH_ARGS)
 	$(BIN)/python -m tests.bench.rsvp $(RSVP_ARGS)
 	$(BIN)/python -m tests.bench.checkin $(CHECKIN_ARGS)
+	$(BIN)/python -m tests.bench.redeem $(REDEEM_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -1,4 +1,4 @@
-"""The `linli` command line: serve, worker, demo, token, staff, backup, secrets."""
+"""The `linli` command line: serve, worker, demo, token, staff, backup, secrets, passbook."""
 
 from __future__ import annotations
 
@@ -167,6 +167,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--new-secret-file", required=True, metavar="PATH", help="the server's new secret file"
     )
     _common(rotate)
+
+    passbook = sub.add_parser(
+        "passbook", help="the points passbook", description="The points passbook (积分存折)."
+    )
+    passbook_sub = passbook.add_subparsers(dest="passbook_command", required=True, metavar="ACTION")
+    verify = passbook_sub.add_parser(
+        "verify",
+        help="prove the books: every posting sums to zero, every balance is its lines' sum",
+        description="Read the whole journal: check that every posting has two or more lines "
+        "summing to zero and that every account's cached balance equals the sum of its "
+        "lines. Exits 0 when all hold, else 1 naming the first drift. Safe while the "
+        "server runs (it only reads).",
+    )
+    _common(verify)
     return parser
 
 
@@ -354,9 +368,10 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"  sign in as: {access.login}   password: {access.password}")
     print(f"Demo organiser token: {access.organiser_token}")
     print(f"Demo door tablet: {base}/tablet?token={access.door_token} (activity room)")
+    print(f"Points store counter: {base}/counter?token={access.counter_token}")
     files = access.files
     print(f"Kept beside the database (the only copies): {files.console_password},")
-    print(f"  {files.organiser_token}, {files.door_token}")
+    print(f"  {files.organiser_token}, {files.door_token}, {files.counter_token}")
     return 0
 
 
@@ -466,6 +481,19 @@ def _secrets_rotate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _passbook_verify(args: argparse.Namespace) -> int:
+    from .domain import passbook
+
+    drift, (postings, lines, accounts) = _on_store(
+        _settings(args), lambda store: passbook.verify(store.reader)
+    )
+    if drift is not None:
+        print(f"linli: passbook drift: {drift.what} {drift.id}: {drift.detail}", file=sys.stderr)
+        return 1
+    print(f"passbook ok: {postings} postings, {lines} lines, {accounts} accounts balance")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `linli` console script."""
     args = build_parser().parse_args(argv)
@@ -477,6 +505,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "staff": _staff,
         "backup": _backup,
         "secrets": _secrets_rotate,
+        "passbook": _passbook_verify,
     }
     try:
         return commands[args.command](args)

@@ -31,12 +31,16 @@ from .web import (
     booking_page,
     bookings,
     checkin,
+    counter,
     delivery,
     events,
     home,
     hooks,
     households,
     ops,
+    passbook,
+    passbook_page,
+    points_store,
     public,
     residents,
     rooms,
@@ -52,6 +56,7 @@ from .web.console import dashboard as console_dashboard
 from .web.console import events as console_events
 from .web.console import live as console_live
 from .web.console import messages as console_messages
+from .web.console import passbook as console_passbook
 from .web.console import residents as console_residents
 from .web.console import rooms as console_rooms
 from .web.console import settings_view as console_settings
@@ -83,6 +88,10 @@ ROUTE_TABLES: tuple[Api, ...] = (
     booking_page.routes,
     checkin.routes,
     tablet.routes,
+    passbook.routes,
+    passbook_page.routes,
+    points_store.routes,
+    counter.routes,
     console_sign_in.routes,
     console_dashboard.routes,
     console_events.routes,
@@ -90,6 +99,7 @@ ROUTE_TABLES: tuple[Api, ...] = (
     console_residents.routes,
     console_rooms.routes,
     console_messages.routes,
+    console_passbook.routes,
     console_settings.routes,
 )
 
@@ -138,7 +148,12 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def _housekeeping_ctx(app: web.Application) -> AsyncIterator[None]:
     async with housekeeping.running(
-        app[store_key], app[clock_key], retention=app[settings_key].retention
+        app[store_key],
+        app[clock_key],
+        retention=app[settings_key].retention,
+        passbook=app[settings_key].passbook,
+        composer=app[delivery_key].ready,
+        tz=app[settings_key].tz,
     ):
         yield
 

@@ -1,5 +1,6 @@
-"""The demo community: 3 buildings, 60 households, about 100 residents, the activity room and
-three published events from the community's own story. Idempotent."""
+"""The demo community: 3 buildings, 60 households, about 100 residents, the activity room,
+three published events from the community's own story, and the points passbook's goods and
+history (demo_passbook.py). Idempotent."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Final
 
+from . import demo_passbook
 from .core.errors import AuthenticationError, ConflictError
 from .core.models import Channel, EventKind, Language, Role
-from .domain import auth, console_auth, events, residents, rooms
+from .domain import auth, console_auth, counter, events, residents, rooms
 from .domain.events import EventInput
 from .domain.residents import ContactInput, ResidentInput
 from .settings import Settings
@@ -37,6 +39,7 @@ GIVEN: Final = tuple(_GIVEN_TEXT.split())
 MOBILE_PREFIXES: Final = ("138", "139", "150", "151", "186", "187", "177", "199")
 ORGANISER: Final = "演示组织者"
 DOOR: Final = "活动室门口平板"
+COUNTER: Final = "积分超市柜台"
 ROOM: Final = "活动室"
 CONSOLE_LOGIN: Final = "demo"
 
@@ -48,6 +51,7 @@ class DemoAccess:
 
     organiser_token: str
     door_token: str
+    counter_token: str
     login: str
     password: str
     files: DemoFiles
@@ -62,16 +66,18 @@ class DemoFiles:
     organiser_token: Path
     door_token: Path
     console_password: Path
+    counter_token: Path
 
     @classmethod
     def beside(cls, db_path: str | Path) -> DemoFiles:
         """var/linli.db -> var/linli.demo-organiser.token, .demo-door.token,
-        .demo-console.password."""
+        .demo-console.password, .demo-counter.token."""
         db = Path(db_path)
         return cls(
             db.with_name(f"{db.stem}.demo-organiser.token"),
             db.with_name(f"{db.stem}.demo-door.token"),
             db.with_name(f"{db.stem}.demo-console.password"),
+            db.with_name(f"{db.stem}.demo-counter.token"),
         )
 
 
@@ -211,7 +217,9 @@ async def ensure_demo(store: Store, settings: Settings, *, now: datetime) -> Dem
     organiser = await _kept_token(store, files.organiser_token, now, Role.ORGANISER, ORGANISER)
     door = await _kept_token(store, files.door_token, now, Role.DOOR, DOOR, room=room.id)
     password = await _kept_password(store, files.console_password, now)
-    return DemoAccess(organiser, door, CONSOLE_LOGIN, password, files)
+    await demo_passbook.ensure_passbook(store, settings, now=now)
+    shop = await _kept_counter_token(store, files.counter_token, now)
+    return DemoAccess(organiser, door, shop, CONSOLE_LOGIN, password, files)
 
 
 async def _kept_password(store: Store, password_file: Path, now: datetime) -> str:
@@ -244,6 +252,23 @@ async def _kept_token(
     _, token = await auth.issue_token(store, role=role, name=name, now=now, room=room)
     _write_token(token_file, token)
     return token
+
+
+async def _kept_counter_token(store: Store, token_file: Path, now: datetime) -> str:
+    """The points store's counter token kept in `token_file` while it works, else a new
+    one written there."""
+    kept = _read_token(token_file)
+    if kept:
+        try:
+            await counter.counter(store.reader, kept, now)
+            return kept
+        except AuthenticationError:
+            pass
+    issued = await counter.issue_counter_token(
+        store, name=COUNTER, created_by="demo", now=now, expires_at=None
+    )
+    _write_token(token_file, issued.token)
+    return issued.token
 
 
 def _read_token(token_file: Path) -> str | None:

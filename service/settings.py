@@ -20,6 +20,7 @@ from channels.registry import CHANNELS
 
 from .core.config import at_least, between, not_empty, one_of, setting, url_or_empty
 from .core.errors import SettingsError
+from .core.points import PassbookSettings
 from .core.retention import RetentionSettings
 
 ENV_PREFIX: Final = "LINLI_"
@@ -159,6 +160,8 @@ class Settings:
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     # Declared in core/retention.py, shared with the chore that applies it.
     retention: RetentionSettings = field(default_factory=RetentionSettings)
+    # Declared in core/points.py, shared with the passbook's rules and housekeeping.
+    passbook: PassbookSettings = field(default_factory=PassbookSettings)
     channels: ChannelsSettings = field(default_factory=ChannelsSettings)
     log: LogSettings = field(default_factory=LogSettings)
 

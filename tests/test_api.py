@@ -21,8 +21,9 @@ from tests.conftest import START, AiohttpClient, Api
 
 # POST routes that are actions on the object in their path and take no body.
 BODILESS_ACTIONS = ("/publish", "/cancel", "/send", "/retry", "/u/{token}")
-# Where the HTML pages live: the console, residents' pages, the door tablet.
-PAGES = ("/console", "/r/", "/b/", "/u/", "/tablet")
+# Where the HTML pages live: the console, residents' pages (the passbook too), the door
+# tablet, the points store's counter and the public leaderboard.
+PAGES = ("/console", "/r/", "/b/", "/u/", "/tablet", "/p/", "/counter", "/points/leaderboard")
 
 
 def _fill(path: str) -> str:

@@ -64,6 +64,10 @@ async def _one_of_each(api: Api) -> dict[str, str]:
         json={"url": "http://127.0.0.1:9/hook", "event_types": ["rsvp.changed"]},
     )
     assert status == 201, hook
+    status, goods = await api.post(
+        "/api/v1/store/items", json={"name": "米", "price": 10, "stock": 5, "monthly_limit": 2}
+    )
+    assert status == 201, goods
     return {
         "/api/v1/households/{id}": f"{HOUSEHOLDS}/{found['household_id']}",
         "/api/v1/residents/{id}": f"{RESIDENTS}/{rid}",
@@ -73,6 +77,7 @@ async def _one_of_each(api: Api) -> dict[str, str]:
         "/api/v1/rooms/{id}": f"/api/v1/rooms/{room['id']}",
         "/api/v1/events/{id}": f"{EVENTS}/{event_id}",
         "/api/v1/subscriptions/{id}": f"/api/v1/subscriptions/{hook['id']}",
+        "/api/v1/store/items/{id}": f"/api/v1/store/items/{goods['id']}",
     }
 
 

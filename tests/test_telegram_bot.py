@@ -18,6 +18,7 @@ from service.web.telegram import SECRET_HEADER
 from tests.community import EVENTS, code_of, invited, resident
 from tests.conftest import Api, MakeApi, PinnedClock
 from tests.fakes.telegram import TOKEN, FakeTelegram
+from tests.passbook import credit, household_of
 
 HOOK = "/hooks/telegram"
 SECRET = "linli-webhook_Secret-2026"
@@ -361,3 +362,22 @@ async def test_telegram_a_failing_bot_api_does_not_fail_the_update(
     assert (await invitation(tg, event_id))["answer"] == "maybe"
     assert "answerCallbackQuery failed" in caplog.text
     assert TOKEN not in caplog.text
+
+
+async def test_telegram_points_answers_with_the_household_passbook_balance(
+    tg: Api, bot: FakeTelegram
+) -> None:
+    person = await resident(tg, "张伟", "3-2-1501", ("telegram", str(CHAT)))
+    await credit(tg, await household_of(tg, person), 12, "k-1")
+    status, _ = await deliver(tg, bot.text_update(CHAT, "/points"))
+    assert status == 200
+    await bot.wait_for(1)
+    [said] = bot.sent(CHAT)
+    assert said.params["text"] == "您家的积分存折：12 分。"
+
+    stranger = 777001
+    status, _ = await deliver(tg, bot.text_update(stranger, "/Points", language_code="en"))
+    assert status == 200
+    await bot.wait_for(2)
+    [unlinked] = bot.sent(stranger)
+    assert unlinked.params["text"].startswith("This chat is not linked yet")

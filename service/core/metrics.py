@@ -60,6 +60,16 @@ class Metrics:
             ["channel", "status"],
             registry=self.registry,
         )
+        self.points_issued = Gauge(
+            "linli_points_issued",
+            "Points the community has issued to households, net of reversals and expiry.",
+            registry=self.registry,
+        )
+        self.points_redeemed = Gauge(
+            "linli_points_redeemed",
+            "Points households have spent at the points store, net of reversals.",
+            registry=self.registry,
+        )
         self.oldest_due_age = Gauge(
             "linli_outbox_oldest_due_age_seconds",
             "Seconds the oldest due, unclaimed message has waited, by channel (0: none due).",

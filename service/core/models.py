@@ -262,6 +262,10 @@ class MessageKind(StrEnum):
     BOOKING_DECLINED = "booking_declined"
     BOOKING_REMINDER = "booking_reminder"
     BOOKING_CANCELLATION = "booking_cancellation"
+    # A household's monthly points passbook statement (积分存折月结单).
+    POINTS_STATEMENT = "points_statement"
+    # Points of a household that lapse soon ([passbook] expiry_notice_days before).
+    POINTS_EXPIRY = "points_expiry"
     # A short answer in a conversation (an SMS help text, an opt-out confirmation, the
     # bot's reply to /start): its text is given, not rendered from a template.
     REPLY = "reply"
@@ -492,6 +496,8 @@ class IntegrationEvent(StrEnum):
     WAITLIST_PROMOTED = "waitlist.promoted"
     EVENT_UPDATED = "event.updated"
     CHECKIN_CREATED = "checkin.created"
+    POINTS_POSTED = "points.posted"
+    POINTS_REDEEMED = "points.redeemed"
 
 
 @dataclass(frozen=True)

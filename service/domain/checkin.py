@@ -19,14 +19,16 @@ from ..core.checkin_codes import normalise
 from ..core.clock import from_db
 from ..core.errors import NotFoundError, ServiceError, ValidationError
 from ..core.models import Invitation, RsvpState
+from ..core.points import PassbookSettings
 from ..core.privacy import mask_name
 from ..store import Db, Store, Tx
 from ..store import checkin as sql
 from ..store.checkin import CheckinRow, CodeOwner, NewCheckin
-from . import subscriptions
+from . import passbook, subscriptions
 
 PARTY_MAX: Final = 99
 VIAS: Final = frozenset({"tablet", "api", "organiser"})
+DEFAULT_POINTS: Final = PassbookSettings()
 
 
 class CheckinRefused(ServiceError):
@@ -274,6 +276,7 @@ async def check_in(
     device: str = "",
     now: datetime,
     tz: ZoneInfo,
+    points: PassbookSettings = DEFAULT_POINTS,
 ) -> CheckinOutcome:
     """Check in a code's party (with walk-ins), or count walk-ins without a code.
 
@@ -325,6 +328,12 @@ async def check_in(
         row = await sql.checkin_by_id(tx, checkin_id)
         assert row is not None
         await subscriptions.emit(tx, [subscriptions.checkin_created(row)], now)
+        # In the check-in's own transaction: the points come with the check-in or not at
+        # all, and a retried or late-synced check-in (same nonce, same code) earns nothing
+        # more because it records nothing new.
+        await passbook.earn_at_checkin(
+            tx, checkin_id, operator=device or via, settings=points, now=now
+        )
         return _outcome(row, repeated=False)
 
     return await store.write(txn)

@@ -1,6 +1,7 @@
 """Periodic chores of a running server: events that have ended become finished,
 confirmed parties that never came are marked no-show, spent console sessions go, and,
-once an hour, what is past its retention ([retention] settings) is purged."""
+once an hour, what is past its retention ([retention] settings) is purged and, when the
+community lets points expire ([passbook] expiry_months), lots past their time lapse."""
 
 from __future__ import annotations
 
@@ -9,14 +10,16 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Final
 
 from ..core.clock import Clock
+from ..core.points import PassbookSettings
 from ..core.retention import FOREVER, RetentionSettings
+from ..messages.compose import Composer
 from ..store import Store, Tx
 from ..store import retention as sql
-from . import checkin, console_auth, events
+from . import checkin, console_auth, events, points_expiry
 
 log = logging.getLogger("linli.housekeeping")
 
@@ -115,12 +118,36 @@ async def running(
     *,
     retention: RetentionSettings | None = None,
     purge_every_s: float = PURGE_EVERY_S,
+    passbook: PassbookSettings | None = None,
+    composer: Callable[[], Composer] | None = None,
+    tz: tzinfo = UTC,
 ) -> AsyncIterator[None]:
     """Chores in the background for as long as the context is open, and retention's
-    purge every `purge_every_s` seconds."""
+    purge (and points' expiry, when on) every `purge_every_s` seconds."""
     keep = retention or RetentionSettings()
-    async with (
-        in_background(interval_s, "housekeeping", lambda: tidy(store, clock)),
-        in_background(purge_every_s, "retention", lambda: purge_aged(store, keep, now=clock())),
-    ):
+    expiring = passbook is not None and passbook.expiry_months > 0
+    async with contextlib.AsyncExitStack() as chores:
+        await chores.enter_async_context(
+            in_background(interval_s, "housekeeping", lambda: tidy(store, clock))
+        )
+        await chores.enter_async_context(
+            in_background(purge_every_s, "retention", lambda: purge_aged(store, keep, now=clock()))
+        )
+        if expiring:
+            assert passbook is not None
+
+            async def expire() -> None:
+                await points_expiry.lapse_due(store, now=clock())
+                if composer is not None:
+                    # The notices wait for the delivery side to be up (NotReadyError
+                    # before then is logged, and the next round tries again).
+                    await points_expiry.notify_expiring(
+                        store,
+                        composer(),
+                        now=clock(),
+                        days=passbook.expiry_notice_days,
+                        tz=tz,
+                    )
+
+            await chores.enter_async_context(in_background(purge_every_s, "points-expiry", expire))
         yield

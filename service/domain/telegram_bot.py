@@ -1,5 +1,6 @@
 """The Telegram bot's side of a conversation: `/start <token>` links a chat to a resident,
-and the answer buttons under invitations answer for them. These functions take the store
+`/points` answers with their household's passbook balance, and the answer buttons under
+invitations answer for them. These functions take the store
 and return what the bot should say; service/web/telegram.py says it through the Bot API.
 
 Every update is applied once: its update_id is remembered ("tg:update:<id>") in the same
@@ -18,6 +19,8 @@ from ..core.phrases import area
 from ..messages.links import read_button_data
 from ..store import Store, Tx
 from ..store import events as event_sql
+from ..store import ledger as ledger_sql
+from ..store import passbook_reads as passbook_sql
 from ..store import recipients as recipients_sql
 from ..store import residents as resident_sql
 from ..store import rsvp as rsvp_sql
@@ -195,11 +198,23 @@ async def receive_message(
             # A group linked to one resident would let anyone in it answer for them; and
             # the group's own talk is not addressed to the bot.
             return said["private_only"] if command == "/start" else None
+        if command == "/points":
+            return await _points(tx, message, said)
         if command != "/start" or not payload:
             return said["help"]
         return await _link(tx, message, payload, key=key, followups=followups, now=now)
 
     return await store.write(txn)
+
+
+async def _points(tx: Tx, message: ChatMessage, said: Mapping[str, str]) -> str:
+    """The linked resident's household balance, summed from its lines."""
+    household_id = await passbook_sql.household_of_chat(tx, str(message.chat_id))
+    if household_id is None:
+        return said["points_unlinked"]
+    account = await ledger_sql.account_of(tx, household_id)
+    points = 0 if account is None else await ledger_sql.line_sum(tx, account.id)
+    return said["points"].format(points=points)
 
 
 async def _link(

@@ -449,6 +449,44 @@ class Composer:
             booking_id=booking.id,
         )
 
+    def statement_message(
+        self,
+        person: Recipient,
+        contact: Reach,
+        household_id: int,
+        statement: Mapping[str, Any],
+        *,
+        suppressed: bool,
+        send_at: datetime,
+        kind: MessageKind = MessageKind.POINTS_STATEMENT,
+    ) -> NewMessage:
+        """A household's passbook message to one of its residents: the monthly statement
+        (context part `statement`) or, with kind POINTS_EXPIRY, points lapsing soon
+        (`expiry`); the link is the household's passbook page."""
+        part = "expiry" if kind is MessageKind.POINTS_EXPIRY else "statement"
+        links = {
+            "rsvp": self.links.passbook(household_id),
+            "unsubscribe": self.links.unsubscribe(contact.id),
+        }
+        context = self.base_context(person, person.language, kind, links, note="", urgent=False)
+        context[part] = dict(statement)
+        rendered = self.renderer.render(str(kind), contact.channel, person.language, context)
+        return self.row(
+            person,
+            kind,
+            contact,
+            rendered,
+            self.extras(contact.channel, context),
+            event_id=None,
+            group_uid=None,
+            invitation_id=None,
+            note="",
+            urgent=False,
+            suppressed=suppressed,
+            send_at=send_at,
+            expires_at=None,
+        )
+
 
 def reply_message(
     contact: Reach, text: str, language: str, *, now: datetime, expires_at: datetime

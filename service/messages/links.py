@@ -12,6 +12,7 @@ RSVP: Final = "rsvp"
 UNSUBSCRIBE: Final = "unsubscribe"
 TELEGRAM: Final = "tg"
 BOOKING: Final = "book"
+PASSBOOK: Final = "passbook"
 # Telegram button actions: going, not going, maybe, one more person.
 BUTTON_ACTIONS: Final = ("y", "n", "m", "p")
 
@@ -35,6 +36,17 @@ def booking_token(key: bytes, resident_id: int) -> str:
 def read_booking_token(key: bytes, token: str) -> int | None:
     """The resident id a booking page token names, or None."""
     found = verify_ids(key, BOOKING, token, 1)
+    return None if found is None else found[0]
+
+
+def passbook_token(key: bytes, household_id: int) -> str:
+    """A household's passbook page token: the same in every message to its residents."""
+    return sign_ids(key, PASSBOOK, household_id)
+
+
+def read_passbook_token(key: bytes, token: str) -> int | None:
+    """The household id a passbook page token names, or None."""
+    found = verify_ids(key, PASSBOOK, token, 1)
     return None if found is None else found[0]
 
 
@@ -63,6 +75,10 @@ class Links:
     def booking(self, resident_id: int) -> str:
         """The resident's room booking page."""
         return f"{self.base}/b/{booking_token(self.key, resident_id)}"
+
+    def passbook(self, household_id: int) -> str:
+        """The household's passbook page (积分存折)."""
+        return f"{self.base}/p/{passbook_token(self.key, household_id)}"
 
     @staticmethod
     def calendar(page: str) -> str:

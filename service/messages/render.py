@@ -32,10 +32,14 @@ test them with `is defined` (undefined names are errors, not blanks):
                from the waiting list, so its answer is "yes".
     booking    optional: room, starts_at, ends_at, date_text, checkin_code
     offer      optional: expires_text
+    statement  optional: month (the month's name as residents write it), earned, spent,
+               balance (points)
+    expiry     optional: points (lapsing), date_text (when), balance
 
 booking_* templates (confirmation, pending, declined, reminder, cancellation) use only
 community, resident, booking, and links.rsvp when defined (as the booking's page), so a
-booking needs no event.
+booking needs no event. points_statement (and points_expiry) use community, resident,
+statement (expiry) and links.rsvp (the household's passbook page).
 
 The sandbox (ImmutableSandboxedEnvironment) refuses attributes starting with "_", unsafe
 callables and changes to lists, dicts and sets. It bounds neither time nor size, so Linli

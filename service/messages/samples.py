@@ -96,6 +96,17 @@ def sample_context(language: str, kind: str = "invitation") -> dict[str, Any]:
             "checkin_code": "B3Q9",
         },
         "offer": {"expires_text": date_text(deadline, language)},
+        "statement": {
+            "month": "2026年11月" if language == "zh-CN" else "November 2026",
+            "earned": 12,
+            "spent": 5,
+            "balance": 48,
+        },
+        "expiry": {
+            "points": 20,
+            "date_text": date_text(deadline, language),
+            "balance": 48,
+        },
     }
 
 
@@ -108,13 +119,15 @@ _ALWAYS: Final[Mapping[str, frozenset[str]]] = {
     "booking_declined": frozenset({"booking"}),
     "booking_reminder": frozenset({"booking"}),
     "booking_cancellation": frozenset({"booking"}),
+    "points_statement": frozenset({"statement"}),
+    "points_expiry": frozenset({"expiry"}),
 }
 
 
 def sparse_context(language: str, kind: str) -> dict[str, Any]:
     """The sample with what a real message may lack left out or empty."""
     context = sample_context(language, kind)
-    for part in ("rsvp", "booking", "offer"):
+    for part in ("rsvp", "booking", "offer", "statement", "expiry"):
         if part not in _ALWAYS.get(kind, frozenset()):
             del context[part]
     context["event"].update(location="", description="", rsvp_deadline=None, capacity=None)

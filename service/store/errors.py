@@ -36,8 +36,19 @@ class SlotTaken(ConstraintError):
     triggers of migration 0004 refuse it, whatever path writes the booking)."""
 
 
+class LedgerRefused(ConstraintError):
+    """The passbook's journal refused a write: a change or removal of what is written
+    (ledger_append_only), a posting whose lines do not balance (ledger_unbalanced), or a
+    line added to a sealed posting (ledger_posting_sealed)."""
+
+
 # The reasons the schema's triggers give (RAISE(ABORT, '<reason>')), and what they mean.
-_TRIGGER_REASONS: Final[dict[str, type[ConstraintError]]] = {"booking_overlap": SlotTaken}
+_TRIGGER_REASONS: Final[dict[str, type[ConstraintError]]] = {
+    "booking_overlap": SlotTaken,
+    "ledger_append_only": LedgerRefused,
+    "ledger_unbalanced": LedgerRefused,
+    "ledger_posting_sealed": LedgerRefused,
+}
 _DUPLICATE: Final = frozenset({"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"})
 
 

@@ -24,7 +24,7 @@ from ..domain.room_week import in_time_order, resident_week_start, week_view
 from ..domain.rooms import WEEKDAYS
 from ..keys import clock_key, delivery_key, settings_key, store_key
 from ..messages.compose import when_text
-from ..messages.links import read_booking_token
+from ..messages.links import passbook_token, read_booking_token
 from ..store import bookings as booking_sql
 from ..store import rooms as room_sql
 from .bookings import local_today
@@ -113,6 +113,8 @@ async def _render(
     """The resident's page: rules, the week, their bookings and the request form."""
     resident_id, name, lang = who
     text = area("booking_page", lang)
+    found = await booking_sql.household_of(request.app[store_key].reader, resident_id)
+    home = found[0] if found else 0
     settings = request.app[settings_key]
     tz = settings.tz
     store = request.app[store_key]
@@ -169,6 +171,7 @@ async def _render(
         t=text,
         community=settings.community.name,
         resident_name=name,
+        passbook_page=f"/p/{passbook_token(request.app[delivery_key].ready().links.key, home)}",
         rooms=rooms,
         room=room,
         week=week,

@@ -67,6 +67,7 @@ async def create_checkin(request: web.Request, body: CheckinIn) -> web.Response:
         device=principal(request).name,
         now=request.app[clock_key](),
         tz=request.app[settings_key].tz,
+        points=request.app[settings_key].passbook,
     )
     return reply(request, outcome, 200 if outcome.repeated else 201)
 

@@ -229,6 +229,11 @@ def jsonable(value: Any, tz: tzinfo) -> Any:
     return value
 
 
+def csv_cell(text: str) -> str:
+    """A CSV cell that a spreadsheet will not run as a formula (CSV injection)."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 def reply(request: web.Request, value: Any, status: int = 200) -> web.Response:
     """A JSON response of `value` rendered with `jsonable`."""
     tz = request.app[settings_key].tz

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..core.metrics import CONTENT_TYPE
-from ..domain import worker_health
+from ..domain import passbook, worker_health
 from ..keys import clock_key, metrics_key, openapi_key, settings_key, store_key
 from .routing import Api
 
@@ -62,10 +62,14 @@ def _unavailable(code: str, message: str, **detail: object) -> web.Response:
 )
 async def metrics(request: web.Request) -> web.Response:
     """Requests by route and status, request latency, the schema version, and delivery:
-    the worker heartbeat's age, the queue by channel and status, the oldest due message."""
+    the worker heartbeat's age, the queue by channel and status, the oldest due message;
+    points issued and redeemed (two reads of the passbook's two community accounts)."""
     figures = await worker_health.queue_figures(request.app[store_key], request.app[clock_key]())
     metrics = request.app[metrics_key]
     metrics.set_outbox(figures.beat_age_s, figures.waiting, figures.oldest_due_age_s)
+    issued, redeemed = await passbook.totals(request.app[store_key].reader)
+    metrics.points_issued.set(issued)
+    metrics.points_redeemed.set(redeemed)
     body = metrics.render()
     response = web.Response(body=body)
     response.headers["Content-Type"] = CONTENT_TYPE

@@ -16,7 +16,7 @@ from ..core.models import AnswerVia, Invitation, RsvpState
 from ..core.phrases import area
 from ..domain import attendance_sheet, rsvp
 from ..keys import clock_key, delivery_key, settings_key, store_key
-from .jsonio import MAX_ID, Body, Id, Query, path_id, reply
+from .jsonio import MAX_ID, Body, Id, Query, csv_cell, path_id, reply
 from .routing import STAFF, Api, principal
 
 routes = Api()
@@ -182,8 +182,8 @@ async def write_attendance_csv(
             item = row.invitation
             writer.writerow(
                 (
-                    _safe(item.resident_name),
-                    _safe(item.unit),
+                    csv_cell(item.resident_name),
+                    csv_cell(item.unit),
                     words[str(item.answer)],
                     item.party_size if row.has_party else "",
                     item.waitlist_position or "",
@@ -199,8 +199,3 @@ async def write_attendance_csv(
         found = await anext(sheet, None)
     await response.write_eof()
     return response
-
-
-def _safe(text: str) -> str:
-    """A cell that a spreadsheet will not run as a formula (CSV injection)."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

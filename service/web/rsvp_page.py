@@ -25,9 +25,10 @@ from ..domain.telegram_links import deep_link
 from ..keys import clock_key, delivery_key, settings_key, store_key
 from ..messages.calendar import event_ics
 from ..messages.event_code import event_code
-from ..messages.links import booking_token, read_rsvp_token
+from ..messages.links import booking_token, passbook_token, read_rsvp_token
 from ..messages.plan import room_name_of
 from ..store import Store
+from ..store import bookings as booking_sql
 from ..store import events as event_sql
 from ..store import rsvp as rsvp_sql
 from .jsonio import Body, parse_json, read_body, read_form, reply
@@ -151,6 +152,7 @@ async def _render(
         )
     token = request.match_info["token"]
     code = await checkin.door_code(request.app[store_key].reader, invitation)
+    home = await booking_sql.household_of(request.app[store_key].reader, invitation.resident_id)
     context: dict[str, Any] = {
         "lang": lang,
         "t": text,
@@ -172,6 +174,8 @@ async def _render(
         "calendar": f"/r/{token}/event.ics",
         # The resident's own page for booking the community's rooms (service/domain/bookings.py).
         "booking_page": f"/b/{booking_token(links_key, invitation.resident_id)}",
+        # The household's points passbook (service/web/passbook_page.py).
+        "passbook_page": f"/p/{passbook_token(links_key, home[0])}" if home else "",
         "sms_hint": text["sms_hint"].format(code=event_code(event.id)),
         "telegram_link": tg_link,
         "saved": saved,

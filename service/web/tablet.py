@@ -289,5 +289,6 @@ async def tablet_checkin(request: web.Request, body: CheckinIn) -> web.Response:
         device=who.name,
         now=request.app[clock_key](),
         tz=request.app[settings_key].tz,
+        points=request.app[settings_key].passbook,
     )
     return reply(request, outcome, 200 if outcome.repeated else 201)

@@ -19,6 +19,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,15 +43,29 @@ class Figures:
     p50_ms: float
     p99_ms: float
 
-    def line(self, label: str) -> str:
+    def line(self, label: str, unit: str = "answers") -> str:
         return (
-            f"{label:<22} {self.rate:>8.0f} answers/s  p50 {self.p50_ms:6.1f} ms"
+            f"{label:<22} {self.rate:>8.0f} {unit}/s  p50 {self.p50_ms:6.1f} ms"
             f"  p99 {self.p99_ms:6.1f} ms"
         )
 
 
-async def hammer(urls: list[str], clients: int) -> Figures:
-    """POST the RSVP form to every URL with `clients` concurrent clients."""
+Send = Callable[[aiohttp.ClientSession, int, str], Awaitable[int]]
+
+
+async def post_form(http: aiohttp.ClientSession, i: int, url: str) -> int:
+    """POST the RSVP form (yes, party of 1, a fresh nonce); the HTTP status."""
+    form = {"answer": "yes", "party_size": "1", "nonce": f"bench-{i}"}
+    async with http.post(url, data=form, allow_redirects=False) as resp:
+        await resp.read()
+        return resp.status
+
+
+async def hammer(
+    urls: list[str], clients: int, send: Send = post_form, ok: tuple[int, ...] = (200, 303)
+) -> Figures:
+    """`send` a request to every URL with `clients` concurrent clients (the first
+    `clients` of them warm both sides up and are not measured)."""
     latencies: list[float] = []
     connector = aiohttp.TCPConnector(limit=clients)
     async with aiohttp.ClientSession(connector=connector) as http:
@@ -58,21 +73,15 @@ async def hammer(urls: list[str], clients: int) -> Figures:
 
         async def client() -> None:
             for i, url in work:
-                form = {"answer": "yes", "party_size": "1", "nonce": f"bench-{i}"}
                 started = time.perf_counter()
-                async with http.post(url, data=form, allow_redirects=False) as resp:
-                    await resp.read()
-                    if resp.status not in (200, 303):
-                        raise RuntimeError(f"{url}: HTTP {resp.status}")
+                status = await send(http, i, url)
+                if status not in ok:
+                    raise RuntimeError(f"{url}: HTTP {status}")
                 latencies.append(time.perf_counter() - started)
 
         # Warm both sides up (connections, caches) on the first few, then measure the rest.
-        async def warm_up(url: str) -> None:
-            async with http.post(url, data={"answer": "yes", "party_size": "1"}) as resp:
-                await resp.read()
-
         warm = [next(work) for _ in range(min(clients, len(urls)))]
-        await asyncio.gather(*(warm_up(url) for _, url in warm))
+        await asyncio.gather(*(send(http, i, url) for i, url in warm))
         latencies.clear()
         start = time.perf_counter()
         await asyncio.gather(*(client() for _ in range(clients)))

@@ -392,6 +392,7 @@ async def check_in(request: web.Request, c: Console) -> web.StreamResponse:
             device=c.me.name,
             now=c.now,
             tz=c.tz,
+            points=c.settings.passbook,
         )
     except CheckinRefused as exc:
         return await _checkins(c, event, Redo(exc.status, {"code": refusal_text(c, exc)}, typed))
