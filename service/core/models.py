@@ -492,6 +492,11 @@ class IntegrationEvent(StrEnum):
     WAITLIST_PROMOTED = "waitlist.promoted"
     EVENT_UPDATED = "event.updated"
     CHECKIN_CREATED = "checkin.created"
+    # The consultation list ([M9]): a need raised, an item's state or support changed, an
+    # item's outcome published.
+    NEED_CREATED = "need.created"
+    ITEM_CHANGED = "item.changed"
+    ITEM_PUBLISHED = "item.published"
 
 
 @dataclass(frozen=True)
