@@ -236,6 +236,9 @@ class Event:
     # Channels its messages may use (each resident's own order decides among them);
     # empty: every channel.
     channels: tuple[str, ...] = ()
+    # A meeting's agenda ([M9]): its consultation items in order, each as "A3 <title>",
+    # which its invitations list. Read with one event (get_event), not in event lists.
+    agenda: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -262,6 +265,8 @@ class MessageKind(StrEnum):
     BOOKING_DECLINED = "booking_declined"
     BOOKING_REMINDER = "booking_reminder"
     BOOKING_CANCELLATION = "booking_cancellation"
+    # A consultation item's outcome, told once to each of its raisers and supporters.
+    OUTCOME_NOTICE = "outcome_notice"
     # A short answer in a conversation (an SMS help text, an opt-out confirmation, the
     # bot's reply to /start): its text is given, not rendered from a template.
     REPLY = "reply"

@@ -169,6 +169,11 @@ def _event_part(event: Event, room_name: str | None, lang: str, tz: ZoneInfo) ->
         else event.rsvp_deadline.astimezone(tz),
         "capacity": event.capacity,
         "max_party_size": event.max_party_size,
+        # A meeting's agenda: {"code": "A3", "title": ...} in order (empty otherwise).
+        "agenda": [
+            {"code": code, "title": title}
+            for code, _, title in (line.partition(" ") for line in event.agenda)
+        ],
     }
 
 
@@ -447,6 +452,38 @@ class Composer:
             send_at=send_at,
             expires_at=expires_at,
             booking_id=booking.id,
+        )
+
+    def outcome_message(
+        self,
+        item: Mapping[str, Any],
+        person: Recipient,
+        contact: Reach,
+        *,
+        suppressed: bool,
+        send_at: datetime,
+    ) -> NewMessage:
+        """A consultation item's published outcome to one of its raisers or supporters;
+        its page is the public board."""
+        kind = MessageKind.OUTCOME_NOTICE
+        links = {"rsvp": self.links.board(), "unsubscribe": self.links.unsubscribe(contact.id)}
+        context = self.base_context(person, person.language, kind, links, note="", urgent=False)
+        context["item"] = dict(item)
+        rendered = self.renderer.render(str(kind), contact.channel, person.language, context)
+        return self.row(
+            person,
+            kind,
+            contact,
+            rendered,
+            self.extras(contact.channel, context),
+            event_id=None,
+            group_uid=None,
+            invitation_id=None,
+            note="",
+            urgent=False,
+            suppressed=suppressed,
+            send_at=send_at,
+            expires_at=None,
         )
 
 

@@ -12,6 +12,7 @@ RSVP: Final = "rsvp"
 UNSUBSCRIBE: Final = "unsubscribe"
 TELEGRAM: Final = "tg"
 BOOKING: Final = "book"
+NEEDS: Final = "need"
 # Telegram button actions: going, not going, maybe, one more person.
 BUTTON_ACTIONS: Final = ("y", "n", "m", "p")
 
@@ -35,6 +36,17 @@ def booking_token(key: bytes, resident_id: int) -> str:
 def read_booking_token(key: bytes, token: str) -> int | None:
     """The resident id a booking page token names, or None."""
     found = verify_ids(key, BOOKING, token, 1)
+    return None if found is None else found[0]
+
+
+def needs_token(key: bytes, resident_id: int) -> str:
+    """A resident's needs page token (raise a need, support items): the same every time."""
+    return sign_ids(key, NEEDS, resident_id)
+
+
+def read_needs_token(key: bytes, token: str) -> int | None:
+    """The resident id a needs page token names, or None."""
+    found = verify_ids(key, NEEDS, token, 1)
     return None if found is None else found[0]
 
 
@@ -63,6 +75,14 @@ class Links:
     def booking(self, resident_id: int) -> str:
         """The resident's room booking page."""
         return f"{self.base}/b/{booking_token(self.key, resident_id)}"
+
+    def needs(self, resident_id: int) -> str:
+        """The resident's needs page: raise a need, support or withdraw from items."""
+        return f"{self.base}/n/{needs_token(self.key, resident_id)}"
+
+    def board(self) -> str:
+        """The public notice board of the consultation list."""
+        return f"{self.base}/board"
 
     @staticmethod
     def calendar(page: str) -> str:
