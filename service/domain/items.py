@@ -364,6 +364,53 @@ async def reviews_due(store: Store, today: date) -> list[Item]:
     return await sql.reviews_due(store.reader, today.isoformat())
 
 
+async def support_in(
+    tx: Tx,
+    item_id: int,
+    *,
+    supporting: bool,
+    resident_id: int | None = None,
+    household_id: int | None = None,
+    via: str,
+    now: datetime,
+) -> SupportOutcome:
+    """A household supports an item (once) or withdraws its support, inside a write job;
+    repeating either changes nothing. Named by a resident (their household) or a
+    household. A decided item takes no more support (409 item_decided)."""
+    household = household_id
+    if resident_id is not None:
+        household = await sql.household_of(tx, resident_id)
+        if household is None:
+            raise NotFoundError(f"no resident {resident_id}", code="resident_not_found")
+    if household is None:
+        raise ValidationError.field("household_id", "name a household or a resident")
+    if resident_id is None and not await sql.household_exists(tx, household):
+        raise NotFoundError(f"no household {household}", code="household_not_found")
+    item = await current(tx, item_id)
+    if supporting:
+        if item.status in _DECIDED:
+            raise ConflictError(
+                f"item {item.code} is decided already; support is closed",
+                code="item_decided",
+            )
+        changed = await sql.add_support(tx, item_id, household, resident_id, via, now)
+    else:
+        changed = await sql.remove_support(tx, item_id, household)
+    count = await sql.support_count(tx, item_id)
+    if changed:
+        after = await current(tx, item_id)
+        action = "supported" if supporting else "withdrawn"
+        await subscriptions.emit(tx, [item_changed(after, action, now)], now)
+    return SupportOutcome(
+        item_id=item_id,
+        household_id=household,
+        supporting=supporting,
+        support_count=count,
+        support_threshold=item.support_threshold,
+        changed=changed,
+    )
+
+
 async def set_support(
     store: Store,
     item_id: int,
@@ -374,43 +421,17 @@ async def set_support(
     via: str,
     now: datetime,
 ) -> SupportOutcome:
-    """A household supports an item (once) or withdraws its support; repeating either
-    changes nothing. Named by a resident (their household) or a household."""
+    """A household's support or withdrawal (see support_in), in its own write job."""
 
     async def txn(tx: Tx) -> SupportOutcome:
-        household = household_id
-        if resident_id is not None:
-            household = await sql.household_of(tx, resident_id)
-            if household is None:
-                raise NotFoundError(f"no resident {resident_id}", code="resident_not_found")
-        if household is None:
-            raise ValidationError.field("household_id", "name a household or a resident")
-        if resident_id is None and not await sql.household_exists(tx, household):
-            raise NotFoundError(f"no household {household}", code="household_not_found")
-        item = await current(tx, item_id)
-        if supporting:
-            if item.status in _DECIDED:
-                raise ConflictError(
-                    f"item {item.code} is decided already; support is closed",
-                    code="item_decided",
-                )
-            changed = await sql.add_support(tx, item_id, household, resident_id, via, now)
-        else:
-            changed = await sql.remove_support(tx, item_id, household)
-        count = await sql.support_count(tx, item_id)
-        outcome = SupportOutcome(
-            item_id=item_id,
-            household_id=household,
+        return await support_in(
+            tx,
+            item_id,
             supporting=supporting,
-            support_count=count,
-            support_threshold=item.support_threshold,
-            changed=changed,
+            resident_id=resident_id,
+            household_id=household_id,
+            via=via,
+            now=now,
         )
-        if changed:
-            after = await current(tx, item_id)
-            await subscriptions.emit(
-                tx, [item_changed(after, "supported" if supporting else "withdrawn", now)], now
-            )
-        return outcome
 
     return await store.write(txn, rerunnable=True)

@@ -3,6 +3,7 @@ organiser on a household's behalf; each records who raised it and how."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
@@ -92,37 +93,40 @@ async def _raiser(tx: Tx, given: NeedInput) -> tuple[int | None, int | None]:
     return None, None
 
 
-async def raise_need(store: Store, given: NeedInput, *, now: datetime) -> Need:
-    """Record a need (and tell integrators: need.created). Idempotent on request_key."""
+async def record_need(tx: Tx, given: NeedInput, *, now: datetime) -> Need:
+    """Record a need inside a write job (and tell integrators: need.created); the same
+    request_key again returns the first need."""
     text = check_need_text(given.text)
     category = check_category(given.category)
     building = check_text("building", given.building, BUILDING_MAX)
     key = check_text("request_key", given.request_key, KEY_MAX) if given.request_key else None
+    if key:
+        earlier = await sql.need_by_key(tx, key)
+        if earlier is not None:
+            return earlier
+    resident_id, household_id = await _raiser(tx, given)
+    need_id = await sql.insert_need(
+        tx,
+        text=text,
+        category=None if category is None else str(category),
+        building=building,
+        resident_id=resident_id,
+        household_id=household_id,
+        via=str(given.via),
+        actor=given.actor,
+        request_key=key,
+        now=now,
+    )
+    need = await sql.get_need(tx, need_id)
+    assert need is not None
+    await subscriptions.emit(tx, [need_created(need)], now)
+    return need
 
-    async def txn(tx: Tx) -> Need:
-        if key:
-            earlier = await sql.need_by_key(tx, key)
-            if earlier is not None:
-                return earlier
-        resident_id, household_id = await _raiser(tx, given)
-        need_id = await sql.insert_need(
-            tx,
-            text=text,
-            category=None if category is None else str(category),
-            building=building,
-            resident_id=resident_id,
-            household_id=household_id,
-            via=str(given.via),
-            actor=given.actor,
-            request_key=key,
-            now=now,
-        )
-        need = await sql.get_need(tx, need_id)
-        assert need is not None
-        await subscriptions.emit(tx, [need_created(need)], now)
-        return need
 
-    return await store.write(txn)
+async def raise_need(store: Store, given: NeedInput, *, now: datetime) -> Need:
+    """Record a need (see record_need). Idempotent on request_key."""
+    check_need_text(given.text)  # a bad text is refused before the writer is asked
+    return await store.write(functools.partial(record_need, given=given, now=now))
 
 
 async def get_need(store: Store, need_id: int) -> Need:

@@ -21,6 +21,7 @@ from ..store import events as event_sql
 from ..store import recipients as recipients_sql
 from ..store import residents as resident_sql
 from ..store import rsvp as rsvp_sql
+from .consultation_inbound import need_by_telegram
 from .followups import Followups
 from .residents import MAX_CONTACTS
 from .rsvp import AnswerRequest, apply_answer
@@ -178,7 +179,8 @@ async def receive_message(
     now: datetime,
 ) -> str | None:
     """`/start <token>` in a private chat links it to the token's resident (the
-    confirmation is queued in the outbox); any other text there earns a short help. Returns
+    confirmation is queued in the outbox); `/need <text>` raises a need for the chat's
+    resident; any other text there earns a short help. Returns
     a text to send at once, or None when there is nothing to say now."""
     # Commands are case-insensitive and end at any whitespace: a phone capitalises
     # "/Start", a pasted link can bring a tab or a line break.
@@ -194,6 +196,9 @@ async def receive_message(
             # A group linked to one resident would let anyone in it answer for them; and
             # the group's own talk is not addressed to the bot.
             return said["private_only"] if command == "/start" else None
+        if command == "/need":
+            needed = await need_by_telegram(tx, message.chat_id, payload, message.update_id, now)
+            return said["help"] if needed is None else needed
         if command != "/start" or not payload:
             return said["help"]
         return await _link(tx, message, payload, key=key, followups=followups, now=now)
