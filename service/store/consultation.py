@@ -360,3 +360,31 @@ async def note_notice_uid(tx: Tx, item_id: int, resident_id: int, uid: str) -> N
         "UPDATE outcome_notices SET message_uid = ? WHERE item_id = ? AND resident_id = ?",
         (uid, item_id, resident_id),
     )
+
+
+async def needs_of(db: Db, resident_id: int, limit: int = 50) -> list[Need]:
+    """The needs a resident raised, newest first."""
+    rows = await db.fetchall(
+        f"{_NEED} WHERE n.resident_id = ? ORDER BY n.id DESC LIMIT ?", (resident_id, limit)
+    )
+    return [_need(r) for r in rows]
+
+
+async def raiser_names(db: Db, item_ids: Sequence[int]) -> dict[int, list[str]]:
+    """The names of each item's raisers (residents, or for a household's need its first
+    resident), for masking on public pages."""
+    found: dict[int, list[str]] = {item_id: [] for item_id in item_ids}
+    if not item_ids:
+        return found
+    marks = ", ".join("?" * len(item_ids))
+    rows = await db.fetchall(
+        "SELECT DISTINCT n.item_id, COALESCE(r.name, (SELECT r2.name FROM residents r2"
+        "  WHERE r2.household_id = n.household_id ORDER BY r2.id LIMIT 1)) AS name"
+        f" FROM needs n LEFT JOIN residents r ON r.id = n.resident_id WHERE n.item_id IN ({marks})"
+        " ORDER BY n.item_id, n.id",
+        list(item_ids),
+    )
+    for row in rows:
+        if row["name"] and row["name"] not in found[row["item_id"]]:
+            found[row["item_id"]].append(row["name"])
+    return found
