@@ -51,6 +51,7 @@ from .web import (
     tokens,
 )
 from .web.console import base as console_base
+from .web.console import consultation as console_consultation
 from .web.console import dashboard as console_dashboard
 from .web.console import events as console_events
 from .web.console import live as console_live
@@ -97,6 +98,7 @@ ROUTE_TABLES: tuple[Api, ...] = (
     console_rooms.routes,
     console_messages.routes,
     console_settings.routes,
+    console_consultation.routes,
 )
 
 

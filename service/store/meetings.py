@@ -163,3 +163,28 @@ async def paper_checkin(
         (code, room_id, event_id, party_size, device, to_db(now)),
     )
     return changed == 1
+
+
+@dataclass(frozen=True)
+class MeetingLine:
+    """A meeting as the console lists it."""
+
+    event_id: int
+    title: str
+    starts_at: datetime
+    status: str
+    closed: bool
+
+
+async def meeting_events(db: Db, limit: int = 50) -> list[MeetingLine]:
+    """Meetings (events of kind meeting), latest first."""
+    rows = await db.fetchall(
+        "SELECT e.id, e.title, e.starts_at, e.status,"
+        " EXISTS (SELECT 1 FROM meeting_records m WHERE m.event_id = e.id) AS closed"
+        " FROM events e WHERE e.kind = 'meeting' ORDER BY e.starts_at DESC LIMIT ?",
+        (limit,),
+    )
+    return [
+        MeetingLine(r["id"], r["title"], from_db(r["starts_at"]), r["status"], bool(r["closed"]))
+        for r in rows
+    ]

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Annotated, Final, Literal
 
 from aiohttp import web
 from pydantic import Field
 
 from ..core.consultation import Item, Need, NeedVia, SupportOutcome
+from ..core.phrases import area
 from ..domain import items, needs
 from ..domain.items import DESCRIPTION_MAX, OUTCOME_MAX, REASON_MAX, THRESHOLD_MAX, TITLE_MAX
 from ..domain.needs import BUILDING_MAX, KEY_MAX, TEXT_MAX
-from ..keys import clock_key, store_key
+from ..keys import clock_key, settings_key, store_key
 from .jsonio import LINE, TEXT, Body, Id, Patch, path_id, reply
 from .paging import PageQuery
 from .routing import STAFF, Api, ListOf, principal
@@ -345,3 +348,64 @@ async def support_item(request: web.Request, body: SupportIn) -> web.Response:
 async def withdraw_support(request: web.Request, body: SupportIn) -> web.Response:
     """Withdrawing what was not given changes nothing (changed false)."""
     return await _support(request, body, False)
+
+
+# The CSV's columns, each heading `consultation.csv_<column>` in the catalogs.
+_CSV_COLUMNS: Final = (
+    "code", "title", "status", "category", "support", "threshold", "needs", "decision",
+    "outcome", "published_at",
+)  # fmt: skip
+_CSV_PAGE: Final = 500
+
+
+def _cell(text: str) -> str:
+    """A cell a spreadsheet will not run as a formula (CSV injection)."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+@routes.route(
+    "GET",
+    "/items.csv",
+    summary="The consultation list as CSV (UTF-8 with BOM, for Excel and WPS)",
+    tag=TAG,
+    roles=STAFF,
+    response_media="text/csv",
+)
+async def items_csv(request: web.Request) -> web.Response:
+    """One row per item; headings and words in the community's language."""
+    settings = request.app[settings_key]
+    words = area("consultation", settings.community.default_language)
+    buffer = io.StringIO()
+    buffer.write("\ufeff")
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(words[f"csv_{column}"] for column in _CSV_COLUMNS)
+    offset = 0
+    while True:
+        page = await items.list_items(request.app[store_key], limit=_CSV_PAGE, offset=offset)
+        for item in page.items:
+            writer.writerow(
+                (
+                    item.code,
+                    _cell(item.title),
+                    words[f"status_{item.status}"],
+                    words[f"category_{item.category}"] if item.category else "",
+                    item.support_count,
+                    item.support_threshold,
+                    item.need_count,
+                    words[f"decision_{item.decision}"] if item.decision else "",
+                    _cell(item.published_outcome or ""),
+                    item.published_at.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M")
+                    if item.published_at
+                    else "",
+                )
+            )
+        offset += _CSV_PAGE
+        if offset >= page.total:
+            break
+    return web.Response(
+        body=buffer.getvalue().encode("utf-8"),
+        headers={
+            "Content-Type": "text/csv; charset=utf-8",
+            "Content-Disposition": 'attachment; filename="consultation.csv"',
+        },
+    )
