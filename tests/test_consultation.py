@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from service.demo import ensure_demo
+from service.keys import settings_key, store_key
 from tests.community import resident
-from tests.conftest import Api
+from tests.conftest import START, Api
 
 NEEDS = "/api/v1/needs"
 ITEMS = "/api/v1/items"
@@ -157,3 +159,19 @@ async def test_consultation_200_households_support_and_withdraw_at_once(api: Api
     )
     _, got = await api.get(path)
     assert got["support_count"] == 200 - len(leaving)
+
+
+async def test_consultation_demo_has_the_communitys_items_on_a_bench_meeting(api: Api) -> None:
+    app = api.client.app
+    for _ in range(2):  # a second run adds nothing
+        await ensure_demo(app[store_key], app[settings_key], now=START)
+    _, page = await api.get(ITEMS)
+    assert [i["title"] for i in page["items"]] == ["活动室冬季取暖", "四点半课堂"]
+    assert [i["need_count"] for i in page["items"]] == [3, 2]
+    assert all(i["status"] == "discussing" and i["support_count"] > 0 for i in page["items"])
+    _, events = await api.get("/api/v1/events", params={"limit": "50"})
+    [bench] = [e for e in events["items"] if e["kind"] == "meeting"]
+    _, meeting = await api.get(f"/api/v1/events/{bench['id']}/agenda")
+    assert [e["title"] for e in meeting["agenda"]] == ["活动室冬季取暖", "四点半课堂"]
+    _, needs = await api.get(NEEDS, params={"unmerged": "true"})
+    assert needs["total"] == 1  # the broken street lamp, still to be sorted
