@@ -8,16 +8,20 @@ from typing import Any
 
 from tests.community import (
     EVENTS,
+    SECRET,
     answer,
     code_of,
     door,
     eventually,
+    hooks_on,
     outbox_files,
     published_event,
     resident,
     room,
+    subscribe,
 )
-from tests.conftest import Api
+from tests.conftest import Api, MakeApi
+from tests.fakes.webhook_receiver import WebhookReceiver
 
 ITEMS = "/api/v1/items"
 TODAY = {"starts_at": "2026-11-28T14:00", "ends_at": "2026-11-28T16:00"}
@@ -154,3 +158,46 @@ async def test_meetings_close_decides_and_publishing_tells_each_person_once(api:
     _, got = await api.get(f"{ITEMS}/{warm['id']}")
     assert got["published_outcome"] == "12月起开暖气"
     assert [s["action"] for s in got["steps"]][-2:] == ["published", "published"]
+
+
+async def test_meetings_webhooks_tell_integrators_of_needs_items_and_publishing(
+    make_api: MakeApi,
+) -> None:
+    async with WebhookReceiver(SECRET) as hook:
+        api = await make_api(**hooks_on())
+        rid = await resident(api, "张伟", "3-2-1501")
+        await subscribe(api, hook.url, "need.created", "item.changed", "item.published")
+        status, need = await api.post(
+            "/api/v1/needs", json={"text": "冬天太冷", "resident_id": rid}
+        )
+        assert status == 201
+        warm = await _item(api, "活动室冬季取暖", need_ids=[need["id"]])
+        await api.post(f"{ITEMS}/{warm['id']}/support", json={"resident_id": rid})
+        await api.post(
+            f"{ITEMS}/{warm['id']}/move",
+            json={"status": "decided", "decision": "accepted", "outcome": "开暖气"},
+        )
+        await api.post(f"{ITEMS}/publish", json={"item_ids": [warm["id"]]})
+        await hook.wait_for(5)
+        bodies = [d.body for d in hook.deliveries]
+        assert all(d.valid for d in hook.deliveries)
+        assert [b["type"] for b in bodies] == [
+            "need.created",
+            "item.changed",
+            "item.changed",
+            "item.changed",
+            "item.published",
+        ]
+        assert bodies[0]["data"]["need_id"] == need["id"]
+        assert [b["data"]["action"] for b in bodies[1:4]] == ["created", "supported", "status"]
+        assert bodies[2]["data"]["support_count"] == 1
+        assert bodies[4]["data"] == {
+            "item_id": warm["id"],
+            "code": warm["code"],
+            "status": "decided",
+            "decision": "accepted",
+            "at": "2026-11-28T02:00:00Z",
+        }
+        raw = " ".join(r.raw.decode() for r in hook.requests)
+        for personal in ("张伟", "3-2-1501", "冬天太冷"):
+            assert personal not in raw
