@@ -7,7 +7,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from service.keys import delivery_key
-from tests.community import nonce_of, open_page, resident
+from tests.community import invited, nonce_of, open_page, resident
 from tests.conftest import Api
 
 ITEMS = "/api/v1/items"
@@ -79,3 +79,10 @@ async def test_consultation_board_masks_names_and_shows_only_published_outcomes(
     assert "@page { size: A4" in html
     _, english, _ = await open_page(api, "/board?lang=en")
     assert "Consultation notice board" in english and "Outcome: accepted" in english
+
+
+async def test_consultation_every_rsvp_page_links_to_the_needs_page(api: Api) -> None:
+    _, [rid], [path] = await invited(api, settle=False)
+    status, html, _ = await open_page(api, path)
+    assert status == 200
+    assert f'href="{needs_path(api, rid)}" id="needs-link">提需求、支持议题</a>' in html
