@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from service.keys import store_key
-from tests.community import android_text, eventually, resident
+from tests.community import EVENTS, android_text, eventually, published_event, resident
 from tests.conftest import GATEWAY_SECRET, Api, MakeApi
 from tests.fakes.sms_gateway import FakeSmsGateway
 from tests.fakes.telegram import FakeTelegram
@@ -96,3 +96,34 @@ async def test_consultation_telegram_need(make_api: MakeApi, bot: FakeTelegram) 
     assert bot.sent(5551234)[-1].params["text"].startswith("请在 /need 后")
     row = await tg.client.app[store_key].reader.fetchone("SELECT COUNT(*) FROM needs")
     assert row is not None and row[0] == 1
+
+
+async def test_consultation_telegram_support_button_under_a_meeting_invitation(
+    make_api: MakeApi, bot: FakeTelegram
+) -> None:
+    tg = await make_api(**telegram_settings(bot))
+    rid = await resident(tg, "张伟", "3-2-1501", ("telegram", "5551234"))
+    spouse = await resident(tg, "李娜", "3-2-1501", ("telegram", "5559999"))
+    status, item = await tg.post("/api/v1/items", json={"title": "四点半课堂"})
+    meeting = await published_event(tg, kind="meeting", title="板凳会")
+    await tg.put(f"{EVENTS}/{meeting}/agenda", json={"item_ids": [item["id"]]})
+    status, report = await tg.post(f"{EVENTS}/{meeting}/send")
+    assert status == 200 and report["invited"] == 2
+    await bot.wait_for(2)
+    [sent] = bot.sent(5551234)
+    assert f"{item['code']} 四点半课堂" in sent.params["text"]
+    for _ in range(2):  # the same update again changes nothing
+        status, _ = await deliver(tg, bot.tap(5551234, f"支持 {item['code']}"))
+        assert status == 200
+    await deliver(tg, bot.tap(5559999, f"支持 {item['code']}"))  # the same household
+    _, got = await tg.get(f"/api/v1/items/{item['id']}")
+    assert got["support_count"] == 1
+    answers = [a["text"] for a in bot.callback_answers()]
+    assert answers[0] == f"已支持 {item['code']}，目前 1 户支持。"
+    # Another's button pressed in this chat is refused.
+    foreign = bot.tap(5559999, f"支持 {item['code']}")
+    foreign["callback_query"]["message"]["chat"]["id"] = 5551234
+    await deliver(tg, foreign)
+    # (said in the presser's Telegram language, as the answer buttons do)
+    assert bot.callback_answers()[-1]["text"] == "This button is not yours."
+    del rid, spouse

@@ -28,7 +28,7 @@ from ..store.outbox import NewMessage
 from ..store.recipients import Reach, Recipient
 from . import calendar
 from .event_code import event_code
-from .links import Links, button_data
+from .links import Links, button_data, item_button_data
 from .render import Rendered, Renderer, stamped
 from .sandbox import TemplateSandbox
 
@@ -341,6 +341,8 @@ class Composer:
                 qr = person.checkin_code
         elif channel == Channel.TELEGRAM and kind in _ANSWERABLE:
             buttons = self._buttons(event.id, person)
+            if kind is MessageKind.INVITATION and event.agenda:
+                buttons += self._item_buttons(event, person)
         return self.extras(channel, context, ics=ics, buttons=buttons, qr_code=qr)
 
     def _buttons(self, event_id: int, person: Recipient) -> tuple[tuple[Button, ...], ...]:
@@ -352,6 +354,18 @@ class Composer:
             return Button(label, button_data(key, event_id, person.id, answer))
 
         return (tuple(button(a) for a in ("y", "n", "m")), (button("p"),))
+
+    def _item_buttons(self, event: Event, person: Recipient) -> tuple[tuple[Button, ...], ...]:
+        """A meeting invitation's support buttons, one row per agenda item ("支持 A3")."""
+        said = Text(person.language)
+        rows = []
+        for line in event.agenda:
+            code = line.partition(" ")[0]
+            item_id = int(code[1:]) if code[1:].isdigit() else None
+            if item_id is not None:
+                label = said("consultation.telegram_support_button", code=code)
+                rows.append((Button(label, item_button_data(self.links.key, item_id, person.id)),))
+        return tuple(rows)
 
     def _ics(
         self,

@@ -11,6 +11,9 @@ from ..core.secret import base36, mac, read_id, sign_ids, verify_ids
 RSVP: Final = "rsvp"
 UNSUBSCRIBE: Final = "unsubscribe"
 TELEGRAM: Final = "tg"
+# A Telegram button supporting a consultation item ([M9]): its own purpose, so an answer
+# button's MAC can never pass for one.
+ITEM_BUTTON: Final = "tgi"
 BOOKING: Final = "book"
 NEEDS: Final = "need"
 # Telegram button actions: going, not going, maybe, one more person.
@@ -123,3 +126,23 @@ def read_button_data(key: bytes, data: str) -> tuple[int, int, str] | None:
     if not hmac.compare_digest(parts[3].encode(), mac(key, TELEGRAM, head, size=12).encode()):
         return None
     return event_id, resident_id, parts[2]
+
+
+def item_button_data(key: bytes, item_id: int, resident_id: int) -> str:
+    """Telegram callback_data supporting an item for a resident's household, with a MAC."""
+    head = f"i.{base36(item_id)}.{base36(resident_id)}"
+    return f"{head}.{mac(key, ITEM_BUTTON, head, size=12)}"
+
+
+def read_item_button_data(key: bytes, data: str) -> tuple[int, int] | None:
+    """(item id, resident id) from an item button's callback_data, or None when forged."""
+    parts = data.split(".")
+    if len(parts) != 4 or parts[0] != "i" or not data.isascii():
+        return None
+    item_id, resident_id = read_id(parts[1]), read_id(parts[2])
+    if item_id is None or resident_id is None:
+        return None
+    head = ".".join(parts[:3])
+    if not hmac.compare_digest(parts[3].encode(), mac(key, ITEM_BUTTON, head, size=12).encode()):
+        return None
+    return item_id, resident_id
