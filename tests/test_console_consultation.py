@@ -95,3 +95,17 @@ async def test_console_consultation_bad_input_is_a_page_not_a_500(console: Conso
     assert page.status == 400
     page = await console.get(f"{EVENTS.replace('/api/v1', '/console')}/99/meeting")
     assert page.status == 404
+
+
+async def test_console_consultation_review_date_reminds_the_organiser(
+    console: ConsoleClient, api: Api
+) -> None:
+    await api.post("/api/v1/items", json={"title": "路灯维修", "review_on": "2026-11-28"})
+    await api.post("/api/v1/items", json={"title": "加装电梯", "review_on": "2026-12-20"})
+    page = await console.get("/console/consultation")
+    assert page.status == 200
+    reviews = page.by_id("reviews")
+    assert reviews is not None and "到了复查日期的议题" in reviews
+    assert "A1 路灯维修" in page.text and "2026-11-28" in page.text
+    due = page.text.split('id="reviews"')[1].split("</section>")[0]
+    assert "路灯维修" in due and "加装电梯" not in due
