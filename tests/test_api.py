@@ -20,9 +20,9 @@ from service.store import rooms as room_sql
 from tests.conftest import START, AiohttpClient, Api
 
 # POST routes that are actions on the object in their path and take no body.
-BODILESS_ACTIONS = ("/publish", "/cancel", "/send", "/retry", "/u/{token}")
+BODILESS_ACTIONS = ("/publish", "/cancel", "/send", "/retry", "/u/{token}", "/invite-first")
 # Where the HTML pages live: the console, residents' pages, the door tablet.
-PAGES = ("/console", "/r/", "/b/", "/u/", "/tablet")
+PAGES = ("/console", "/r/", "/b/", "/u/", "/tablet", "/n/", "/board")
 
 
 def _fill(path: str) -> str:
