@@ -82,6 +82,10 @@ async def test_console_consultation_whole_loop(console: ConsoleClient, api: Api)
     status, csv_text = await api.get("/api/v1/items.csv")
     assert status == 200 and csv_text.startswith("\ufeff编号,标题,状态")
     assert "A1,活动室冬季取暖,已决定,,0,10,2,同意,12月起开暖气" in csv_text
+    page = await console.get("/console/consultation")
+    assert 'href="/console/consultation.csv"' in page.text
+    from_console = await console.get("/console/consultation.csv")
+    assert from_console.status == 200 and from_console.text == csv_text
 
 
 async def _texts(api: Api) -> list[str]:

@@ -373,6 +373,11 @@ def _cell(text: str) -> str:
 )
 async def items_csv(request: web.Request) -> web.Response:
     """One row per item; headings and words in the community's language."""
+    return await csv_response(request)
+
+
+async def csv_response(request: web.Request) -> web.Response:
+    """The consultation list as a CSV download (the API's and the console's)."""
     settings = request.app[settings_key]
     words = area("consultation", settings.community.default_language)
     buffer = io.StringIO()

@@ -17,6 +17,7 @@ from ...domain import items, meetings, needs, outcomes
 from ...keys import delivery_key
 from ...store import consultation as sql
 from ...store import meetings as meeting_sql
+from ..consultation import csv_response
 from ..jsonio import path_id, read_int
 from .base import Console, console_routes, form_text, page_route, view
 
@@ -58,6 +59,13 @@ async def consultation_home(request: web.Request, c: Console) -> web.Response:
         ],
         errors={},
     )
+
+
+@_page("GET", "/consultation.csv", "the consultation list as CSV")
+@view
+async def consultation_csv(request: web.Request, c: Console) -> web.Response:
+    """UTF-8 with a BOM, for Excel and WPS."""
+    return await csv_response(request)
 
 
 @_page("POST", "/consultation/needs", "record a need for a household")
