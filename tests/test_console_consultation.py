@@ -4,6 +4,8 @@ meeting closed and the outcome published; the CSV export."""
 
 from __future__ import annotations
 
+import re
+
 from tests.community import (
     EVENTS,
     answer,
@@ -14,7 +16,16 @@ from tests.community import (
     resident,
 )
 from tests.conftest import Api
-from tests.console import ConsoleClient
+from tests.console import ConsoleClient, plain
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def plain_text(html: str) -> str:
+    """What a reader sees, less data: the community's and the organiser's names, and the
+    language switch (中文 names itself)."""
+    return plain(html).replace("学府雍景湾", "").replace("王组织", "").replace("中文", "")
+
 
 TODAY = {"starts_at": "2026-11-28T14:00", "ends_at": "2026-11-28T16:00"}
 
@@ -113,3 +124,30 @@ async def test_console_consultation_review_date_reminds_the_organiser(
     assert "A1 路灯维修" in page.text and "2026-11-28" in page.text
     due = page.text.split('id="reviews"')[1].split("</section>")[0]
     assert "路灯维修" in due and "加装电梯" not in due
+
+
+async def test_console_consultation_pages_speak_one_language(
+    console: ConsoleClient, api: Api
+) -> None:
+    rid = await resident(api, "Alex Chen", "3-2-1501")
+    _, need = await api.post("/api/v1/needs", json={"text": "Too cold", "resident_id": rid})
+    _, item = await api.post("/api/v1/items", json={"title": "Heating", "need_ids": [need["id"]]})
+    await api.post(
+        f"/api/v1/items/{item['id']}/move",
+        json={"status": "decided", "decision": "accepted", "outcome": "From December"},
+    )
+    meeting = await published_event(api, kind="meeting", title="Bench meeting", **TODAY)
+    paths = (
+        "/console/consultation",
+        f"/console/consultation/items/{item['id']}",
+        f"/console/events/{meeting}/meeting",
+        f"/console/events/{meeting}/roster",
+    )
+    for path in paths:
+        english = await console.get(f"{path}?lang=en")
+        assert english.status == 200
+        shown = plain_text(english.text)
+        assert not CJK.search(shown), (path, CJK.findall(shown))
+        chinese = await console.get(f"{path}?lang=zh-CN")
+        for raw in ("need_merged", "in_progress", "organiser", "api"):
+            assert raw not in plain_text(chinese.text).split(), (path, raw)

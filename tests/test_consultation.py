@@ -88,7 +88,7 @@ async def test_consultation_item_moves_forward_only_with_an_audit_trail(api: Api
         ("status", "discussing", "decided"),
     ]
     assert all(s["actor"] == "王组织" for s in full["steps"])
-    assert full["steps"][4]["reason"] == "accepted: 多数赞成"
+    assert (full["steps"][4]["decision"], full["steps"][4]["reason"]) == ("accepted", "多数赞成")
     assert [n["text"] for n in full["needs"]] == ["活动室冬天太冷", "冬天活动室要取暖"]
 
 

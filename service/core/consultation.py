@@ -87,6 +87,7 @@ class ItemStep:
     from_status: str | None
     to_status: str | None
     reason: str
+    decision: str | None = None
 
 
 @dataclass(frozen=True)

@@ -271,7 +271,6 @@ async def move_in(
         )
     except ConstraintError as exc:  # the schema's own guard: another path stepped back
         raise ConflictError(str(exc), code="item_moves_forward_only") from exc
-    why = reason if decision is None else f"{decision}: {reason}".rstrip(": ")
     await sql.add_step(
         tx,
         item.id,
@@ -280,7 +279,8 @@ async def move_in(
         now=now,
         from_status=str(item.status),
         to_status=str(to),
-        reason=why,
+        reason=reason,
+        decision=None if decision is None else str(decision),
     )
     moved = await current(tx, item.id)
     await subscriptions.emit(tx, [item_changed(moved, "status", now)], now)

@@ -115,7 +115,7 @@ async def set_agenda(
                     ItemStatus.DISCUSSING,
                     decision=None,
                     outcome=None,
-                    reason=f"on the agenda of {event.title}",
+                    reason=event.title,
                     actor=actor,
                     now=now,
                 )

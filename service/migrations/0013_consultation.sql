@@ -77,6 +77,7 @@ CREATE TABLE item_steps (
     action       TEXT    NOT NULL,     -- created, need_merged, status, decided, edited, published
     from_status  TEXT,
     to_status    TEXT,
+    decision     TEXT,                 -- the decision a step to decided carried
     reason       TEXT    NOT NULL DEFAULT ''
 );
 CREATE INDEX item_steps_by_item ON item_steps(item_id, id);

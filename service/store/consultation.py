@@ -190,7 +190,7 @@ async def item_needs(db: Db, item_id: int) -> list[Need]:
 async def item_steps(db: Db, item_id: int) -> list[ItemStep]:
     """An item's audit trail, oldest first."""
     rows = await db.fetchall(
-        "SELECT at, actor, action, from_status, to_status, reason FROM item_steps"
+        "SELECT at, actor, action, from_status, to_status, reason, decision FROM item_steps"
         " WHERE item_id = ? ORDER BY id",
         (item_id,),
     )
@@ -202,6 +202,7 @@ async def item_steps(db: Db, item_id: int) -> list[ItemStep]:
             from_status=r["from_status"],
             to_status=r["to_status"],
             reason=r["reason"],
+            decision=r["decision"],
         )
         for r in rows
     ]
@@ -217,12 +218,13 @@ async def add_step(
     from_status: str | None = None,
     to_status: str | None = None,
     reason: str = "",
+    decision: str | None = None,
 ) -> None:
     """Append a step to an item's audit trail."""
     await tx.execute(
-        "INSERT INTO item_steps (item_id, at, actor, action, from_status, to_status, reason)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (item_id, to_db(now), actor, action, from_status, to_status, reason),
+        "INSERT INTO item_steps (item_id, at, actor, action, from_status, to_status, reason,"
+        " decision) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (item_id, to_db(now), actor, action, from_status, to_status, reason, decision),
     )
 
 
