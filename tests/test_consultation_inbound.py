@@ -10,11 +10,18 @@ from typing import Any
 import pytest
 
 from service.keys import store_key
-from tests.community import EVENTS, android_text, eventually, published_event, resident
+from tests.community import (
+    EVENTS,
+    android_text,
+    eventually,
+    published_event,
+    resident,
+    telegram_settings,
+)
+from tests.community import telegram_deliver as deliver
 from tests.conftest import GATEWAY_SECRET, Api, MakeApi
 from tests.fakes.sms_gateway import FakeSmsGateway
 from tests.fakes.telegram import FakeTelegram
-from tests.test_telegram_bot import deliver, telegram_settings
 
 PHONE = "+8613800138000"
 
