@@ -31,12 +31,15 @@ from .web import (
     booking_page,
     bookings,
     checkin,
+    consultation,
     counter,
     delivery,
     events,
     home,
     hooks,
     households,
+    meetings,
+    needs_page,
     ops,
     passbook,
     passbook_page,
@@ -52,6 +55,7 @@ from .web import (
     tokens,
 )
 from .web.console import base as console_base
+from .web.console import consultation as console_consultation
 from .web.console import dashboard as console_dashboard
 from .web.console import events as console_events
 from .web.console import live as console_live
@@ -92,6 +96,9 @@ ROUTE_TABLES: tuple[Api, ...] = (
     passbook_page.routes,
     points_store.routes,
     counter.routes,
+    consultation.routes,
+    meetings.routes,
+    needs_page.routes,
     console_sign_in.routes,
     console_dashboard.routes,
     console_events.routes,
@@ -101,6 +108,7 @@ ROUTE_TABLES: tuple[Api, ...] = (
     console_messages.routes,
     console_passbook.routes,
     console_settings.routes,
+    console_consultation.routes,
 )
 
 

@@ -13,7 +13,7 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Final
 
-from . import demo_passbook
+from . import demo_consultation, demo_passbook
 from .core.errors import AuthenticationError, ConflictError
 from .core.models import Channel, EventKind, Language, Role
 from .domain import auth, console_auth, counter, events, residents, rooms
@@ -212,6 +212,7 @@ async def ensure_demo(store: Store, settings: Settings, *, now: datetime) -> Dem
         event = await events.create_event(store, spec, now=now)
         await events.publish_event(store, event.id, now=now)
         created += 1
+    created += await demo_consultation.ensure_consultation(store, now=now)
     log.info("demo: %d objects created", created)
     files = DemoFiles.beside(settings.store.path)
     organiser = await _kept_token(store, files.organiser_token, now, Role.ORGANISER, ORGANISER)

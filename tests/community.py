@@ -22,8 +22,11 @@ from service.domain.auth import issue_token
 from service.keys import clock_key, delivery_key, settings_key, store_key
 from service.store import Tx
 from service.store.checkin import ensure_code
+from service.web.telegram import SECRET_HEADER
 from tests.conftest import START, Api
 from tests.fakes.sms_gateway import FakeSmsGateway, android_event, android_signed
+from tests.fakes.telegram import TOKEN as TELEGRAM_TOKEN
+from tests.fakes.telegram import FakeTelegram
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, FakeTwilio
 
 EVENTS = "/api/v1/events"
@@ -387,3 +390,27 @@ def console_pages(ids: dict[str, int]) -> dict[str, str]:
         "message": f"/console/messages/{ids['message']}",
         "settings": "/console/settings",
     }
+
+
+TELEGRAM_HOOK: Final = "/hooks/telegram"
+TELEGRAM_SECRET: Final = "linli-webhook_Secret-2026"
+
+
+def telegram_settings(bot: FakeTelegram, **more: Any) -> dict[str, Any]:
+    """A Telegram channel whose Bot API is the stand-in `bot`, its webhook secret set."""
+    return {
+        "channels.telegram.enabled": True,
+        "channels.telegram.bot_token": TELEGRAM_TOKEN,
+        "channels.telegram.bot_username": "linli_bot",
+        "channels.telegram.api_url": bot.url,
+        "channels.telegram.webhook_secret": TELEGRAM_SECRET,
+        **more,
+    }
+
+
+async def telegram_deliver(
+    api: Api, update: Any, *, secret: str | None = TELEGRAM_SECRET
+) -> tuple[int, Any]:
+    """POST an update to the webhook as Telegram does."""
+    headers = {} if secret is None else {SECRET_HEADER: secret}
+    return await api.post(TELEGRAM_HOOK, json=update, headers=headers)

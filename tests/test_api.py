@@ -20,10 +20,13 @@ from service.store import rooms as room_sql
 from tests.conftest import START, AiohttpClient, Api
 
 # POST routes that are actions on the object in their path and take no body.
-BODILESS_ACTIONS = ("/publish", "/cancel", "/send", "/retry", "/u/{token}")
-# Where the HTML pages live: the console, residents' pages (the passbook too), the door
-# tablet, the points store's counter and the public leaderboard.
-PAGES = ("/console", "/r/", "/b/", "/u/", "/tablet", "/p/", "/counter", "/points/leaderboard")
+BODILESS_ACTIONS = ("/publish", "/cancel", "/send", "/retry", "/u/{token}", "/invite-first")
+# Where the HTML pages live: the console, residents' pages (the passbook and needs pages
+# too), the door tablet, the points store's counter, the public leaderboard and board.
+PAGES = (
+    "/console", "/r/", "/b/", "/u/", "/tablet", "/p/", "/counter", "/points/leaderboard",
+    "/n/", "/board",
+)  # fmt: skip
 
 
 def _fill(path: str) -> str:

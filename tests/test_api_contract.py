@@ -68,6 +68,8 @@ async def _one_of_each(api: Api) -> dict[str, str]:
         "/api/v1/store/items", json={"name": "米", "price": 10, "stock": 5, "monthly_limit": 2}
     )
     assert status == 201, goods
+    status, item = await api.post("/api/v1/items", json={"title": "活动室冬季取暖"})
+    assert status == 201, item
     return {
         "/api/v1/households/{id}": f"{HOUSEHOLDS}/{found['household_id']}",
         "/api/v1/residents/{id}": f"{RESIDENTS}/{rid}",
@@ -78,6 +80,7 @@ async def _one_of_each(api: Api) -> dict[str, str]:
         "/api/v1/events/{id}": f"{EVENTS}/{event_id}",
         "/api/v1/subscriptions/{id}": f"/api/v1/subscriptions/{hook['id']}",
         "/api/v1/store/items/{id}": f"/api/v1/store/items/{goods['id']}",
+        "/api/v1/items/{id}": f"/api/v1/items/{item['id']}",
     }
 
 

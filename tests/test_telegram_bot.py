@@ -15,13 +15,23 @@ from service.domain.telegram_bot import STATUS_MARK
 from service.domain.telegram_links import deep_link
 from service.keys import delivery_key, store_key
 from service.web.telegram import SECRET_HEADER
-from tests.community import EVENTS, code_of, invited, resident
+from tests.community import (
+    EVENTS,
+    TELEGRAM_HOOK,
+    TELEGRAM_SECRET,
+    code_of,
+    invited,
+    resident,
+    telegram_deliver,
+    telegram_settings,
+)
 from tests.conftest import Api, MakeApi, PinnedClock
 from tests.fakes.telegram import TOKEN, FakeTelegram
 from tests.passbook import credit, household_of
 
-HOOK = "/hooks/telegram"
-SECRET = "linli-webhook_Secret-2026"
+HOOK = TELEGRAM_HOOK
+SECRET = TELEGRAM_SECRET
+deliver = telegram_deliver
 CHAT = 424242
 # Where `invited` sends the invitation: Telegram, in English.
 ON_TELEGRAM = {"contact": ("telegram", str(CHAT)), "language": "en"}
@@ -33,27 +43,10 @@ async def bot() -> AsyncIterator[FakeTelegram]:
         yield fake
 
 
-def telegram_settings(bot: FakeTelegram, **more: Any) -> dict[str, Any]:
-    return {
-        "channels.telegram.enabled": True,
-        "channels.telegram.bot_token": TOKEN,
-        "channels.telegram.bot_username": "linli_bot",
-        "channels.telegram.api_url": bot.url,
-        "channels.telegram.webhook_secret": SECRET,
-        **more,
-    }
-
-
 @pytest.fixture
 async def tg(make_api: MakeApi, bot: FakeTelegram) -> Api:
     """The organiser's API on an app whose Telegram channel is the stand-in."""
     return await make_api(**telegram_settings(bot))
-
-
-async def deliver(api: Api, update: Any, *, secret: str | None = SECRET) -> tuple[int, Any]:
-    """POST an update to the webhook as Telegram does."""
-    headers = {} if secret is None else {SECRET_HEADER: secret}
-    return await api.post(HOOK, json=update, headers=headers)
 
 
 async def link_token(api: Api, resident_id: int, clock: PinnedClock) -> str:

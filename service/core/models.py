@@ -236,6 +236,9 @@ class Event:
     # Channels its messages may use (each resident's own order decides among them);
     # empty: every channel.
     channels: tuple[str, ...] = ()
+    # A meeting's agenda ([M9]): its consultation items in order, each as "A3 <title>",
+    # which its invitations list. Read with one event (get_event), not in event lists.
+    agenda: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -266,6 +269,8 @@ class MessageKind(StrEnum):
     POINTS_STATEMENT = "points_statement"
     # Points of a household that lapse soon ([passbook] expiry_notice_days before).
     POINTS_EXPIRY = "points_expiry"
+    # A consultation item's outcome, told once to each of its raisers and supporters.
+    OUTCOME_NOTICE = "outcome_notice"
     # A short answer in a conversation (an SMS help text, an opt-out confirmation, the
     # bot's reply to /start): its text is given, not rendered from a template.
     REPLY = "reply"
@@ -498,6 +503,11 @@ class IntegrationEvent(StrEnum):
     CHECKIN_CREATED = "checkin.created"
     POINTS_POSTED = "points.posted"
     POINTS_REDEEMED = "points.redeemed"
+    # The consultation list ([M9]): a need raised, an item's state or support changed, an
+    # item's outcome published.
+    NEED_CREATED = "need.created"
+    ITEM_CHANGED = "item.changed"
+    ITEM_PUBLISHED = "item.published"
 
 
 @dataclass(frozen=True)

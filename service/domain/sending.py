@@ -37,11 +37,18 @@ AUDIENCES: Final[Mapping[str, tuple[str, ...] | None]] = {
 
 
 async def send_event(
-    store: Store, composer: Composer, event_id: int, *, now: datetime, batch: int = 500
+    store: Store,
+    composer: Composer,
+    event_id: int,
+    *,
+    now: datetime,
+    batch: int = 500,
+    only: Sequence[int] | None = None,
 ) -> SendReport:
     """Invite the event's audience: one invitation and one queued message per resident not
     invited before, on their first usable channel. Streams residents `batch` at a time,
-    each batch one transaction, so memory stays flat however large the audience."""
+    each batch one transaction, so memory stays flat however large the audience. `only`:
+    of the audience, just these residents (a meeting's supporters, invited first)."""
     event = await get_event(store, event_id)
     if event.status is not EventStatus.PUBLISHED:
         raise ConflictError(
@@ -58,7 +65,7 @@ async def send_event(
     after = 0
     while True:
         people = await recipients_sql.audience_batch(
-            store.reader, tags=event.audience_tags, after_id=after, limit=batch
+            store.reader, tags=event.audience_tags, after_id=after, limit=batch, only=only
         )
         if not people:
             break

@@ -34,10 +34,11 @@ from ..store import inbound as sql
 from ..store import recipients as recipients_sql
 from ..store import rsvp as rsvp_sql
 from ..store.inbound import Sender
+from .consultation_inbound import need_by_sms, support_by_sms
 from .contacts import phone_or_none
 from .followups import Followups
 from .rsvp import AnswerRequest, apply_answer
-from .sms_replies import Answer, Help, OptIn, OptOut, read_reply
+from .sms_replies import Answer, Help, NeedText, OptIn, OptOut, SupportItem, read_reply
 
 log = logging.getLogger("linli.sms")
 
@@ -45,8 +46,9 @@ log = logging.getLogger("linli.sms")
 HELP_PAUSE: Final = timedelta(hours=1)
 
 Outcome = Literal[
-    "answered", "refused", "opted_out", "opted_in", "help", "repeated", "ignored", "unknown_sender"
-]
+    "answered", "refused", "opted_out", "opted_in", "help", "repeated", "ignored",
+    "unknown_sender", "need", "supported",
+]  # fmt: skip
 
 
 def texts(language: str) -> Mapping[str, str]:
@@ -80,6 +82,10 @@ async def receive_sms(
     key = inbound_key(sms)
     if isinstance(reply, Answer):
         return await _answer(store, reply, number, found, key, followups, community, now)
+    if isinstance(reply, NeedText):
+        return await need_by_sms(store, reply, found[0], key, followups, now)
+    if isinstance(reply, SupportItem):
+        return await support_by_sms(store, reply, found[0], key, followups, now)
 
     async def txn(tx: Tx) -> Outcome:
         if not await rsvp_sql.mark_seen(tx, key, now):

@@ -18,6 +18,9 @@ Decisions:
   digit answer a space is needed ("12" is not read), so is one between the code and a
   digit answer ("A11" is not read). A size after "no" is dropped: nobody is coming.
 - An event code ("A7") may come first; "Y3" alone is yes for 3 people, "Y3 1" is event Y3.
+- The consultation list ([M9]): "建议 …" / "需求 …" / "NEED …" raises a need (its words kept
+  as typed, NFKC only); "支持 A3" / "SUPPORT A3" supports item A3 for the sender's
+  household, "撤回 A3" / "取消支持 A3" / "WITHDRAW A3" withdraws that support.
 """
 
 from __future__ import annotations
@@ -59,7 +62,22 @@ class Unknown:
     """Nothing we understand."""
 
 
-Reply = Answer | OptOut | OptIn | Help | Unknown
+@dataclass(frozen=True)
+class NeedText:
+    """A need the resident raises, in their words."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class SupportItem:
+    """Support (or withdraw support of) an item of the consultation list: "A3"."""
+
+    item_code: str
+    supporting: bool
+
+
+Reply = Answer | OptOut | OptIn | Help | Unknown | NeedText | SupportItem
 
 OPT_OUT: Final = frozenset(
     {
@@ -103,6 +121,16 @@ _ANSWER: Final = re.compile(
     rf"(?:(?P<digit>{_DIGIT_WORDS})(?:\s+{_size_pattern('size')})?"
     rf"|(?P<word>{_OTHER_WORDS})(?:\s*{_size_pattern('size2')})?)"
 )
+# Read on the body as typed (full-width letters allowed), so the need keeps its own
+# punctuation: NFKC would turn "，" into ",".
+_NEED: Final = re.compile(
+    r"(?:建议|需求|[NＮ][EＥ][EＥ][DＤ])(?:[\s:：,，]+|(?=[^\x00-\x7f]))(?P<text>\S.*)",
+    re.IGNORECASE | re.DOTALL,
+)
+_SUPPORT: Final = re.compile(
+    r"(?P<verb>支持|SUPPORT|撤回|取消支持|WITHDRAW)\s*(?P<code>A[0-9]{1,9})"
+)
+_SUPPORTING: Final = frozenset({"支持", "SUPPORT"})
 _QUOTES: Final = "\"'“”‘’「」『』《》()[]<>"
 _SEPARATORS: Final = re.compile(r"[,、:;，：；\s]+")
 _INVISIBLE: Final = re.compile("[\u200b-\u200d\u2060\ufeff]")
@@ -125,7 +153,13 @@ def _size(text: str | None) -> int | None:
 
 def read_reply(body: str) -> Reply:
     """What the message body says (see the module's docstring for the forms read)."""
+    need = _NEED.fullmatch(_INVISIBLE.sub("", body).strip())
+    if need is not None:
+        return NeedText(unicodedata.normalize("NFC", need["text"]).strip())
     text = normalise(body)
+    support = _SUPPORT.fullmatch(text)
+    if support is not None:
+        return SupportItem(support["code"], support["verb"] in _SUPPORTING)
     if text in OPT_OUT:
         return OptOut()
     if text in OPT_IN:

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from ..core.errors import ConflictError, NotFoundError, ValidationError
+from ..core.errors import ConflictError, NotFoundError, ServiceError, ValidationError
 from ..core.models import AnswerVia, Channel, Invitation, RsvpState
-from ..core.phrases import area
-from ..messages.links import read_button_data
+from ..core.phrases import area, phrase
+from ..messages.links import read_button_data, read_item_button_data
 from ..store import Store, Tx
 from ..store import events as event_sql
 from ..store import ledger as ledger_sql
@@ -25,6 +25,8 @@ from ..store import recipients as recipients_sql
 from ..store import residents as resident_sql
 from ..store import rsvp as rsvp_sql
 from ..store.checkin import invitation_code
+from . import items
+from .consultation_inbound import need_by_telegram
 from .followups import Followups
 from .residents import MAX_CONTACTS
 from .rsvp import AnswerRequest, apply_answer
@@ -182,7 +184,8 @@ async def receive_message(
     now: datetime,
 ) -> str | None:
     """`/start <token>` in a private chat links it to the token's resident (the
-    confirmation is queued in the outbox); any other text there earns a short help. Returns
+    confirmation is queued in the outbox); `/need <text>` raises a need for the chat's
+    resident; any other text there earns a short help. Returns
     a text to send at once, or None when there is nothing to say now."""
     # Commands are case-insensitive and end at any whitespace: a phone capitalises
     # "/Start", a pasted link can bring a tab or a line break.
@@ -200,6 +203,9 @@ async def receive_message(
             return said["private_only"] if command == "/start" else None
         if command == "/points":
             return await _points(tx, message, said)
+        if command == "/need":
+            needed = await need_by_telegram(tx, message.chat_id, payload, message.update_id, now)
+            return said["help"] if needed is None else needed
         if command != "/start" or not payload:
             return said["help"]
         return await _link(tx, message, payload, key=key, followups=followups, now=now)
@@ -287,6 +293,8 @@ async def press_button(
 ) -> ButtonAnswer:
     """Answer for the resident the button names, if the button is genuine and was pressed
     in one of that resident's own chats. "+1" asks for one more person, saying yes."""
+    if press.data.startswith("i."):
+        return await _support_button(store, press, key=key, now=now)
     found = read_button_data(key, press.data)
     if found is None:
         return ButtonAnswer(texts(press.language)["bad_button"])
@@ -341,3 +349,41 @@ async def press_button(
         said["noted"].format(answer=answer),
         edited_text(press.message_text, said["status"].format(answer=answer)),
     )
+
+
+async def _support_button(
+    store: Store, press: ButtonPress, *, key: bytes, now: datetime
+) -> ButtonAnswer:
+    """A meeting invitation's "支持 A3" button: the item supported for the household of the
+    resident it was sent to, if pressed in that resident's own chat; applied once."""
+    said = texts(press.language)
+    found = read_item_button_data(key, press.data)
+    if found is None:
+        return ButtonAnswer(said["bad_button"])
+    item_id, resident_id = found
+    own = await resident_sql.find_contact(
+        store.reader, resident_id, Channel.TELEGRAM, str(press.chat_id)
+    )
+    if own is None:
+        return ButtonAnswer(said["not_yours"])
+    person = await recipients_sql.recipient(store.reader, resident_id)
+    language = press.language if person is None else person.language
+
+    async def txn(tx: Tx) -> ButtonAnswer:
+        await rsvp_sql.mark_seen(tx, update_key(press.update_id), now)
+        try:
+            outcome = await items.support_in(
+                tx, item_id, supporting=True, resident_id=resident_id, via="telegram", now=now
+            )
+        except ServiceError as exc:
+            reason = "sms_item_closed" if exc.code == "item_decided" else "sms_unknown_item"
+            return ButtonAnswer(phrase(f"consultation.{reason}", language, code=f"A{item_id}"))
+        words = phrase(
+            "consultation.telegram_supported",
+            language,
+            code=f"A{item_id}",
+            n=outcome.support_count,
+        )
+        return ButtonAnswer(words)
+
+    return await store.write(txn)

@@ -23,6 +23,7 @@ KINDS: Final = (
     "booking_cancellation",
     "points_statement",
     "points_expiry",
+    "outcome_notice",
 )
 # The channels with templates of their own: the core enum, the one list of channel names.
 CHANNELS: Final = tuple(channel.value for channel in Channel)

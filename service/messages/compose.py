@@ -28,7 +28,7 @@ from ..store.outbox import NewMessage
 from ..store.recipients import Reach, Recipient
 from . import calendar
 from .event_code import event_code
-from .links import Links, button_data
+from .links import Links, button_data, item_button_data
 from .render import Rendered, Renderer, stamped
 from .sandbox import TemplateSandbox
 
@@ -169,6 +169,11 @@ def _event_part(event: Event, room_name: str | None, lang: str, tz: ZoneInfo) ->
         else event.rsvp_deadline.astimezone(tz),
         "capacity": event.capacity,
         "max_party_size": event.max_party_size,
+        # A meeting's agenda: {"code": "A3", "title": ...} in order (empty otherwise).
+        "agenda": [
+            {"code": code, "title": title}
+            for code, _, title in (line.partition(" ") for line in event.agenda)
+        ],
     }
 
 
@@ -336,6 +341,8 @@ class Composer:
                 qr = person.checkin_code
         elif channel == Channel.TELEGRAM and kind in _ANSWERABLE:
             buttons = self._buttons(event.id, person)
+            if kind is MessageKind.INVITATION and event.agenda:
+                buttons += self._item_buttons(event, person)
         return self.extras(channel, context, ics=ics, buttons=buttons, qr_code=qr)
 
     def _buttons(self, event_id: int, person: Recipient) -> tuple[tuple[Button, ...], ...]:
@@ -347,6 +354,18 @@ class Composer:
             return Button(label, button_data(key, event_id, person.id, answer))
 
         return (tuple(button(a) for a in ("y", "n", "m")), (button("p"),))
+
+    def _item_buttons(self, event: Event, person: Recipient) -> tuple[tuple[Button, ...], ...]:
+        """A meeting invitation's support buttons, one row per agenda item ("支持 A3")."""
+        said = Text(person.language)
+        rows = []
+        for line in event.agenda:
+            code = line.partition(" ")[0]
+            item_id = int(code[1:]) if code[1:].isdigit() else None
+            if item_id is not None:
+                label = said("consultation.telegram_support_button", code=code)
+                rows.append((Button(label, item_button_data(self.links.key, item_id, person.id)),))
+        return tuple(rows)
 
     def _ics(
         self,
@@ -470,6 +489,38 @@ class Composer:
         }
         context = self.base_context(person, person.language, kind, links, note="", urgent=False)
         context[part] = dict(statement)
+        rendered = self.renderer.render(str(kind), contact.channel, person.language, context)
+        return self.row(
+            person,
+            kind,
+            contact,
+            rendered,
+            self.extras(contact.channel, context),
+            event_id=None,
+            group_uid=None,
+            invitation_id=None,
+            note="",
+            urgent=False,
+            suppressed=suppressed,
+            send_at=send_at,
+            expires_at=None,
+        )
+
+    def outcome_message(
+        self,
+        item: Mapping[str, Any],
+        person: Recipient,
+        contact: Reach,
+        *,
+        suppressed: bool,
+        send_at: datetime,
+    ) -> NewMessage:
+        """A consultation item's published outcome to one of its raisers or supporters;
+        its page is the public board."""
+        kind = MessageKind.OUTCOME_NOTICE
+        links = {"rsvp": self.links.board(), "unsubscribe": self.links.unsubscribe(contact.id)}
+        context = self.base_context(person, person.language, kind, links, note="", urgent=False)
+        context["item"] = dict(item)
         rendered = self.renderer.render(str(kind), contact.channel, person.language, context)
         return self.row(
             person,

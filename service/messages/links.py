@@ -11,8 +11,12 @@ from ..core.secret import base36, mac, read_id, sign_ids, verify_ids
 RSVP: Final = "rsvp"
 UNSUBSCRIBE: Final = "unsubscribe"
 TELEGRAM: Final = "tg"
+# A Telegram button supporting a consultation item ([M9]): its own purpose, so an answer
+# button's MAC can never pass for one.
+ITEM_BUTTON: Final = "tgi"
 BOOKING: Final = "book"
 PASSBOOK: Final = "passbook"
+NEEDS: Final = "need"
 # Telegram button actions: going, not going, maybe, one more person.
 BUTTON_ACTIONS: Final = ("y", "n", "m", "p")
 
@@ -50,6 +54,17 @@ def read_passbook_token(key: bytes, token: str) -> int | None:
     return None if found is None else found[0]
 
 
+def needs_token(key: bytes, resident_id: int) -> str:
+    """A resident's needs page token (raise a need, support items): the same every time."""
+    return sign_ids(key, NEEDS, resident_id)
+
+
+def read_needs_token(key: bytes, token: str) -> int | None:
+    """The resident id a needs page token names, or None."""
+    found = verify_ids(key, NEEDS, token, 1)
+    return None if found is None else found[0]
+
+
 def unsubscribe_token(key: bytes, contact_id: int) -> str:
     """The one-click unsubscribe token of a contact."""
     return sign_ids(key, UNSUBSCRIBE, contact_id)
@@ -79,6 +94,14 @@ class Links:
     def passbook(self, household_id: int) -> str:
         """The household's passbook page (积分存折)."""
         return f"{self.base}/p/{passbook_token(self.key, household_id)}"
+
+    def needs(self, resident_id: int) -> str:
+        """The resident's needs page: raise a need, support or withdraw from items."""
+        return f"{self.base}/n/{needs_token(self.key, resident_id)}"
+
+    def board(self) -> str:
+        """The public notice board of the consultation list."""
+        return f"{self.base}/board"
 
     @staticmethod
     def calendar(page: str) -> str:
@@ -119,3 +142,23 @@ def read_button_data(key: bytes, data: str) -> tuple[int, int, str] | None:
     if not hmac.compare_digest(parts[3].encode(), mac(key, TELEGRAM, head, size=12).encode()):
         return None
     return event_id, resident_id, parts[2]
+
+
+def item_button_data(key: bytes, item_id: int, resident_id: int) -> str:
+    """Telegram callback_data supporting an item for a resident's household, with a MAC."""
+    head = f"i.{base36(item_id)}.{base36(resident_id)}"
+    return f"{head}.{mac(key, ITEM_BUTTON, head, size=12)}"
+
+
+def read_item_button_data(key: bytes, data: str) -> tuple[int, int] | None:
+    """(item id, resident id) from an item button's callback_data, or None when forged."""
+    parts = data.split(".")
+    if len(parts) != 4 or parts[0] != "i" or not data.isascii():
+        return None
+    item_id, resident_id = read_id(parts[1]), read_id(parts[2])
+    if item_id is None or resident_id is None:
+        return None
+    head = ".".join(parts[:3])
+    if not hmac.compare_digest(parts[3].encode(), mac(key, ITEM_BUTTON, head, size=12).encode()):
+        return None
+    return item_id, resident_id

@@ -22,7 +22,8 @@ test them with `is defined` (undefined names are errors, not blanks):
                datetimes in the community's zone), start_text ("12月5日（周六）09:00" /
                "Sat 5 Dec, 09:00"), end_text ("11:30" on the same day, else like
                start_text), date_text (like start_text), rsvp_deadline (datetime or None),
-               capacity (int or None), max_party_size
+               capacity (int or None), max_party_size, agenda (a meeting's items in
+               order, each {"code": "A3", "title"}; [] for other events)
     links      rsvp (URL), unsubscribe (URL or None), calendar (URL or None),
                actions ({"yes", "no", "maybe"} URLs, or None)
     message    kind, urgent (bool), note (the organiser's words; may be "")
@@ -35,11 +36,17 @@ test them with `is defined` (undefined names are errors, not blanks):
     statement  optional: month (the month's name as residents write it), earned, spent,
                balance (points)
     expiry     optional: points (lapsing), date_text (when), balance
+    item       optional: a consultation item's code ("A3"), title, decision ("accepted",
+               "rejected", "deferred"), decision_text (in the resident's language) and
+               outcome (the published words)
 
 booking_* templates (confirmation, pending, declined, reminder, cancellation) use only
 community, resident, booking, and links.rsvp when defined (as the booking's page), so a
 booking needs no event. points_statement (and points_expiry) use community, resident,
 statement (expiry) and links.rsvp (the household's passbook page).
+
+outcome_notice templates use only community, resident, item, and links.rsvp (the public
+board) and links.unsubscribe when defined.
 
 The sandbox (ImmutableSandboxedEnvironment) refuses attributes starting with "_", unsafe
 callables and changes to lists, dicts and sets. It bounds neither time nor size, so Linli

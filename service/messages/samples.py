@@ -26,6 +26,8 @@ _SAMPLES: Final[Mapping[str, Mapping[str, str]]] = {
         "room": "活动室",
         "note": "因天气原因，改在活动室举行。",
         "cancel_note": "因天气原因取消，改期后再通知大家。",
+        "item": "活动室冬季取暖",
+        "outcome": "同意：12月起每晚开暖气到9点，电费由社区承担。",
     },
     "en": {
         "community": "Xuefu Yongjingwan Community",
@@ -37,6 +39,8 @@ _SAMPLES: Final[Mapping[str, Mapping[str, str]]] = {
         "room": "Activity room",
         "note": "Because of the weather, it moves to the activity room.",
         "cancel_note": "Because of the weather; we will share a new date soon.",
+        "item": "A warmer activity room in winter",
+        "outcome": "Accepted: from December the heating runs until 9 pm; the community pays.",
     },
 }
 
@@ -75,6 +79,8 @@ def sample_context(language: str, kind: str = "invitation") -> dict[str, Any]:
             "rsvp_deadline": deadline,
             "capacity": 60,
             "max_party_size": 3,
+            # A flea market has no agenda (a meeting's invitation lists its items).
+            "agenda": [],
         },
         "links": {
             "rsvp": rsvp,
@@ -107,6 +113,13 @@ def sample_context(language: str, kind: str = "invitation") -> dict[str, Any]:
             "date_text": date_text(deadline, language),
             "balance": 48,
         },
+        "item": {
+            "code": "A3",
+            "title": words["item"],
+            "decision": "accepted",
+            "decision_text": "同意" if language == "zh-CN" else "accepted",
+            "outcome": words["outcome"],
+        },
     }
 
 
@@ -121,13 +134,14 @@ _ALWAYS: Final[Mapping[str, frozenset[str]]] = {
     "booking_cancellation": frozenset({"booking"}),
     "points_statement": frozenset({"statement"}),
     "points_expiry": frozenset({"expiry"}),
+    "outcome_notice": frozenset({"item"}),
 }
 
 
 def sparse_context(language: str, kind: str) -> dict[str, Any]:
     """The sample with what a real message may lack left out or empty."""
     context = sample_context(language, kind)
-    for part in ("rsvp", "booking", "offer", "statement", "expiry"):
+    for part in ("rsvp", "booking", "offer", "statement", "expiry", "item"):
         if part not in _ALWAYS.get(kind, frozenset()):
             del context[part]
     context["event"].update(location="", description="", rsvp_deadline=None, capacity=None)

@@ -21,7 +21,7 @@ _COLUMNS = (
 _HOUR = 3600
 
 
-def _event(row: Row, tags: Sequence[str]) -> Event:
+def _event(row: Row, tags: Sequence[str], agenda: Sequence[str] = ()) -> Event:
     return Event(
         id=row["id"],
         kind=EventKind(row["kind"]),
@@ -44,6 +44,7 @@ def _event(row: Row, tags: Sequence[str]) -> Event:
         reminder_hours=tuple(s // _HOUR for s in json.loads(row["reminder_offsets"])),
         nudge_hours=None if row["nudge_offset"] is None else row["nudge_offset"] // _HOUR,
         channels=tuple(json.loads(row["channels"])),
+        agenda=tuple(agenda),
     )
 
 
@@ -73,13 +74,19 @@ async def get_event(db: Db, event_id: int) -> Event | None:
     # so the unit separator (U+001F) never occurs in one.
     row = await db.fetchone(
         f"SELECT {_COLUMNS}, (SELECT group_concat(tag, char(31)) FROM (SELECT tag FROM"
-        " event_audience_tags WHERE event_id = events.id ORDER BY tag)) AS tags"
+        " event_audience_tags WHERE event_id = events.id ORDER BY tag)) AS tags,"
+        # A meeting's agenda (see consultation.py): only meetings look it up.
+        " CASE WHEN kind = 'meeting' THEN (SELECT json_group_array(line) FROM"
+        " (SELECT 'A' || a.item_id || ' ' || i.title AS line FROM meeting_agenda a"
+        " JOIN consultation_items i ON i.id = a.item_id WHERE a.event_id = events.id"
+        " ORDER BY a.position)) END AS agenda"
         " FROM events WHERE id = ?",
         (event_id,),
     )
     if row is None:
         return None
-    return _event(row, row["tags"].split("\x1f") if row["tags"] else [])
+    agenda = json.loads(row["agenda"]) if row["agenda"] else []
+    return _event(row, row["tags"].split("\x1f") if row["tags"] else [], agenda)
 
 
 async def search_events(

@@ -23,7 +23,7 @@ _SENT: Final = "({})".format(
 
 @dataclass(frozen=True)
 class Sender:
-    """A resident's sms contact with this number, and the language to answer them in."""
+    """A resident's contact with this address, and the language to answer them in."""
 
     contact: Reach
     language: str
@@ -33,20 +33,21 @@ def _marks(count: int) -> str:
     return ", ".join("?" * count)
 
 
-async def senders(db: Db, address: str) -> list[Sender]:
-    """The sms contacts with this E.164 number (a household may share one), oldest first."""
+async def senders(db: Db, address: str, channel: str = "sms") -> list[Sender]:
+    """The contacts on `channel` with this address (an E.164 number a household may
+    share, a Telegram chat id), oldest first."""
     rows = await db.fetchall(
         "SELECT c.id, c.resident_id, c.address, c.rank, c.opted_out_at, c.disabled_at,"
         " r.language FROM contacts c JOIN residents r ON r.id = c.resident_id"
-        " WHERE c.channel = 'sms' AND c.address = ? ORDER BY c.id",
-        (address,),
+        " WHERE c.channel = ? AND c.address = ? ORDER BY c.id",
+        (channel, address),
     )
     return [
         Sender(
             Reach(
                 id=row["id"],
                 resident_id=row["resident_id"],
-                channel="sms",
+                channel=channel,
                 address=row["address"],
                 rank=row["rank"],
                 opted_out=row["opted_out_at"] is not None,

@@ -43,9 +43,15 @@ class Reach:
 
 
 async def audience_batch(
-    db: Db, *, tags: Sequence[str], after_id: int, limit: int
+    db: Db,
+    *,
+    tags: Sequence[str],
+    after_id: int,
+    limit: int,
+    only: Sequence[int] | None = None,
 ) -> list[Recipient]:
-    """The next `limit` residents by id after `after_id`; with tags, those having any."""
+    """The next `limit` residents by id after `after_id`; with tags, those having any;
+    with `only`, just those of these ids."""
     tag_filter = ""
     params: list[object] = [after_id]
     if tags:
@@ -54,6 +60,9 @@ async def audience_batch(
             f" AND t.tag IN ({marks(len(tags))}))"
         )
         params.extend(tags)
+    if only is not None:
+        tag_filter += f" AND r.id IN ({marks(len(only))})" if only else " AND 0"
+        params.extend(only)
     params.append(limit)
     rows = await fetch_packed(
         db,

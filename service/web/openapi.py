@@ -54,6 +54,7 @@ class _Schemas:
 
     def __init__(self) -> None:
         self.components: dict[str, Any] = {"Error": _ERROR_SCHEMA}
+        self._types: dict[str, type] = {}
 
     def ref(self, tp: type, mode: str = "serialization") -> dict[str, Any]:
         schema = _plain_tuples(
@@ -61,6 +62,10 @@ class _Schemas:
         )
         self.components.update(schema.pop("$defs", {}))
         name = tp.__name__
+        # Components are named after their class: two classes of one name (an ItemIn of
+        # the points store and one of the consultation list) would silently share a schema.
+        if self._types.setdefault(name, tp) is not tp:
+            raise RuntimeError(f"two request or response models are named {name}: rename one")
         self.components[name] = schema
         return {"$ref": REF.format(model=name)}
 

@@ -30,7 +30,7 @@ routes = Api()
 TAG = "points store"
 
 
-class ItemIn(Body):
+class StoreItemIn(Body):
     """New goods for the catalogue."""
 
     name: str = Field(min_length=1, max_length=NAME_MAX, json_schema_extra=LINE)
@@ -41,7 +41,7 @@ class ItemIn(Body):
     )
 
 
-class ItemPatch(Patch):
+class StoreItemPatch(Patch):
     """Fields of an item to change; monthly_limit null: no limit."""
 
     nullable = frozenset({"monthly_limit"})
@@ -92,12 +92,12 @@ def _item_id(request: web.Request) -> int:
     summary="Add goods to the catalogue",
     tag=TAG,
     roles=STAFF,
-    body=ItemIn,
+    body=StoreItemIn,
     response=StoreItem,
     status=201,
     errors=(409,),
 )
-async def create_item(request: web.Request, body: ItemIn) -> web.Response:
+async def create_store_item(request: web.Request, body: StoreItemIn) -> web.Response:
     """409 item_exists when the name is taken."""
     made = await points_store.create_item(
         request.app[store_key],
@@ -119,7 +119,7 @@ async def create_item(request: web.Request, body: ItemIn) -> web.Response:
     query=ItemQuery,
     response=ListOf(StoreItem),
 )
-async def list_items(request: web.Request, query: ItemQuery) -> web.Response:
+async def list_store_items(request: web.Request, query: ItemQuery) -> web.Response:
     """By name."""
     page = await points_store.list_items(
         request.app[store_key].reader,
@@ -139,7 +139,7 @@ async def list_items(request: web.Request, query: ItemQuery) -> web.Response:
     response=StoreItem,
     errors=(404,),
 )
-async def get_item(request: web.Request) -> web.Response:
+async def get_store_item(request: web.Request) -> web.Response:
     """One item."""
     store = request.app[store_key]
     return reply(request, await points_store.get_item(store.reader, _item_id(request)))
@@ -151,11 +151,11 @@ async def get_item(request: web.Request) -> web.Response:
     summary="Change an item (price, stock, limit, offered)",
     tag=TAG,
     roles=STAFF,
-    body=ItemPatch,
+    body=StoreItemPatch,
     response=StoreItem,
     errors=(404, 409),
 )
-async def update_item(request: web.Request, body: ItemPatch) -> web.Response:
+async def update_store_item(request: web.Request, body: StoreItemPatch) -> web.Response:
     """Only the fields sent change."""
     changes = body.model_dump(exclude_unset=True)
     if "active" in changes:

@@ -25,7 +25,7 @@ from ..domain.telegram_links import deep_link
 from ..keys import clock_key, delivery_key, settings_key, store_key
 from ..messages.calendar import event_ics
 from ..messages.event_code import event_code
-from ..messages.links import booking_token, passbook_token, read_rsvp_token
+from ..messages.links import booking_token, needs_token, passbook_token, read_rsvp_token
 from ..messages.plan import room_name_of
 from ..store import Store
 from ..store import bookings as booking_sql
@@ -176,6 +176,9 @@ async def _render(
         "booking_page": f"/b/{booking_token(links_key, invitation.resident_id)}",
         # The household's points passbook (service/web/passbook_page.py).
         "passbook_page": f"/p/{passbook_token(links_key, home[0])}" if home else "",
+        # The resident's needs page ([M9]): raise a need, support the consultation list.
+        "needs_page": f"/n/{needs_token(links_key, invitation.resident_id)}",
+        "needs_label": area("consultation", lang)["rsvp_link"],
         "sms_hint": text["sms_hint"].format(code=event_code(event.id)),
         "telegram_link": tg_link,
         "saved": saved,

@@ -49,6 +49,7 @@ NAV: Final = (
     ("common.nav_events", "/console/events"),
     ("common.nav_residents", "/console/residents"),
     ("common.nav_rooms", "/console/rooms"),
+    ("consultation.nav", "/console/consultation"),
     ("common.nav_messages", "/console/messages"),
     ("common.nav_passbook", "/console/passbook"),
     ("common.nav_settings", "/console/settings"),
