@@ -77,6 +77,7 @@ def composer_for(
         organizer_email=email.from_address,
         organizer_name=email.from_name or settings.community.name,
         uid_domain=urlsplit(settings.public_url).hostname or "localhost",
+        reply_mailbox=settings.mail_in.reply_address if settings.mail_in.reads_replies else "",
         sms_status_callback=settings.channels.sms.provider == "twilio",
     )
     links = Links(key, settings.public_url)

@@ -444,6 +444,8 @@ class AnswerVia(StrEnum):
     WEBHOOK = "webhook"
     ORGANISER = "organiser"
     SYSTEM = "system"
+    # A calendar client's iTIP REPLY, by mail (service/domain/calendar_replies.py).
+    CALENDAR = "calendar"
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ..core.errors import ValidationError
-from ..core.models import AnswerVia, Event, Invitation, MessageKind
+from ..core.models import AnswerVia, Channel, Event, Invitation, MessageKind
 from ..messages.compose import Composer, reply_message
 from ..messages.plan import Batch, overrides_of, room_name_of
 from ..store import Tx
@@ -124,7 +124,9 @@ def _answering_first(
     on that channel, then the rest in their own order."""
     if via is None:
         return contacts
+    # A calendar reply came by email: the confirmation goes back by email.
+    channel = str(Channel.EMAIL) if via is AnswerVia.CALENDAR else str(via)
     return sorted(
         contacts,
-        key=lambda c: (c.channel != str(via), address is None or c.address != address),
+        key=lambda c: (c.channel != channel, address is None or c.address != address),
     )

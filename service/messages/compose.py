@@ -28,7 +28,7 @@ from ..store.outbox import NewMessage
 from ..store.recipients import Reach, Recipient
 from . import calendar
 from .event_code import event_code
-from .links import Links, button_data
+from .links import Links, button_data, reply_address, reply_token
 from .render import Rendered, Renderer, stamped
 from .sandbox import TemplateSandbox
 
@@ -53,6 +53,9 @@ class ComposeSettings:
     organizer_email: str
     organizer_name: str
     uid_domain: str
+    # The mailbox Linli reads calendar replies from ([mail_in]), or "" when it reads none:
+    # then invitations ask for no reply (RSVP=FALSE); see service/messages/calendar.py.
+    reply_mailbox: str = ""
     # Twilio reports delivery to a callback each SMS names.
     sms_status_callback: bool = False
 
@@ -366,7 +369,11 @@ class Composer:
             options.organizer_name,
             options.uid_domain,
         )
-        return frame.invitation(contact.address, person.name)
+        reply_to = None
+        if options.reply_mailbox and not cancelled:
+            token = reply_token(self.links.key, event.id, person.id)
+            reply_to = reply_address(options.reply_mailbox, token)
+        return frame.invitation(contact.address, person.name, reply_to=reply_to)
 
     def row(
         self,
