@@ -54,6 +54,7 @@ from .web import (
 from .web.console import base as console_base
 from .web.console import dashboard as console_dashboard
 from .web.console import events as console_events
+from .web.console import inbox as console_inbox
 from .web.console import live as console_live
 from .web.console import messages as console_messages
 from .web.console import residents as console_residents
@@ -95,6 +96,7 @@ ROUTE_TABLES: tuple[Api, ...] = (
     console_residents.routes,
     console_rooms.routes,
     console_messages.routes,
+    console_inbox.routes,
     console_settings.routes,
 )
 

@@ -9,7 +9,9 @@ clients mail them, written from their documented formats and samples:
   `application/ics; name="invite.ics"` attachment; ATTENDEE with CUTYPE and X-NUM-GUESTS.
 - Apple Mail / Calendar: multipart/mixed with text/plain and a quoted-printable
   `Text/Calendar; method=REPLY; name=…ics` part whose ATTENDEE line is repeated.
-And a bounce (RFC 3464 delivery status notification) and a plain reply."""
+And a bounce (RFC 3464 delivery status notification) and a plain reply; and the steps the
+calendar reply tests share: an app reading replies, an invitation as the resident's mail
+client got it, a message handed to the app's SMTP receiver."""
 
 from __future__ import annotations
 
@@ -18,6 +20,15 @@ import quopri
 from datetime import UTC, datetime
 from email.header import Header
 from email.utils import format_datetime
+from typing import Any, NamedTuple
+
+import aiosmtplib
+import icalendar  # type: ignore[import-untyped]
+
+from service.keys import mail_in_key
+from tests.community import EVENTS, attendance, published_event, resident
+from tests.conftest import Api
+from tests.fakes.smtp import ReceivedMail, SmtpSink
 
 CRLF = "\r\n"
 # The subject's first word in English clients' replies.
@@ -309,3 +320,75 @@ def bounce(
         "",
     ]
     return CRLF.join(lines).encode("ascii")
+
+
+REPLIES = "replies@linli.example.org"
+EMAIL = "wang.fang@example.org"
+UID_DOMAIN = "linli.example.org"
+
+
+def email_to(sink: SmtpSink) -> dict[str, Any]:
+    return {
+        "channels.email.enabled": True,
+        "channels.email.port": sink.port,
+        "channels.email.security": "none",
+        "channels.email.from_address": "notice@linli.example.org",
+        # http: the console test signs in over plain HTTP (https makes cookies Secure).
+        "server.public_url": f"http://{UID_DOMAIN}",
+    }
+
+
+def reading(sink: SmtpSink, **more: Any) -> dict[str, Any]:
+    """Email out to the sink, and replies read by the SMTP receiver on a free port."""
+    return {
+        **email_to(sink),
+        "mail_in.reply_address": REPLIES,
+        "mail_in.smtp_enabled": True,
+        "mail_in.smtp_port": 0,
+        **more,
+    }
+
+
+class Invited(NamedTuple):
+    event_id: int
+    resident_id: int
+    organizer: str  # the ORGANIZER address, where a calendar client replies
+    uid: str
+    sequence: int
+    rsvp: str
+
+
+def calendar_of(mail: ReceivedMail) -> Any:
+    for part in mail.message.walk():
+        if part.get_content_type() == "text/calendar":
+            return icalendar.Calendar.from_ical(part.get_content())
+    return None
+
+
+async def invite(api: Api, sink: SmtpSink, **event: Any) -> Invited:
+    """王芳 (by email) invited to a new event; her invitation as her mail client got it."""
+    resident_id = await resident(api, "王芳", "2-1-301", ("email", EMAIL))
+    event_id = await published_event(api, **event)
+    status, report = await api.post(f"{EVENTS}/{event_id}/send")
+    assert status == 200, report
+    [mail] = await sink.wait_for(len(sink.messages) + 1)
+    [vevent] = calendar_of(mail).walk("VEVENT")
+    organizer = str(vevent["ORGANIZER"]).removeprefix("mailto:")
+    rsvp = vevent["ATTENDEE"].params["RSVP"]
+    return Invited(
+        event_id, resident_id, organizer, str(vevent["UID"]), int(vevent["SEQUENCE"]), rsvp
+    )
+
+
+async def mail_in(api: Api, raw: bytes, to: str) -> None:
+    """Hand a message to the app's SMTP receiver, as a relay forwarding it would."""
+    port = api.client.app[mail_in_key].smtp_port
+    assert port is not None, "the SMTP receiver is not running"
+    await aiosmtplib.send(
+        raw, sender="relay@mx.example.org", recipients=[to], hostname="127.0.0.1", port=port
+    )
+
+
+async def her_item(api: Api, event_id: int) -> dict[str, Any]:
+    [item] = (await attendance(api, event_id))["items"]
+    return dict(item)

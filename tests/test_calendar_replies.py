@@ -6,13 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, NamedTuple
+from typing import Any
 
 import aiosmtplib
-import icalendar  # type: ignore[import-untyped]
 import pytest
 
-from service.keys import mail_in_key
 from tests.community import (
     EVENTS,
     attendance,
@@ -21,85 +19,27 @@ from tests.community import (
     resident,
     settled,
 )
-from tests.conftest import START, Api, MakeApi
-from tests.fakes.smtp import ReceivedMail, SmtpSink
-from tests.itip import SHAPES, bounce, plain_reply
-
-REPLIES = "replies@linli.example.org"
-EMAIL = "wang.fang@example.org"
-UID_DOMAIN = "linli.example.org"
-
-
-def email_to(sink: SmtpSink) -> dict[str, Any]:
-    return {
-        "channels.email.enabled": True,
-        "channels.email.port": sink.port,
-        "channels.email.security": "none",
-        "channels.email.from_address": "notice@linli.example.org",
-        "server.public_url": f"https://{UID_DOMAIN}",
-    }
-
-
-def reading(sink: SmtpSink, **more: Any) -> dict[str, Any]:
-    """Email out to the sink, and replies read by the SMTP receiver on a free port."""
-    return {
-        **email_to(sink),
-        "mail_in.reply_address": REPLIES,
-        "mail_in.smtp_enabled": True,
-        "mail_in.smtp_port": 0,
-        **more,
-    }
+from tests.conftest import START, MakeApi
+from tests.console import ConsoleClient
+from tests.fakes.smtp import SmtpSink
+from tests.itip import (
+    EMAIL,
+    REPLIES,
+    SHAPES,
+    bounce,
+    email_to,
+    her_item,
+    invite,
+    mail_in,
+    plain_reply,
+    reading,
+)
 
 
 @pytest.fixture
 async def sink() -> Any:
     async with SmtpSink() as server:
         yield server
-
-
-class Invited(NamedTuple):
-    event_id: int
-    resident_id: int
-    organizer: str  # the ORGANIZER address, where a calendar client replies
-    uid: str
-    sequence: int
-    rsvp: str
-
-
-def calendar_of(mail: ReceivedMail) -> Any:
-    for part in mail.message.walk():
-        if part.get_content_type() == "text/calendar":
-            return icalendar.Calendar.from_ical(part.get_content())
-    return None
-
-
-async def invite(api: Api, sink: SmtpSink, **event: Any) -> Invited:
-    """王芳 (by email) invited to a new event; her invitation as her mail client got it."""
-    resident_id = await resident(api, "王芳", "2-1-301", ("email", EMAIL))
-    event_id = await published_event(api, **event)
-    status, report = await api.post(f"{EVENTS}/{event_id}/send")
-    assert status == 200, report
-    [mail] = await sink.wait_for(len(sink.messages) + 1)
-    [vevent] = calendar_of(mail).walk("VEVENT")
-    organizer = str(vevent["ORGANIZER"]).removeprefix("mailto:")
-    rsvp = vevent["ATTENDEE"].params["RSVP"]
-    return Invited(
-        event_id, resident_id, organizer, str(vevent["UID"]), int(vevent["SEQUENCE"]), rsvp
-    )
-
-
-async def mail_in(api: Api, raw: bytes, to: str) -> None:
-    """Hand a message to the app's SMTP receiver, as a relay forwarding it would."""
-    port = api.client.app[mail_in_key].smtp_port
-    assert port is not None, "the SMTP receiver is not running"
-    await aiosmtplib.send(
-        raw, sender="relay@mx.example.org", recipients=[to], hostname="127.0.0.1", port=port
-    )
-
-
-async def her_item(api: Api, event_id: int) -> dict[str, Any]:
-    [item] = (await attendance(api, event_id))["items"]
-    return dict(item)
 
 
 async def test_invitation_asks_no_reply_while_nobody_reads_them(
@@ -328,3 +268,36 @@ async def test_bounce_fails_the_email_and_falls_back_to_the_next_channel(
     assert status == 200
     email = next(c for c in person["contacts"] if c["channel"] == "email")
     assert email["disabled_at"] is not None and "5.1.1" in email["disabled_reason"], email
+
+
+@pytest.mark.parametrize(
+    ("lang", "words"),
+    [("zh-CN", ("邮件收件箱", "看起来是：参加，共 2 人。", "已记录回复。")),
+     ("en", ("Mail inbox", "It seems to say: coming, 2 in the party.", "recorded"))],
+)  # fmt: skip
+async def test_console_inbox_shows_a_plain_reply_and_applies_it_in_one_click(
+    make_api: MakeApi, sink: SmtpSink, lang: str, words: tuple[str, str, str]
+) -> None:
+    api = await make_api(**reading(sink))
+    invited = await invite(api, sink, max_party_size=4)
+    raw = plain_reply(
+        to=invited.organizer, sender=EMAIL, text="我来，两个人", message_id="<c@x>", when=START
+    )
+    await mail_in(api, raw, invited.organizer)
+    browser = ConsoleClient(api.client)
+    assert (await browser.sign_in_token(api.token or "")).url.startswith("/console")
+    browser.client.session.cookie_jar.update_cookies({"linli_lang": lang})
+
+    page = await browser.get("/console/inbox")
+
+    assert page.status == 200 and page.has(words[0]) and page.has(words[1]), page.text
+    assert page.has("我来，两个人") and page.has("王芳")
+    _, inbox = await api.get("/api/v1/mail-inbox")
+    [item] = inbox["items"]
+    done = await browser.post(
+        f"/console/inbox/{item['id']}/apply", {"answer": "yes", "party_size": "2"}
+    )
+    assert done.url == "/console/inbox" and words[2] in (done.flash or ""), done.text
+    assert done.by_id("empty") is not None
+    mine = await her_item(api, invited.event_id)
+    assert (mine["answer"], mine["party_size"]) == ("yes", 2)

@@ -16,8 +16,7 @@ from tests.community import eventually
 from tests.conftest import START, Api, MakeApi
 from tests.dovecot import Dovecot, running_dovecot
 from tests.fakes.smtp import SmtpSink
-from tests.itip import SHAPES, plain_reply
-from tests.test_calendar_replies import REPLIES, email_to, her_item, invite
+from tests.itip import REPLIES, SHAPES, email_to, her_item, invite, plain_reply
 
 
 @pytest.fixture

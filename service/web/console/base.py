@@ -50,6 +50,7 @@ NAV: Final = (
     ("common.nav_residents", "/console/residents"),
     ("common.nav_rooms", "/console/rooms"),
     ("common.nav_messages", "/console/messages"),
+    ("common.nav_inbox", "/console/inbox"),
     ("common.nav_settings", "/console/settings"),
 )
 # Scripts only from our own files (no inline script, so injected markup cannot run);
