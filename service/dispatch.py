@@ -27,7 +27,7 @@ from .core.metrics import Metrics
 from .core.secret import load_or_create
 from .delivery.quiet import QuietHours
 from .delivery.worker import Worker, running
-from .domain import reminders
+from .domain import reconfirm, reminders
 from .domain.followups import Followups
 from .messages.compose import Composer, ComposeSettings
 from .messages.links import Links
@@ -192,6 +192,13 @@ class Delivery:
                 reminders.running(
                     store,
                     self.composer,
+                    clock,
+                    interval_s=self.settings.delivery.reminder_interval_s,
+                ),
+                # Reconfirmation's stages run beside the reminders, on the same beat.
+                reconfirm.running(
+                    store,
+                    Followups(self.composer),
                     clock,
                     interval_s=self.settings.delivery.reminder_interval_s,
                 ),

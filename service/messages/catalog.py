@@ -21,6 +21,8 @@ KINDS: Final = (
     "booking_declined",
     "booking_reminder",
     "booking_cancellation",
+    "reconfirm",
+    "reconfirm_released",
 )
 # The channels with templates of their own: the core enum, the one list of channel names.
 CHANNELS: Final = tuple(channel.value for channel in Channel)

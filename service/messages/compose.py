@@ -33,7 +33,12 @@ from .render import Rendered, Renderer, stamped
 from .sandbox import TemplateSandbox
 
 # Kinds whose Telegram message carries the answer buttons.
-_ANSWERABLE: Final = (MessageKind.INVITATION, MessageKind.REMINDER, MessageKind.UPDATE)
+_ANSWERABLE: Final = (
+    MessageKind.INVITATION,
+    MessageKind.REMINDER,
+    MessageKind.UPDATE,
+    MessageKind.RECONFIRM,
+)
 
 
 class SendWindow(Protocol):
@@ -67,7 +72,12 @@ def new_uid() -> str:
 
 def expiry(event: Event, kind: MessageKind) -> datetime | None:
     """When a message stops being worth sending: an invitation once its event starts."""
-    if kind in (MessageKind.INVITATION, MessageKind.REMINDER, MessageKind.CANCELLATION):
+    if kind in (
+        MessageKind.INVITATION,
+        MessageKind.REMINDER,
+        MessageKind.CANCELLATION,
+        MessageKind.RECONFIRM,
+    ):
         return event.starts_at
     if kind is MessageKind.UPDATE:
         return event.ends_at

@@ -1,5 +1,5 @@
 -- [M10] Answers from calendar clients (iTIP REPLY by email), mail Linli could not read
--- on its own, and where the IMAP reader is in its mailbox.
+-- on its own, where the IMAP reader is in its mailbox; and reconfirmation.
 
 -- Answers may now arrive by 'calendar'. SQLite cannot change a CHECK in place: the table
 -- is rebuilt with the same rows and ids (nothing references it).
@@ -64,3 +64,36 @@ CREATE TABLE mail_cursors (
     last_uid     INTEGER NOT NULL,
     at           TEXT    NOT NULL
 ) WITHOUT ROWID;
+
+-- Reconfirmation, per event (no row: off). `hours_before`: when confirmed attendees are
+-- asked to reconfirm; `deadline_hours_before`: by when (before the start); `unconfirmed`:
+-- what happens to whoever has not: 'release' frees their seats (the waitlist moves up),
+-- 'flag' marks them on the attendance.
+CREATE TABLE event_reconfirm (
+    event_id               INTEGER PRIMARY KEY REFERENCES events(id) ON DELETE CASCADE,
+    hours_before           INTEGER NOT NULL CHECK (hours_before BETWEEN 1 AND 720),
+    deadline_hours_before  INTEGER NOT NULL CHECK (deadline_hours_before >= 0),
+    unconfirmed            TEXT    NOT NULL CHECK (unconfirmed IN ('release', 'flag')),
+    CHECK (deadline_hours_before < hours_before)
+);
+
+-- Each stage of an event's reconfirmation ('request', then 'deadline') runs once: its row
+-- is written in the transaction that does the stage's work, so a restart, a second
+-- process or a clock set back never runs it again.
+CREATE TABLE reconfirm_stages (
+    event_id  INTEGER NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+    stage     TEXT    NOT NULL CHECK (stage IN ('request', 'deadline')),
+    done_at   TEXT    NOT NULL,
+    PRIMARY KEY (event_id, stage)
+) WITHOUT ROWID;
+
+-- Who was asked to reconfirm, whether they did, and what the deadline did to them.
+CREATE TABLE reconfirmations (
+    invitation_id   INTEGER PRIMARY KEY REFERENCES invitations(id) ON DELETE CASCADE,
+    event_id        INTEGER NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+    requested_at    TEXT    NOT NULL,
+    reconfirmed_at  TEXT,
+    outcome         TEXT    CHECK (outcome IN ('released', 'flagged')),
+    settled_at      TEXT
+);
+CREATE INDEX reconfirmations_by_event ON reconfirmations(event_id);
