@@ -11,8 +11,19 @@ from typing import Any
 
 from service.domain import reconfirm
 from service.keys import delivery_key, store_key
-from tests.community import EVENTS, answer, attendance, eventually, invited, submit
-from tests.conftest import Api, MakeApi, PinnedClock
+from tests.community import (
+    EVENTS,
+    android_text,
+    answer,
+    attendance,
+    eventually,
+    invited,
+    published_event,
+    resident,
+    settled,
+    submit,
+)
+from tests.conftest import GATEWAY_SECRET, Api, MakeApi, PinnedClock
 from tests.console import ConsoleClient
 
 # The event of `invited` starts 2026-12-05 01:00 UTC; the clock starts 2026-11-28 02:00.
@@ -157,3 +168,31 @@ async def test_reconfirm_shows_on_the_console_attendance(
 
     assert page.status == 200
     assert page.has("参加 · 已再确认") and page.has("参加 · 尚未再确认"), page.text
+
+
+async def test_reconfirm_bare_sms_reply_answers_the_newest_request(
+    android: Api, clock: PinnedClock
+) -> None:
+    phone = "13800138000"
+    resident_id = await resident(android, "张伟", "3-2-1501", ("sms", phone))
+    first = await published_event(android, max_party_size=4)
+    assert (await android.post(f"{EVENTS}/{first}/send"))[0] == 200
+    second = await published_event(android, title="板凳会", starts_at="2026-12-06T09:00",
+                                   ends_at="2026-12-06T11:00")  # fmt: skip
+    assert (await android.post(f"{EVENTS}/{second}/send"))[0] == 200
+    await answer(android, first, resident_id, "yes")
+    await ask_to_reconfirm(android, first, "flag")
+    clock.advance(days=5)
+    store = android.client.app[store_key]
+    followups = android.client.app[delivery_key].followups()
+    assert await reconfirm.run_due(store, followups, now=clock.now) == 1
+    await settled(android, first, total=3)  # invitation, confirmation, reconfirm request
+
+    # "1" alone: the newest SMS asking for an answer is the first event's request, not
+    # the second event's (older) invitation.
+    assert await android_text(android, "1", phone=phone, secret=GATEWAY_SECRET) == 204
+
+    [mine] = (await attendance(android, first))["items"]
+    assert mine["reconfirmed_at"] is not None
+    [other] = (await attendance(android, second))["items"]
+    assert other["answer"] == "pending"
