@@ -6,11 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import aiosmtplib
+import icalendar  # type: ignore[import-untyped]
 import pytest
 
+from service.keys import settings_key
 from tests.community import (
     EVENTS,
     attendance,
@@ -301,3 +304,35 @@ async def test_console_inbox_shows_a_plain_reply_and_applies_it_in_one_click(
     assert done.by_id("empty") is not None
     mine = await her_item(api, invited.event_id)
     assert (mine["answer"], mine["party_size"]) == ("yes", 2)
+
+
+async def test_demo_file_channel_invitation_answered_from_its_calendar_part(
+    make_api: MakeApi,
+) -> None:
+    # As with `make run`: no mail server, the file channel stands in for email and writes
+    # the calendar part beside the message; the reply comes by the SMTP receiver.
+    api = await make_api(
+        **{
+            "mail_in.reply_address": REPLIES,
+            "mail_in.smtp_enabled": True,
+            "mail_in.smtp_port": 0,
+            "server.public_url": "http://linli.example.org",
+        }
+    )
+    resident_id = await resident(api, "王芳", "2-1-301", ("email", EMAIL))
+    event_id = await published_event(api)
+    assert (await api.post(f"{EVENTS}/{event_id}/send"))[0] == 200
+    await settled(api, event_id, total=1)
+    root = Path(api.client.app[settings_key].channels.file.path) / "email"
+    [ics_file] = list(root.glob("*.ics"))
+    [vevent] = icalendar.Calendar.from_ical(ics_file.read_text(encoding="utf-8")).walk("VEVENT")
+    assert vevent["ATTENDEE"].params["RSVP"] == "TRUE"
+    organizer = str(vevent["ORGANIZER"]).removeprefix("mailto:")
+
+    raw = SHAPES["apple"](
+        to=organizer, sender=EMAIL, uid=str(vevent["UID"]), sequence=0, dtstamp=START
+    )
+    await mail_in(api, raw, organizer)
+
+    [item] = (await attendance(api, event_id))["items"]
+    assert (item["resident_id"], item["answer"]) == (resident_id, "yes")
