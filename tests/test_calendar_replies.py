@@ -13,7 +13,9 @@ import aiosmtplib
 import icalendar  # type: ignore[import-untyped]
 import pytest
 
-from service.keys import settings_key
+from service.core.retention import RetentionSettings
+from service.domain.housekeeping import purge_aged
+from service.keys import settings_key, store_key
 from tests.community import (
     EVENTS,
     attendance,
@@ -336,3 +338,24 @@ async def test_demo_file_channel_invitation_answered_from_its_calendar_part(
 
     [item] = (await attendance(api, event_id))["items"]
     assert (item["resident_id"], item["answer"]) == (resident_id, "yes")
+
+
+async def test_retention_forgets_handled_inbox_mail_but_keeps_open_mail(
+    make_api: MakeApi, sink: SmtpSink
+) -> None:
+    api = await make_api(**reading(sink))
+    invited = await invite(api, sink, max_party_size=4)
+    for number, text in enumerate(("我来，两个人", "请问几点结束？")):
+        raw = plain_reply(
+            to=invited.organizer, sender=EMAIL, text=text, message_id=f"<r{number}@x>", when=START
+        )
+        await mail_in(api, raw, invited.organizer)
+    _, inbox = await api.get("/api/v1/mail-inbox")
+    answered = next(i for i in inbox["items"] if i["suggested"] == "yes")
+    assert (await api.post(f"/api/v1/mail-inbox/{answered['id']}/apply", json={}))[0] == 200
+    store = api.client.app[store_key]
+
+    await purge_aged(store, RetentionSettings(), now=START + timedelta(days=31))
+
+    _, kept = await api.get("/api/v1/mail-inbox", params={"all": "true"})
+    assert [i["body"] for i in kept["items"]] == ["请问几点结束？"]
