@@ -20,7 +20,7 @@ from service.store import rooms as room_sql
 from tests.conftest import START, AiohttpClient, Api
 
 # POST routes that are actions on the object in their path and take no body.
-BODILESS_ACTIONS = ("/publish", "/cancel", "/send", "/retry", "/u/{token}")
+BODILESS_ACTIONS = ("/publish", "/cancel", "/send", "/retry", "/dismiss", "/u/{token}")
 # Where the HTML pages live: the console, residents' pages, the door tablet.
 PAGES = ("/console", "/r/", "/b/", "/u/", "/tablet")
 
