@@ -8,7 +8,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8080
 DB     ?= var/linli.db
 
-.PHONY: run test lint imports typecheck pytest chromium demo bench clean help
+.PHONY: run test lint imports typecheck pytest chromium dovecot demo bench clean help
 
 help:
 	@echo "make run   - set up, create the demo community in $(DB), serve on $(HOST):$(PORT)"
@@ -58,14 +58,32 @@ NO_CHROMIUM := make test needs Chromium for the browser tests: run `sudo apt-get
 	apt-get install -y --no-install-recommends $(CHROMIUM_PACKAGES)`, or set CHROMIUM_PATH to a\
 	Chromium binary
 
-chromium:
-	$(if $(found_chromium),@:,$(if $(can_apt),DEBIAN_FRONTEND=noninteractive sh -c 'apt-get update -qq\
-	  && apt-get install -y -qq --no-install-recommends $(CHROMIUM_PACKAGES) >/dev/null',$(error $(NO_CHROMIUM))))
+# A system package the tests need: nothing when found ($(1)), else installed by root with
+# apt-get ($(2)), else make stops with one line saying what to run ($(3)).
+need_package = $(if $(1),@:,$(if $(can_apt),DEBIAN_FRONTEND=noninteractive sh -c 'apt-get update -qq\
+	  && apt-get install -y -qq --no-install-recommends $(2) >/dev/null',$(error $(3))))
 
-pytest: chromium $(VENV)/.installed-test
+chromium:
+	$(call need_package,$(found_chromium),$(CHROMIUM_PACKAGES),$(NO_CHROMIUM))
+
+# The IMAP reader's tests (tests/test_imap_reader.py) start a real Dovecot, found as
+# tests/dovecot.py finds it: $$DOVECOT_PATH, else `dovecot` on PATH or /usr/sbin/dovecot.
+# Got the same way as Chromium: root with apt-get installs it, anyone else is stopped at
+# once with one line saying what to run. Those tests are never skipped either.
+DOVECOT_PACKAGES := dovecot-imapd
+found_dovecot = $(shell if [ -n "$$DOVECOT_PATH" ]; then [ -x "$$DOVECOT_PATH" ] && echo "$$DOVECOT_PATH";\
+	else command -v dovecot || { [ -x /usr/sbin/dovecot ] && echo /usr/sbin/dovecot; }; fi)
+NO_DOVECOT := make test needs Dovecot for the IMAP tests: run `sudo apt-get update && sudo\
+	apt-get install -y --no-install-recommends $(DOVECOT_PACKAGES)`, or set DOVECOT_PATH to a\
+	dovecot binary
+
+dovecot:
+	$(call need_package,$(found_dovecot),$(DOVECOT_PACKAGES),$(NO_DOVECOT))
+
+pytest: chromium dovecot $(VENV)/.installed-test
 	$(BIN)/pytest -q
 
-test: chromium lint imports typecheck pytest
+test: chromium dovecot lint imports typecheck pytest
 
 # Figures, not pass/fail: see tests/bench/outbox.py, rsvp.py and checkin.py. For a quick look:
 # make bench BENCH_ARGS="--webhook 1000 --email 500 --big 0" RSVP_ARGS="--answers 1000" \

@@ -30,7 +30,8 @@ class FileChannelSettings:
 
 @register
 class FileChannel(Channel):
-    """Writes `<path>/<channel>/<message id>.txt`; a retry rewrites the same file. It
+    """Writes `<path>/<channel>/<message id>.txt` (and `.ics`, an email's calendar part);
+    a retry rewrites the same file. It
     stands in for every channel not enabled, so the demo needs no outside service."""
 
     name = "file"
@@ -46,9 +47,13 @@ class FileChannel(Channel):
         self.root = Path(path)
 
     async def send(self, message: OutboundMessage) -> Receipt:
-        """Write the message; the file name is the message id, so duplicates overwrite."""
+        """Write the message; the file name is the message id, so duplicates overwrite.
+        An email's calendar part goes beside it as `<message id>.ics`, so a demo can open
+        the invitation in a calendar client (and answer it: see README, calendar replies)."""
         target = self.root / message.channel / f"{message.id}.txt"
         await asyncio.to_thread(_write, target, render_file(message))
+        if message.extra.ics is not None:
+            await asyncio.to_thread(_write, target.with_suffix(".ics"), message.extra.ics)
         log.info("file channel: %s %s -> %s", message.kind, message.channel, target)
         return Receipt(outcome=Outcome.DELIVERED, provider_id=message.id, detail=str(target))
 

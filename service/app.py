@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from .core.clock import Clock, system_clock
+from .core.mail_settings import MailIn
 from .core.metrics import Metrics
 from .dispatch import Delivery
 from .domain import housekeeping
@@ -16,6 +17,7 @@ from .domain.console_auth import SignInThrottle
 from .keys import (
     clock_key,
     delivery_key,
+    mail_in_key,
     metrics_key,
     openapi_key,
     sandbox_key,
@@ -24,6 +26,7 @@ from .keys import (
     store_key,
     token_cache_key,
 )
+from .mailin import running as mail_in
 from .messages.sandbox import TemplateSandbox
 from .settings import Settings
 from .store import Store
@@ -38,6 +41,7 @@ from .web import (
     home,
     hooks,
     households,
+    mail_inbox,
     meetings,
     needs_page,
     ops,
@@ -45,6 +49,7 @@ from .web import (
     passbook_page,
     points_store,
     public,
+    reconfirm,
     residents,
     rooms,
     rsvp,
@@ -58,6 +63,7 @@ from .web.console import base as console_base
 from .web.console import consultation as console_consultation
 from .web.console import dashboard as console_dashboard
 from .web.console import events as console_events
+from .web.console import inbox as console_inbox
 from .web.console import live as console_live
 from .web.console import messages as console_messages
 from .web.console import passbook as console_passbook
@@ -88,6 +94,8 @@ ROUTE_TABLES: tuple[Api, ...] = (
     rsvp.routes,
     rsvp_page.routes,
     subscriptions.routes,
+    mail_inbox.routes,
+    reconfirm.routes,
     bookings.routes,
     booking_page.routes,
     checkin.routes,
@@ -107,6 +115,7 @@ ROUTE_TABLES: tuple[Api, ...] = (
     console_rooms.routes,
     console_messages.routes,
     console_passbook.routes,
+    console_inbox.routes,
     console_settings.routes,
     console_consultation.routes,
 )
@@ -142,6 +151,8 @@ def create_app(settings: Settings, *, clock: Clock = system_clock) -> web.Applic
     app.cleanup_ctx.append(_housekeeping_ctx)
     app.cleanup_ctx.append(_sandbox_ctx)
     app.cleanup_ctx.append(_delivery_ctx)
+    app[mail_in_key] = MailIn()
+    app.cleanup_ctx.append(_mail_in_ctx)
     return app
 
 
@@ -181,5 +192,17 @@ async def _delivery_ctx(app: web.Application) -> AsyncIterator[None]:
         run_worker=run_worker,
         metrics=app[metrics_key],
         sandbox=app[sandbox_key],
+    ):
+        yield
+
+
+async def _mail_in_ctx(app: web.Application) -> AsyncIterator[None]:
+    # After delivery: replies are answered through its composer (the secret, the links).
+    async with mail_in.running(
+        app[settings_key].mail_in,
+        app[store_key],
+        app[clock_key],
+        app[delivery_key].ready(),
+        app[mail_in_key],
     ):
         yield

@@ -27,7 +27,7 @@ from .core.metrics import Metrics
 from .core.secret import load_or_create
 from .delivery.quiet import QuietHours
 from .delivery.worker import Worker, running
-from .domain import reminders
+from .domain import reconfirm, reminders
 from .domain.followups import Followups
 from .messages.compose import Composer, ComposeSettings
 from .messages.links import Links
@@ -77,6 +77,7 @@ def composer_for(
         organizer_email=email.from_address,
         organizer_name=email.from_name or settings.community.name,
         uid_domain=urlsplit(settings.public_url).hostname or "localhost",
+        reply_mailbox=settings.mail_in.reply_address if settings.mail_in.reads_replies else "",
         sms_status_callback=settings.channels.sms.provider == "twilio",
     )
     links = Links(key, settings.public_url)
@@ -191,6 +192,13 @@ class Delivery:
                 reminders.running(
                     store,
                     self.composer,
+                    clock,
+                    interval_s=self.settings.delivery.reminder_interval_s,
+                ),
+                # Reconfirmation's stages run beside the reminders, on the same beat.
+                reconfirm.running(
+                    store,
+                    Followups(self.composer),
                     clock,
                     interval_s=self.settings.delivery.reminder_interval_s,
                 ),

@@ -7,6 +7,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from .core.clock import Clock
+from .core.mail_settings import MailIn
 from .core.metrics import Metrics
 from .dispatch import Delivery
 from .domain.auth import TokenCache
@@ -24,3 +25,4 @@ delivery_key: Final = web.AppKey("delivery", Delivery)
 token_cache_key: Final = web.AppKey("token_cache", TokenCache)
 sign_in_throttle_key: Final = web.AppKey("sign_in_throttle", SignInThrottle)
 sandbox_key: Final = web.AppKey("sandbox", TemplateSandbox)
+mail_in_key: Final = web.AppKey("mail_in", MailIn)

@@ -20,6 +20,7 @@ from channels.registry import CHANNELS
 
 from .core.config import at_least, between, not_empty, one_of, setting, url_or_empty
 from .core.errors import SettingsError
+from .core.mail_settings import MailInSettings
 from .core.points import PassbookSettings
 from .core.retention import RetentionSettings
 
@@ -163,6 +164,8 @@ class Settings:
     # Declared in core/points.py, shared with the passbook's rules and housekeeping.
     passbook: PassbookSettings = field(default_factory=PassbookSettings)
     channels: ChannelsSettings = field(default_factory=ChannelsSettings)
+    # Declared in core/mail_settings.py, shared with service/mailin.
+    mail_in: MailInSettings = field(default_factory=MailInSettings)
     log: LogSettings = field(default_factory=LogSettings)
 
     @property
@@ -342,4 +345,15 @@ def load_settings(
         if value is not None:
             _set_path(raw, path, value)
     settings: Settings = _build(Settings, raw, "", env_keys)
+    _check_mail_in(settings.mail_in)
     return settings
+
+
+def _check_mail_in(mail: MailInSettings) -> None:
+    """The settings of [mail_in] that only make sense together."""
+    if (mail.smtp_enabled or mail.imap_enabled) and not mail.reply_address:
+        raise SettingsError(
+            "mail_in.reply_address: must be set when the SMTP receiver or IMAP reader is enabled"
+        )
+    if mail.imap_enabled and not (mail.imap_host and mail.imap_username):
+        raise SettingsError("mail_in.imap_host: IMAP needs imap_host and imap_username")

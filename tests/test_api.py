@@ -20,7 +20,15 @@ from service.store import rooms as room_sql
 from tests.conftest import START, AiohttpClient, Api
 
 # POST routes that are actions on the object in their path and take no body.
-BODILESS_ACTIONS = ("/publish", "/cancel", "/send", "/retry", "/u/{token}", "/invite-first")
+BODILESS_ACTIONS = (
+    "/publish",
+    "/cancel",
+    "/send",
+    "/retry",
+    "/u/{token}",
+    "/invite-first",
+    "/dismiss",
+)
 # Where the HTML pages live: the console, residents' pages (the passbook and needs pages
 # too), the door tablet, the points store's counter, the public leaderboard and board.
 PAGES = (

@@ -25,7 +25,7 @@ from tests.mail import COMMUNITY, FROM, NOW, community_event, email_settings, op
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
-def invitation(event: Event, **options: Any) -> str:
+def invitation(event: Event, reply_to: str | None = None, **options: Any) -> str:
     frame = invitation_frame(
         event,
         organizer_email=FROM,
@@ -34,7 +34,7 @@ def invitation(event: Event, **options: Any) -> str:
         now=NOW,
         **options,
     )
-    return frame.invitation("wang@example.org", "王小明")
+    return frame.invitation("wang@example.org", "王小明", reply_to=reply_to)
 
 
 @pytest.fixture
@@ -150,7 +150,8 @@ async def test_email_invitation_carries_imip_calendar_part(
     attendee = vevent["ATTENDEE"]
     assert str(attendee) == "mailto:wang@example.org"
     assert attendee.params["CN"] == "王小明"
-    assert attendee.params["RSVP"] == "TRUE"
+    # Nobody reads replies to FROM: the calendar must not offer Accept/Decline.
+    assert attendee.params["RSVP"] == "FALSE"
     assert attendee.params["PARTSTAT"] == "NEEDS-ACTION"
     assert attendee.params["ROLE"] == "REQ-PARTICIPANT"
     assert str(vevent["ORGANIZER"]) == f"mailto:{FROM}"
@@ -173,6 +174,17 @@ async def test_email_cancellation_is_imip_cancel(sink: SmtpSink, channel: EmailC
     assert vevent["UID"] == "linli-event-7@linli.example.org"
     # A STATUS change is significant (RFC 5546), so clients must see a higher SEQUENCE.
     assert vevent["SEQUENCE"] == 4
+
+
+def test_invitation_ics_with_a_reply_address_asks_for_a_reply_there() -> None:
+    reply_to = "replies+7-1-abc@linli.example.org"
+
+    calendar = icalendar.Calendar.from_ical(invitation(community_event(), reply_to=reply_to))
+
+    [vevent] = calendar.walk("VEVENT")
+    assert vevent["ATTENDEE"].params["RSVP"] == "TRUE"
+    assert str(vevent["ORGANIZER"]) == f"mailto:{reply_to}"
+    assert vevent["ORGANIZER"].params["CN"] == COMMUNITY
 
 
 def test_invitation_ics_uninviting_one_attendee_leaves_event_status_out() -> None:

@@ -98,6 +98,38 @@ def test_make_test_with_chromium_on_path_or_named_installs_nothing(tmp_path: Pat
         _one_line_what_to_run(named_but_missing)
 
 
+def _one_line_dovecot(done: subprocess.CompletedProcess[str]) -> None:
+    assert done.returncode != 0
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "apt-get install -y --no-install-recommends dovecot-imapd" in lines[0]
+    assert "DOVECOT_PATH" in lines[0]
+
+
+def test_make_dovecot_missing_installs_as_root_else_stops_with_one_line(tmp_path: Path) -> None:
+    # Named but missing: found nowhere, whatever this machine has in /usr/sbin.
+    missing = {"DOVECOT_PATH": str(tmp_path / "nothing")}
+    path = _bin(tmp_path, "apt-get")
+    tmp_path.chmod(0o755)  # nobody walks to the PATH directory
+    done = _make_n("dovecot", path, **missing)
+    if os.geteuid() == 0:
+        assert done.returncode == 0, done.stderr
+        assert "DEBIAN_FRONTEND=noninteractive" in done.stdout
+        install = "apt-get update -qq && apt-get install -y -qq --no-install-recommends"
+        assert f"{install} dovecot-imapd" in done.stdout
+        _one_line_dovecot(_make_n("dovecot", path, as_nobody=True, **missing))
+    else:
+        _one_line_dovecot(done)
+    _one_line_dovecot(_make_n("dovecot", _bin(tmp_path / "x"), **missing))
+
+
+def test_make_dovecot_named_installs_nothing(tmp_path: Path) -> None:
+    path = _bin(tmp_path, "apt-get", "dovecot")
+    done = _make_n("dovecot", path, DOVECOT_PATH=str(path / "dovecot"))
+    assert done.returncode == 0, done.stderr
+    assert "apt-get" not in done.stdout + done.stderr
+
+
 def test_ci_run_simply_calls_make_test() -> None:
     script = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     commands = [

@@ -271,6 +271,10 @@ class MessageKind(StrEnum):
     POINTS_EXPIRY = "points_expiry"
     # A consultation item's outcome, told once to each of its raisers and supporters.
     OUTCOME_NOTICE = "outcome_notice"
+    # Asks a confirmed attendee to say they are still coming (service/domain/reconfirm.py),
+    # and tells one who did not that their seats were given up.
+    RECONFIRM = "reconfirm"
+    RECONFIRM_RELEASED = "reconfirm_released"
     # A short answer in a conversation (an SMS help text, an opt-out confirmation, the
     # bot's reply to /start): its text is given, not rendered from a template.
     REPLY = "reply"
@@ -453,6 +457,8 @@ class AnswerVia(StrEnum):
     WEBHOOK = "webhook"
     ORGANISER = "organiser"
     SYSTEM = "system"
+    # A calendar client's iTIP REPLY, by mail (service/domain/calendar_replies.py).
+    CALENDAR = "calendar"
 
 
 @dataclass(frozen=True)
@@ -484,6 +490,12 @@ class Invitation:
     created_at: datetime
     updated_at: datetime
     history: tuple[AnswerChange, ...] = ()
+    # Reconfirmation (service/domain/reconfirm.py): when the resident was asked, when they
+    # said they are still coming, and "released" or "flagged" when the deadline passed
+    # without it. All None when the event asks for none (or not yet).
+    reconfirm_requested_at: datetime | None = None
+    reconfirmed_at: datetime | None = None
+    reconfirm_outcome: str | None = None
 
     def placed(self, position: int) -> Invitation:
         """This invitation with its waitlist position."""

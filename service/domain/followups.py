@@ -10,12 +10,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ..core.errors import ValidationError
-from ..core.models import AnswerVia, Event, Invitation, MessageKind
+from ..core.models import AnswerVia, Channel, Event, Invitation, MessageKind, RsvpState
 from ..messages.compose import Composer, reply_message
 from ..messages.plan import Batch, overrides_of, room_name_of
 from ..store import Tx
 from ..store import outbox as sql
 from ..store import recipients as recipients_sql
+from ..store import reconfirm as reconfirm_sql
 from ..store.checkin import invitation_code
 from ..store.outbox import NewMessage
 from ..store.recipients import Reach, Recipient
@@ -44,8 +45,13 @@ class Followups:
         returns how many messages were queued."""
         request = outcome.request
         queued = 0
-        if outcome.changed and request.via not in _CONFIRMED_IN_PLACE:
-            queued += await self._queue(
+        # A yes after a reconfirmation request reconfirms (service/domain/reconfirm.py);
+        # said again unchanged, it is still confirmed back, as the resident expects.
+        again = outcome.invitation.answer is RsvpState.YES and await reconfirm_sql.mark_reconfirmed(
+            tx, outcome.invitation.id, now
+        )
+        if (outcome.changed or again) and request.via not in _CONFIRMED_IN_PLACE:
+            queued += await self.queue(
                 tx,
                 outcome.event,
                 [outcome.invitation],
@@ -62,7 +68,7 @@ class Followups:
     ) -> int:
         """Tell each promoted party, on their first usable channel, that they are in;
         returns how many messages were queued."""
-        queued = await self._queue(tx, event, promoted, MessageKind.WAITLIST_OFFER, now)
+        queued = await self.queue(tx, event, promoted, MessageKind.WAITLIST_OFFER, now)
         return queued + await subscriptions.parties_promoted(tx, event, promoted, now)
 
     async def reply(self, tx: Tx, contact: Reach, text: str, language: str, now: datetime) -> None:
@@ -72,7 +78,7 @@ class Followups:
         message = reply_message(contact, text, language, now=now, expires_at=now + REPLY_LIFETIME)
         await sql.insert_messages(tx, [message], now)
 
-    async def _queue(
+    async def queue(
         self,
         tx: Tx,
         event: Event,
@@ -83,6 +89,8 @@ class Followups:
         via: AnswerVia | None = None,
         address: str | None = None,
     ) -> int:
+        """Queue a message of `kind` about `event` to each party, on their first usable
+        channel (the one the answer came by first, when `via` says); how many were queued."""
         if not invitations:
             return 0
         contacts = await recipients_sql.contacts_of(tx, [i.resident_id for i in invitations])
@@ -127,7 +135,9 @@ def _answering_first(
     names no channel: their own order, so the first usable one)."""
     if via is None:
         return contacts
+    # A calendar reply came by email: the confirmation goes back by email.
+    channel = str(Channel.EMAIL) if via is AnswerVia.CALENDAR else str(via)
     return sorted(
         contacts,
-        key=lambda c: (c.channel != str(via), address is None or c.address != address),
+        key=lambda c: (c.channel != channel, address is None or c.address != address),
     )

@@ -56,7 +56,8 @@ async def _in_batches(store: Store, step: PurgeStep, days: int, now: datetime, b
 
 async def purge_aged(store: Store, retention: RetentionSettings, *, now: datetime) -> Purged:
     """Forget what is older than its retention: message texts (rows, addresses and
-    statuses stay for the counts), attempt logs, the log of inbound requests, check-ins."""
+    statuses stay for the counts), attempt logs, the log of inbound requests and handled
+    mail of the inbox, check-ins."""
     purged = Purged(
         message_bodies=await _in_batches(
             store, sql.blank_bodies, retention.message_bodies_days, now, retention.batch
@@ -66,6 +67,10 @@ async def purge_aged(store: Store, retention: RetentionSettings, *, now: datetim
         ),
         inbound=await _in_batches(
             store, sql.delete_seen, retention.inbound_days, now, retention.batch
+        )
+        # Mail residents sent to the reply address, once an organiser has handled it.
+        + await _in_batches(
+            store, sql.delete_handled_mail, retention.inbound_days, now, retention.batch
         ),
         checkins=await _in_batches(
             store, sql.delete_checkins, retention.checkins_days, now, retention.batch

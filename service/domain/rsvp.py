@@ -13,6 +13,7 @@ from ..core.errors import ConflictError, NotFoundError, ValidationError
 from ..core.models import AnswerVia, Event, EventStatus, Invitation, RsvpState
 from ..store import Db, Store, Tx
 from ..store import events as event_sql
+from ..store import reconfirm as reconfirm_sql
 from ..store import rsvp as sql
 from ..store.checkin import door_counts
 
@@ -342,6 +343,19 @@ async def attendance(
     if with_history:
         changes = await sql.history(store.reader, [item.id for item in page])
         page = [item.with_history(tuple(changes[item.id])) for item in page]
+    # Who was asked to reconfirm, and who did (service/domain/reconfirm.py).
+    asked = await reconfirm_sql.states(store.reader, [item.id for item in page])
+    page = [
+        replace(
+            item,
+            reconfirm_requested_at=asked[item.id].requested_at,
+            reconfirmed_at=asked[item.id].reconfirmed_at,
+            reconfirm_outcome=asked[item.id].outcome,
+        )
+        if item.id in asked
+        else item
+        for item in page
+    ]
 
     def count(state: RsvpState) -> int:
         return counts.get(str(state), (0, 0))[0]

@@ -1,5 +1,11 @@
 """iCalendar objects for events, built with the icalendar library: iMIP invitations and
-cancellations (RFC 6047 / RFC 5546) and a plain PUBLISH file for "add to calendar"."""
+cancellations (RFC 6047 / RFC 5546) and a plain PUBLISH file for "add to calendar".
+
+An invitation asks for a reply (`RSVP=TRUE`, which makes mail clients show Accept and
+Decline) only when Linli reads the replies: its ORGANIZER is then the invitation's own
+reply address (service/messages/links.py `reply_address`), so a reply is matched by the
+token in it. Otherwise it says `RSVP=FALSE`, and the link in the message is the way to
+answer: a reply nobody reads would be an answer lost without anyone noticing."""
 
 from __future__ import annotations
 
@@ -13,8 +19,13 @@ from ..core.models import Event, EventStatus
 
 PRODID: Final = "-//Linli//Community events//EN"
 _INVITATION_METHODS: Final = frozenset({"REQUEST", "CANCEL"})
-# Short enough never to be folded, and an address nobody has (RFC 2606).
+# Short enough never to be folded, and addresses nobody has (RFC 2606).
 _PLACEHOLDER: Final = "mailto:attendee@linli.invalid"
+_ORGANIZER_PLACEHOLDER: Final = "mailto:organizer@linli.invalid"
+# icalendar writes a component's properties in its own order, ATTENDEE before ORGANIZER
+# with others between them.
+_ATTENDEE_LINE: Final = f"ATTENDEE:{_PLACEHOLDER}\r\n"
+_ORGANIZER_LINE: Final = f"ORGANIZER:{_ORGANIZER_PLACEHOLDER}\r\n"
 
 
 def event_uid(event_id: int, uid_domain: str) -> str:
@@ -24,22 +35,34 @@ def event_uid(event_id: int, uid_domain: str) -> str:
 
 @dataclass(frozen=True)
 class InvitationFrame:
-    """An iMIP calendar without its ATTENDEE line: the same for every resident of one
-    event, so a send builds it once and `invitation` adds each resident's line."""
+    """An iMIP calendar without its ORGANIZER and ATTENDEE lines: the same for every
+    resident of one event, so a send builds it once and `invitation` adds each
+    resident's lines (the organizer is per invitation when replies are read)."""
 
     method: str
     head: str  # up to where the ATTENDEE line goes
+    middle: str  # from there to where the ORGANIZER line goes
     tail: str
+    organizer_email: str
+    organizer_name: str
 
-    def invitation(self, attendee_email: str, attendee_name: str) -> str:
-        """The calendar for one attendee."""
+    def invitation(
+        self, attendee_email: str, attendee_name: str, *, reply_to: str | None = None
+    ) -> str:
+        """The calendar for one attendee. `reply_to`: the invitation's own reply address,
+        which becomes the ORGANIZER and asks for a reply (RSVP=TRUE); without it the
+        community's address is the ORGANIZER and RSVP=FALSE."""
+        organizer = _cal_address(reply_to or self.organizer_email, self.organizer_name)
         attendee = _cal_address(attendee_email, attendee_name)
         attendee.params["ROLE"] = "REQ-PARTICIPANT"
         if self.method == "REQUEST":
             attendee.params["PARTSTAT"] = "NEEDS-ACTION"
-            attendee.params["RSVP"] = "TRUE"
-        line: bytes = icalendar.Event().content_line("ATTENDEE", attendee).to_ical()
-        return f"{self.head}{line.decode('utf-8')}\r\n{self.tail}"
+            attendee.params["RSVP"] = "TRUE" if reply_to else "FALSE"
+        lines = [
+            icalendar.Event().content_line(name, value).to_ical().decode("utf-8")
+            for name, value in (("ATTENDEE", attendee), ("ORGANIZER", organizer))
+        ]
+        return f"{self.head}{lines[0]}\r\n{self.middle}{lines[1]}\r\n{self.tail}"
 
 
 def invitation_frame(
@@ -71,11 +94,12 @@ def invitation_frame(
     vevent = _vevent(event, uid_domain=uid_domain, now=now, sequence=sequence, room_name=room_name)
     if method == "CANCEL" and not cancelled:
         del vevent["STATUS"]
-    vevent.add("organizer", _cal_address(organizer_email, organizer_name))
+    vevent.add("organizer", icalendar.vCalAddress(_ORGANIZER_PLACEHOLDER))
     vevent.add("attendee", icalendar.vCalAddress(_PLACEHOLDER))
-    head, placeholder, tail = _calendar(method, vevent).partition(f"ATTENDEE:{_PLACEHOLDER}\r\n")
-    assert placeholder, "the placeholder attendee is always written on one line"
-    return InvitationFrame(method=method, head=head, tail=tail)
+    head, attendee, rest = _calendar(method, vevent).partition(_ATTENDEE_LINE)
+    middle, organizer, tail = rest.partition(_ORGANIZER_LINE)
+    assert attendee and organizer, "the placeholders are written on one line each, in order"
+    return InvitationFrame(method, head, middle, tail, organizer_email, organizer_name)
 
 
 def event_ics(event: Event, *, uid_domain: str, now: datetime, room_name: str | None = None) -> str:

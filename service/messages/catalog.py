@@ -24,6 +24,8 @@ KINDS: Final = (
     "points_statement",
     "points_expiry",
     "outcome_notice",
+    "reconfirm",
+    "reconfirm_released",
 )
 # The channels with templates of their own: the core enum, the one list of channel names.
 CHANNELS: Final = tuple(channel.value for channel in Channel)

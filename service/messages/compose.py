@@ -28,12 +28,17 @@ from ..store.outbox import NewMessage
 from ..store.recipients import Reach, Recipient
 from . import calendar
 from .event_code import event_code
-from .links import Links, button_data, item_button_data
+from .links import Links, button_data, item_button_data, reply_address, reply_token
 from .render import Rendered, Renderer, stamped
 from .sandbox import TemplateSandbox
 
 # Kinds whose Telegram message carries the answer buttons.
-_ANSWERABLE: Final = (MessageKind.INVITATION, MessageKind.REMINDER, MessageKind.UPDATE)
+_ANSWERABLE: Final = (
+    MessageKind.INVITATION,
+    MessageKind.REMINDER,
+    MessageKind.UPDATE,
+    MessageKind.RECONFIRM,
+)
 
 
 class SendWindow(Protocol):
@@ -53,6 +58,9 @@ class ComposeSettings:
     organizer_email: str
     organizer_name: str
     uid_domain: str
+    # The mailbox Linli reads calendar replies from ([mail_in]), or "" when it reads none:
+    # then invitations ask for no reply (RSVP=FALSE); see service/messages/calendar.py.
+    reply_mailbox: str = ""
     # Twilio reports delivery to a callback each SMS names.
     sms_status_callback: bool = False
 
@@ -64,7 +72,12 @@ def new_uid() -> str:
 
 def expiry(event: Event, kind: MessageKind) -> datetime | None:
     """When a message stops being worth sending: an invitation once its event starts."""
-    if kind in (MessageKind.INVITATION, MessageKind.REMINDER, MessageKind.CANCELLATION):
+    if kind in (
+        MessageKind.INVITATION,
+        MessageKind.REMINDER,
+        MessageKind.CANCELLATION,
+        MessageKind.RECONFIRM,
+    ):
         return event.starts_at
     if kind is MessageKind.UPDATE:
         return event.ends_at
@@ -385,7 +398,11 @@ class Composer:
             options.organizer_name,
             options.uid_domain,
         )
-        return frame.invitation(contact.address, person.name)
+        reply_to = None
+        if options.reply_mailbox and not cancelled:
+            token = reply_token(self.links.key, event.id, person.id)
+            reply_to = reply_address(options.reply_mailbox, token)
+        return frame.invitation(contact.address, person.name, reply_to=reply_to)
 
     def row(
         self,

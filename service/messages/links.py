@@ -1,12 +1,14 @@
 """The links and button data residents receive, signed with the server secret: the RSVP
-page, one-click unsubscribe, calendar download, answer actions and Telegram buttons."""
+page, one-click unsubscribe, calendar download, answer actions, Telegram buttons and the
+per-invitation reply address of a calendar invitation."""
 
 from __future__ import annotations
 
+import base64
 import hmac
 from typing import Final
 
-from ..core.secret import base36, mac, read_id, sign_ids, verify_ids
+from ..core.secret import base36, hmac_sha256, mac, read_id, sign_ids, verify_ids
 
 RSVP: Final = "rsvp"
 UNSUBSCRIBE: Final = "unsubscribe"
@@ -17,6 +19,7 @@ ITEM_BUTTON: Final = "tgi"
 BOOKING: Final = "book"
 PASSBOOK: Final = "passbook"
 NEEDS: Final = "need"
+CALENDAR_REPLY: Final = "itip"
 # Telegram button actions: going, not going, maybe, one more person.
 BUTTON_ACTIONS: Final = ("y", "n", "m", "p")
 
@@ -74,6 +77,50 @@ def read_unsubscribe_token(key: bytes, token: str) -> int | None:
     """The contact id an unsubscribe token names, or None."""
     found = verify_ids(key, UNSUBSCRIBE, token, 1)
     return None if found is None else found[0]
+
+
+def reply_token(key: bytes, event_id: int, resident_id: int) -> str:
+    """The token in an invitation's reply address: signed like the RSVP token, but in
+    lowercase letters, digits and dashes only, since mail systems may change the case of
+    an address's local part (RFC 5321 lets them)."""
+    head = f"{base36(event_id)}-{base36(resident_id)}"
+    return f"{head}-{_reply_mac(key, head)}"
+
+
+def read_reply_token(key: bytes, token: str) -> tuple[int, int] | None:
+    """(event id, resident id) from a reply token in any case, or None when forged."""
+    parts = token.lower().split("-")
+    if len(parts) != 3 or not token.isascii():
+        return None
+    event_id, resident_id = read_id(parts[0]), read_id(parts[1])
+    if event_id is None or resident_id is None:
+        return None
+    expected = _reply_mac(key, f"{parts[0]}-{parts[1]}")
+    if not hmac.compare_digest(parts[2].encode(), expected.encode()):
+        return None
+    return event_id, resident_id
+
+
+def _reply_mac(key: bytes, head: str) -> str:
+    # 128 bits in base32: 26 characters, no padding.
+    raw = hmac_sha256(key, f"{CALENDAR_REPLY}\x00{head}".encode())[:16]
+    return base64.b32encode(raw).decode("ascii").rstrip("=").lower()
+
+
+def reply_address(mailbox: str, token: str) -> str:
+    """`local+token@domain` for the community's reply mailbox `local@domain`."""
+    local, _, domain = mailbox.rpartition("@")
+    return f"{local}+{token}@{domain}"
+
+
+def reply_token_of(mailbox: str, address: str) -> str | None:
+    """The token of `address` when it is `mailbox` with a `+token` (any case), else None."""
+    local, _, domain = mailbox.lower().rpartition("@")
+    got_local, at, got_domain = address.strip().lower().rpartition("@")
+    base, plus, token = got_local.partition("+")
+    if not at or got_domain != domain or base != local or not plus or not token:
+        return None
+    return token
 
 
 class Links:

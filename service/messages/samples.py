@@ -127,6 +127,8 @@ def sample_context(language: str, kind: str = "invitation") -> dict[str, Any]:
 _ALWAYS: Final[Mapping[str, frozenset[str]]] = {
     "rsvp_confirmation": frozenset({"rsvp"}),
     "waitlist_offer": frozenset({"rsvp"}),
+    "reconfirm": frozenset({"rsvp"}),
+    "reconfirm_released": frozenset({"rsvp"}),
     "booking_confirmation": frozenset({"booking"}),
     "booking_pending": frozenset({"booking"}),
     "booking_declined": frozenset({"booking"}),

@@ -80,9 +80,10 @@ async def latest_invitation(
     event_id: int | None = None,
     open_at: datetime | None = None,
 ) -> tuple[int, int] | None:
-    """(event id, resident id) of the newest invitation SMS sent to `address` for one of
-    these residents; only for `event_id` if given, only for events still open (published,
-    not ended) at `open_at` if given."""
+    """(event id, resident id) of the newest invitation (or reconfirmation request: it
+    asks for an answer just the same) SMS sent to `address` for one of these residents;
+    only for `event_id` if given, only for events still open (published, not ended) at
+    `open_at` if given."""
     if not resident_ids:
         return None
     where, params = _filters(event_id, open_at)
@@ -93,7 +94,7 @@ async def latest_invitation(
         " JOIN events e ON e.id = i.event_id"
         " JOIN messages m ON m.event_id = i.event_id AND m.invitation_id = i.id"
         f" WHERE i.resident_id IN ({_marks(len(resident_ids))})"
-        " AND m.kind = 'invitation' AND m.channel = 'sms' AND m.address = ?"
+        " AND m.kind IN ('invitation', 'reconfirm') AND m.channel = 'sms' AND m.address = ?"
         f" AND m.status IN {_SENT}{where} ORDER BY m.id DESC LIMIT 1",
         [*resident_ids, address, *params],
     )

@@ -50,6 +50,16 @@ async def delete_seen(tx: Tx, before: datetime, limit: int) -> int:
     )
 
 
+async def delete_handled_mail(tx: Tx, before: datetime, limit: int) -> int:
+    """Forget up to `limit` mails of the organiser's inbox that were received before
+    `before` and have been handled (applied or set aside); how many. Open ones stay."""
+    return await tx.execute_count(
+        "DELETE FROM mail_inbox WHERE id IN (SELECT id FROM mail_inbox"
+        " WHERE handled_at IS NOT NULL AND received_at < ? LIMIT ?)",
+        (to_db(before), limit),
+    )
+
+
 async def delete_checkins(tx: Tx, before: datetime, limit: int) -> int:
     """Forget up to `limit` check-ins made before `before`; how many."""
     return await tx.execute_count(

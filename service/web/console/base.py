@@ -52,6 +52,7 @@ NAV: Final = (
     ("consultation.nav", "/console/consultation"),
     ("common.nav_messages", "/console/messages"),
     ("common.nav_passbook", "/console/passbook"),
+    ("common.nav_inbox", "/console/inbox"),
     ("common.nav_settings", "/console/settings"),
 )
 # Scripts only from our own files (no inline script, so injected markup cannot run);

@@ -189,6 +189,12 @@ def _row(
     answer = c.t(f"live.answer_{item.answer.value}")
     if item.waitlist_position:
         answer = c.t("live.waitlist_place", answer=answer, place=item.waitlist_position)
+    if item.reconfirm_requested_at is not None:  # who reconfirmed (domain/reconfirm.py)
+        if item.reconfirmed_at is not None:
+            state = "reconfirmed"
+        else:
+            state = f"reconfirm_{item.reconfirm_outcome or 'waiting'}"
+        answer = c.t("live.with_reconfirm", answer=answer, state=c.t(f"live.{state}"))
     return {
         "id": item.id,
         "name": item.resident_name,
