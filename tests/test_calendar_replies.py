@@ -359,3 +359,25 @@ async def test_retention_forgets_handled_inbox_mail_but_keeps_open_mail(
 
     _, kept = await api.get("/api/v1/mail-inbox", params={"all": "true"})
     assert [i["body"] for i in kept["items"]] == ["请问几点结束？"]
+
+
+async def test_erasure_takes_their_mail_out_of_the_inbox_even_without_a_token(
+    make_api: MakeApi, sink: SmtpSink
+) -> None:
+    api = await make_api(**reading(sink))
+    invited = await invite(api, sink)
+    for n, to in enumerate((invited.organizer, REPLIES)):  # by token, then the bare address
+        raw = plain_reply(
+            to=to, sender=EMAIL, text="我来，两个人", message_id=f"<e{n}@x>", when=START
+        )
+        await mail_in(api, raw, to)
+    _, inbox = await api.get("/api/v1/mail-inbox")
+    assert [item["sender"] for item in inbox["items"]] == [EMAIL, EMAIL]
+
+    assert (await api.delete(f"/api/v1/residents/{invited.resident_id}"))[0] == 204
+
+    _, inbox = await api.get("/api/v1/mail-inbox")
+    assert inbox["items"] == []
+    store = api.client.app[store_key]
+    row = await store.reader.fetchone("SELECT count(*) FROM mail_inbox WHERE sender = ?", (EMAIL,))
+    assert row is not None and row[0] == 0

@@ -237,7 +237,8 @@ async def erase_resident(tx: Tx, resident_id: int, now: datetime) -> Erasure:
 
     Messages that reached them keep kind, channel and status but lose address, text,
     extras, note and errors (of the message and of its attempts); those still waiting are
-    cancelled. Their answers to events already started stay (the invitation outlives its
+    cancelled; the mail they sent to the reply address goes. Their answers to events
+    already started stay (the invitation outlives its
     resident, whose id becomes NULL), so yes/no/maybe counts and headcounts do not change;
     their invitations to events not yet started go, freeing the seats. Their check-ins
     become people counted at the door, without a code. Their bookings still to come are
@@ -301,6 +302,13 @@ async def erase_resident(tx: Tx, resident_id: int, now: datetime) -> Erasure:
         (stamp, resident_id),
     )
     cancelled = await tx.changes()
+    # Mail they sent to the reply address: the inbox keeps it by resident when its
+    # address named them, else only by the sender's address (a reply without a token).
+    await tx.execute(
+        "DELETE FROM mail_inbox WHERE resident_id = ?1 OR sender IN"
+        " (SELECT lower(address) FROM contacts WHERE resident_id = ?1 AND channel = 'email')",
+        (resident_id,),
+    )
     # What they wrote on a booking request; the booking itself stays the household's.
     await tx.execute("UPDATE bookings SET note = '' WHERE resident_id = ?", (resident_id,))
     await delete_resident(tx, resident_id)
