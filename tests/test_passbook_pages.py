@@ -97,6 +97,20 @@ async def test_passbook_counter_a_resent_form_spends_once(api: Api) -> None:
     status, bad = await api.post("/api/v1/store/counter-tokens", json={"name": " "})
     assert status == 400 and "name" in bad["error"]["fields"]
 
+    # A lost desk phone: the organiser finds its token in the list and revokes it; the
+    # desk's very next request is refused.
+    status, listed = await api.get("/api/v1/store/counter-tokens")
+    assert status == 200 and [t["name"] for t in listed["items"]] == ["柜台"], listed
+    assert "token" not in listed["items"][0] and listed["items"][0]["revoked_at"] is None
+    status, revoked = await api.delete(f"/api/v1/store/counter-tokens/{issued['id']}")
+    assert status == 200 and revoked["revoked_at"] is not None, revoked
+    status, again = await api.delete(f"/api/v1/store/counter-tokens/{issued['id']}")
+    assert status == 200 and again["revoked_at"] == revoked["revoked_at"]
+    status, _, _ = await open_page(api, "/counter?unit=1-1-103")
+    assert status == 401
+    status, missing = await api.delete("/api/v1/store/counter-tokens/999")
+    assert status == 404 and missing["error"]["code"] == "counter_token_not_found"
+
 
 async def test_passbook_leaderboard_masks_names_and_can_be_off(make_api: MakeApi) -> None:
     api = await make_api()

@@ -4,7 +4,7 @@ notice of points about to expire, once per lot."""
 
 from __future__ import annotations
 
-from service.domain import points_expiry
+from service.domain import housekeeping, points_expiry
 from service.keys import delivery_key, settings_key, store_key
 from tests.community import eventually, outbox_files, resident
 from tests.conftest import Api, MakeApi, PinnedClock
@@ -61,3 +61,29 @@ async def test_passbook_expiry_notice_goes_out_once_before_points_lapse(
     assert await notify() == 0  # once
     texts = await eventually(lambda: _texts(api), lambda found: len(found) == 1, "one notice")
     assert "您家积分存折中有9分将于12月28日" in texts[0]
+
+
+async def test_passbook_statement_goes_out_by_itself_early_next_month(
+    api: Api, clock: PinnedClock
+) -> None:
+    person = await resident(api, "张伟", "3-2-1501", ("sms", "+8613812345678"))
+    await credit(api, await household_of(api, person), 12, "k-1")
+    app = api.client.app
+    clock.advance(days=3)  # 1 December: November is over
+    async with housekeeping.running(
+        app[store_key],
+        clock,
+        interval_s=3600,
+        purge_every_s=0.05,
+        passbook=app[settings_key].passbook,
+        composer=app[delivery_key].ready,
+        tz=app[settings_key].tz,
+    ):
+        texts = await eventually(
+            lambda: _texts(api), lambda found: len(found) == 1, "November's statement"
+        )
+    assert "2026年11月积分存折：您本月获得12分，余额12分。" in texts[0]
+    # The monthly message also asks for the resident's needs ([M9]).
+    assert "提建议：" in texts[0] and "/n/" in texts[0]
+    status, again = await api.post(STATEMENTS, json={"month": "2026-11"})
+    assert again["queued"] == 0  # once per household and month, whoever sends it

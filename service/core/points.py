@@ -16,3 +16,6 @@ class PassbookSettings:
     expiry_months: int = setting(0, between(0, 120))
     expiry_notice_days: int = setting(14, between(1, 90))
     leaderboard: bool = setting(True)
+    # Whether housekeeping sends last month's statement to each household on its own
+    # (early each month, once per household); POST /passbook/statements sends one anyway.
+    monthly_statement: bool = setting(True)

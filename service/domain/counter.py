@@ -51,6 +51,25 @@ async def issue_counter_token(
     return IssuedCounterToken(token_id, name, token, expires_at)
 
 
+async def list_counter_tokens(store: Store) -> list[CounterToken]:
+    """Every counter token issued, newest first: name, who issued it, when, its state."""
+    return await sql.counter_tokens(store.reader)
+
+
+async def revoke_counter_token(store: Store, token_id: int, now: datetime) -> CounterToken:
+    """Revoke a counter token at once (the desk's next request is refused); revoking
+    again is harmless and keeps the first revocation time."""
+
+    async def txn(tx: Tx) -> CounterToken:
+        await sql.revoke_counter_token(tx, token_id, now)
+        found = await sql.counter_token(tx, token_id)
+        if found is None:
+            raise NotFoundError(f"no counter token {token_id}", code="counter_token_not_found")
+        return found
+
+    return await store.write(txn)
+
+
 async def counter(db: Db, token: str, now: datetime) -> CounterToken:
     """The live counter token behind `token`, or 401."""
     found = await sql.counter_token_by_hash(db, hash_token(token.strip()))

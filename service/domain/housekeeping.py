@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Final
+from zoneinfo import ZoneInfo
 
 from ..core.clock import Clock
 from ..core.points import PassbookSettings
@@ -19,7 +20,7 @@ from ..core.retention import FOREVER, RetentionSettings
 from ..messages.compose import Composer
 from ..store import Store, Tx
 from ..store import retention as sql
-from . import checkin, console_auth, events, points_expiry
+from . import checkin, console_auth, events, points_expiry, statements
 
 log = logging.getLogger("linli.housekeeping")
 
@@ -155,4 +156,24 @@ async def running(
                     )
 
             await chores.enter_async_context(in_background(purge_every_s, "points-expiry", expire))
+        if passbook is not None and passbook.monthly_statement and composer is not None:
+            make_composer = composer
+            zone = tz if isinstance(tz, ZoneInfo) else ZoneInfo("UTC")
+            done: set[str] = set()
+
+            async def statements_round() -> None:
+                # Once a month is sent, later rounds skip it without reading the journal.
+                month = statements.last_month(clock(), zone)
+                if month in done:
+                    return
+                _, queued = await statements.send_last_months(
+                    store, make_composer(), tz=zone, now=clock()
+                )
+                if queued:
+                    log.info("%d points statement(s) for %s queued", queued, month)
+                done.add(month)
+
+            await chores.enter_async_context(
+                in_background(purge_every_s, "points-statements", statements_round)
+            )
         yield

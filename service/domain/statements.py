@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta, tzinfo
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
@@ -120,3 +120,19 @@ async def send_statements(
             return len(rows)
 
         queued += await store.write(txn)
+
+
+def last_month(now: datetime, tz: tzinfo) -> str:
+    """The month before `now`'s, in the community's time zone, as 'YYYY-MM'."""
+    first = now.astimezone(tz).date().replace(day=1)
+    return (first - timedelta(days=1)).strftime("%Y-%m")
+
+
+async def send_last_months(
+    store: Store, composer: Composer, *, tz: ZoneInfo, now: datetime
+) -> tuple[str, int]:
+    """The housekeeping's monthly round: last month's statements to every household not
+    sent theirs yet (each household once a month, however often this runs); the month
+    and how many were queued."""
+    month = last_month(now, tz)
+    return month, await send_statements(store, composer, month, tz=tz, now=now)

@@ -504,6 +504,9 @@ class Composer:
             "rsvp": self.links.passbook(household_id),
             "unsubscribe": self.links.unsubscribe(contact.id),
         }
+        if kind is MessageKind.POINTS_STATEMENT:
+            # The monthly message also asks for the resident's needs ([M9]: /n/…).
+            links["needs"] = self.links.needs(person.id)
         context = self.base_context(person, person.language, kind, links, note="", urgent=False)
         context[part] = dict(statement)
         rendered = self.renderer.render(str(kind), contact.channel, person.language, context)

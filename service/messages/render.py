@@ -25,7 +25,8 @@ test them with `is defined` (undefined names are errors, not blanks):
                capacity (int or None), max_party_size, agenda (a meeting's items in
                order, each {"code": "A3", "title"}; [] for other events)
     links      rsvp (URL), unsubscribe (URL or None), calendar (URL or None),
-               actions ({"yes", "no", "maybe"} URLs, or None)
+               actions ({"yes", "no", "maybe"} URLs, or None); needs (URL, on the
+               monthly points statement: the resident's needs page /n/…)
     message    kind, urgent (bool), note (the organiser's words; may be "")
     rsvp       optional: answer ("pending", "yes", "no", "maybe", "waitlisted"),
                party_size, checkin_code (optional). A reminder to "pending" is a

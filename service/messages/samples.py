@@ -87,6 +87,7 @@ def sample_context(language: str, kind: str = "invitation") -> dict[str, Any]:
             "unsubscribe": f"{_SAMPLE_URL}/u/t.5c-Qm8Lw2Zr6Hd1Ks9Vx4Pn7B",
             "calendar": f"{rsvp}/event.ics",
             "actions": {answer: f"{rsvp}/{answer}" for answer in ("yes", "no", "maybe")},
+            "needs": f"{_SAMPLE_URL}/n/{_SAMPLE_TOKEN}",
         },
         "message": {
             "kind": kind,

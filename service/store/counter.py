@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..core.clock import opt_from_db, to_db
-from .core import Db, Tx
+from .core import Db, Row, Tx
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,16 @@ class CounterToken:
     created_by: str
     expires_at: datetime | None
     revoked_at: datetime | None
+    created_at: datetime | None = None
+
+
+_TOKEN_COLUMNS = "id, name, created_by, expires_at, revoked_at, created_at"
+
+
+def _token(row: Row) -> CounterToken:
+    return CounterToken(
+        row[0], row[1], row[2], opt_from_db(row[3]), opt_from_db(row[4]), opt_from_db(row[5])
+    )
 
 
 async def insert_counter_token(
@@ -40,13 +50,23 @@ async def insert_counter_token(
 async def counter_token_by_hash(db: Db, token_hash: str) -> CounterToken | None:
     """The counter token with this hash."""
     row = await db.fetchone(
-        "SELECT id, name, created_by, expires_at, revoked_at FROM counter_tokens"
-        " WHERE token_hash = ?",
-        (token_hash,),
+        f"SELECT {_TOKEN_COLUMNS} FROM counter_tokens WHERE token_hash = ?", (token_hash,)
     )
-    if row is None:
-        return None
-    return CounterToken(row[0], row[1], row[2], opt_from_db(row[3]), opt_from_db(row[4]))
+    return None if row is None else _token(row)
+
+
+async def counter_token(db: Db, token_id: int) -> CounterToken | None:
+    """One counter token's record."""
+    row = await db.fetchone(
+        f"SELECT {_TOKEN_COLUMNS} FROM counter_tokens WHERE id = ?", (token_id,)
+    )
+    return None if row is None else _token(row)
+
+
+async def counter_tokens(db: Db) -> list[CounterToken]:
+    """Every counter token ever issued, newest first (never the tokens themselves)."""
+    rows = await db.fetchall(f"SELECT {_TOKEN_COLUMNS} FROM counter_tokens ORDER BY id DESC")
+    return [_token(row) for row in rows]
 
 
 async def revoke_counter_token(tx: Tx, token_id: int, now: datetime) -> int:

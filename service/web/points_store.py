@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 from pydantic import AwareDatetime, Field
 
+from ..core.models import Page
 from ..domain import counter, points_store
 from ..domain.passbook import KEY_MAX
 from ..domain.points_store import (
@@ -262,3 +263,35 @@ async def issue_counter_token(request: web.Request, body: CounterTokenIn) -> web
         issued.expires_at,
     )
     return reply(request, link, 201)
+
+
+@routes.route(
+    "GET",
+    "/store/counter-tokens",
+    summary="List the counter tokens (never the tokens themselves)",
+    tag=TAG,
+    roles=STAFF,
+    response=ListOf(counter.CounterToken),
+)
+async def list_counter_tokens(request: web.Request) -> web.Response:
+    """Newest first, revoked and expired ones too, so a lost desk phone can be found."""
+    found = await counter.list_counter_tokens(request.app[store_key])
+    return reply(request, Page(items=tuple(found), total=len(found), limit=len(found), offset=0))
+
+
+@routes.route(
+    "DELETE",
+    r"/store/counter-tokens/{id:\d+}",
+    summary="Revoke a counter token: the desk's next request is refused",
+    tag=TAG,
+    roles=STAFF,
+    response=counter.CounterToken,
+)
+async def revoke_counter_token(request: web.Request) -> web.Response:
+    """Revoking again is harmless and keeps the first revocation time."""
+    revoked = await counter.revoke_counter_token(
+        request.app[store_key],
+        path_id(request, "counter_token_not_found", "counter token"),
+        request.app[clock_key](),
+    )
+    return reply(request, revoked)
