@@ -9,25 +9,37 @@ from collections import Counter
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
 from service.domain import reconfirm
 from service.keys import delivery_key, store_key
 from tests.community import (
     EVENTS,
+    SECRET,
     android_text,
     answer,
     attendance,
     eventually,
+    hooks_on,
     invited,
     published_event,
     resident,
     settled,
     submit,
+    subscribe,
 )
 from tests.conftest import GATEWAY_SECRET, Api, MakeApi, PinnedClock
 from tests.console import ConsoleClient
+from tests.fakes.webhook_receiver import WebhookReceiver
 
 # The event of `invited` starts 2026-12-05 01:00 UTC; the clock starts 2026-11-28 02:00.
 QUICK = {"delivery.reminder_interval_s": 0.05}
+
+
+@pytest.fixture
+async def hook() -> Any:
+    async with WebhookReceiver(SECRET) as receiver:
+        yield receiver
 
 
 async def kinds(api: Api, event_id: int) -> Counter[str]:
@@ -48,10 +60,11 @@ async def ask_to_reconfirm(api: Api, event_id: int, unconfirmed: str) -> None:
 
 
 async def test_reconfirm_release_frees_seats_promotes_the_waitlist_and_tells_both(
-    make_api: MakeApi, clock: PinnedClock
+    make_api: MakeApi, clock: PinnedClock, hook: WebhookReceiver
 ) -> None:
-    api = await make_api(**QUICK)
+    api = await make_api(**hooks_on(**QUICK))
     event = await invited(api, 3, capacity=2)
+    await subscribe(api, hook.url, "rsvp.changed")
     first, second, third = event.residents
     for resident_id in event.residents:
         await answer(api, event.event_id, resident_id, "yes")
@@ -81,6 +94,11 @@ async def test_reconfirm_release_frees_seats_promotes_the_waitlist_and_tells_bot
     assert (items[second]["answer"], items[second]["reconfirm_outcome"]) == ("no", "released")
     assert items[third]["answer"] == "yes"
     assert found["reconfirm"] == 2
+    # Integrators hear of the release as of any change of answer.
+    await hook.wait_for(5)  # three answers (one waitlisted), the release, the move up
+    changes = [(d.body["data"]["resident_id"], d.body["data"]["answer"], d.body["data"]["via"])
+               for d in hook.deliveries]  # fmt: skip
+    assert (second, "no", "system") in changes and (third, "yes", "system") in changes
 
 
 async def test_reconfirm_flag_marks_and_each_stage_runs_once_across_restart_and_clock_jumps(

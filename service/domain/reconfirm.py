@@ -34,6 +34,7 @@ from ..store import events as event_sql
 from ..store import reconfirm as sql
 from ..store import rsvp as rsvp_sql
 from ..store.reconfirm import ReconfirmRule, Scheduled
+from . import subscriptions
 from .followups import Followups
 from .housekeeping import in_background
 from .rsvp import SYSTEM, promote
@@ -173,6 +174,7 @@ async def _deadline(tx: Tx, item: Scheduled, followups: Followups, now: datetime
     if released:
         promoted = await promote(tx, event, now)
         await followups.queue(tx, event, released, MessageKind.RECONFIRM_RELEASED, now)
+        await subscriptions.parties_released(tx, released, now)
         await followups.after_promotion(tx, event, promoted, now)
         log.info(
             "event %d: %d part(ies) released at the reconfirmation deadline, %d moved up",

@@ -364,6 +364,26 @@ async def parties_promoted(
     return await emit(tx, occurrences, now)
 
 
+SYSTEM_VIA: Final = str(AnswerVia.SYSTEM)
+
+
+async def parties_released(tx: Tx, released: Sequence[Invitation], now: datetime) -> int:
+    """rsvp.changed (yes → no, via system) for parties that did not reconfirm in time and
+    were released; returns how many messages were queued."""
+    if not released or not await sql.listeners(tx):
+        return 0
+    occurrences = [
+        rsvp_changed(
+            party,
+            previous=RsvpState.YES,
+            previous_party=party.party_size,
+            via=str(AnswerVia.SYSTEM),
+        )
+        for party in released
+    ]
+    return await emit(tx, occurrences, now)
+
+
 async def event_changed(tx: Tx, before: Event, after: Event, now: datetime) -> None:
     """event.updated when a published event changes or is cancelled, or a draft is
     published; a draft's edits concern nobody outside yet."""
