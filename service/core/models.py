@@ -30,6 +30,14 @@ class Channel(StrEnum):
     WEBHOOK = "webhook"
 
 
+class GroupChannel(StrEnum):
+    """The group-chat robots a group destination posts through (never a resident's)."""
+
+    WECOM = "wecom"
+    DINGTALK = "dingtalk"
+    FEISHU = "feishu"
+
+
 class Language(StrEnum):
     """The languages messages and pages come in."""
 
