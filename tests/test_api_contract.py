@@ -64,6 +64,11 @@ async def _one_of_each(api: Api) -> dict[str, str]:
         json={"url": "http://127.0.0.1:9/hook", "event_types": ["rsvp.changed"]},
     )
     assert status == 201, hook
+    status, group = await api.post(
+        "/api/v1/groups",
+        json={"name": "1号楼群", "channel": "wecom", "credential": "693a91f6-7xxx-4bc4-97a0"},
+    )
+    assert status == 201, group
     return {
         "/api/v1/households/{id}": f"{HOUSEHOLDS}/{found['household_id']}",
         "/api/v1/residents/{id}": f"{RESIDENTS}/{rid}",
@@ -73,6 +78,7 @@ async def _one_of_each(api: Api) -> dict[str, str]:
         "/api/v1/rooms/{id}": f"/api/v1/rooms/{room['id']}",
         "/api/v1/events/{id}": f"{EVENTS}/{event_id}",
         "/api/v1/subscriptions/{id}": f"/api/v1/subscriptions/{hook['id']}",
+        "/api/v1/groups/{id}": f"/api/v1/groups/{group['id']}",
     }
 
 

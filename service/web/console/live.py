@@ -129,7 +129,7 @@ async def send_page(request: web.Request, c: Console) -> web.StreamResponse:
     """The counts at load time; live.js keeps them moving from the stream."""
     event = await get_event(c.store, _event_id(request))
     found = await delivery_log.send_progress(c.store, event.id)
-    labels = {ch: c.t(f"live.channel_{ch}") for ch in sending.CHANNELS}
+    labels = {ch: c.t(f"live.channel_{ch}") for ch in sending.ALL_CHANNELS}
     return c.render(
         "events/send.html",
         event=event,
