@@ -52,6 +52,7 @@ from .web import (
 from .web.console import base as console_base
 from .web.console import dashboard as console_dashboard
 from .web.console import events as console_events
+from .web.console import groups as console_groups
 from .web.console import live as console_live
 from .web.console import messages as console_messages
 from .web.console import residents as console_residents
@@ -94,6 +95,7 @@ ROUTE_TABLES: tuple[Api, ...] = (
     console_residents.routes,
     console_rooms.routes,
     console_messages.routes,
+    console_groups.routes,
     console_settings.routes,
 )
 

@@ -50,6 +50,7 @@ NAV: Final = (
     ("common.nav_residents", "/console/residents"),
     ("common.nav_rooms", "/console/rooms"),
     ("common.nav_messages", "/console/messages"),
+    ("common.nav_groups", "/console/groups"),
     ("common.nav_settings", "/console/settings"),
 )
 # Scripts only from our own files (no inline script, so injected markup cannot run);
