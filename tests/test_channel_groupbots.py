@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
+from types import SimpleNamespace
 
 import pytest
 
-from channels.base import OutboundMessage, PermanentFailure, TemporaryFailure
+from channels.base import Context, OutboundMessage, PermanentFailure, TemporaryFailure
 from channels.dingtalk import (
     DingtalkChannel,
     DingtalkChannelSettings,
@@ -17,6 +18,7 @@ from channels.dingtalk import (
     dingtalk_sign,
 )
 from channels.feishu import FeishuChannel, FeishuChannelSettings, feishu_sign
+from channels.registry import CHANNELS, build_routes
 from channels.wecom import WecomChannel, WecomChannelSettings
 from service.core.extras import Extras
 from tests.fakes.group_bots import (
@@ -166,3 +168,18 @@ async def test_feishu_card_with_the_link_and_signature_checked() -> None:
     }
     assert refused.value.address_gone and "19021" in refused.value.reason
     assert FEISHU_SECRET not in refused.value.reason and FEISHU_HOOK not in refused.value.reason
+
+
+def test_each_robot_is_limited_per_bot_by_the_token_buckets() -> None:
+    tables = SimpleNamespace(**{spec.name: spec.settings() for spec in CHANNELS})
+    tables.file = replace(tables.file, enabled=False)
+    tables.wecom = replace(tables.wecom, enabled=True)
+    tables.dingtalk = replace(tables.dingtalk, enabled=True, per_bot_per_min=6.0)
+    routes = build_routes(tables, Context())
+    # 20 a minute by default (the providers' own limit), configurable per channel.
+    assert routes["wecom"].per_key_per_s == pytest.approx(20 / 60)
+    assert routes["dingtalk"].per_key_per_s == pytest.approx(6 / 60)
+    # The key is the group destination: each robot has its own bucket.
+    one, other = _message((WECOM_KEY,)), replace(_message((WECOM_KEY,)), address="group-2")
+    channel = routes["wecom"].channel
+    assert channel.rate_key(one) == "group-1" and channel.rate_key(other) == "group-2"
