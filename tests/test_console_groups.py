@@ -67,7 +67,7 @@ async def test_console_send_posts_to_the_groups_beside_personal_messages(
     event_id = await published_event(api)
     detail = await console.get(f"/console/events/{event_id}")
     assert detail.has("同时发到活动对象所在的群聊")
-    page = await console.post(f"/console/events/{event_id}/send", {"groups": "1"})
+    page = await console.post(f"/console/events/{event_id}/send", {"send_groups": "1"})
     assert page.status == 200
     await wecom.wait_posts(1)
     progress = await console.get(f"/console/events/{event_id}/send")

@@ -255,3 +255,16 @@ async def test_a_resident_answers_a_groups_only_event_through_the_group_page(
     body = await attendance(bots_api, event_id)
     assert (body["invited"], body["yes"]) == (1, 1)
     assert [i["resident_id"] for i in body["items"]] == [zhang]
+
+
+async def test_cancelling_with_notify_posts_the_cancellation_to_the_groups(
+    bots_api: Api, wecom: FakeWecom
+) -> None:
+    await group(bots_api, "1号楼群", "wecom", WECOM_KEY)
+    event_id = await published_event(bots_api)
+    status, _ = await bots_api.post(
+        f"{EVENTS}/{event_id}/cancel", json={"notify": True, "groups": True}
+    )
+    assert status == 200
+    (post,) = await wecom.wait_posts(1)
+    assert "取消" in post["text"]["content"] and "/g/" not in post["text"]["content"]

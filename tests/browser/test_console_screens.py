@@ -72,6 +72,7 @@ def _pages(ids: dict[str, int]) -> dict[str, str]:
         "messages": "/console/messages",
         "message": f"/console/messages/{ids['message']}",
         "settings": "/console/settings",
+        "groups": "/console/groups",
     }
 
 

@@ -115,7 +115,7 @@ async def send_event(request: web.Request, c: Console) -> web.StreamResponse:
         now=c.now,
         batch=delivery.settings.delivery.enqueue_batch,
         # The group chats of the audience too, or only them (the send form's boxes).
-        groups=bool(c.form.get("groups")) or bool(c.form.get("groups_only")),
+        groups=bool(c.form.get("send_groups")) or bool(c.form.get("groups_only")),
         personal=not c.form.get("groups_only"),
     )
     return c.redirect(
