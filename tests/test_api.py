@@ -22,7 +22,7 @@ from tests.conftest import START, AiohttpClient, Api
 # POST routes that are actions on the object in their path and take no body.
 BODILESS_ACTIONS = ("/publish", "/cancel", "/send", "/retry", "/u/{token}")
 # Where the HTML pages live: the console, residents' pages, the door tablet.
-PAGES = ("/console", "/r/", "/b/", "/u/", "/tablet")
+PAGES = ("/console", "/r/", "/b/", "/g/", "/u/", "/tablet")
 
 
 def _fill(path: str) -> str:
