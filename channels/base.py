@@ -108,12 +108,14 @@ class Channel(abc.ABC):
     are marked, so they are masked in logs and on the settings page), `per_key_setting`
     (the table's per-key rate in messages a second, the key being `rate_key`), and
     `stands_in` (a channel that carries the messages of every channel not enabled, as the
-    file channel does, rather than addresses of its own)."""
+    file channel does, rather than addresses of its own), and `for_groups` (a group
+    chat's robot, addressed by a group destination, never a resident's contact)."""
 
     name: ClassVar[str]
     settings_class: ClassVar[type[Any]]
     per_key_setting: ClassVar[str | None] = None
     stands_in: ClassVar[bool] = False
+    for_groups: ClassVar[bool] = False
 
     @classmethod
     @abc.abstractmethod
@@ -148,6 +150,7 @@ class Spec:
     secret_fields: tuple[str, ...]
     per_key_setting: str | None
     stands_in: bool
+    for_groups: bool = False
 
 
 class Registry:
@@ -171,6 +174,7 @@ class Registry:
             secret_fields=secret_names(cls.settings_class),
             per_key_setting=cls.per_key_setting,
             stands_in=cls.stands_in,
+            for_groups=cls.for_groups,
         )
         return cls
 

@@ -23,12 +23,13 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from service.core.models import Channel as Address
+from service.core.models import GroupChannel
 
-from . import email, file, sms, telegram, webhook
+from . import dingtalk, email, feishu, file, sms, telegram, webhook, wecom
 from .base import REGISTRY, Channel, Context, Spec
 
 # The built-in channel modules, in the order their tables are listed.
-BUILT_IN: Final = (file, sms, email, telegram, webhook)
+BUILT_IN: Final = (file, sms, email, telegram, webhook, wecom, dingtalk, feishu)
 
 
 def _table() -> tuple[Spec, ...]:
@@ -37,19 +38,25 @@ def _table() -> tuple[Spec, ...]:
     if missing:
         raise ValueError(f"channel module(s) {', '.join(missing)} registered no channel")
     table = tuple(by_module[m.__name__] for m in BUILT_IN)
-    carried = {spec.name for spec in table if not spec.stands_in}
+    carried = {spec.name for spec in table if not spec.stands_in and not spec.for_groups}
     if carried != {a.value for a in Address}:
         raise ValueError(
             f"channels {sorted(carried)} do not match service.models.Channel "
             f"{sorted(a.value for a in Address)}"
+        )
+    bots = {spec.name for spec in table if spec.for_groups}
+    if bots != {g.value for g in GroupChannel}:
+        raise ValueError(
+            f"group channels {sorted(bots)} do not match service.models.GroupChannel "
+            f"{sorted(g.value for g in GroupChannel)}"
         )
     return table
 
 
 # Every built-in channel's declarations, in BUILT_IN's order.
 CHANNELS: Final = _table()
-# The names of the channels that carry addresses (not the stand-ins).
-NAMES: Final = tuple(spec.name for spec in CHANNELS if not spec.stands_in)
+# The names of the channels that carry residents' addresses (not the stand-ins or bots).
+NAMES: Final = tuple(spec.name for spec in CHANNELS if not spec.stands_in and not spec.for_groups)
 
 
 @dataclass(frozen=True)

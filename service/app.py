@@ -33,11 +33,13 @@ from .store import Store
 from .web import (
     booking_page,
     bookings,
+    chat_groups,
     checkin,
     consultation,
     counter,
     delivery,
     events,
+    group_page,
     home,
     hooks,
     households,
@@ -63,6 +65,7 @@ from .web.console import base as console_base
 from .web.console import consultation as console_consultation
 from .web.console import dashboard as console_dashboard
 from .web.console import events as console_events
+from .web.console import groups as console_groups
 from .web.console import inbox as console_inbox
 from .web.console import live as console_live
 from .web.console import messages as console_messages
@@ -96,6 +99,8 @@ ROUTE_TABLES: tuple[Api, ...] = (
     subscriptions.routes,
     mail_inbox.routes,
     reconfirm.routes,
+    chat_groups.routes,
+    group_page.routes,
     bookings.routes,
     booking_page.routes,
     checkin.routes,
@@ -116,6 +121,7 @@ ROUTE_TABLES: tuple[Api, ...] = (
     console_messages.routes,
     console_passbook.routes,
     console_inbox.routes,
+    console_groups.routes,
     console_settings.routes,
     console_consultation.routes,
 )

@@ -111,7 +111,14 @@ class Delivery:
         return route.channel
 
     async def send_test(
-        self, channel: str, address: str, *, language: str, text: str, timeout_s: float
+        self,
+        channel: str,
+        address: str,
+        *,
+        language: str,
+        text: str,
+        timeout_s: float,
+        credentials: tuple[str, ...] = (),
     ) -> TestResult:
         """One test message straight through the channel that carries `channel`'s messages
         (not through the outbox: the organiser needs the provider's answer at once). A
@@ -126,6 +133,8 @@ class Delivery:
             text=json.dumps({"type": "linli.test", "text": text}, ensure_ascii=False)
             if channel == "webhook"
             else text,
+            # A group robot's credentials (its address is the group's name).
+            secrets=credentials,
         )
         try:
             async with asyncio.timeout(timeout_s):

@@ -389,6 +389,7 @@ def console_pages(ids: dict[str, int]) -> dict[str, str]:
         "messages": "/console/messages",
         "message": f"/console/messages/{ids['message']}",
         "settings": "/console/settings",
+        "groups": "/console/groups",
     }
 
 

@@ -32,7 +32,7 @@ BODILESS_ACTIONS = (
 # Where the HTML pages live: the console, residents' pages (the passbook and needs pages
 # too), the door tablet, the points store's counter, the public leaderboard and board.
 PAGES = (
-    "/console", "/r/", "/b/", "/u/", "/tablet", "/p/", "/counter", "/points/leaderboard",
+    "/console", "/r/", "/b/", "/g/", "/u/", "/tablet", "/p/", "/counter", "/points/leaderboard",
     "/n/", "/board",
 )  # fmt: skip
 

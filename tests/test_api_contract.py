@@ -70,6 +70,11 @@ async def _one_of_each(api: Api) -> dict[str, str]:
     assert status == 201, goods
     status, item = await api.post("/api/v1/items", json={"title": "活动室冬季取暖"})
     assert status == 201, item
+    status, group = await api.post(
+        "/api/v1/groups",
+        json={"name": "1号楼群", "channel": "wecom", "credential": "693a91f6-7xxx-4bc4-97a0"},
+    )
+    assert status == 201, group
     return {
         "/api/v1/households/{id}": f"{HOUSEHOLDS}/{found['household_id']}",
         "/api/v1/residents/{id}": f"{RESIDENTS}/{rid}",
@@ -81,6 +86,7 @@ async def _one_of_each(api: Api) -> dict[str, str]:
         "/api/v1/subscriptions/{id}": f"/api/v1/subscriptions/{hook['id']}",
         "/api/v1/store/items/{id}": f"/api/v1/store/items/{goods['id']}",
         "/api/v1/items/{id}": f"/api/v1/items/{item['id']}",
+        "/api/v1/groups/{id}": f"/api/v1/groups/{group['id']}",
     }
 
 

@@ -32,6 +32,17 @@ from channels.registry import CHANNELS, build_routes
 from service.core.config import setting
 from service.core.webhook_rules import new_secret
 from tests.fakes.generic_sms import API_KEY, GenericEndpoint
+from tests.fakes.group_bots import (
+    DINGTALK_SECRET,
+    DINGTALK_TOKEN,
+    FEISHU_HOOK,
+    FEISHU_SECRET,
+    WECOM_KEY,
+    FakeDingtalk,
+    FakeFeishu,
+    FakeGroupBot,
+    FakeWecom,
+)
 from tests.fakes.server import FakeHttpServer, Misbehaviour
 from tests.fakes.sms_gateway import FakeSmsGateway
 from tests.fakes.smtp import SmtpSink
@@ -167,6 +178,40 @@ async def _file(tmp: Path) -> AsyncIterator[Stand]:
     yield Stand(Channel_of(table, "file"), table, "+8613800138000")
 
 
+def _bot_stand(bot: FakeGroupBot, name: str, secrets: tuple[str, ...], refused: int) -> Stand:
+    table = replace(_table(name), enabled=True, api_url=bot.url, timeout_s=TIMEOUT_S)
+    channel = Channel_of(table, name)
+    return _http_stand(
+        bot,
+        table,
+        name,
+        "group-1",
+        temporary=lambda: bot.fail_next(bot.throttled),
+        # The provider's throttling window, as its documentation gives it.
+        retry_after=type(channel).codes.throttled_wait_s,  # type: ignore[attr-defined]
+        permanent=lambda: bot.fail_next(refused),
+        secrets=secrets,
+    )
+
+
+@contextlib.asynccontextmanager
+async def _wecom(tmp: Path) -> AsyncIterator[Stand]:
+    async with FakeWecom() as bot:
+        yield _bot_stand(bot, "wecom", (WECOM_KEY,), 93000)
+
+
+@contextlib.asynccontextmanager
+async def _dingtalk(tmp: Path) -> AsyncIterator[Stand]:
+    async with FakeDingtalk() as bot:
+        yield _bot_stand(bot, "dingtalk", (DINGTALK_TOKEN, DINGTALK_SECRET), 310000)
+
+
+@contextlib.asynccontextmanager
+async def _feishu(tmp: Path) -> AsyncIterator[Stand]:
+    async with FakeFeishu() as bot:
+        yield _bot_stand(bot, "feishu", (FEISHU_HOOK, FEISHU_SECRET), 19021)
+
+
 # Every registered channel (SMS once per provider), and how to stand it up.
 STANDS: dict[str, Callable[[Path], Standing]] = {
     "email": _email,
@@ -175,6 +220,9 @@ STANDS: dict[str, Callable[[Path], Standing]] = {
     "sms-generic": _generic,
     "telegram": _telegram,
     "webhook": _webhook,
+    "wecom": _wecom,
+    "dingtalk": _dingtalk,
+    "feishu": _feishu,
     "file": _file,
 }
 

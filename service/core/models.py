@@ -30,6 +30,32 @@ class Channel(StrEnum):
     WEBHOOK = "webhook"
 
 
+class GroupChannel(StrEnum):
+    """The group-chat robots a group destination posts through (never a resident's)."""
+
+    WECOM = "wecom"
+    DINGTALK = "dingtalk"
+    FEISHU = "feishu"
+
+
+@dataclass(frozen=True)
+class ChatGroup:
+    """A group chat Linli posts to through its robot: a named destination with tags, so the
+    audience rules that pick residents pick groups too."""
+
+    id: int
+    name: str
+    channel: GroupChannel
+    language: Language
+    tags: tuple[str, ...]
+    created_at: datetime
+    # Set when the provider refused the robot's key or signature (or staff turned it off).
+    disabled_at: datetime | None
+    disabled_reason: str | None
+    # Whether the robot signs its posts (a DingTalk or Feishu signing secret is set).
+    signed: bool = False
+
+
 class Language(StrEnum):
     """The languages messages and pages come in."""
 
@@ -387,7 +413,8 @@ class Message:
     resident_id: int | None
     contact_id: int | None
     kind: MessageKind
-    channel: Channel
+    # A resident's channel, or a group robot's for a group post.
+    channel: Channel | GroupChannel
     address: str
     language: Language
     subject: str
@@ -407,6 +434,8 @@ class Message:
     attempt_log: tuple[Attempt, ...] = ()
     # Set for an integrator's event (kind integration): the subscription it goes to.
     subscription_id: int | None = None
+    # Set for a post to a group chat: the group destination it goes to.
+    chat_group_id: int | None = None
     # `last_error` read for an organiser, as Attempt's error_code and error_text.
     last_error_code: str | None = None
     last_error_text: str | None = None
@@ -424,6 +453,8 @@ class SendReport:
     suppressed: int
     unreachable: int
     by_channel: dict[str, int]
+    # Posts queued to the audience's group chats (counted in by_channel too).
+    group_posts: int = 0
 
 
 @dataclass(frozen=True)

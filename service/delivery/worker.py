@@ -42,6 +42,7 @@ from ..core.models import Message, MessageStatus
 from ..messages.compose import Composer, sendable
 from ..settings import DeliverySettings
 from ..store import Store, Tx
+from ..store import chat_groups as chat_group_sql
 from ..store import outbox as sql
 from ..store import recipients as recipients_sql
 from ..store import subscriptions as subscription_sql
@@ -266,6 +267,7 @@ class Worker:
             claimed: list[Message] = []
             contacts: dict[int, recipients_sql.Reach] = {}
             hooks: dict[int, subscription_sql.Target] = {}
+            groups: dict[int, chat_group_sql.Target] = {}
             free = max(1, min(lane.queue.maxsize - lane.queue.qsize(), self.settings.claim_batch))
             try:
                 now = self.clock()
@@ -288,15 +290,20 @@ class Worker:
                     [m.subscription_id for m in claimed if m.subscription_id],
                     now,
                 )
+                groups = await chat_group_sql.targets(
+                    self.store.reader, [m.chat_group_id for m in claimed if m.chat_group_id]
+                )
             except Exception:
                 log.exception("claiming %s messages failed", lane.name)
-                claimed, contacts, hooks = [], {}, {}
+                claimed, contacts, hooks, groups = [], {}, {}, {}
             for message in claimed:
                 target: _Target | None = None
                 if message.contact_id:
                     target = contacts.get(message.contact_id)
                 elif message.subscription_id:
                     target = hooks.get(message.subscription_id)
+                elif message.chat_group_id:
+                    target = groups.get(message.chat_group_id)
                 # Waits while senders are busy.
                 await lane.queue.put(_Claimed(message, target, lease))
             if claimed and len(claimed) == free:
@@ -576,6 +583,8 @@ class Worker:
                         await subscription_sql.disable(
                             tx, done.message.subscription_id, error, done.at
                         )
+                    elif done.message.chat_group_id:
+                        await chat_group_sql.disable(tx, done.message.chat_group_id, error, done.at)
                 if backup is not None:
                     await sql.insert_messages(tx, [backup], done.at)
             return open_ids

@@ -11,7 +11,15 @@ from typing import Any, Final
 
 from ..core.errors import ConflictError, NotFoundError, ValidationError
 from ..core.extras import Extras
-from ..core.models import Channel, Event, EventStatus, MessageKind, MessageStatus, SendReport
+from ..core.models import (
+    Channel,
+    Event,
+    EventStatus,
+    GroupChannel,
+    MessageKind,
+    MessageStatus,
+    SendReport,
+)
 from ..messages.compose import Composer
 from ..messages.plan import Batch, invited_to, overrides_of, render, room_name_of
 from ..messages.sms_length import SmsLength, sms_length
@@ -23,9 +31,12 @@ from ..store import templates as templates_sql
 from ..store.outbox import NewMessage
 from ..store.recipients import Recipient
 from . import events
+from .chat_groups import post_to_groups
 from .events import AfterChange, get_event
 
 CHANNELS: Final = tuple(channel.value for channel in Channel)
+# Every channel a message of an event may go on: residents' own, then group robots'.
+ALL_CHANNELS: Final = (*CHANNELS, *(channel.value for channel in GroupChannel))
 # Kinds an organiser sends with /notify; invitations go out with /send.
 NOTIFY_KINDS: Final = (MessageKind.UPDATE, MessageKind.CANCELLATION, MessageKind.REMINDER)
 # Which answers each /notify audience reaches.
@@ -44,20 +55,32 @@ async def send_event(
     now: datetime,
     batch: int = 500,
     only: Sequence[int] | None = None,
+    groups: bool = False,
+    personal: bool = True,
 ) -> SendReport:
     """Invite the event's audience: one invitation and one queued message per resident not
     invited before, on their first usable channel. Streams residents `batch` at a time,
     each batch one transaction, so memory stays flat however large the audience. `only`:
-    of the audience, just these residents (a meeting's supporters, invited first)."""
+    of the audience, just these residents (a meeting's supporters, invited first). With
+    `groups`, the audience's group chats get one post each (once, however often the event
+    is sent); without `personal`, only they do, and nobody is invited personally."""
     event = await get_event(store, event_id)
     if event.status is not EventStatus.PUBLISHED:
         raise ConflictError(
             f"event {event_id} is {event.status}; only a published event can be sent",
             code="event_not_published",
         )
+    counter = _Counter(event_id, MessageKind.INVITATION)
+    if groups:
+        counter.posted(
+            await post_to_groups(
+                store, composer, event, MessageKind.INVITATION, note="", urgent=False, now=now
+            )
+        )
+    if not personal:
+        return counter.report()
     room = await room_name_of(store.reader, event)
     overrides = await overrides_of(store.reader, event_id)
-    counter = _Counter(event_id, MessageKind.INVITATION)
     batch_of = Batch(
         composer, event, room, MessageKind.INVITATION, overrides, note="", urgent=False, now=now
     )
@@ -98,6 +121,12 @@ class _Counter:
 
     def __post_init__(self) -> None:
         self.by_channel: dict[str, int] = {}
+        self.group_posts = 0
+
+    def posted(self, posts: Sequence[NewMessage]) -> None:
+        self.group_posts += len(posts)
+        for post in posts:
+            self.by_channel[post.channel] = self.by_channel.get(post.channel, 0) + 1
 
     def count(self, message: NewMessage | None) -> None:
         if message is None:
@@ -118,6 +147,7 @@ class _Counter:
             suppressed=self.suppressed,
             unreachable=self.unreachable,
             by_channel=dict(sorted(self.by_channel.items())),
+            group_posts=self.group_posts,
         )
 
 
@@ -158,9 +188,12 @@ async def notify_event(
     urgent: bool,
     now: datetime,
     batch: int = 500,
+    groups: bool = False,
+    personal: bool = True,
 ) -> SendReport:
     """Send an update, reminder or cancellation to the event's invitees (all of them, or
-    only those who said yes, or everyone still coming)."""
+    only those who said yes, or everyone still coming); with `groups`, post it to the
+    audience's group chats too, and without `personal` only there."""
     if kind not in NOTIFY_KINDS:
         raise ValidationError.field("kind", f"must be one of {', '.join(NOTIFY_KINDS)}")
     if audience not in AUDIENCES:
@@ -177,6 +210,12 @@ async def notify_event(
             code="event_not_published",
         )
     counter = _Counter(event_id, kind)
+    if groups:
+        counter.posted(
+            await post_to_groups(store, composer, event, kind, note=note, urgent=urgent, now=now)
+        )
+    if not personal:
+        return counter.report()
     async for composed in messages_to_invitees(
         store,
         composer,
@@ -207,6 +246,7 @@ async def cancel_event(
     now: datetime,
     after_change: AfterChange | None = None,
     batch: int = 500,
+    groups: bool = False,
 ) -> tuple[Event, SendReport | None]:
     """Cancel the event and, with `notify`, send everyone invited the cancellation message
     through the outbox. Only the call that cancels it notifies: cancelling again (a retried
@@ -225,6 +265,7 @@ async def cancel_event(
         urgent=False,
         now=now,
         batch=batch,
+        groups=groups,
     )
     return cancelled, report
 

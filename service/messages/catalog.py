@@ -36,4 +36,9 @@ BLOCKS: Final[Mapping[str, tuple[str, ...]]] = {
     "email": ("subject", "text", "html"),
     "telegram": ("text",),
     "webhook": ("payload",),
+    # A group chat's post (WeCom, DingTalk, Feishu robots): a title and a short text.
+    "group": ("subject", "text"),
 }
+# The template channel of every group robot, and the kinds posted to groups.
+GROUP: Final = "group"
+GROUP_KINDS: Final = ("invitation", "update", "cancellation", "reminder")

@@ -21,7 +21,16 @@ from zoneinfo import ZoneInfo
 from ..core.checkin_codes import qr_png
 from ..core.extras import CHECKIN_QR_CID, Attachment, Button, Extras
 from ..core.i18n import date_text, time_text
-from ..core.models import Channel, Event, EventStatus, Language, MessageKind, MessageStatus, Room
+from ..core.models import (
+    Channel,
+    ChatGroup,
+    Event,
+    EventStatus,
+    Language,
+    MessageKind,
+    MessageStatus,
+    Room,
+)
 from ..core.phrases import Text
 from ..store.bookings import Booking
 from ..store.outbox import NewMessage
@@ -447,6 +456,54 @@ class Composer:
             send_after=self.quiet.next_allowed(send_at, contact.channel, urgent=urgent),
             expires_at=expires_at,
             booking_id=booking_id,
+        )
+
+    def group_post(
+        self,
+        event: Event,
+        room_name: str | None,
+        group: ChatGroup,
+        kind: MessageKind,
+        *,
+        note: str,
+        urgent: bool,
+        now: datetime,
+    ) -> NewMessage:
+        """An event's post to a group chat: the key facts and one link, to the group page
+        where each resident answers for themselves. Its uid is the event's, the group's and
+        the kind's for invitations, so sending an event again posts no invitation twice."""
+        lang = str(group.language)
+        page = self.links.group(event.id, group.id)
+        context: dict[str, Any] = {
+            "community": {"name": self.settings.community_name},
+            "group": {"name": group.name},
+            "links": {"rsvp": page},
+            "message": {"kind": str(kind), "urgent": urgent, "note": note},
+            "event": dict(_event_part(event, room_name, lang, self.settings.tz)),
+        }
+        rendered = self.renderer.render(str(kind), group.channel, lang, context)
+        uid = f"grp-{event.id}-{group.id}-inv" if kind is MessageKind.INVITATION else new_uid()
+        return NewMessage(
+            uid=uid,
+            group_uid=uid,
+            event_id=event.id,
+            invitation_id=None,
+            resident_id=None,
+            contact_id=None,
+            kind=str(kind),
+            channel=group.channel,
+            address=group.name,
+            language=lang,
+            subject=rendered.subject,
+            body_text=rendered.text,
+            body_html=None,
+            extra=Extras(rsvp_url=page),
+            note=note,
+            urgent=urgent,
+            status=MessageStatus.QUEUED,
+            send_after=self.quiet.next_allowed(now, group.channel, urgent=urgent),
+            expires_at=expiry(event, kind),
+            chat_group_id=group.id,
         )
 
     def booking_message(

@@ -20,6 +20,7 @@ BOOKING: Final = "book"
 PASSBOOK: Final = "passbook"
 NEEDS: Final = "need"
 CALENDAR_REPLY: Final = "itip"
+GROUP_PAGE: Final = "grp"
 # Telegram button actions: going, not going, maybe, one more person.
 BUTTON_ACTIONS: Final = ("y", "n", "m", "p")
 
@@ -32,6 +33,17 @@ def rsvp_token(key: bytes, event_id: int, resident_id: int) -> str:
 def read_rsvp_token(key: bytes, token: str) -> tuple[int, int] | None:
     """(event id, resident id) from an RSVP token, or None."""
     found = verify_ids(key, RSVP, token, 2)
+    return None if found is None else (found[0], found[1])
+
+
+def group_token(key: bytes, event_id: int, group_id: int) -> str:
+    """A group post's page token: the event and the group it was posted to."""
+    return sign_ids(key, GROUP_PAGE, event_id, group_id)
+
+
+def read_group_token(key: bytes, token: str) -> tuple[int, int] | None:
+    """(event id, group id) from a group page token, or None."""
+    found = verify_ids(key, GROUP_PAGE, token, 2)
     return None if found is None else (found[0], found[1])
 
 
@@ -133,6 +145,10 @@ class Links:
     def rsvp(self, event_id: int, resident_id: int) -> str:
         """The resident's RSVP page for an event."""
         return f"{self.base}/r/{rsvp_token(self.key, event_id, resident_id)}"
+
+    def group(self, event_id: int, group_id: int) -> str:
+        """The group RSVP page of an event posted to a group: unit, then a one-time code."""
+        return f"{self.base}/g/{group_token(self.key, event_id, group_id)}"
 
     def booking(self, resident_id: int) -> str:
         """The resident's room booking page."""

@@ -94,7 +94,7 @@ from jinja2.exceptions import SecurityError, TemplateSyntaxError, UndefinedError
 from ..core.clock import utc_text
 from ..core.errors import ValidationError
 from ..core.text import is_unicode
-from .catalog import BLOCKS, CHANNELS, KINDS, LANGUAGES
+from .catalog import BLOCKS, CHANNELS, GROUP, GROUP_KINDS, KINDS, LANGUAGES
 from .environments import Sandbox, Shipped
 from .limits import (
     SIZE_LIMIT,
@@ -109,7 +109,13 @@ from .limits import (
 from .samples import sample_context, sparse_context
 
 # Channels without templates of their own: the file channel writes what email would show.
-_RENDERED_AS: Final[Mapping[str, str]] = {"file": "email"}
+_RENDERED_AS: Final[Mapping[str, str]] = {
+    "file": "email",
+    # The group robots share one template: a group post reads alike in every chat app.
+    "wecom": GROUP,
+    "dingtalk": GROUP,
+    "feishu": GROUP,
+}
 _CACHE_SIZE: Final = 256
 _DIRECTORY: Final = Path(__file__).resolve().parents[2] / "templates" / "messages"
 
@@ -217,7 +223,8 @@ def _template_channel(kind: str, channel: str, language: str) -> str:
     if kind not in KINDS:
         raise ValidationError.field("kind", f"must be one of {', '.join(KINDS)}")
     channel = _RENDERED_AS.get(channel, channel)
-    if channel not in CHANNELS:
+    group_post = channel == GROUP and kind in GROUP_KINDS
+    if channel not in CHANNELS and not group_post:
         raise ValidationError.field("channel", f"must be one of {', '.join(CHANNELS)}, file")
     if language not in LANGUAGES:
         raise ValidationError.field("language", f"must be one of {', '.join(LANGUAGES)}")
@@ -267,6 +274,10 @@ class Renderer:
             payload = _payload(blocks["payload"])
             text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
             return Rendered(subject="", text=text, html=None, is_json=True)
+        if channel == GROUP:
+            return Rendered(
+                subject=" ".join(blocks["subject"].split()), text=_tidy(blocks["text"]), html=None
+            )
         if channel == "email":
             return Rendered(
                 subject=" ".join(blocks["subject"].split()),

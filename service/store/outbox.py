@@ -10,7 +10,15 @@ from typing import Final
 
 from ..core.clock import from_db, opt_from_db, to_db
 from ..core.extras import Extras
-from ..core.models import Attempt, Channel, Language, Message, MessageKind, MessageStatus
+from ..core.models import (
+    Attempt,
+    Channel,
+    GroupChannel,
+    Language,
+    Message,
+    MessageKind,
+    MessageStatus,
+)
 from .core import Db, Row, Tx, fetch_packed
 
 # message_of unpacks rows in this order; the text is in message_bodies (see 0009).
@@ -18,7 +26,7 @@ MESSAGE_COLUMNS = (
     "m.id, m.uid, m.group_uid, m.event_id, m.invitation_id, m.resident_id, m.contact_id,"
     " m.kind, m.channel, m.address, m.language, b.subject, b.body_text, b.body_html, b.extra,"
     " m.note, m.urgent, m.status, m.attempts, m.send_after, m.expires_at, m.provider_id,"
-    " m.last_error, m.created_at, m.updated_at, m.subscription_id"
+    " m.last_error, m.created_at, m.updated_at, m.subscription_id, m.chat_group_id"
 )
 MESSAGE_FROM = " FROM messages m JOIN message_bodies b ON b.message_id = m.id"
 # The topic (Store.on_commit) a transaction notifies when it made messages due to send:
@@ -41,7 +49,9 @@ _RETRYABLE: Final = json.dumps(
 # Enum members by value: a dict lookup costs a tenth of calling the enum, and a claim
 # turns hundreds of rows into messages on the writer thread.
 _KINDS: Final = {member.value: member for member in MessageKind}
-_CHANNELS: Final = {member.value: member for member in Channel}
+_CHANNELS: Final[dict[str, Channel | GroupChannel]] = {
+    member.value: member for member in (*Channel, *GroupChannel)
+}
 _LANGUAGES: Final = {member.value: member for member in Language}
 _STATUSES: Final = {member.value: member for member in MessageStatus}
 
@@ -77,6 +87,7 @@ def message_of(row: Row, attempts: Sequence[Attempt] = ()) -> Message:
         created_at,
         updated_at,
         subscription_id,
+        chat_group_id,
     ) = row
     return Message(
         id=id_,
@@ -107,6 +118,7 @@ def message_of(row: Row, attempts: Sequence[Attempt] = ()) -> Message:
         updated_at=from_db(updated_at),
         attempt_log=tuple(attempts),
         subscription_id=subscription_id,
+        chat_group_id=chat_group_id,
     )
 
 
@@ -138,6 +150,8 @@ class NewMessage:
     subscription_id: int | None = None
     # A room booking's message: the booking it is about.
     booking_id: int | None = None
+    # A post to a group chat: the group destination (contact_id is then None).
+    chat_group_id: int | None = None
 
 
 async def insert_messages(
@@ -172,7 +186,8 @@ async def insert_messages(
     await tx.execute_rows(
         "INSERT INTO messages (uid, group_uid, event_id, invitation_id, resident_id, contact_id,"
         " kind, channel, address, language, note, urgent, status, send_after, expires_at,"
-        f" created_at, updated_at, subscription_id, booking_id) VALUES {{rows}}{conflict}",
+        " created_at, updated_at, subscription_id, booking_id, chat_group_id)"
+        f" VALUES {{rows}}{conflict}",
         [
             (
                 m.uid,
@@ -194,6 +209,7 @@ async def insert_messages(
                 stamp,
                 m.subscription_id,
                 m.booking_id,
+                m.chat_group_id,
             )
             for n, m in enumerate(messages)
         ],
@@ -350,6 +366,16 @@ async def settle_many(
             for status, now, pid, error, mid, uid in settled
         ],
     )
+
+
+async def known_uids(db: Db, uids: Sequence[str]) -> set[str]:
+    """Which of `uids` are queued already (a repeated send's deterministic uids)."""
+    if not uids:
+        return set()
+    rows = await db.fetchall(
+        f"SELECT uid FROM messages WHERE uid IN ({', '.join('?' * len(uids))})", list(uids)
+    )
+    return {row["uid"] for row in rows}
 
 
 async def still_open(tx: Tx, messages: Sequence[Message]) -> set[int]:

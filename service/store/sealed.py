@@ -16,6 +16,8 @@ SEALED: Final = (
     ("contacts", "previous_secret"),
     ("subscriptions", "signing_secret"),
     ("subscriptions", "previous_secret"),
+    ("chat_groups", "credential"),
+    ("chat_groups", "signing_secret"),
 )
 # substr, not LIKE: LIKE ignores case, and the prefix is exact.
 _IS_SEALED: Final = f"substr({{column}}, 1, {len(PREFIX)}) = '{PREFIX}'"

@@ -29,18 +29,31 @@ def _event_id(request: web.Request) -> int:
     return path_id(request, "event_not_found", "event")
 
 
+_GROUPS_HELP = "Also post to the audience's group chats (WeCom, DingTalk, Feishu groups)"
+_PERSONAL_HELP = "false: post to the groups only, with no personal messages"
+
+
+class SendQuery(Query):
+    """Where an event's invitations go besides the residents' own channels."""
+
+    groups: bool = Field(False, description=_GROUPS_HELP)
+    personal: bool = Field(True, description=_PERSONAL_HELP)
+
+
 @routes.route(
     "POST",
     r"/events/{id:\d+}/send",
     summary="Invite the event's audience",
     tag=TAG,
     roles=STAFF,
+    query=SendQuery,
     response=SendReport,
     errors=(404, 409),
 )
-async def send_event(request: web.Request) -> web.Response:
+async def send_event(request: web.Request, query: SendQuery) -> web.Response:
     """One invitation and one queued message per resident not invited before, on their first
-    usable channel; sending again invites only residents added since."""
+    usable channel; sending again invites only residents added since. With groups=true each
+    group of the audience gets one post (once per event)."""
     delivery = request.app[delivery_key]
     report = await sending.send_event(
         request.app[store_key],
@@ -48,6 +61,8 @@ async def send_event(request: web.Request) -> web.Response:
         _event_id(request),
         now=request.app[clock_key](),
         batch=delivery.settings.delivery.enqueue_batch,
+        groups=query.groups,
+        personal=query.personal,
     )
     return reply(request, report)
 
@@ -68,6 +83,8 @@ class NotifyIn(Body):
         description="The organiser's words, in the message (no NUL characters)",
     )
     urgent: bool = Field(False, description="Send even in quiet hours (a same-day change)")
+    groups: bool = Field(False, description=_GROUPS_HELP)
+    personal: bool = Field(True, description=_PERSONAL_HELP)
 
 
 @routes.route(
@@ -96,6 +113,8 @@ async def notify_event(request: web.Request, body: NotifyIn) -> web.Response:
         urgent=body.urgent,
         now=request.app[clock_key](),
         batch=delivery.settings.delivery.enqueue_batch,
+        groups=body.groups,
+        personal=body.personal,
     )
     return reply(request, report)
 

@@ -297,6 +297,9 @@ class CancelIn(Body):
         "(as POST /events/{id}/notify with kind cancellation). Default false, as before this "
         "field existed: the event is only marked cancelled. Cancelling again notifies no one.",
     )
+    groups: bool = Field(
+        False, description="With notify: post the cancellation to the audience's group chats too"
+    )
 
 
 @routes.route(
@@ -321,5 +324,6 @@ async def cancel_event(request: web.Request, body: CancelIn) -> web.Response:
         now=request.app[clock_key](),
         after_change=subscriptions.event_changed,
         batch=delivery.settings.delivery.enqueue_batch,
+        groups=body.groups,
     )
     return reply(request, cancelled)

@@ -53,6 +53,7 @@ NAV: Final = (
     ("common.nav_messages", "/console/messages"),
     ("common.nav_passbook", "/console/passbook"),
     ("common.nav_inbox", "/console/inbox"),
+    ("common.nav_groups", "/console/groups"),
     ("common.nav_settings", "/console/settings"),
 )
 # Scripts only from our own files (no inline script, so injected markup cannot run);

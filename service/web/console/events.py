@@ -229,7 +229,14 @@ async def _event_page(
         event=event,
         counts=counts,
         errors=errors,
-        notify={"kind": "update", "audience": "invited", "note": "", "urgent": False, **notify},
+        notify={
+            "kind": "update",
+            "audience": "invited",
+            "note": "",
+            "urgent": False,
+            "groups": False,
+            **notify,
+        },
     )
 
 
@@ -287,6 +294,7 @@ async def event_notify(request: web.Request, c: Console) -> web.StreamResponse:
         "audience": form_text(c.form, "audience") or "invited",
         "note": str(c.form.get("note", "")),
         "urgent": bool(c.form.get("urgent")),
+        "groups": bool(c.form.get("groups")),
     }
     delivery = request.app[delivery_key]
     try:
@@ -303,10 +311,12 @@ async def event_notify(request: web.Request, c: Console) -> web.StreamResponse:
             urgent=body.urgent,
             now=c.now,
             batch=delivery.settings.delivery.enqueue_batch,
+            groups=body.groups,
         )
     except ServiceError as exc:
         return await _event_page(c, event, c.errors(exc), exc.status, **typed)
-    return c.redirect(f"/console/events/{event.id}", "events.notified", n=report.queued)
+    queued = report.queued + report.group_posts
+    return c.redirect(f"/console/events/{event.id}", "events.notified", n=queued)
 
 
 @_page("GET", r"/events/{id:\d+}/preview", "a message rendered for one resident")

@@ -116,6 +116,9 @@ async def send_event(request: web.Request, c: Console) -> web.StreamResponse:
         event_id,
         now=c.now,
         batch=delivery.settings.delivery.enqueue_batch,
+        # The group chats of the audience too, or only them (the send form's boxes).
+        groups=bool(c.form.get("send_groups")) or bool(c.form.get("groups_only")),
+        personal=not c.form.get("groups_only"),
     )
     return c.redirect(
         f"/console/events/{event_id}/send",
@@ -136,7 +139,7 @@ async def send_page(request: web.Request, c: Console) -> web.StreamResponse:
         ch: c.t("live.channel_stood_in", channel=c.t(f"live.channel_{ch}"))
         if ch in stood_in
         else c.t(f"live.channel_{ch}")
-        for ch in sending.CHANNELS
+        for ch in sending.ALL_CHANNELS
     }
     demo = [c.t(f"live.channel_{ch}") for ch in sorted(found.by_channel) if ch in stood_in]
     # Only files were written: "delivered" would claim what did not happen.

@@ -10,7 +10,7 @@ from aiohttp import web
 from pydantic import Field
 
 from ...core.errors import ValidationError
-from ...core.models import Channel, Message, MessageStatus, Page
+from ...core.models import Channel, GroupChannel, Message, MessageStatus, Page
 from ...delivery import delivery_log
 from ...domain import events
 from ..jsonio import Id, Query, path_id
@@ -28,7 +28,7 @@ class LogQuery(Query):
     """The log's filters and page, from the GET form."""
 
     event_id: Id | None = None
-    channel: Channel | None = None
+    channel: Channel | GroupChannel | None = None
     status: MessageStatus | None = None
     offset: int = Field(0, ge=0, le=10_000_000)
 
@@ -78,7 +78,7 @@ async def message_log(request: web.Request, c: Console) -> web.StreamResponse:
         filters=filters,
         events=[(str(e.id), e.title) for e in choices.items],
         titles={e.id: e.title for e in choices.items},
-        channels=[ch.value for ch in Channel],
+        channels=[*(ch.value for ch in Channel), *(ch.value for ch in GroupChannel)],
         statuses=[s.value for s in MessageStatus],
         prev=link(max(0, query.offset - PAGE_SIZE)) if query.offset else None,
         next=link(query.offset + PAGE_SIZE) if query.offset + PAGE_SIZE < page.total else None,
