@@ -29,7 +29,7 @@ from service.domain import auth, passbook, points_store
 from service.domain.passbook import BULK_MAX, Credit
 from service.store import Store
 from tests.bench.outbox import LINLI, populate, process, wait_port
-from tests.bench.rsvp import CLIENTS, Figures, bare_run, hammer
+from tests.bench.rsvp import CLIENTS, Figures, bare_run, hammer, with_cpu
 from tests.processes import free_port
 
 NOW = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
@@ -85,7 +85,11 @@ def linli_run(tmp: Path, n: int, clients: int) -> tuple[Figures, int]:
         LINLI, "serve", "--config", str(config), "--db", str(db), "--port", str(port)
     ) as server:
         wait_port(port)
-        figures = asyncio.run(hammer([url] * (n + clients), clients, redeem, ok=(201,)))
+        figures = with_cpu(
+            server.pid,
+            n + clients,
+            lambda: asyncio.run(hammer([url] * (n + clients), clients, redeem, ok=(201,))),
+        )
         if server.poll() is not None:
             raise RuntimeError("linli serve stopped during the run")
     conn = sqlite3.connect(db)

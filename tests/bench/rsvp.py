@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import sqlite3
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import aiohttp
@@ -29,7 +30,7 @@ from aiohttp import web
 
 from service.core.secret import load_or_create
 from service.messages.links import rsvp_token
-from tests.bench.outbox import LINLI, PY, populate, process, wait_port
+from tests.bench.outbox import LINLI, PY, cpu_seconds, populate, process, wait_port
 from tests.processes import free_port
 
 CLIENTS = 64
@@ -42,11 +43,15 @@ class Figures:
     rate: float
     p50_ms: float
     p99_ms: float
+    # The server process's CPU per request (user + system), when measured: steadier than
+    # the rate on a shared machine.
+    cpu_us: float = float("nan")
 
     def line(self, label: str, unit: str = "answers") -> str:
+        cpu = "" if math.isnan(self.cpu_us) else f"  CPU {self.cpu_us:5.0f} µs/req"
         return (
             f"{label:<22} {self.rate:>8.0f} {unit}/s  p50 {self.p50_ms:6.1f} ms"
-            f"  p99 {self.p99_ms:6.1f} ms"
+            f"  p99 {self.p99_ms:6.1f} ms{cpu}"
         )
 
 
@@ -133,10 +138,17 @@ async def bare_server(port: int, db: Path) -> None:
 def bare_run(tmp: Path, n: int, clients: int) -> Figures:
     port = free_port()
     db = tmp / "bare.db"
-    with process(PY, "-m", "tests.bench.rsvp", "bare", str(port), str(db)):
+    with process(PY, "-m", "tests.bench.rsvp", "bare", str(port), str(db)) as server:
         wait_port(port)
         urls = [f"http://127.0.0.1:{port}/r/token{i}" for i in range(n)]
-        return asyncio.run(hammer(urls, clients))
+        return with_cpu(server.pid, len(urls), lambda: asyncio.run(hammer(urls, clients)))
+
+
+def with_cpu(pid: int, requests: int, run: Callable[[], Figures]) -> Figures:
+    """`run`'s figures with the CPU the server process `pid` spent per request."""
+    before = cpu_seconds(pid)
+    figures = run()
+    return replace(figures, cpu_us=(cpu_seconds(pid) - before) * 1e6 / requests)
 
 
 # ---------------------------------------------------------------- Linli
